@@ -1,0 +1,35 @@
+"""ec2-connector: Flint's AWS-EC2 connector for Python scripts, shells and services."""
+
+from .call import Call, RequestBuilder
+from .errors import (
+    AuthError,
+    ConnectorError,
+    EndpointUnreachable,
+    ExitCode,
+    InvalidRequest,
+    NotFound,
+    PartialFailure,
+    ServiceError,
+    Throttled,
+    TimedOut,
+)
+from .response import Response
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthError",
+    "Call",
+    "ConnectorError",
+    "EndpointUnreachable",
+    "ExitCode",
+    "InvalidRequest",
+    "NotFound",
+    "PartialFailure",
+    "RequestBuilder",
+    "Response",
+    "ServiceError",
+    "Throttled",
+    "TimedOut",
+    "__version__",
+]

@@ -1,0 +1,34 @@
+"""The action catalog: every action module's declarations, by name."""
+
+from __future__ import annotations
+
+from ..action import Action
+from ..errors import unknown_name
+from . import instances, security_groups, tags
+
+ACTIONS: dict[str, Action] = {
+    action.name: action
+    for module in (instances, security_groups, tags)
+    for action in module.ACTIONS
+}
+
+
+class _Catalog:
+    def get(self, name: str) -> Action:
+        action = ACTIONS.get(str(name).strip().replace("_", "-"))
+        if action is None:
+            raise unknown_name("action", str(name), ACTIONS)
+        return action
+
+    def names(self) -> list[str]:
+        return sorted(ACTIONS)
+
+    def describe(self) -> list[dict[str, object]]:
+        return [ACTIONS[name].describe() for name in self.names()]
+
+    def operations(self) -> list[str]:
+        """Every EC2 operation any action may call (the trimmed model's contents)."""
+        return sorted({op for action in ACTIONS.values() for op in action.operations})
+
+
+catalog = _Catalog()

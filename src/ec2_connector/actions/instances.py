@@ -1,0 +1,332 @@
+"""Instance actions: launch, start, stop, reboot, terminate, describe, list, modify."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ..action import Action
+from ..context import Context
+from ..errors import InvalidRequest, ServiceError
+from ..params import (
+    INSTANCE_ID,
+    Boolean,
+    Integer,
+    Mapping_,
+    Param,
+    String,
+    StringList,
+    Text,
+)
+from ..waits import wait_for, wait_params
+from .batch import state_change
+from .shapes import filters_arg, instance_info, launch_info, tag_specs
+
+TOKEN_TAG = "ec2-connector:client-token"
+
+INSTANCE_IDS = Param(
+    "instance-id", StringList(INSTANCE_ID), "one or more instance ids", required=True
+)
+FILTERS = Param("filters", Mapping_("string-list"), "EC2 filters: name -> value or list")
+
+
+def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    given = p.get("client-token")
+    token = given or uuid.uuid4().hex
+    ctx.partial["client-token"] = token
+    if given:
+        earlier = _launched_with(ctx, token)
+        if earlier:
+            return {
+                "instance-info": [launch_info(i) for i in earlier],
+                "client-token": token,
+                "__message__": "success: instances with this client-token already exist; "
+                "nothing new was launched",
+            }
+    result = ctx.call("RunInstances", **_run_args(p, token))
+    instances = result.get("Instances", [])
+    ids = [i["InstanceId"] for i in instances]
+    ctx.partial["instance-ids"] = ids
+    do_wait, interval = wait_params(p)
+    if do_wait:
+        wait_for(ctx, ids, "running", interval)
+        instances = _describe_ids(ctx, ids)
+    return {"instance-info": [launch_info(i) for i in instances], "client-token": token}
+
+
+def _run_args(p: dict[str, Any], token: str) -> dict[str, Any]:
+    count = p["min-instance"]
+    maximum = p.get("max-instance", count)
+    if maximum < count:
+        raise InvalidRequest("parameter 'max-instance' must not be less than 'min-instance'")
+    args: dict[str, Any] = {
+        "ImageId": p["image-id"],
+        "InstanceType": p["instance-type"],
+        "MinCount": count,
+        "MaxCount": maximum,
+        "ClientToken": token,
+        "TagSpecifications": tag_specs("instance", {**p.get("tags", {}), TOKEN_TAG: token}),
+    }
+    optional = {
+        "KeyName": p.get("key-name"),
+        "SubnetId": p.get("subnet-id"),
+        "SecurityGroupIds": p.get("security-group-id"),
+        "UserData": p.get("user-data"),
+        "DryRun": p.get("dry-run"),
+    }
+    args.update({k: v for k, v in optional.items() if v is not None})
+    if p.get("availability-zone"):
+        args["Placement"] = {"AvailabilityZone": p["availability-zone"]}
+    return args
+
+
+def _launched_with(ctx: Context, token: str) -> list[dict[str, Any]]:
+    # EC2 honours ClientToken itself, but many compatible endpoints do not: the tag we
+    # put on at launch finds what an earlier try with this token launched.
+    found = []
+    for page in ctx.pages(
+        "DescribeInstances", Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}]
+    ):
+        for reservation in page.get("Reservations", []):
+            found.extend(reservation.get("Instances", []))
+    return found
+
+
+def _describe_ids(ctx: Context, ids: list[str]) -> list[dict[str, Any]]:
+    result = ctx.call("DescribeInstances", InstanceIds=ids)
+    by_id = {
+        i["InstanceId"]: i for r in result.get("Reservations", []) for i in r.get("Instances", [])
+    }
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def describe_instances(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    return {"instances-info": _collect(ctx, p)}
+
+
+def list_instances(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    return {"instance-list": _collect(ctx, p)}
+
+
+def _collect(ctx: Context, p: dict[str, Any]) -> list[dict[str, Any]]:
+    args: dict[str, Any] = {}
+    if p.get("instance-id"):
+        args["InstanceIds"] = p["instance-id"]
+    else:
+        args["MaxResults"] = 1000
+    if p.get("filters"):
+        args["Filters"] = filters_arg(p["filters"])
+    items: list[dict[str, Any]] = []
+    try:
+        for page in ctx.pages("DescribeInstances", **args):
+            for reservation in page.get("Reservations", []):
+                items.extend(instance_info(i) for i in reservation.get("Instances", []))
+            ctx.report({"event": "page", "items": len(items)})
+    except ServiceError as exc:
+        if exc.code == "MalformedResponse" and p.get("filters"):
+            names = ", ".join(f"'{n}'" for n in p["filters"])
+            raise ServiceError(
+                f"the endpoint failed on the filters {names} (it may not support them): "
+                f"{exc.message}",
+                code=exc.code,
+            ) from exc
+        raise
+    return items
+
+
+# Attribute name (ours, or EC2's camelCase) -> (canonical name, request builder).
+def _bool_attr(key: str) -> Callable[[Any, str], dict[str, Any]]:
+    return lambda v, name: {key: {"Value": Boolean().convert(v, name)}}
+
+
+def _user_data_attr(v: Any, name: str) -> dict[str, Any]:
+    return {"UserData": {"Value": Text().convert(v, name).encode()}}
+
+
+ATTRIBUTES: dict[str, tuple[str, Callable[[Any, str], dict[str, Any]]]] = {
+    "instance-type": (
+        "instanceType", lambda v, n: {"InstanceType": {"Value": String().convert(v, n)}}
+    ),
+    "disable-api-termination": ("disableApiTermination", _bool_attr("DisableApiTermination")),
+    "user-data": ("userData", _user_data_attr),
+    "security-group-id": (
+        "groupSet", lambda v, n: {"Groups": StringList().convert(v, n)}
+    ),
+    "ebs-optimized": ("ebsOptimized", _bool_attr("EbsOptimized")),
+    "source-dest-check": ("sourceDestCheck", _bool_attr("SourceDestCheck")),
+    "instance-initiated-shutdown-behavior": (
+        "instanceInitiatedShutdownBehavior",
+        lambda v, n: {
+            "InstanceInitiatedShutdownBehavior": {
+                "Value": _choice(String().convert(v, n).lower(), ("stop", "terminate"), n)
+            }
+        },
+    ),
+}
+_ATTRIBUTE_NAMES = {
+    **{name: name for name in ATTRIBUTES},
+    **{camel.lower(): name for name, (camel, _) in ATTRIBUTES.items()},
+    "groups": "security-group-id",
+}
+
+
+def _choice(value: str, choices: tuple[str, ...], name: str) -> str:
+    if value not in choices:
+        raise InvalidRequest(f"parameter '{name}' must be one of: {', '.join(choices)}")
+    return value
+
+
+def _attribute_args(p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    attribute = _ATTRIBUTE_NAMES[p["attribute"].replace("_", "-").lower()]
+    build = ATTRIBUTES[attribute][1]
+    return attribute, {"InstanceId": p["instance-id"], **build(p["attribute-value"], "attribute-value")}
+
+
+def modify_instance_attribute(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    attribute, args = _attribute_args(p)
+    if p.get("dry-run"):
+        args["DryRun"] = True
+    try:
+        ctx.call("ModifyInstanceAttribute", **args)
+    except ServiceError as exc:
+        if exc.code != "InvalidUserData.Malformed" or attribute != "user-data":
+            raise
+        # EC2 documents the wire value as base64 of the user data, which botocore
+        # produces; some compatible endpoints want it encoded once more. Say so in meta.
+        raw = args["UserData"]["Value"]
+        args["UserData"] = {"Value": base64.b64encode(raw)}
+        ctx.call("ModifyInstanceAttribute", **args)
+        ctx.notes["user-data-encoding"] = "pre-encoded for this endpoint"
+    return {"instance-id": p["instance-id"], "attribute": attribute, "modified": True}
+
+
+def _attribute_name(value: Any, param: str) -> str:
+    text = String().convert(value, param)
+    if text.replace("_", "-").lower() not in _ATTRIBUTE_NAMES:
+        raise InvalidRequest(
+            f"parameter '{param}' must be one of: {', '.join(ATTRIBUTES)}"
+        )
+    return text
+
+
+class _AttributeName(String):
+    """One of the modifiable attributes, in our hyphenated or EC2's camelCase spelling."""
+
+    name = "choice"
+
+    def convert(self, value: Any, param: str) -> str:
+        return _attribute_name(value, param)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.name, "choices": list(ATTRIBUTES)}
+
+
+class _AnyValue(String):
+    """A string, number, boolean or list: checked against the attribute when it runs."""
+
+    name = "any"
+
+    def convert(self, value: Any, param: str) -> Any:
+        if value is None or isinstance(value, dict):
+            raise self.fail(param, "a string, number, boolean or list", value)
+        return value
+
+
+ACTIONS = (
+    Action(
+        name="create-instance",
+        doc="Launch instances from an AMI; returns their details and the client token.",
+        run=create_instance,
+        operations=("RunInstances", "DescribeInstances"),
+        result="instance-info",
+        waits=True,
+        check=lambda p: _run_args(p, "check"),
+        params=(
+            Param("image-id", String(r"ami-[0-9a-f]{8,17}", "ami-0123456789abcdef0"),
+                  "AMI to launch", required=True),
+            Param("instance-type", String(), "instance type, e.g. t3.micro", required=True),
+            Param("min-instance", Integer(1), "launch at least this many, or none", default=1),
+            Param("max-instance", Integer(1), "launch at most this many (default: min)"),
+            Param("availability-zone", String(), "placement, e.g. us-east-1a"),
+            Param("key-name", String(), "key pair name"),
+            Param("subnet-id", String(), "VPC subnet to launch into"),
+            Param("security-group-id", StringList(), "security group ids"),
+            Param("user-data", Text(), "user data text (base64-encoded for EC2 by us)",
+                  secret=True),
+            Param("tags", Mapping_(), "tags applied at launch: key -> value"),
+            Param("client-token", String(r"[\x21-\x7e]{1,64}", "my-launch-1"),
+                  "idempotency token: a retry with it never launches twice"),
+        ),
+    ),
+    Action(
+        name="start-instances",
+        doc="Start stopped instances.",
+        run=state_change("StartInstances", "started-instances-set", "running"),
+        operations=("StartInstances", "DescribeInstances"),
+        result="started-instances-set",
+        waits=True,
+        params=(INSTANCE_IDS,),
+    ),
+    Action(
+        name="stop-instances",
+        doc="Stop running instances.",
+        run=state_change("StopInstances", "stop-instance-list", "stopped"),
+        operations=("StopInstances", "DescribeInstances"),
+        result="stop-instance-list",
+        waits=True,
+        params=(INSTANCE_IDS, Param("force", Boolean(), "force the stop (no clean shutdown)")),
+    ),
+    Action(
+        name="terminate-instances",
+        doc="Terminate instances (irreversible).",
+        run=state_change("TerminateInstances", "terminated-instance-set", "terminated"),
+        operations=("TerminateInstances", "DescribeInstances"),
+        result="terminated-instance-set",
+        waits=True,
+        params=(INSTANCE_IDS,),
+    ),
+    Action(
+        name="reboot-instances",
+        doc="Reboot instances.",
+        run=state_change("RebootInstances", "reboot-instance-id", "running"),
+        operations=("RebootInstances", "DescribeInstances"),
+        result="reboot-instance-id",
+        waits=True,
+        params=(INSTANCE_IDS,),
+    ),
+    Action(
+        name="describe-instances",
+        doc="Describe instances by id, by filters, or all; follows every page.",
+        run=describe_instances,
+        operations=("DescribeInstances",),
+        result="instances-info",
+        mutating=False,
+        params=(
+            Param("instance-id", StringList(INSTANCE_ID), "instance ids (none: all)"),
+            FILTERS,
+        ),
+    ),
+    Action(
+        name="list-instances",
+        doc="List every instance in the region (optionally filtered).",
+        run=list_instances,
+        operations=("DescribeInstances",),
+        result="instance-list",
+        mutating=False,
+        params=(FILTERS,),
+    ),
+    Action(
+        name="modify-instance-attribute",
+        doc="Change one attribute of an instance.",
+        run=modify_instance_attribute,
+        operations=("ModifyInstanceAttribute",),
+        params=(
+            Param("instance-id", INSTANCE_ID, "the instance to modify", required=True),
+            Param("attribute", _AttributeName(), "attribute to change", required=True),
+            Param("attribute-value", _AnyValue(), "its new value", required=True, secret=True),
+        ),
+        check=_attribute_args,
+    ),
+)

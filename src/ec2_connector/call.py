@@ -1,0 +1,116 @@
+"""`Call`: the entry point scripts use, as Flint's `@call.connector(name)...sync`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .actions import catalog
+from .config import Connectors
+from .context import Progress
+from .execution import Request, execute
+
+if TYPE_CHECKING:
+    from .jobs import Job, JobManager
+
+
+class Call:
+    """Named connectors, their actions, and the jobs run on them.
+
+    `config` is a path to a JSON file or a dict of the same shape; without it,
+    $EC2_CONNECTOR_CONFIG is read when set, and the connector `aws-ec2` always exists.
+    """
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self.connectors = Connectors(config)
+        self._home = home
+        self._workers = workers
+        self._jobs: JobManager | None = None
+
+    def connector(self, name: str) -> RequestBuilder:
+        return RequestBuilder(self, name)
+
+    def actions(self) -> list[dict[str, Any]]:
+        """The catalog: every action with its parameters and docs."""
+        return catalog.describe()
+
+    def execute(
+        self, name: str, params: Mapping[str, Any], *, timeout_ms: int | None = None,
+        progress: Progress | None = None,
+    ) -> Any:
+        """Run a flat request (`{"action": ..., params...}`) synchronously."""
+        params = dict(params)
+        action = params.pop("action", None)
+        request = Request(name, None if action is None else str(action), params, timeout_ms)
+        return execute(request, self.connectors, progress=progress)
+
+    @property
+    def jobs(self) -> JobManager:
+        if self._jobs is None:
+            from .jobs import JobManager
+
+            self._jobs = JobManager(self.connectors, home=self._home, workers=self._workers)
+        return self._jobs
+
+    def job(self, job_id: str) -> Job:
+        """A job submitted by `async_()`, from this process or another."""
+        return self.jobs.get(job_id)
+
+    def close(self) -> None:
+        if self._jobs is not None:
+            self._jobs.close()
+
+    def __enter__(self) -> Call:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RequestBuilder:
+    """A request being built with `.set()`; reusable: `.set()` again before `.sync()`."""
+
+    def __init__(self, call: Call, connector: str) -> None:
+        self._call = call
+        self._connector = connector
+        self._params: dict[str, Any] = {}
+        self._timeout_ms: int | None = None
+        self._progress: Progress | None = None
+
+    def set(self, key: str, value: Any) -> RequestBuilder:
+        self._params[key] = value
+        return self
+
+    def timeout(self, milliseconds: int) -> RequestBuilder:
+        self._timeout_ms = milliseconds
+        return self
+
+    def on_progress(self, callback: Progress) -> RequestBuilder:
+        """Called with progress events (wait polls, pages) while the call runs."""
+        self._progress = callback
+        return self
+
+    def request(self) -> Request:
+        params = dict(self._params)
+        action = params.pop("action", None)
+        return Request(
+            self._connector, None if action is None else str(action), params, self._timeout_ms
+        )
+
+    def sync(self) -> Any:
+        """Run the call now; every failure comes back as an exitcode and a message."""
+        return execute(self.request(), self._call.connectors, progress=self._progress)
+
+    def async_(self) -> Job:
+        """Submit the call as a job, on disk before this returns."""
+        return self._call.jobs.submit(self.request(), progress=self._progress)
+
+    def __repr__(self) -> str:
+        return f"<RequestBuilder {self.request()!r}>"

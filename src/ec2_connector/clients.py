@@ -1,0 +1,126 @@
+"""Shared EC2 clients: one per (credentials, region, endpoint, timeout bucket), across threads.
+
+botocore clients are thread-safe once built, and building one costs far more than a
+call (the service model, the endpoint rules), so clients are cached. Socket timeouts
+are per client, so the cache key carries a timeout bucket: the smallest bucket that
+covers a call's remaining time, which bounds how long an abandoned request can linger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .config import Target
+from .errors import TimedOut
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from .context import Context
+
+BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+_active = threading.local()
+_lock = threading.Lock()
+_clients: dict[tuple[Any, ...], BaseClient] = {}
+_session: Any = None
+
+
+def bucket_for(seconds: float) -> int:
+    for bucket in BUCKETS:
+        if seconds <= bucket:
+            return bucket
+    return BUCKETS[-1]
+
+
+def activate(ctx: Context | None) -> None:
+    """Bind the calling thread's EC2 traffic to `ctx`, so the hooks can see its deadline."""
+    _active.ctx = ctx
+
+
+def current() -> Context | None:
+    return getattr(_active, "ctx", None)
+
+
+def client_for(target: Target, remaining: float) -> BaseClient:
+    bucket = bucket_for(remaining)
+    key = _key(target, bucket)
+    client = _clients.get(key)
+    if client is None:
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = _build(target, bucket)
+    return client
+
+
+def clear() -> None:
+    """Forget every cached client (tests and long-lived services rotating credentials)."""
+    with _lock:
+        _clients.clear()
+
+
+def _key(target: Target, bucket: int) -> tuple[Any, ...]:
+    # Secrets enter the key only as digests, so the cache never holds them in the clear.
+    digest = hashlib.sha256(
+        f"{target.security_key}\0{target.session_token}".encode()
+    ).hexdigest()
+    return (
+        target.access_key, digest, target.profile, target.region, target.endpoint_url,
+        target.max_attempts, target.retry_mode, bucket,
+    )
+
+
+def _build(target: Target, bucket: int) -> BaseClient:
+    from botocore.config import Config
+
+    session = _session_for(target.profile)
+    config = Config(
+        connect_timeout=min(bucket, 10),
+        read_timeout=bucket,
+        retries={"mode": target.retry_mode, "max_attempts": target.max_attempts},
+        max_pool_connections=64,
+        user_agent_extra="ec2-connector",
+    )
+    client = session.create_client(
+        "ec2",
+        region_name=target.region,
+        endpoint_url=target.endpoint_url,
+        aws_access_key_id=target.access_key,
+        aws_secret_access_key=target.security_key,
+        aws_session_token=target.session_token,
+        config=config,
+    )
+    events = client.meta.events
+    events.register_first("before-send.ec2", _before_send)
+    events.register("before-parse.ec2", _before_parse)
+    return client
+
+
+def _session_for(profile: str | None) -> Any:
+    global _session
+    import botocore.session
+
+    if profile:
+        return botocore.session.Session(profile=profile)
+    if _session is None:
+        _session = botocore.session.get_session()
+    return _session
+
+
+def _before_send(**_: Any) -> None:
+    """Count every attempt, and send nothing once the call's deadline has passed."""
+    ctx = current()
+    if ctx is None:
+        return
+    ctx.attempts += 1
+    if ctx.abandoned or ctx.deadline.expired:
+        raise TimedOut("timed out before the next request to EC2 could be sent")
+
+
+def _before_parse(response_dict: dict[str, Any], **_: Any) -> None:
+    ctx = current()
+    if ctx is not None:
+        ctx.record_http(response_dict)

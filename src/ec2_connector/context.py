@@ -1,0 +1,126 @@
+"""What an action's runner talks to EC2 through: one call's deadline, client and record."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import clients
+from .config import Target
+from .deadline import Deadline
+from .errors import TimedOut, translate
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+class DryRunSucceeded(Exception):
+    """EC2 said the dry run would have succeeded: a success, carried out of the runner."""
+
+
+class Context:
+    """One call's view of EC2. Every EC2 operation of an action goes through `call`."""
+
+    def __init__(
+        self,
+        target: Target,
+        deadline: Deadline,
+        *,
+        include_raw_body: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        self.target = target
+        self.deadline = deadline
+        self.include_raw_body = include_raw_body
+        self.progress = progress
+        self.attempts = 0
+        self.abandoned = False
+        self.http_status: int | None = None
+        self.headers: dict[str, str] = {}
+        self.request_id: str | None = None
+        self.raw_body: str | None = None
+        self.endpoint: str | None = None
+        self.partial: dict[str, Any] = {}
+        self.notes: dict[str, Any] = {}
+        self._stop = threading.Event()
+
+    def client(self) -> Any:
+        remaining = self.deadline.remaining()
+        if remaining <= 0 or self.abandoned:
+            raise TimedOut("timed out before the request could be sent")
+        client = clients.client_for(self.target, remaining)
+        self.endpoint = client.meta.endpoint_url
+        return client
+
+    def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """Run one EC2 operation; botocore failures leave here already translated."""
+        from botocore.exceptions import ClientError
+
+        method = getattr(self.client(), _snake(operation))
+        try:
+            result: dict[str, Any] = method(**kwargs)
+        except ClientError as exc:
+            error_meta = exc.response.get("ResponseMetadata", {})
+            self.request_id = error_meta.get("RequestId", self.request_id)
+            if exc.response.get("Error", {}).get("Code") == "DryRunOperation":
+                raise DryRunSucceeded() from None
+            raise translate(exc) from exc
+        except TimedOut:
+            raise
+        except Exception as exc:
+            error = translate(exc)
+            if error.code == "MalformedResponse" and self.http_status:
+                error.message += f" (HTTP {self.http_status})"
+            raise error from exc
+        metadata = result.get("ResponseMetadata", {})
+        self.request_id = metadata.get("RequestId", self.request_id)
+        return result
+
+    def pages(self, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every page of a paginated operation, each fetched inside the deadline."""
+        token: str | None = None
+        while True:
+            page = self.call(operation, **kwargs, **({"NextToken": token} if token else {}))
+            yield page
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but never past the deadline; wake at once if the caller gave up."""
+        remaining = self.deadline.remaining()
+        if seconds >= remaining:
+            self._stop.wait(remaining)
+            raise TimedOut("timed out while waiting")
+        if self._stop.wait(seconds):
+            raise TimedOut("timed out while waiting")
+
+    def abandon(self) -> None:
+        """The caller stopped waiting: stop sleeping, and send nothing more."""
+        self.abandoned = True
+        self._stop.set()
+
+    def report(self, event: dict[str, Any]) -> None:
+        if self.progress is not None:
+            try:
+                self.progress(event)
+            except Exception:  # a broken progress display must not fail the call
+                self.progress = None
+
+    def record_http(self, response: dict[str, Any]) -> None:
+        self.http_status = response.get("status_code")
+        headers = response.get("headers") or {}
+        self.headers = {str(k).lower(): str(v) for k, v in headers.items()}
+        self.request_id = self.headers.get("x-amzn-requestid", self.request_id)
+        if self.include_raw_body:
+            body = response.get("body") or b""
+            self.raw_body = body.decode("utf-8", "replace") if isinstance(body, bytes) else None
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for i, ch in enumerate(operation):
+        if ch.isupper() and i and not operation[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)

@@ -1,0 +1,71 @@
+"""The response every call returns: exitcode, message, result data and meta."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import ExitCode
+
+SUCCESS_MESSAGE = "success"
+
+
+class Response:
+    """What a script gets back from a connector call, success or not."""
+
+    __slots__ = ("data", "exitcode", "headers", "message", "meta")
+
+    def __init__(
+        self,
+        exitcode: int,
+        message: str,
+        data: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.exitcode = int(exitcode)
+        self.message = message
+        self.data: dict[str, Any] = data or {}
+        self.meta: dict[str, Any] = meta or {}
+        self.headers: dict[str, str] = headers or {}
+
+    @property
+    def ok(self) -> bool:
+        return self.exitcode == ExitCode.SUCCESS
+
+    @property
+    def http_status(self) -> int | None:
+        """HTTP status of the last EC2 response, if one was received."""
+        status = self.meta.get("http-status")
+        return int(status) if status is not None else None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A result parameter, as Flint's `response.get("instance-info")`."""
+        return self.data.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exitcode": self.exitcode,
+            "message": self.message,
+            "data": self.data,
+            "meta": {**self.meta, "headers": self.headers},
+        }
+
+    @classmethod
+    def from_dict(cls, envelope: dict[str, Any]) -> Response:
+        meta = dict(envelope.get("meta") or {})
+        headers = meta.pop("headers", None) or {}
+        return cls(
+            envelope["exitcode"], envelope["message"], envelope.get("data"), meta, headers
+        )
+
+    def __repr__(self) -> str:
+        return f"<Response exitcode={self.exitcode} message={self.message!r}>"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Mask every secret value that appears in `text`."""
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "***")
+    return text

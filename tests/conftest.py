@@ -1,0 +1,142 @@
+"""Shared fixtures: a real EC2-compatible endpoint (moto's server) on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from ec2_connector import Call
+
+# Nothing in the suite may reach AWS: fake credentials, no instance metadata lookups.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_EC2_METADATA_DISABLED="true",
+)
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
+    os.environ.pop(_name, None)
+
+MOTO_ENV = {
+    "MOTO_ENABLE_AMI_VALIDATION": "true",
+    "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",
+    "MOTO_ENABLE_KEYPAIR_VALIDATION": "true",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """moto's server mode in a child process: EC2 over HTTP with SigV4, as AWS would be."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, **MOTO_ENV, **(extra_env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1).read()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("moto server exited at start") from None
+                time.sleep(0.1)
+        raise RuntimeError("moto server did not start")
+
+    def reset(self) -> None:
+        req = urllib.request.Request(self.url + "/moto-api/reset", method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def endpoint(moto_server: MotoServer) -> str:
+    """The endpoint URL, with the server reset to a clean account for this test."""
+    moto_server.reset()
+    return moto_server.url
+
+
+@pytest.fixture
+def config(endpoint: str) -> dict[str, Any]:
+    return {
+        "connectors": {
+            "aws-ec2": {
+                "type": "aws-ec2",
+                "access-key": "AKIAEXAMPLEEXAMPLE00",
+                "security-key": "test-secret-key-value",
+                "region": "us-east-1",
+                "endpoint-url": endpoint,
+            }
+        }
+    }
+
+
+@pytest.fixture
+def call(config: dict[str, Any], tmp_path: Any) -> Iterator[Call]:
+    with Call(config=config, home=tmp_path / "home") as c:
+        yield c
+
+
+@pytest.fixture
+def ec2(endpoint: str) -> Any:
+    """A plain boto3 client, to read back what the endpoint really holds."""
+    return boto3.client(
+        "ec2", region_name="us-east-1", endpoint_url=endpoint,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+
+
+_IMAGE: dict[str, str] = {}
+
+
+@pytest.fixture
+def image_id(ec2: Any) -> str:
+    if "id" not in _IMAGE:
+        images = ec2.describe_images(Owners=["amazon"])["Images"]
+        _IMAGE["id"] = sorted(i["ImageId"] for i in images)[0]
+    return _IMAGE["id"]
+
+
+def all_instances(ec2: Any) -> list[dict[str, Any]]:
+    pages = ec2.get_paginator("describe_instances").paginate()
+    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+def launch(ec2: Any, image_id: str, count: int = 1) -> list[str]:
+    result = ec2.run_instances(ImageId=image_id, MinCount=count, MaxCount=count,
+                               InstanceType="t2.micro")
+    return [i["InstanceId"] for i in result["Instances"]]

@@ -1,0 +1,48 @@
+"""Loopback test/benchmark servers that imitate (and sabotage) an EC2 endpoint.
+
+``faults`` holds hostile servers (refused, silent, slow, dropping, garbage,
+throttling proxy); ``canned`` holds a fast stateless EC2 endpoint.  All bind
+127.0.0.1 on a free port and support ``start()``/``stop()``/``with``.
+"""
+
+from tests.harness.canned import (
+    CannedEC2Server,
+    InstanceCatalog,
+    describe_instances_xml,
+    instance_id,
+)
+from tests.harness.faults import (
+    DroppingServer,
+    FaultProxy,
+    GarbageServer,
+    HTTPHarnessServer,
+    LoopbackServer,
+    RefusingEndpoint,
+    RequestHandler,
+    SilentServer,
+    SlowServer,
+    ec2_error_xml,
+    ec2_response_xml,
+    empty_describe_instances_xml,
+    free_port,
+)
+
+__all__ = [
+    "CannedEC2Server",
+    "DroppingServer",
+    "FaultProxy",
+    "GarbageServer",
+    "HTTPHarnessServer",
+    "InstanceCatalog",
+    "LoopbackServer",
+    "RefusingEndpoint",
+    "RequestHandler",
+    "SilentServer",
+    "SlowServer",
+    "describe_instances_xml",
+    "ec2_error_xml",
+    "ec2_response_xml",
+    "empty_describe_instances_xml",
+    "free_port",
+    "instance_id",
+]
