@@ -80,7 +80,7 @@ def _build(target: Target, bucket: int) -> BaseClient:
     config = Config(
         connect_timeout=min(bucket, 10),
         read_timeout=bucket,
-        retries={"mode": target.retry_mode, "max_attempts": target.max_attempts},
+        retries={"mode": target.retry_mode, "max_attempts": target.max_attempts},  # type: ignore[arg-type]
         max_pool_connections=64,
         user_agent_extra="ec2-connector",
     )
@@ -96,7 +96,7 @@ def _build(target: Target, bucket: int) -> BaseClient:
     events = client.meta.events
     events.register_first("before-send.ec2", _before_send)
     events.register("before-parse.ec2", _before_parse)
-    return client
+    return client  # type: ignore[no-any-return]
 
 
 def _session_for(profile: str | None) -> Any:

@@ -23,6 +23,7 @@ from .config import Connectors, Target
 from .context import Context, DryRunSucceeded, Progress
 from .deadline import Deadline
 from .errors import ConnectorError, InvalidRequest, TimedOut, translate
+from .params import canonical
 from .response import SUCCESS_MESSAGE, Response, redact
 
 log = logging.getLogger("ec2_connector")
@@ -44,12 +45,13 @@ class Request:
     timeout_ms: int | None = None
 
     def secrets(self) -> list[str]:
-        names = {"security-key", "session-token", "user-data", "attribute-value"}
-        found = []
-        for key, value in self.params.items():
-            if key.replace("_", "-") in names and isinstance(value, str):
-                found.append(value)
-        return found
+        """The secret values this request carries, to be masked wherever text leaves us."""
+        names = catalog.secret_names()
+        return [
+            str(value)
+            for key, value in self.params.items()
+            if canonical(key) in names and isinstance(value, str | bytes)
+        ]
 
     def __repr__(self) -> str:
         shown = {k: ("***" if v in self.secrets() else v) for k, v in self.params.items()}

@@ -148,6 +148,9 @@ class StringList(ParamType):
         if not isinstance(value, list | tuple):
             raise self.fail(param, "a list of strings", value)
         items = [self.item.convert(item, param) for item in value]
+        if not items:
+            # An empty id list must never reach EC2, where it can mean "all of them".
+            raise InvalidRequest(f"parameter '{param}' must not be empty")
         return list(dict.fromkeys(items))
 
 
@@ -194,7 +197,9 @@ class Cidr(ParamType):
         try:
             return str(ipaddress.ip_network(text, strict=False))
         except ValueError:
-            raise InvalidRequest(f"parameter '{param}' is not a CIDR block like 10.0.0.0/16") from None
+            raise InvalidRequest(
+                f"parameter '{param}' is not a CIDR block like 10.0.0.0/16"
+            ) from None
 
 
 NOTHING: Any = object()  # "no default": distinct from an explicit None

@@ -25,6 +25,7 @@ from tests.harness.faults import (
     RequestHandler,
     ec2_error_xml,
     ec2_response_xml,
+    xml_escape,
 )
 
 OWNER_ID = "123456789012"
@@ -276,7 +277,7 @@ def state_change_xml(action: str, ids: Sequence[str]) -> bytes:
     """instancesSet of previous/current states for Stop/Start/Terminate."""
     (prev_code, prev_name), (cur_code, cur_name) = _TRANSITIONS[action]
     items = "".join(
-        f"<item><instanceId>{iid}</instanceId>"
+        f"<item><instanceId>{xml_escape(iid)}</instanceId>"
         f"<currentState>{_state(cur_code, cur_name)}</currentState>"
         f"<previousState>{_state(prev_code, prev_name)}</previousState></item>"
         for iid in ids
@@ -338,7 +339,7 @@ class CannedEC2Server(HTTPHarnessServer):
     def respond(self, req: RequestHandler) -> None:
         params = req.params()
         status, body = self.answer(params)
-        if self.wait(self.delay_ms / 1000.0):
+        if req.pause(self.delay_ms / 1000.0):
             req.drop()
             return
         req.send_body(status, body)

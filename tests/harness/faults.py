@@ -137,7 +137,7 @@ class LoopbackServer(ABC):
     @property
     @abstractmethod
     def port(self) -> int:
-        """The bound TCP port; raises if the server is not started."""
+        """The bound TCP port; raises if the server was never started."""
 
     @property
     def url(self) -> str:
@@ -181,18 +181,20 @@ class RefusingEndpoint(LoopbackServer):
 
     def __init__(self) -> None:
         self._sock: socket.socket | None = None
+        self._port: int | None = None
 
     @property
     def port(self) -> int:
-        if self._sock is None:
-            raise RuntimeError("RefusingEndpoint is not started")
-        return int(self._sock.getsockname()[1])
+        """The reserved port; readable after ``stop()`` (it is then merely likely refused)."""
+        if self._port is None:
+            raise RuntimeError("RefusingEndpoint was never started")
+        return self._port
 
     def start(self) -> Self:
         if self._sock is None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((HOST, 0))
-            self._sock = sock
+            self._sock, self._port = sock, int(sock.getsockname()[1])
         return self
 
     def stop(self) -> None:
@@ -300,6 +302,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         """Set when the server is stopping; wait on it instead of ``time.sleep``."""
         return cast(_ThreadedHTTPServer, self.server).stopping
 
+    def pause(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if ``stop()`` interrupted (then stop answering)."""
+        return self.stopping.wait(seconds)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request stderr logging."""
 
@@ -354,14 +360,16 @@ class HTTPHarnessServer(LoopbackServer):
     def __init__(self) -> None:
         self._httpd: _ThreadedHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._port: int | None = None
         self._count_lock = threading.Lock()
         self._requests_received = 0
 
     @property
     def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError(f"{type(self).__name__} is not started")
-        return int(self._httpd.server_address[1])
+        """Bound port; still readable after ``stop()`` so tests can assert it is closed."""
+        if self._port is None:
+            raise RuntimeError(f"{type(self).__name__} was never started")
+        return self._port
 
     @property
     def requests_received(self) -> int:
@@ -382,6 +390,7 @@ class HTTPHarnessServer(LoopbackServer):
     def start(self) -> Self:
         if self._httpd is None:
             self._httpd = _ThreadedHTTPServer(self, self.handler_class)
+            self._port = int(self._httpd.server_address[1])
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -402,13 +411,6 @@ class HTTPHarnessServer(LoopbackServer):
         thread.join(max(0.0, deadline - time.monotonic()))
         httpd.close_all_connections(deadline)
         self._httpd = self._thread = None
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds`` unless stopping; returns True when stop() interrupted."""
-        httpd = self._httpd
-        if httpd is None:
-            return True
-        return httpd.stopping.wait(seconds) if seconds > 0 else httpd.stopping.is_set()
 
     @abstractmethod
     def respond(self, req: RequestHandler) -> None:
@@ -450,7 +452,7 @@ class SlowServer(HTTPHarnessServer):
         data = self.response_bytes()
         for i in range(len(data)):
             req.write_raw(data[i : i + 1])
-            if self.wait(self.byte_delay):
+            if req.pause(self.byte_delay):
                 req.close_connection = True
                 return
 
@@ -476,7 +478,7 @@ class DroppingServer(HTTPHarnessServer):
         full = http_response_bytes(200, self.body, [("Content-Type", XML_CONTENT_TYPE)])
         head_len = len(full) - len(self.body)
         req.write_raw(full[: head_len + self.send_bytes])
-        self.wait(0.01)  # let the partial body reach the client before an RST could flush it
+        req.pause(0.01)  # let the partial body reach the client before an RST could flush it
         req.drop(reset=self.reset)
 
 
@@ -548,8 +550,7 @@ class _ProxyHandler(RequestHandler):
     upstream: http.client.HTTPConnection | None = None
 
     def finish(self) -> None:
-        if self.upstream is not None:
-            self.upstream.close()
+        cast(FaultProxy, self.harness).close_upstream(self)
         super().finish()
 
 
@@ -558,7 +559,10 @@ class FaultProxy(HTTPHarnessServer):
 
     Forwarding is byte-faithful for method, path, headers (including the
     original ``Host`` and ``Authorization``, since SigV4 signs ``Host``) and
-    body, so signed requests stay valid upstream.  Counters are thread-safe.
+    body, so signed requests stay valid upstream.  Each client connection gets
+    its own upstream keep-alive connection.  An unreachable upstream yields a
+    bare ``<html>`` 502 (botocore: ClientError code "502").  Counters are
+    thread-safe.
     """
 
     handler_class = _ProxyHandler
@@ -570,7 +574,7 @@ class FaultProxy(HTTPHarnessServer):
         fail_first: int = 0,
         status: int = 503,
         code: str = "RequestLimitExceeded",
-        message: str = "Request limit exceeded.",
+        message: str | None = None,
         upstream_timeout: float = 10.0,
     ) -> None:
         super().__init__()
@@ -581,10 +585,12 @@ class FaultProxy(HTTPHarnessServer):
         self.upstream_port = parts.port or 80
         self.upstream_timeout = upstream_timeout
         self._lock = threading.Lock()
-        self._fail_left = fail_first
-        self._status, self._code, self._message = status, code, message
+        self._fail_left = 0
+        self._status, self._code, self._message = 503, "", ""
+        self.fail_next(fail_first, status, code, message)
         self._seen = self._failures = self._forwarded = 0
         self._actions: list[str] = []
+        self._upstreams: set[http.client.HTTPConnection] = set()
 
     # counters ---------------------------------------------------------------
     @property
@@ -618,11 +624,42 @@ class FaultProxy(HTTPHarnessServer):
         code: str = "RequestLimitExceeded",
         message: str | None = None,
     ) -> None:
-        """Make the next ``n`` requests fail (replaces any pending failure budget)."""
+        """Make the next ``n`` requests fail (replaces any pending failure budget).
+
+        ``message`` defaults per code, e.g. "Request limit exceeded." for
+        RequestLimitExceeded and "An internal error has occurred." for InternalError.
+        """
         with self._lock:
             self._fail_left = n
             self._status, self._code = status, code
             self._message = message or DEFAULT_MESSAGES.get(code, code)
+
+    # upstream connections ---------------------------------------------------
+    def stop(self) -> None:
+        """Abort in-flight upstream exchanges first so handler threads can be joined."""
+        with self._lock:
+            upstreams = list(self._upstreams)
+        for conn in upstreams:
+            if conn.sock is not None:
+                _quiet_shutdown(conn.sock)
+        super().stop()
+
+    def _open_upstream(self, req: _ProxyHandler) -> http.client.HTTPConnection:
+        if req.upstream is None:
+            req.upstream = http.client.HTTPConnection(
+                self.upstream_host, self.upstream_port, timeout=self.upstream_timeout
+            )
+            with self._lock:
+                self._upstreams.add(req.upstream)
+        return req.upstream
+
+    def close_upstream(self, req: _ProxyHandler) -> None:
+        """Close and forget this client connection's upstream connection, if any."""
+        conn, req.upstream = req.upstream, None
+        if conn is not None:
+            conn.close()
+            with self._lock:
+                self._upstreams.discard(conn)
 
     # request path -----------------------------------------------------------
     def respond(self, req: RequestHandler) -> None:
@@ -650,32 +687,28 @@ class FaultProxy(HTTPHarnessServer):
         try:
             resp, body = self._exchange(req)
         except (OSError, http.client.HTTPException) as exc:
-            req.upstream = None
+            self.close_upstream(req)
             text = f"<html><body><b>Http/1.1 Bad Gateway</b> {xml_escape(str(exc))}</body></html>"
             req.send_body(502, text.encode(), "text/html")
             return
         headers = [(k, v) for k, v in resp.getheaders() if _relayable(k)]
         req.write_raw(http_response_bytes(resp.status, body, headers, reason=resp.reason))
         if resp.will_close:
-            req.upstream = None
+            self.close_upstream(req)
 
     def _exchange(self, req: _ProxyHandler) -> tuple[http.client.HTTPResponse, bytes]:
         """Send the request upstream, retrying once if a reused connection went stale."""
         reused = req.upstream is not None
         try:
             return self._send_once(req)
-        except (ConnectionError, http.client.RemoteDisconnected):
+        except ConnectionError:  # includes http.client.RemoteDisconnected
             if not reused:
                 raise
-            req.upstream = None
+            self.close_upstream(req)
             return self._send_once(req)
 
     def _send_once(self, req: _ProxyHandler) -> tuple[http.client.HTTPResponse, bytes]:
-        if req.upstream is None:
-            req.upstream = http.client.HTTPConnection(
-                self.upstream_host, self.upstream_port, timeout=self.upstream_timeout
-            )
-        conn = req.upstream
+        conn = self._open_upstream(req)
         conn.putrequest(req.command, req.path, skip_host=True, skip_accept_encoding=True)
         for name, value in req.headers.items():
             if _relayable(name):

@@ -26,6 +26,10 @@ class _Catalog:
     def describe(self) -> list[dict[str, object]]:
         return [ACTIONS[name].describe() for name in self.names()]
 
+    def secret_names(self) -> frozenset[str]:
+        """Every parameter declared secret by any action: never logged, stored or shown."""
+        return frozenset(n for a in ACTIONS.values() for n in a.secret_names())
+
     def operations(self) -> list[str]:
         """Every EC2 operation any action may call (the trimmed model's contents)."""
         return sorted({op for action in ACTIONS.values() for op in action.operations})

@@ -40,7 +40,10 @@ def state_change(operation: str, result_key: str, target: str) -> Runner:
                     data={result_key: [], "items": _items(ids, missing)},
                 ) from None
             result = ctx.call(operation, InstanceIds=existing, **extra)
-        data = {result_key: _result(result, ids, missing), "items": _items(ids, missing)}
+        data: dict[str, Any] = {
+            result_key: _result(result, ids, missing),
+            "items": _items(ids, missing),
+        }
         do_wait, interval = wait_params(p)
         if do_wait:
             done = [i for i in ids if i not in missing]

@@ -181,7 +181,8 @@ def _choice(value: str, choices: tuple[str, ...], name: str) -> str:
 def _attribute_args(p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     attribute = _ATTRIBUTE_NAMES[p["attribute"].replace("_", "-").lower()]
     build = ATTRIBUTES[attribute][1]
-    return attribute, {"InstanceId": p["instance-id"], **build(p["attribute-value"], "attribute-value")}
+    value = build(p["attribute-value"], "attribute-value")
+    return attribute, {"InstanceId": p["instance-id"], **value}
 
 
 def modify_instance_attribute(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
