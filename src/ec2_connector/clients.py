@@ -80,7 +80,7 @@ def _build(target: Target, bucket: int) -> BaseClient:
     config = Config(
         connect_timeout=min(bucket, 10),
         read_timeout=bucket,
-        retries={"mode": target.retry_mode, "max_attempts": target.max_attempts},  # type: ignore[arg-type]
+        retries={"mode": target.retry_mode, "total_max_attempts": target.max_attempts},  # type: ignore[arg-type]
         max_pool_connections=64,
         user_agent_extra="ec2-connector",
     )

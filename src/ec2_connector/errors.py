@@ -184,7 +184,7 @@ def translate(exc: BaseException) -> ConnectorError:
     if isinstance(exc, ResponseParserError):
         return ServiceError(
             "the endpoint answered with a body that is not an EC2 response "
-            "(malformed XML or an HTML error page)",
+            "(malformed or truncated XML, or an HTML error page)",
             code="MalformedResponse",
         )
     return ServiceError(f"unexpected failure: {type(exc).__name__}", code=type(exc).__name__)

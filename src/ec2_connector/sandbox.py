@@ -1,0 +1,169 @@
+"""An embedded EC2-compatible endpoint (moto's server) for trying the connector without AWS.
+
+moto is an optional extra (`ec2-connector[sandbox]`); it is imported only when a sandbox
+starts. The sandbox listens on loopback only and validates AMI ids and instance types,
+so it rejects what EC2 rejects instead of accepting anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from types import FrameType, TracebackType
+from typing import Any, TextIO
+
+from .errors import InvalidRequest
+from .render import to_json
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+# moto accepts any key pair; these are placeholders, not credentials.
+ACCESS_KEY = "testing"
+SECRET_PLACEHOLDER = "testing"
+MOTO_SETTINGS = {
+    "MOTO_ENABLE_AMI_VALIDATION": ("ENABLE_AMI_VALIDATION", "true"),
+    "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": ("EC2_ENABLE_INSTANCE_TYPE_VALIDATION", "true"),
+}
+INSTALL_HINT = "the sandbox needs moto: pip install 'ec2-connector[sandbox]'"
+
+
+class SandboxUnavailable(InvalidRequest):
+    """moto is not installed, or the sandbox cannot listen on the port asked for."""
+
+
+class Sandbox:
+    """moto's EC2 endpoint served from a thread of this process, on 127.0.0.1.
+
+    `port=0` lets the kernel pick a free port; `url` is known once `start()` returned.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> Sandbox:
+        if self._server is not None:
+            return self
+        app, handler, make_server = _moto_parts()
+        try:
+            # Bound here, not in the serving thread (as moto's ThreadedMotoServer does), so
+            # a port in use is an error now instead of a start() that never returns.
+            server = make_server(HOST, self.port, app, threaded=True, request_handler=handler)
+        except OSError as exc:
+            raise SandboxUnavailable(
+                f"cannot listen on {HOST}:{self.port}: {exc.strerror or exc}"
+            ) from None
+        self._server = server
+        self.port = int(server.server_address[1])
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="ec2-connector-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def config(self) -> dict[str, Any]:
+        """The connector config that points `aws-ec2` at this sandbox."""
+        return {
+            "connectors": {
+                "aws-ec2": {
+                    "type": "aws-ec2",
+                    "access-key": ACCESS_KEY,
+                    "security-key": SECRET_PLACEHOLDER,
+                    "region": REGION,
+                    "endpoint-url": self.url,
+                }
+            }
+        }
+
+    def environment(self) -> dict[str, str]:
+        """The same settings as environment variables botocore reads."""
+        return {
+            "AWS_ENDPOINT_URL_EC2": self.url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_PLACEHOLDER,
+            "AWS_DEFAULT_REGION": REGION,
+        }
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _moto_parts() -> tuple[Any, Any, Any]:
+    """moto's WSGI app and request handler, with EC2's validations switched on."""
+    for env, (_, value) in MOTO_SETTINGS.items():
+        os.environ.setdefault(env, value)
+    try:
+        from moto import settings
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+    except ImportError:
+        raise SandboxUnavailable(INSTALL_HINT) from None
+    # moto reads these settings once, at import: if it was imported before the environment
+    # was set (a test process, a notebook), set them on the module too.
+    for _, (attribute, _) in MOTO_SETTINGS.items():
+        setattr(settings, attribute, True)
+    # werkzeug logs every request line to stderr; the sandbox's callers print their own.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    return DomainDispatcherApplication(create_backend_app), MotoRequestHandler, make_server
+
+
+def instructions(sandbox: Sandbox) -> str:
+    """What `ec2-connector sandbox` prints: the endpoint and how to point the connector at it."""
+    env = "\n".join(f"  export {k}={v}" for k, v in sandbox.environment().items())
+    config = to_json(sandbox.config())
+    return (
+        f"EC2 sandbox (moto) listening on {sandbox.url}\n"
+        f"AMI ids and instance types are validated; moto accepts any access key.\n\n"
+        f"Point the connector at it with a config file, e.g. sandbox.json:\n{config}\n"
+        f"  ec2-connector call describe-instances --config sandbox.json\n\n"
+        f"or with environment variables (the connector 'aws-ec2' without a config):\n{env}\n\n"
+        f"Stop it with Ctrl-C."
+    )
+
+
+def serve_until_stopped(port: int, out: TextIO) -> int:
+    """Run a sandbox in the foreground until SIGINT or SIGTERM; the `sandbox` command."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with Sandbox(port) as sandbox:
+            print(instructions(sandbox), file=out, flush=True)
+            while not stop.wait(1.0):
+                pass
+            print("sandbox stopped", file=out, flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
