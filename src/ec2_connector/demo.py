@@ -120,7 +120,7 @@ def pick_image(sandbox: Sandbox) -> tuple[str, str]:
         aws_access_key_id=settings["access-key"], aws_secret_access_key=settings["security-key"],
     )
     # A name filter keeps the answer small: the sandbox holds over a thousand AMIs.
-    filters = [{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}]
+    filters: list[Any] = [{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}]
     images = ec2.describe_images(Owners=["amazon"], Filters=filters)["Images"]
     if not images:
         images = ec2.describe_images(Owners=["amazon"])["Images"]

@@ -153,8 +153,12 @@ def _io_pool() -> ThreadPoolExecutor:
 
 def _timeout_message(exc: TimedOut, ctx: Context, deadline: Deadline) -> str:
     message = f"timed out after {deadline.timeout_ms} ms"
+    states = ctx.partial.get("last-states")
     if exc.message not in ("timed out", ""):
         message += f" ({exc.message})"
+    elif states:
+        shown = ", ".join(f"{i}={s}" for i, s in states.items())
+        message += f" (last states: {shown})"
     token = ctx.partial.get("client-token")
     if token:
         message += (

@@ -1,0 +1,367 @@
+"""The HTTP service: the same `Call` over HTTP, for scripts in any language.
+
+    POST /v1/connectors/{name}/sync    200 + envelope, whatever the call's exitcode
+    POST /v1/connectors/{name}/async   202 + {"job-id", "status"}
+    GET  /v1/jobs, /v1/jobs/{id}       the jobs and, when done, their envelopes
+    GET  /v1/actions[/{name}]          the catalog
+    GET  /healthz                      200, no auth;  GET /openapi.json: the schema
+
+A request refused before anything ran gets a 4xx and the same envelope shape with
+exitcode 2; a bug of ours a 500 envelope. Calls run on worker threads, never on the
+event loop, so slow EC2 calls do not hold each other up. Only this module and the
+`serve` command import FastAPI (the `service` extra).
+"""
+
+from __future__ import annotations
+
+import copy
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response as HTTPResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import __version__
+from .actions import catalog
+from .call import Call
+from .errors import ConnectorError, InvalidRequest, NotFound, translate
+
+TOKEN_ENV = "EC2_CONNECTOR_TOKEN"
+MAX_BODY = 1024 * 1024
+# Threads for sync calls: each holds one call for its whole duration, so this bounds how
+# many run at once (beyond it they queue, they are not refused).
+CALL_THREADS = 64
+log = logging.getLogger("ec2_connector.service")
+T = TypeVar("T")
+
+
+class Envelope(BaseModel):
+    """Every answer of a call, and of a refusal: the connector's response envelope."""
+
+    exitcode: int = Field(description="0 success; 2 invalid request; see the README's table")
+    message: str
+    data: dict[str, Any] = Field(description="the action's result parameters")
+    meta: dict[str, Any] = Field(description="request id, attempts, duration, region...")
+
+
+class JobAccepted(BaseModel):
+    """The answer to an async call: the job's id, to poll at GET /v1/jobs/{id}."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    job_id: str = Field(alias="job-id")
+    status: str
+
+
+class Rejected(Exception):
+    """A request refused before anything ran: its HTTP status and why (exitcode 2)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = InvalidRequest(message)
+        self.headers = headers
+
+
+def envelope(error: ConnectorError) -> dict[str, Any]:
+    return {"exitcode": int(error.exit_code), "message": error.message, "data": error.data,
+            "meta": {}}
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
+    return HTTPResponse(json.dumps(body, default=str), status, headers, "application/json")
+
+
+REJECTIONS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Envelope, "description": text}
+    for code, text in (
+        (400, "malformed JSON, or a body that is not a JSON object"),
+        (401, "missing or wrong bearer token"),
+        (404, "unknown connector"),
+        (413, "body over 1 MiB"),
+    )
+}
+
+
+def request_body() -> dict[str, Any]:
+    """The OpenAPI body: `action` plus a free-form set of that action's parameters."""
+    schema = {
+        "type": "object",
+        "required": ["action"],
+        "properties": {
+            "action": {"type": "string", "enum": catalog.names(),
+                       "description": "the action; its parameters: GET /v1/actions"},
+            "timeout": {"type": "integer", "minimum": 1,
+                        "description": "bound on the whole call in ms (default 60000)"},
+        },
+        "additionalProperties": True,
+        "example": {"action": "describe-instances", "instance-id": ["i-0123456789abcdef0"],
+                    "region": "us-east-1"},
+    }
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": schema}}}}
+
+
+def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
+    """The service's ASGI app. Without `call`, one is built from $EC2_CONNECTOR_CONFIG;
+    without `token`, $EC2_CONNECTOR_TOKEN is required when set (no auth when unset)."""
+    owned = call is None
+    service_call = call if call is not None else Call()
+    service_call.connectors.names()  # a broken config file fails at start, not per request
+    expected = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    threads = Threads()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            await anyio.to_thread.run_sync(service_call.close)
+
+    app = FastAPI(
+        title="ec2-connector", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None,
+        description="Flint's AWS-EC2 connector over HTTP: the response envelope of a call, "
+        "sync or as a job. Auth: Authorization: Bearer $EC2_CONNECTOR_TOKEN.",
+    )
+    app.add_middleware(Guard)
+    app.add_exception_handler(Rejected, _on_rejected)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(v1_routes(service_call, threads, expected))
+    return app
+
+
+class Threads:
+    """Runs blocking work off the event loop; the limiter is made on first use, in the loop."""
+
+    def __init__(self) -> None:
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, work: Callable[[], T]) -> T:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(CALL_THREADS)
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+
+def bearer_auth(expected: str | None) -> Callable[..., None]:
+    scheme = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_ENV}")
+
+    def check(credentials: HTTPAuthorizationCredentials | None = Security(scheme)) -> None:
+        if expected is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        # compare_digest: the time taken must not tell how much of the token was right.
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Rejected(
+                401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
+                {"WWW-Authenticate": "Bearer"},
+            )
+
+    return check
+
+
+def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
+    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer_auth(token))])
+
+    @router.post("/connectors/{name}/sync", tags=["calls"], response_model=Envelope,
+                 responses=REJECTIONS, openapi_extra=request_body())
+    async def sync_call(name: str, request: Request) -> HTTPResponse:
+        """Run an action now; 200 with its envelope, whatever its exitcode."""
+        check_connector(call, name)
+        body = await read_object(request)
+        response = await threads.run(partial(call.execute, name, body))
+        return json_response(response.to_dict())
+
+    @router.post("/connectors/{name}/async", tags=["calls"], status_code=202,
+                 response_model=JobAccepted, responses=REJECTIONS, openapi_extra=request_body())
+    async def async_call(name: str, request: Request) -> HTTPResponse:
+        """Submit an action as a job; poll GET /v1/jobs/{id} for its envelope."""
+        check_connector(call, name)
+        body = await read_object(request)
+        accepted = await threads.run(partial(submit, call, name, body))
+        return json_response(accepted, 202)
+
+    @router.get("/jobs", tags=["jobs"])
+    async def list_jobs(limit: int = 50) -> HTTPResponse:
+        """The latest jobs, newest first."""
+        limit = max(1, min(limit, 1000))
+        jobs = await threads.run(lambda: [j.to_dict() for j in call.jobs.list(limit=limit)])
+        return json_response(jobs)
+
+    @router.get("/jobs/{job_id}", tags=["jobs"], responses={404: REJECTIONS[404]})
+    async def get_job(job_id: str) -> HTTPResponse:
+        """One job; `response` holds its envelope once it is done."""
+        try:
+            return json_response(await threads.run(lambda: call.job(job_id).to_dict()))
+        except NotFound as exc:
+            raise Rejected(404, exc.message) from None
+
+    @router.get("/actions", tags=["catalog"])
+    async def actions() -> HTTPResponse:
+        """Every action: its parameters, types, defaults and docs."""
+        return json_response(call.actions())
+
+    @router.get("/actions/{name}", tags=["catalog"], responses={404: REJECTIONS[404]})
+    async def action(name: str) -> HTTPResponse:
+        try:
+            return json_response(catalog.get(name).describe())
+        except InvalidRequest as exc:
+            raise Rejected(404, exc.message) from None
+
+    return router
+
+
+def submit(call: Call, name: str, body: dict[str, Any]) -> dict[str, str]:
+    builder = call.connector(name)
+    for key, value in body.items():
+        builder.set(key, value)
+    job = builder.async_()
+    return {"job-id": job.id, "status": job.status}
+
+
+def check_connector(call: Call, name: str) -> None:
+    if name not in call.connectors.names():
+        known = ", ".join(call.connectors.names())
+        raise Rejected(404, f"unknown connector '{name}' (known: {known})")
+
+
+async def read_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, read at most MAX_BODY bytes far."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise Rejected(413, f"request body over {MAX_BODY} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:  # a chunked body has no Content-Length to check first
+            raise Rejected(413, f"request body over {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise Rejected(400, f"the body is not valid JSON: {reason}") from None
+    if not isinstance(body, dict):
+        kind = {list: "an array", str: "a string"}.get(type(body), "a scalar")
+        raise Rejected(400, f"the body must be a JSON object (action and parameters), not {kind}")
+    return body
+
+
+async def _on_rejected(request: Request, exc: Exception) -> HTTPResponse:
+    assert isinstance(exc, Rejected)
+    return json_response(envelope(exc.error), exc.status, exc.headers)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> HTTPResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = {404: "no such route", 405: "method not allowed"}.get(exc.status_code)
+    error = InvalidRequest(message or str(exc.detail))
+    return json_response(envelope(error), exc.status_code, exc.headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> HTTPResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
+    return json_response(envelope(InvalidRequest(f"invalid request: {fields}")), 400)
+
+
+class Guard:
+    """The outermost layer: one access line per request, and a 500 envelope for a bug.
+
+    The access line holds the method, the path (never the query string or a header) and
+    the status. A bug is logged by its type only (its text could quote a request value);
+    the traceback goes to the debug level.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 0
+
+        async def tracked(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.error("unexpected %s on %s %s", type(exc).__name__, scope["method"], scope["path"])
+            log.debug("traceback", exc_info=True)
+            if status == 0:  # nothing sent yet: the client still gets an envelope
+                status = 500
+                await _send_raw(send, 500, envelope(translate(exc)))
+        finally:
+            client = (scope.get("client") or ("-",))[0]
+            took = (time.monotonic() - started) * 1000
+            log.info('%s "%s %s" %s %.0fms', client, scope["method"], scope["path"], status, took)
+
+
+async def _send_raw(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body, default=str).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name may resolve to any address: treat it as public
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus ours; its own access log is off (see Guard)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["ec2_connector"] = {
+        "handlers": ["default"], "level": "INFO", "propagate": False,
+    }
+    return config
+
+
+def serve(host: str, port: int, *, config: str | None = None, token: str | None = None) -> int:
+    """The `serve` command: run the service until Ctrl-C or SIGTERM."""
+    import uvicorn
+
+    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    if token is None and not is_loopback(host):
+        raise InvalidRequest(
+            f"refusing to listen on {host} without a token: set {TOKEN_ENV}, or listen on "
+            "127.0.0.1"
+        )
+    with Call(config=config) as call:
+        app = create_app(call, token)
+        uvicorn.run(app, host=host, port=port, access_log=False, log_config=log_config(),
+                    server_header=False)
+    return 0
