@@ -52,7 +52,8 @@ def test_ec2_code_table(code: str, exit_code: ExitCode) -> None:
 @pytest.mark.parametrize(
     ("exc", "cls"),
     [
-        (bexc.EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), errors.EndpointUnreachable),
+        (bexc.EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+         errors.EndpointUnreachable),
         (bexc.ConnectionClosedError(endpoint_url="http://x"), errors.EndpointUnreachable),
         (bexc.SSLError(endpoint_url="https://x", error="bad"), errors.EndpointUnreachable),
         (bexc.ReadTimeoutError(endpoint_url="http://x"), errors.TimedOut),

@@ -16,9 +16,13 @@ from tests.conftest import all_instances, launch
 from tests.harness import CannedEC2Server, HTTPHarnessServer, RequestHandler, SilentServer
 
 
+def config_for(url: str, **extra: Any) -> dict[str, Any]:
+    return {"connectors": {"aws-ec2": {
+        "access-key": "AKIAEXAMPLE", "security-key": "secret", "endpoint-url": url, **extra}}}
+
+
 def call_for(url: str, **extra: Any) -> Call:
-    return Call(config={"connectors": {"aws-ec2": {
-        "access-key": "AKIAEXAMPLE", "security-key": "secret", "endpoint-url": url, **extra}}})
+    return Call(config=config_for(url, **extra))
 
 
 class LaunchThenHang(HTTPHarnessServer):

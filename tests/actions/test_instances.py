@@ -170,7 +170,8 @@ def test_partial_batch_reports_every_id(call: Call, ec2: Any, image_id: str) -> 
     response = run(call, "stop-instances", instance_id=[ids[0], ghost, ids[1]])
     assert response.exitcode == 8
     items = {i["instance-id"]: i for i in response.get("items")}
-    assert items[ghost]["ok"] is False and items[ghost]["error-code"] == "InvalidInstanceID.NotFound"
+    assert items[ghost]["ok"] is False
+    assert items[ghost]["error-code"] == "InvalidInstanceID.NotFound"
     assert items[ids[0]]["ok"] and items[ids[1]]["ok"]
     assert {state_of(ec2, i) for i in ids} == {"stopped"}
     none = run(call, "stop-instances", instance_id=[ghost, "i-0123456789abcdef1"])
@@ -181,7 +182,8 @@ def test_partial_batch_reports_every_id(call: Call, ec2: Any, image_id: str) -> 
 def test_describe_instances_fields_and_pages(call: Call, ec2: Any, image_id: str) -> None:
     for _ in range(105):  # more reservations than one page of the endpoint holds
         launch(ec2, image_id)
-    ec2.create_tags(Resources=[all_instances(ec2)[0]["InstanceId"]], Tags=[{"Key": "k", "Value": "v"}])
+    first = all_instances(ec2)[0]["InstanceId"]
+    ec2.create_tags(Resources=[first], Tags=[{"Key": "k", "Value": "v"}])
     response = run(call, "describe-instances")
     assert response.exitcode == 0
     info = response.get("instances-info")

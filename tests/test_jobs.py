@@ -1,0 +1,145 @@
+"""Async jobs: on disk before async_() returns, found from any process, and honest
+about what a crash may have left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ec2_connector import Call, NotFound, TimedOut
+from ec2_connector.store import JobStore
+from tests.conftest import all_instances
+from tests.harness import SilentServer
+from tests.test_execution import LaunchThenHang, config_for
+
+
+def test_async_job_runs_and_is_found_again(
+    config: dict[str, Any], tmp_path: Path, ec2: Any, image_id: str
+) -> None:
+    home = tmp_path / "jobs"
+    with Call(config=config, home=home) as call:
+        job = (call.connector("aws-ec2").set("action", "create-instance")
+               .set("image-id", image_id).set("instance-type", "t2.micro").async_())
+        assert JobStore(home).get(job.id) is not None  # on disk before async_() returned
+        response = job.wait(timeout_ms=30000)
+        assert response.exitcode == 0 and job.status == "succeeded" and job.done
+        assert response.meta["job-id"] == job.id
+        ids = [i["instance-id"] for i in response.get("instance-info")]
+        assert [i["InstanceId"] for i in all_instances(ec2)] == ids
+    with Call(config=config, home=home) as other:
+        again = other.job(job.id)
+        assert again.status == "succeeded"
+        assert again.response is not None and again.response.get("instance-info")[0][
+            "instance-id"] == ids[0]
+        assert [j.id for j in other.jobs.list()] == [job.id]
+        record = again.to_dict()
+        assert record["params"]["client-token"] == response.get("client-token")
+    script = (
+        f"from ec2_connector import Call; print(Call(home={str(home)!r}).job({job.id!r}).status)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "succeeded"
+
+
+def test_sync_and_async_agree(call: Call, ec2: Any, image_id: str) -> None:
+    builder = call.connector("aws-ec2").set("action", "stop-instances").set(
+        "instance-id", ["i-0123456789abcdef0"])
+    sync, job = builder.sync(), builder.async_()
+    via_job = job.wait(30000)
+    assert (sync.exitcode, sync.message, sync.data) == (via_job.exitcode, via_job.message,
+                                                        via_job.data)
+    assert job.status == "failed"
+
+
+def test_unknown_job_and_wait_timeout(tmp_path: Path) -> None:
+    with SilentServer() as silent, Call(config=config_for(silent.url),
+                                        home=tmp_path) as call:
+        with pytest.raises(NotFound):
+            call.job("nope")
+        job = call.connector("aws-ec2").set("action", "list-instances").timeout(1500).async_()
+        with pytest.raises(TimedOut):
+            job.wait(timeout_ms=100)
+        assert job.status in ("queued", "running")
+        assert job.wait(timeout_ms=10000).exitcode == 3
+        assert job.status == "timed-out"
+
+
+def test_secrets_are_kept_out_of_job_records(call: Call, endpoint: str, tmp_path: Path) -> None:
+    secret = "JobSecretKey0123456789abcdefghijklmnopqr"
+    job = (call.connector("aws-ec2").set("action", "list-instances")
+           .set("access-key", "AKIAEXAMPLE").set("security-key", secret)
+           .set("session-token", "TokenForJobs123456").set("endpoint-url", endpoint).async_())
+    assert job.wait(30000).exitcode == 0
+    record = job.to_dict()
+    assert record["secrets-held-in-memory"] is True
+    dumped = json.dumps(record)
+    assert secret not in dumped and "TokenForJobs123456" not in dumped
+    db = Path(call.jobs.store.path)
+    for path in (db, db.with_name(db.name + "-wal")):
+        if path.exists():
+            raw = path.read_bytes()
+            assert secret.encode() not in raw and b"TokenForJobs123456" not in raw
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from ec2_connector import Call
+    call = Call(config={"connectors": {"aws-ec2": {"access-key": "AKIAEXAMPLE",
+        "security-key": "secret", "endpoint-url": sys.argv[1]}}}, home=sys.argv[2])
+    job = (call.connector("aws-ec2").set("action", "create-instance")
+           .set("image-id", sys.argv[3]).set("instance-type", "t2.micro")
+           .timeout(120000).async_())
+    print(job.id, flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def test_killed_process_leaves_an_interrupted_job_that_resumes_safely(
+    moto_server: Any, endpoint: str, ec2: Any, image_id: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    with LaunchThenHang(moto_server.port) as hang:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, hang.url, str(home), image_id],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None
+            job_id = child.stdout.readline().strip()
+            deadline = time.monotonic() + 30
+            while not all_instances(ec2) and time.monotonic() < deadline:
+                time.sleep(0.1)  # EC2 has launched; the child waits for an answer
+            assert _status(home, job_id) == "running"
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(10)
+    launched = [i["InstanceId"] for i in all_instances(ec2)]
+    assert len(launched) == 1
+
+    with Call(config=config_for(endpoint), home=home) as call:
+        job = call.job(job_id)
+        assert job.status == "interrupted"
+        message = job.to_dict()["message"]
+        assert "may or may not have reached EC2" in message and "client-token" in message
+        resumed = call.jobs.resume(job_id)
+        response = resumed.wait(30000)
+    assert response.exitcode == 0, response.message
+    assert [i["instance-id"] for i in response.get("instance-info")] == launched
+    assert len(all_instances(ec2)) == 1  # nothing new launched
+
+
+def _status(home: Path, job_id: str) -> str:
+    with sqlite3.connect(home / "jobs.sqlite3") as db:
+        row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return str(row[0]) if row else "missing"
