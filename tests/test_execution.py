@@ -155,3 +155,13 @@ def test_32_concurrent_calls_share_clients(call: Call, ec2: Any, image_id: str) 
         responses = list(pool.map(synced, range(32)))
     assert [r.exitcode for r in responses] == [0] * 32
     assert len(set(clients._clients) - before) <= 1  # shared, not one client per call
+
+
+def test_listing_streams_items_in_pages() -> None:
+    with CannedEC2Server(instances=2500, page_size=1000, detail="basic") as canned:
+        seen: list[str] = []
+        response = (call_for(canned.url).connector("aws-ec2").set("action", "describe-instances")
+                    .on_item(lambda item: seen.append(item["instance-id"])).sync())
+    assert response.exitcode == 0
+    assert response.get("instances-info") == []
+    assert response.meta["streamed-items"] == 2500 == len(set(seen))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .actions import catalog
 from .config import Connectors
-from .context import Progress
+from .context import ItemSink, Progress
 from .execution import Request, execute
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ class RequestBuilder:
         self._params: dict[str, Any] = {}
         self._timeout_ms: int | None = None
         self._progress: Progress | None = None
+        self._on_item: ItemSink | None = None
 
     def set(self, key: str, value: Any) -> RequestBuilder:
         self._params[key] = value
@@ -97,6 +98,12 @@ class RequestBuilder:
         self._progress = callback
         return self
 
+    def on_item(self, callback: ItemSink) -> RequestBuilder:
+        """Stream a listing: each result item goes to `callback` as its page arrives, and
+        the response's list stays empty (`meta["streamed-items"]` counts them)."""
+        self._on_item = callback
+        return self
+
     def request(self) -> Request:
         params = dict(self._params)
         action = params.pop("action", None)
@@ -106,7 +113,9 @@ class RequestBuilder:
 
     def sync(self) -> Any:
         """Run the call now; every failure comes back as an exitcode and a message."""
-        return execute(self.request(), self._call.connectors, progress=self._progress)
+        return execute(
+            self.request(), self._call.connectors, progress=self._progress, on_item=self._on_item
+        )
 
     def async_(self) -> Job:
         """Submit the call as a job, on disk before this returns."""

@@ -12,6 +12,7 @@ from .deadline import Deadline
 from .errors import TimedOut, translate
 
 Progress = Callable[[dict[str, Any]], None]
+ItemSink = Callable[[dict[str, Any]], None]
 
 
 class DryRunSucceeded(Exception):
@@ -28,11 +29,13 @@ class Context:
         *,
         include_raw_body: bool = False,
         progress: Progress | None = None,
+        on_item: ItemSink | None = None,
     ) -> None:
         self.target = target
         self.deadline = deadline
         self.include_raw_body = include_raw_body
         self.progress = progress
+        self.on_item = on_item
         self.attempts = 0
         self.abandoned = False
         self.http_status: int | None = None
@@ -85,6 +88,16 @@ class Context:
             token = page.get("NextToken")
             if not token:
                 return
+
+    def collect(self, items: list[dict[str, Any]], new: Iterator[dict[str, Any]]) -> None:
+        """Add result items to `items`, or hand them to the caller's sink one by one so a
+        listing of any size is streamed in bounded memory."""
+        if self.on_item is None:
+            items.extend(new)
+            return
+        for item in new:
+            self.on_item(item)
+            self.notes["streamed-items"] = self.notes.get("streamed-items", 0) + 1
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but never past the deadline; wake at once if the caller gave up."""

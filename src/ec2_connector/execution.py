@@ -20,7 +20,7 @@ from . import clients
 from .action import Action
 from .actions import catalog
 from .config import Connectors, Target
-from .context import Context, DryRunSucceeded, Progress
+from .context import Context, DryRunSucceeded, ItemSink, Progress
 from .deadline import Deadline
 from .errors import ConnectorError, InvalidRequest, TimedOut, translate
 from .params import canonical
@@ -81,7 +81,11 @@ def prepare(request: Request, connectors: Connectors, deadline: Deadline) -> Pre
 
 
 def execute(
-    request: Request, connectors: Connectors, *, progress: Progress | None = None
+    request: Request,
+    connectors: Connectors,
+    *,
+    progress: Progress | None = None,
+    on_item: ItemSink | None = None,
 ) -> Response:
     """Run a request to completion or to its deadline; never raises for a request's failure."""
     timeout_ms = _timeout_of(request)
@@ -95,6 +99,7 @@ def execute(
             deadline,
             include_raw_body=bool(prepared.params.get("include-raw-body")),
             progress=progress,
+            on_item=on_item,
         )
         data = _run_bounded(prepared, ctx)
         exitcode, message = 0, str(data.pop("__message__", SUCCESS_MESSAGE))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..action import Action
 from ..errors import unknown_name
 from . import instances, security_groups, tags
@@ -23,7 +25,7 @@ class _Catalog:
     def names(self) -> list[str]:
         return sorted(ACTIONS)
 
-    def describe(self) -> list[dict[str, object]]:
+    def describe(self) -> list[dict[str, Any]]:
         return [ACTIONS[name].describe() for name in self.names()]
 
     def secret_names(self) -> frozenset[str]:

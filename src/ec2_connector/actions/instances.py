@@ -122,8 +122,8 @@ def _collect(ctx: Context, p: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         for page in ctx.pages("DescribeInstances", **args):
             for reservation in page.get("Reservations", []):
-                items.extend(instance_info(i) for i in reservation.get("Instances", []))
-            ctx.report({"event": "page", "items": len(items)})
+                ctx.collect(items, (instance_info(i) for i in reservation.get("Instances", [])))
+            ctx.report({"event": "page", "items": len(items) or ctx.notes.get("streamed-items")})
     except ServiceError as exc:
         if exc.code == "MalformedResponse" and p.get("filters"):
             names = ", ".join(f"'{n}'" for n in p["filters"])
