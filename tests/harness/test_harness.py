@@ -108,11 +108,13 @@ def _no_leaked_server_threads() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     leaked = [
-        t.name
+        t
         for t in threading.enumerate()
         if t not in before and t.is_alive() and t.name.endswith(("-accept", "-conn"))
     ]
-    assert not leaked
+    for thread in leaked:  # a loaded machine may take a moment to finish the join
+        thread.join(5)
+    assert not [t.name for t in leaked if t.is_alive()]
 
 
 @pytest.fixture

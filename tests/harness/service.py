@@ -1,0 +1,156 @@
+"""The HTTP service in a child process (uvicorn), as tests, the soak and benchmarks use it.
+
+`ServiceProcess` writes the connector config to a file, starts
+``python -m tests.harness.service`` (which runs `create_app()` under uvicorn as the
+`serve` command does, with the service's own log config plus a log file at a chosen
+level), waits for ``/healthz`` and stops the process, always, in ``stop()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from tests.harness.faults import HOST, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServiceProcess:
+    """`ec2-connector`'s HTTP service on a loopback port, in its own process."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict[str, Any],
+        *,
+        log_level: str = "INFO",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = workdir / "connectors.json"
+        self.config_path.write_text(json.dumps(config))
+        self.home = workdir / "home"
+        self.log_path = workdir / "service.log"
+        self.stdout_path = workdir / "service.stdout"
+        self.stderr_path = workdir / "service.stderr"
+        self.log_level = log_level
+        self.env = {**os.environ, "EC2_CONNECTOR_HOME": str(self.home), **(env or {})}
+        self.env.pop("EC2_CONNECTOR_TOKEN", None)
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    def start(self, timeout: float = 30.0) -> Self:
+        self.port = free_port()
+        command = [
+            sys.executable, "-m", "tests.harness.service", "--port", str(self.port),
+            "--config", str(self.config_path), "--log", str(self.log_path),
+            "--level", self.log_level,
+        ]
+        with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
+            self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=err)
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited at start: {self.stderr_path.read_text()}")
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("service did not become ready")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def outputs(self) -> dict[str, bytes]:
+        """Everything the process wrote: stdout, stderr and its log file."""
+        paths = (self.stdout_path, self.stderr_path, self.log_path)
+        return {p.name: p.read_bytes() for p in paths if p.exists()}
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def log_config(path: str, level: str) -> dict[str, Any]:
+    """The service's own log config, plus a file receiving everything at `level`.
+
+    botocore and urllib3 stay at INFO: botocore's DEBUG lines carry request bodies and
+    signing material, which is outside the connector's control.
+    """
+    from ec2_connector.service import log_config as service_log_config
+
+    config = service_log_config()
+    config["handlers"]["file"] = {
+        "class": "logging.FileHandler", "filename": path, "formatter": "default",
+    }
+    config["loggers"]["ec2_connector"] = {
+        "handlers": ["default", "file"], "level": level, "propagate": False,
+    }
+    for name in ("botocore", "urllib3", "boto3"):
+        config["loggers"][name] = {"handlers": ["file"], "level": "INFO", "propagate": False}
+    config["root"] = {"handlers": ["file"], "level": level}
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    from ec2_connector import Call
+    from ec2_connector.service import create_app
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.captureWarnings(True)
+    with Call(config=args.config) as call:
+        uvicorn.run(
+            create_app(call), host=HOST, port=args.port, access_log=False,
+            log_config=log_config(args.log, args.level), server_header=False,
+        )
+
+
+if __name__ == "__main__":
+    main()
