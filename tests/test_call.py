@@ -171,3 +171,20 @@ def test_actions_catalog(call: Call) -> None:
     assert create["image-id"]["required"] is True
     assert create["min-instance"]["default"] == 1
     assert create["user-data"]["secret"] is True
+
+
+def test_missing_credentials_are_exitcode_5(endpoint: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        HOME=str(tmp_path), AWS_EC2_METADATA_DISABLED="true", AWS_ENDPOINT_URL_EC2=endpoint,
+        AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+    )
+    env.pop("EC2_CONNECTOR_CONFIG", None)
+    script = (
+        "from ec2_connector import Call; "
+        "r = Call().connector('aws-ec2').set('action', 'list-instances').sync(); "
+        "print(r.exitcode, r.message)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert out.stdout.startswith("5 no AWS credentials"), out.stdout + out.stderr
