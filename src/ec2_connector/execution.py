@@ -23,7 +23,7 @@ from .config import Connectors, Target
 from .context import Context, DryRunSucceeded, ItemSink, Progress
 from .deadline import Deadline
 from .errors import ConnectorError, InvalidRequest, TimedOut, translate
-from .params import canonical
+from .params import Integer, canonical
 from .response import SUCCESS_MESSAGE, Response, redact
 
 log = logging.getLogger("ec2_connector")
@@ -123,8 +123,6 @@ def _timeout_of(request: Request) -> int | None:
     if raw is None:
         return request.timeout_ms
     try:
-        from .params import Integer
-
         return int(Integer(1).convert(raw, "timeout"))
     except InvalidRequest:
         return None  # validation reports it with the other parameters

@@ -203,22 +203,16 @@ def modify_instance_attribute(ctx: Context, p: dict[str, Any]) -> dict[str, Any]
     return {"instance-id": p["instance-id"], "attribute": attribute, "modified": True}
 
 
-def _attribute_name(value: Any, param: str) -> str:
-    text = String().convert(value, param)
-    if text.replace("_", "-").lower() not in _ATTRIBUTE_NAMES:
-        raise InvalidRequest(
-            f"parameter '{param}' must be one of: {', '.join(ATTRIBUTES)}"
-        )
-    return text
-
-
 class _AttributeName(String):
     """One of the modifiable attributes, in our hyphenated or EC2's camelCase spelling."""
 
     name = "choice"
 
     def convert(self, value: Any, param: str) -> str:
-        return _attribute_name(value, param)
+        text = super().convert(value, param)
+        if text.replace("_", "-").lower() not in _ATTRIBUTE_NAMES:
+            raise InvalidRequest(f"parameter '{param}' must be one of: {', '.join(ATTRIBUTES)}")
+        return text
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.name, "choices": list(ATTRIBUTES)}
