@@ -188,3 +188,12 @@ def test_missing_credentials_are_exitcode_5(endpoint: str, tmp_path: Path) -> No
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=60, check=True)
     assert out.stdout.startswith("5 no AWS credentials"), out.stdout + out.stderr
+
+
+def test_absurd_timeouts_are_invalid(call: Call) -> None:
+    for value in (10**15, 0, -5, "soon"):
+        builder = call.connector("aws-ec2").set("action", "list-instances")
+        response = builder.set("timeout", value).sync()
+        assert response.exitcode == 2 and "'timeout'" in response.message, value
+    huge = call.connector("aws-ec2").set("action", "list-instances").timeout(10**15).sync()
+    assert huge.exitcode == 2 and "'timeout'" in huge.message

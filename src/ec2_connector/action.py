@@ -12,6 +12,7 @@ from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
 if TYPE_CHECKING:
     from .context import Context
 
+MAX_TIMEOUT_MS = 86_400_000  # a day: beyond it a "timeout" is a mistake, not a bound
 Runner = Callable[["Context", dict[str, Any]], dict[str, Any]]
 
 # Accepted by every action: where and as whom to call EC2, and for how long.
@@ -21,7 +22,7 @@ CONNECTION_PARAMS = (
     Param("session-token", String(), "AWS session token for temporary credentials", secret=True),
     Param("region", String(), "AWS region (default us-east-1)"),
     Param("endpoint-url", String(), "EC2 endpoint URL (default: AWS, or AWS_ENDPOINT_URL_EC2)"),
-    Param("timeout", Integer(1), "bound on the whole call, in milliseconds (default 60000)"),
+    Param("timeout", Integer(1, MAX_TIMEOUT_MS), "bound on the whole call, in ms (default 60000)"),
     Param("include-raw-body", Boolean(), "also return the last EC2 response body in meta"),
 )
 DRY_RUN = Param("dry-run", Boolean(), "ask EC2 whether the call would succeed, change nothing")

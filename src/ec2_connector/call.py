@@ -10,6 +10,7 @@ from .actions import catalog
 from .config import Connectors
 from .context import ItemSink, Progress
 from .execution import Request, execute
+from .response import Response
 
 if TYPE_CHECKING:
     from .jobs import Job, JobManager
@@ -44,12 +45,13 @@ class Call:
     def execute(
         self, name: str, params: Mapping[str, Any], *, timeout_ms: int | None = None,
         progress: Progress | None = None,
-    ) -> Any:
+        on_item: ItemSink | None = None,
+    ) -> Response:
         """Run a flat request (`{"action": ..., params...}`) synchronously."""
         params = dict(params)
         action = params.pop("action", None)
         request = Request(name, None if action is None else str(action), params, timeout_ms)
-        return execute(request, self.connectors, progress=progress)
+        return execute(request, self.connectors, progress=progress, on_item=on_item)
 
     @property
     def jobs(self) -> JobManager:
@@ -111,7 +113,7 @@ class RequestBuilder:
             self._connector, None if action is None else str(action), params, self._timeout_ms
         )
 
-    def sync(self) -> Any:
+    def sync(self) -> Response:
         """Run the call now; every failure comes back as an exitcode and a message."""
         return execute(
             self.request(), self._call.connectors, progress=self._progress, on_item=self._on_item

@@ -13,13 +13,15 @@ import json
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .config import DEFAULT_CONNECTOR
 from .errors import ConnectorError, InvalidRequest, TimedOut, translate
 from .render import (
+    LineSink,
     ProgressLine,
     action_text,
     actions_text,
@@ -27,6 +29,9 @@ from .render import (
     table_text,
     to_json,
 )
+
+if TYPE_CHECKING:
+    from .call import Call, RequestBuilder
 
 PROG = "ec2-connector"
 OUTPUTS = ("json", "table", "ndjson")
@@ -39,7 +44,9 @@ class UsageError(InvalidRequest):
 class _Parser(argparse.ArgumentParser):
     # argparse would print the usage and exit; one line and the envelope are our contract.
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+        command = self.prog.removeprefix(PROG).strip()
+        hint = f" (see '{self.prog} --help')"
+        raise UsageError((f"{command}: {message}" if command else message) + hint)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,8 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConnectorError as exc:
         return emit(_envelope(exc), output)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # A call still running on an I/O thread would hold the interpreter's exit until its
+        # deadline; Ctrl-C means now. (A job of this process is then marked interrupted.)
+        os._exit(130)
     except BrokenPipeError:
         # The reader went away (`| head`): nothing more can be shown; leave quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -88,7 +98,10 @@ def emit(envelope: dict[str, Any], output: str, result_key: str | None = None) -
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = _Parser(prog=PROG, description="Flint's AWS-EC2 connector: calls, jobs, service.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=_Parser)
     _add_call(commands)
@@ -168,31 +181,44 @@ def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
     # parse_known_args leaves pairs that came after an option in `extra`: same meaning.
     unknown = [word for word in extra if word.startswith("-")]
     if unknown:
-        raise UsageError(f"{PROG} call: unrecognized arguments: {' '.join(unknown)}")
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
     request = gather_request([*args.words, *extra], args.request)
     if args.timeout is not None:
         request["timeout"] = args.timeout  # the flag beats a timeout in the request file
     result_key = result_key_of(request)
-    if args.async_ and not args.wait_job:
-        return submit_detached(args.config, args.connector, request)
     from .call import Call
+
+    if args.async_ and not args.wait_job:
+        # An unknown connector or a broken config file is a mistake to report now, not
+        # in a job that fails later (this starts no thread: the fork below stays safe).
+        Call(config=args.config).connectors.get(args.connector)
+        return submit_detached(args.config, args.connector, request)
 
     progress = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
     try:
         with Call(config=args.config) as call:
-            if args.async_ or args.wait_job:
-                builder = call.connector(args.connector)
-                for key, value in request.items():
-                    builder.set(key, value)
-                if progress is not None:
-                    builder.on_progress(progress)
-                response = builder.async_().wait()
-            else:
-                response = call.execute(args.connector, request, progress=progress)
+            response = _run(_builder(call, args.connector, request), args, progress)
     finally:
         if progress is not None:
             progress.close()
     return emit(response.to_dict(), args.output, result_key)
+
+
+def _run(builder: RequestBuilder, args: argparse.Namespace, progress: ProgressLine | None) -> Any:
+    if progress is not None:
+        builder.on_progress(progress)
+    if args.async_ or args.wait_job:
+        return builder.async_().wait()
+    if args.output != "ndjson":
+        return builder.sync()
+    # NDJSON streams a listing's items as their pages arrive, in bounded memory; the
+    # final envelope line then carries an empty list and meta "streamed-items".
+    sink = LineSink(sys.stdout)
+    builder.on_item(sink)
+    try:
+        return builder.sync()
+    finally:
+        sink.close()
 
 
 def submit_detached(config: str | None, connector: str, request: dict[str, Any]) -> int:
@@ -204,7 +230,9 @@ def submit_detached(config: str | None, connector: str, request: dict[str, Any])
     the job, reports its id through a pipe, and stays until the job has ended. The fork
     happens before any thread or client exists in this process.
     """
-    if not hasattr(os, "fork"):  # no fork (Windows): run it here, the command waits
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        # No fork (Windows), or threads that a fork would not copy: run the job here and
+        # wait for it (its id is printed first).
         _submit_and_wait(config, connector, request, None)
         return 0
     sys.stdout.flush()
@@ -251,16 +279,20 @@ def _submit_and_wait(
     from .call import Call
 
     with Call(config=config) as call:
-        builder = call.connector(connector)
-        for key, value in request.items():
-            builder.set(key, value)
-        job = builder.async_()
+        job = _builder(call, connector, request).async_()
         accepted = {"job-id": job.id, "status": job.status}
         if out is None:
             print(to_json(accepted), flush=True)
         else:
             _report(out, accepted)
         job.wait()
+
+
+def _builder(call: Call, connector: str, request: dict[str, Any]) -> RequestBuilder:
+    builder = call.connector(connector)
+    for key, value in request.items():
+        builder.set(key, value)
+    return builder
 
 
 def _report(out: int, message: dict[str, Any]) -> None:
@@ -281,8 +313,7 @@ def gather_request(words: list[str], request_file: str | None) -> dict[str, Any]
         request[key] = value
     if not request.get("action"):
         raise UsageError(
-            f"{PROG} call: no action: give ACTION or an 'action' in --request "
-            f"(see '{PROG} actions')"
+            f"no action: give ACTION or an 'action' in --request (see '{PROG} actions')"
         )
     return request
 
@@ -297,7 +328,7 @@ def parse_pair(word: str, position: int) -> tuple[str, Any]:
     key = word[: index - 1] if is_json else word[:index]
     if index < 0 or not key:
         raise UsageError(
-            f"{PROG} call: parameter {position} is not key=value or key:=json"
+            f"parameter {position} is not key=value or key:=json"
         )
     raw = word[index + 1 :]
     if not is_json:
@@ -307,7 +338,7 @@ def parse_pair(word: str, position: int) -> tuple[str, Any]:
     except ValueError as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not JSON"
         raise UsageError(
-            f"{PROG} call: the value of '{key}' (given with :=) is not valid JSON: {reason}; "
+            f"the value of '{key}' (given with :=) is not valid JSON: {reason}; "
             f"use {key}=text for a plain string"
         ) from None
 
@@ -319,15 +350,15 @@ def read_request(source: str) -> dict[str, Any]:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise UsageError(f"{PROG} call: cannot read the request {where}: {reason}") from None
+        raise UsageError(f"cannot read the request {where}: {reason}") from None
     try:
         request = json.loads(text)
     except ValueError as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not JSON"
-        raise UsageError(f"{PROG} call: the request {where} is not valid JSON: {reason}") from None
+        raise UsageError(f"the request {where} is not valid JSON: {reason}") from None
     if not isinstance(request, dict):
         kind = type(request).__name__.replace("dict", "object").replace("list", "array")
-        raise UsageError(f"{PROG} call: the request {where} must be a JSON object, not {kind}")
+        raise UsageError(f"the request {where} must be a JSON object, not {kind}")
     return request
 
 
@@ -384,12 +415,12 @@ def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
     try:
-        from . import service
+        from .service import serve
     except ImportError as exc:
         raise UsageError(
             f"the HTTP service needs {exc.name}: pip install 'ec2-connector[service]'"
         ) from None
-    return service.serve(args.host, args.port, config=args.config)
+    return serve(args.host, args.port, config=args.config)
 
 
 def cmd_sandbox(args: argparse.Namespace, extra: list[str]) -> int:

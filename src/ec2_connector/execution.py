@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import clients
-from .action import Action
+from .action import MAX_TIMEOUT_MS, Action
 from .actions import catalog
 from .config import Connectors, Target
 from .context import Context, DryRunSucceeded, ItemSink, Progress
@@ -89,6 +89,8 @@ def execute(
 ) -> Response:
     """Run a request to completion or to its deadline; never raises for a request's failure."""
     timeout_ms = _timeout_of(request)
+    if request.timeout_ms is not None and "timeout" not in request.params:
+        request.params["timeout"] = request.timeout_ms  # validated like any parameter
     deadline = Deadline(timeout_ms or DEFAULT_TIMEOUT_MS)
     ctx: Context | None = None
     data: dict[str, Any] = {}
@@ -123,7 +125,7 @@ def _timeout_of(request: Request) -> int | None:
     if raw is None:
         return request.timeout_ms
     try:
-        return int(Integer(1).convert(raw, "timeout"))
+        return int(Integer(1, MAX_TIMEOUT_MS).convert(raw, "timeout"))
     except InvalidRequest:
         return None  # validation reports it with the other parameters
 

@@ -47,11 +47,11 @@ def table_text(
     return "\n".join(lines)
 
 
-def table(rows: list[Any], *, width: int | None = None) -> list[str]:
+def table(rows: list[Any], *, width: int | None = None, limit: int | None = MAX_CELL) -> list[str]:
     """Rows of dicts (or of scalars) as aligned text columns; `width` trims columns to fit."""
     dict_rows = [r if isinstance(r, Mapping) else {"value": r} for r in rows]
     columns = _columns(dict_rows)
-    cells = [[cell(row.get(c)) for c in columns] for row in dict_rows]
+    cells = [[cell(row.get(c), limit=limit) for c in columns] for row in dict_rows]
     sizes = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     shown = len(columns)
     if width is not None:
@@ -126,7 +126,7 @@ def action_text(entry: Mapping[str, Any]) -> str:
         for p in entry["parameters"]
     ]
     lines.append("")
-    lines.extend(table(rows, width=None))
+    lines.extend(table(rows, limit=None))
     for rule in entry.get("rules", []):
         kind = "exactly one of" if "one-of" in rule else "at least one of"
         names = rule.get("one-of") or rule.get("any-of") or []
@@ -134,6 +134,29 @@ def action_text(entry: Mapping[str, Any]) -> str:
         lines.append(f"rule: {kind} {', '.join(names)}{optional}")
     lines.append("* required")
     return "\n".join(lines)
+
+
+class LineSink:
+    """Prints each streamed result item as one JSON line, as soon as it arrives.
+
+    Items come from the call's I/O thread. Once closed it prints nothing more: a call
+    abandoned at its deadline must not add lines after the final envelope.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._open = True
+
+    def __call__(self, item: Mapping[str, Any]) -> None:
+        with self._lock:
+            if self._open:
+                self._stream.write(to_json(item, indent=None) + "\n")
+                self._stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._open = False
 
 
 class ProgressLine:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from types import FrameType, TracebackType
 from typing import Any, TextIO
@@ -54,14 +55,12 @@ class Sandbox:
         if self._server is not None:
             return self
         app, handler, make_server = _moto_parts()
+        listener = _listen(self.port)
         try:
-            # Bound here, not in the serving thread (as moto's ThreadedMotoServer does), so
-            # a port in use is an error now instead of a start() that never returns.
-            server = make_server(HOST, self.port, app, threaded=True, request_handler=handler)
-        except OSError as exc:
-            raise SandboxUnavailable(
-                f"cannot listen on {HOST}:{self.port}: {exc.strerror or exc}"
-            ) from None
+            server = make_server(HOST, self.port, app, threaded=True, request_handler=handler,
+                                 fd=listener.fileno())
+        finally:
+            listener.close()  # the server serves on its own duplicate of the socket
         self._server = server
         self.port = int(server.server_address[1])
         self._thread = threading.Thread(
@@ -110,6 +109,20 @@ class Sandbox:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _listen(port: int) -> socket.socket:
+    # Bound here rather than by werkzeug (which prints and exits on a port in use) or in
+    # the serving thread (where moto's ThreadedMotoServer would wait forever on a failure).
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((HOST, port))
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        raise SandboxUnavailable(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
+    return listener
 
 
 def _moto_parts() -> tuple[Any, Any, Any]:

@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
@@ -123,7 +123,8 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
     owned = call is None
     service_call = call if call is not None else Call()
     service_call.connectors.names()  # a broken config file fails at start, not per request
-    expected = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    # An empty token is no token: it must never be a password that an empty header matches.
+    expected = (token if token is not None else os.environ.get(TOKEN_ENV)) or None
     threads = Threads()
 
     @asynccontextmanager
@@ -148,7 +149,28 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(v1_routes(service_call, threads, expected))
+    app.openapi = partial(openapi, app)  # type: ignore[method-assign]
     return app
+
+
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with its 422 answers replaced by the 400 this service sends."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        refused = {"description": "invalid request", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Envelope"}}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", refused)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 class Threads:
@@ -163,10 +185,12 @@ class Threads:
         return await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
 
-def bearer_auth(expected: str | None) -> Callable[..., None]:
-    scheme = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_ENV}")
+BEARER = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_ENV}")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
 
-    def check(credentials: HTTPAuthorizationCredentials | None = Security(scheme)) -> None:
+
+def bearer_auth(expected: str | None) -> Callable[..., None]:
+    def check(credentials: Credentials = None) -> None:
         if expected is None:
             return
         given = credentials.credentials if credentials is not None else ""
@@ -181,7 +205,8 @@ def bearer_auth(expected: str | None) -> Callable[..., None]:
 
 
 def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
-    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer_auth(token))])
+    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer_auth(token))],
+                       responses={401: REJECTIONS[401]})
 
     @router.post("/connectors/{name}/sync", tags=["calls"], response_model=Envelope,
                  responses=REJECTIONS, openapi_extra=request_body())
@@ -261,7 +286,7 @@ async def read_object(request: Request) -> dict[str, Any]:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
         raise Rejected(400, f"the body is not valid JSON: {reason}") from None
     if not isinstance(body, dict):
-        kind = {list: "an array", str: "a string"}.get(type(body), "a scalar")
+        kind = "an array" if isinstance(body, list) else "a string or a scalar"
         raise Rejected(400, f"the body must be a JSON object (action and parameters), not {kind}")
     return body
 
@@ -275,7 +300,8 @@ async def _on_http_error(request: Request, exc: Exception) -> HTTPResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = {404: "no such route", 405: "method not allowed"}.get(exc.status_code)
     error = InvalidRequest(message or str(exc.detail))
-    return json_response(envelope(error), exc.status_code, exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return json_response(envelope(error), exc.status_code, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> HTTPResponse:

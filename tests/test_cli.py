@@ -1,0 +1,243 @@
+"""The `ec2-connector` command as a real subprocess against the moto endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import all_instances, launch
+
+SECRET = "CliSecretKeyValue/0123456789abcdef"
+TIMEOUT = 60
+
+
+def run_cli(
+    env: dict[str, str], *args: str, stdin: str | None = None, stderr: Any = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ec2_connector.cli", *args], input=stdin, env=env,
+        stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=TIMEOUT,
+    )
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """The test process's environment, with a private home and no connector settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EC2_CONNECTOR_")}
+    env["EC2_CONNECTOR_HOME"] = str(home)
+    return env
+
+
+@pytest.fixture
+def env(config: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / "connectors.json"
+    path.write_text(json.dumps(config))
+    return {**clean_env(tmp_path / "home"), "EC2_CONNECTOR_CONFIG": str(path)}
+
+
+def envelope(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(result.stdout)
+    assert set(body) == {"exitcode", "message", "data", "meta"}
+    assert body["exitcode"] == result.returncode
+    return body
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ec2-connector: ") and "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_call_prints_the_envelope_and_exits_with_its_exitcode(
+    env: dict[str, str], image_id: str, ec2: Any
+) -> None:
+    result = run_cli(env, "call", "create-instance", f"image-id={image_id}",
+                     "instance-type=t2.micro", "min-instance:=2")
+    body = envelope(result)
+    assert result.returncode == 0 and result.stderr == ""  # nothing extra when piped
+    ids = sorted(i["instance-id"] for i in body["data"]["instance-info"])
+    assert ids == sorted(i["InstanceId"] for i in all_instances(ec2))
+    assert body["meta"]["action"] == "create-instance"
+
+
+def test_a_failed_call_exits_with_its_code_and_one_stderr_line(env: dict[str, str]) -> None:
+    result = run_cli(env, "call", "stop-instances", "instance-id=i-0123456789abcdef0")
+    line = assert_one_line_error(result, 6)
+    assert "InvalidInstanceID.NotFound" in line and envelope(result)["exitcode"] == 6
+
+
+def test_request_from_stdin_with_pairs_over_it(
+    env: dict[str, str], image_id: str, ec2: Any
+) -> None:
+    ids = launch(ec2, image_id, 2)
+    request = {"action": "create-tags", "resource-id": ids, "tag-key": "env", "tag-value": "x"}
+    result = run_cli(env, "call", "--request", "-", "tag-value=prod", stdin=json.dumps(request))
+    assert envelope(result)["exitcode"] == 0
+    tags = ec2.describe_tags(Filters=[{"Name": "key", "Values": ["env"]}])["Tags"]
+    assert sorted((t["ResourceId"], t["Value"]) for t in tags) == sorted((i, "prod") for i in ids)
+
+
+def test_a_bad_json_value_is_exitcode_2_and_changes_nothing(
+    env: dict[str, str], image_id: str, ec2: Any
+) -> None:
+    result = run_cli(env, "call", "create-instance", f"image-id={image_id}",
+                     "instance-type=t2.micro", "min-instance:=two")
+    line = assert_one_line_error(result, 2)
+    assert "'min-instance'" in line and "not valid JSON" in line
+    assert envelope(result) == {"exitcode": 2, "message": envelope(result)["message"],
+                                "data": {}, "meta": {}}
+    assert all_instances(ec2) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "expected"),
+    [
+        (["call", "--request", "/nonexistent/request.json"], None, "cannot read the request"),
+        (["call", "--request", "-"], "[1, 2]", "must be a JSON object"),
+        (["call", "--request", "-"], "{oops", "not valid JSON"),
+        (["call"], None, "no action"),
+        (["call", "describe-instances", "--no-such-option"], None, "unrecognized arguments"),
+        (["call", "describe-instances", "=value"], None, "not key=value"),
+        (["call", "describe-instances", "--timeout", "0"], None, "positive integer"),
+        (["call", "describe-instances", "bogus-param=1"], None, "unknown parameter"),
+        (["actions", "no-such-action"], None, "unknown action"),
+        (["no-such-command"], None, "invalid choice"),
+    ],
+)
+def test_user_errors_are_exitcode_2_with_one_line(
+    env: dict[str, str], args: list[str], stdin: str | None, expected: str
+) -> None:
+    result = run_cli(env, *args, stdin=stdin)
+    assert expected in assert_one_line_error(result, 2)
+    assert envelope(result)["exitcode"] == 2
+
+
+def test_secrets_never_appear_in_output(env: dict[str, str]) -> None:
+    for args in (
+        ["call", "describe-instances", f"security-key={SECRET}", "access-key=AKIAEXAMPLE"],
+        ["call", "describe-instances", f"security-key={SECRET}", "bogus=1"],
+        ["call", "describe-instances", f"security-key:={SECRET}"],
+        ["call", "create-instance", f"user-data={SECRET}", "image-id=ami-12345678"],
+    ):
+        result = run_cli(env, *args)
+        assert SECRET not in result.stdout + result.stderr, args
+        assert "SecretKeyValue" not in result.stdout + result.stderr
+
+
+def test_actions_json_is_the_catalog_and_needs_no_boto3(env: dict[str, str]) -> None:
+    result = run_cli(env, "actions", "--json")
+    names = [entry["name"] for entry in json.loads(result.stdout)]
+    assert result.returncode == 0 and "create-instance" in names and len(names) >= 17
+    probe = (
+        "import sys; from ec2_connector.cli import main; main(['actions', '--json']); "
+        "sys.exit(1 if {'boto3', 'botocore'} & set(sys.modules) else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                          timeout=TIMEOUT).returncode == 0
+    one = run_cli(env, "actions", "create-instance")
+    assert one.returncode == 0 and "image-id*" in one.stdout and "instance-info" in one.stdout
+
+
+def test_table_output(env: dict[str, str], image_id: str, ec2: Any) -> None:
+    ids = launch(ec2, image_id, 2)
+    result = run_cli(env, "call", "describe-instances", "--output", "table")
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and lines[0].startswith("INSTANCE-ID")
+    assert all(any(line.startswith(i) for line in lines) for i in ids)
+    assert lines[-1] == "exitcode 0: success (2 items)"
+
+
+def test_ndjson_output(env: dict[str, str], image_id: str, ec2: Any) -> None:
+    ids = launch(ec2, image_id, 3)
+    result = run_cli(env, "call", "describe-instances", "--output", "ndjson")
+    *items, last = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(i["instance-id"] for i in items) == sorted(ids)
+    assert last["exitcode"] == 0 and "instances-info" not in last["data"]
+    assert last["meta"]["streamed-items"] == 3  # printed as their page arrived
+
+
+def test_progress_is_drawn_on_a_terminal(env: dict[str, str], image_id: str) -> None:
+    args = ["call", "create-instance", f"image-id={image_id}", "instance-type=t2.micro",
+            "wait:=true", "wait-interval:=100"]
+    master, slave = pty.openpty()
+    try:
+        result = run_cli(env, *args, stderr=slave)
+        os.close(slave)
+        drawn = _read_all(master)
+    finally:
+        os.close(master)
+    assert result.returncode == 0 and "waiting for running" in drawn
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side of the pty is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_async_job_then_jobs_show_wait_list(env: dict[str, str], image_id: str, ec2: Any) -> None:
+    submitted = run_cli(env, "call", "create-instance", f"image-id={image_id}",
+                        "instance-type=t2.micro", "--async")
+    accepted = json.loads(submitted.stdout)
+    assert submitted.returncode == 0 and set(accepted) == {"job-id", "status"}
+    job_id = accepted["job-id"]
+    waited = run_cli(env, "jobs", "wait", job_id, "--timeout", "30000")
+    body = envelope(waited)
+    assert body["exitcode"] == 0 and len(body["data"]["instance-info"]) == 1
+    shown = json.loads(run_cli(env, "jobs", "show", job_id).stdout)
+    assert shown["status"] == "succeeded" and shown["response"]["exitcode"] == 0
+    listed = json.loads(run_cli(env, "jobs", "list").stdout)
+    assert job_id in [job["job-id"] for job in listed]
+    assert len(all_instances(ec2)) == 1
+    missing = run_cli(env, "jobs", "show", "no-such-job")
+    assert "no-such-job" in assert_one_line_error(missing, 6)
+
+
+def test_wait_job_prints_the_jobs_envelope(env: dict[str, str]) -> None:
+    result = run_cli(env, "call", "describe-instances", "--wait-job", "--output", "ndjson")
+    last = json.loads(result.stdout.splitlines()[-1])
+    assert result.returncode == 0 and last["exitcode"] == 0 and last["meta"]["job-id"]
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """Accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_async_returns_at_once_and_the_job_outlives_the_command(
+    env: dict[str, str], silent_endpoint: str
+) -> None:
+    started = time.monotonic()
+    submitted = run_cli(env, "call", "describe-instances", f"endpoint-url={silent_endpoint}",
+                        "--timeout", "6000", "--async")
+    assert submitted.returncode == 0 and time.monotonic() - started < 4
+    job_id = json.loads(submitted.stdout)["job-id"]
+    shown = json.loads(run_cli(env, "jobs", "show", job_id).stdout)
+    assert shown["status"] in ("queued", "running")  # not interrupted: its process lives on
+    early = run_cli(env, "jobs", "wait", job_id, "--timeout", "100")
+    assert "still" in assert_one_line_error(early, 3)
+    waited = run_cli(env, "jobs", "wait", job_id, "--timeout", "20000")
+    assert envelope(waited)["exitcode"] == 3
+    assert json.loads(run_cli(env, "jobs", "show", job_id).stdout)["status"] == "timed-out"

@@ -1,0 +1,113 @@
+"""The embedded sandbox: the `Sandbox` class in-process, and `ec2-connector sandbox`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import pytest
+
+from ec2_connector import Call
+from ec2_connector.sandbox import Sandbox, SandboxUnavailable
+from tests.conftest import free_port
+
+
+def client(url: str) -> Any:
+    return boto3.client("ec2", region_name="us-east-1", endpoint_url=url,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def test_sandbox_serves_ec2_and_validates_like_ec2(tmp_path: Path) -> None:
+    with Sandbox() as sandbox:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", sandbox.url)
+        ec2 = client(sandbox.url)
+        with pytest.raises(botocore.exceptions.ClientError, match="InvalidAMIID"):
+            ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1,
+                              InstanceType="t2.micro")
+        with Call(config=sandbox.config(), home=tmp_path) as call:
+            response = call.execute("aws-ec2", {"action": "list-security-group"})
+        assert response.exitcode == 0 and response.meta["endpoint"] == sandbox.url
+        url = sandbox.url
+    with pytest.raises(botocore.exceptions.EndpointConnectionError):
+        client(url).describe_vpcs()  # stopped: nothing listens any more
+
+
+def test_a_port_in_use_is_a_clear_error() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        with pytest.raises(SandboxUnavailable, match="cannot listen"):
+            Sandbox(busy.getsockname()[1]).start()
+
+
+def sandbox_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EC2_CONNECTOR_")}
+    env["EC2_CONNECTOR_HOME"] = str(tmp_path / "home")
+    return env
+
+
+def test_sandbox_command_prints_settings_that_work_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ec2_connector.cli", "sandbox", "--port", str(port)],
+        env=sandbox_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        printed = []
+        for line in proc.stdout:
+            printed.append(line)
+            if "Ctrl-C" in line:
+                break
+        text = "".join(printed)
+        assert f"listening on http://127.0.0.1:{port}" in text
+        assert f"export AWS_ENDPOINT_URL_EC2=http://127.0.0.1:{port}" in text
+        config = json.loads(text[text.index("{") : text.rindex("}") + 1])
+        path = tmp_path / "sandbox.json"
+        path.write_text(json.dumps(config))
+        result = subprocess.run(
+            [sys.executable, "-m", "ec2_connector.cli", "call", "describe-instances",
+             "--config", str(path)],
+            env=sandbox_env(tmp_path), capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_sandbox_command_on_a_busy_port_is_exitcode_2(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        result = subprocess.run(
+            [sys.executable, "-m", "ec2_connector.cli", "sandbox", "--port",
+             str(busy.getsockname()[1])],
+            env=sandbox_env(tmp_path), capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 2 and "cannot listen" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_without_moto_the_sandbox_says_which_extra_to_install(tmp_path: Path) -> None:
+    # None in sys.modules makes `import moto` fail, as on a machine without the extra.
+    probe = (
+        "import sys; sys.modules['moto'] = None; from ec2_connector.cli import main; "
+        f"sys.exit(main(['sandbox', '--port', '{free_port()}']))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], env=sandbox_env(tmp_path),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "ec2-connector[sandbox]" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
