@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequest, unknown_name
+from .netparams import EndpointUrl, interval_type, region_type
 from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
 
 if TYPE_CHECKING:
@@ -20,15 +21,16 @@ CONNECTION_PARAMS = (
     Param("access-key", String(), "AWS access key id; beats the connector's config"),
     Param("security-key", String(), "AWS secret access key", secret=True),
     Param("session-token", String(), "AWS session token for temporary credentials", secret=True),
-    Param("region", String(), "AWS region (default us-east-1)"),
-    Param("endpoint-url", String(), "EC2 endpoint URL (default: AWS, or AWS_ENDPOINT_URL_EC2)"),
+    Param("region", region_type(), "AWS region (default us-east-1)"),
+    Param("endpoint-url", EndpointUrl(), "EC2 endpoint URL (default AWS; AWS_ENDPOINT_URL_EC2)"),
     Param("timeout", Integer(1, MAX_TIMEOUT_MS), "bound on the whole call, in ms (default 60000)"),
     Param("include-raw-body", Boolean(), "also return the last EC2 response body in meta"),
 )
 DRY_RUN = Param("dry-run", Boolean(), "ask EC2 whether the call would succeed, change nothing")
 WAIT_PARAMS = (
     Param("wait", Boolean(), "wait until every instance reaches the target state", default=False),
-    Param("wait-interval", Integer(100), "milliseconds between polls while waiting", default=2000),
+    Param("wait-interval", interval_type(), "milliseconds between polls while waiting",
+          default=2000),
 )
 CONNECTION_NAMES = frozenset(p.name for p in CONNECTION_PARAMS)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Target
 from .errors import TimedOut
+from .wire import check_complete
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -104,10 +105,20 @@ def _session_for(profile: str | None) -> Any:
     import botocore.session
 
     if profile:
-        return botocore.session.Session(profile=profile)
+        return _prepared(botocore.session.Session(profile=profile))
     if _session is None:
-        _session = botocore.session.get_session()
+        _session = _prepared(botocore.session.get_session())
     return _session
+
+
+def _prepared(session: Any) -> Any:
+    """A session that loads the EC2 model trimmed to our operations, and parses
+    timestamps fast: most of a cold client's and a big page's cost."""
+    from . import model, wire
+
+    model.install(session)
+    wire.install_fast_timestamps(session)
+    return session
 
 
 def _before_send(**_: Any) -> None:
@@ -124,3 +135,4 @@ def _before_parse(response_dict: dict[str, Any], **_: Any) -> None:
     ctx = current()
     if ctx is not None:
         ctx.record_http(response_dict)
+    check_complete(response_dict, ctx.endpoint if ctx is not None else None)

@@ -164,6 +164,8 @@ def translate(exc: BaseException) -> ConnectorError:
         return class_for_code(code)(message, code=code)
     if isinstance(exc, bexc.ParamValidationError):
         return InvalidRequest(f"invalid parameter: {exc.kwargs.get('report', exc)}")
+    if isinstance(exc, bexc.InvalidRegionError):
+        return InvalidRequest(f"invalid region: {exc.kwargs.get('region_name')}")
     if isinstance(exc, bexc.ProfileNotFound):
         return AuthError(f"AWS profile not found: {exc.kwargs.get('profile')}")
     if isinstance(exc, bexc.NoCredentialsError | bexc.PartialCredentialsError):

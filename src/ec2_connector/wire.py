@@ -33,3 +33,29 @@ def _declared_length(headers: Mapping[str, Any]) -> int | None:
         return int(str(value).strip()) if value is not None else None
     except ValueError:
         return None
+
+
+def parse_timestamp(value: str) -> Any:
+    """EC2's ISO 8601 timestamps, parsed by the C `fromisoformat` (~40x dateutil).
+
+    botocore parses every timestamp with dateutil, a third of the cost of parsing a
+    DescribeInstances page. Anything `fromisoformat` cannot read exactly as botocore
+    would (epoch numbers, no time zone) goes to botocore's own parser.
+    """
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        from botocore.utils import parse_timestamp as botocore_parse
+
+        return botocore_parse(value)
+    return parsed
+
+
+def install_fast_timestamps(session: Any) -> None:
+    """Make every client of `session` parse timestamps with `parse_timestamp`."""
+    factory = session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=parse_timestamp)

@@ -22,6 +22,9 @@ from typing import Any, Self
 
 from tests.harness.faults import HOST, free_port
 
+CONFIG_ENV = "EC2_CONNECTOR_CONFIG"
+TOKEN_ENV = "EC2_CONNECTOR_TOKEN"
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,6 +38,8 @@ class ServiceProcess:
         *,
         log_level: str = "INFO",
         env: dict[str, str] | None = None,
+        workers: int = 1,
+        token: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -45,8 +50,11 @@ class ServiceProcess:
         self.stdout_path = workdir / "service.stdout"
         self.stderr_path = workdir / "service.stderr"
         self.log_level = log_level
+        self.workers = workers
         self.env = {**os.environ, "EC2_CONNECTOR_HOME": str(self.home), **(env or {})}
-        self.env.pop("EC2_CONNECTOR_TOKEN", None)
+        self.env.pop(TOKEN_ENV, None)
+        if token is not None:
+            self.env[TOKEN_ENV] = token
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -64,7 +72,7 @@ class ServiceProcess:
         command = [
             sys.executable, "-m", "tests.harness.service", "--port", str(self.port),
             "--config", str(self.config_path), "--log", str(self.log_path),
-            "--level", self.log_level,
+            "--level", self.log_level, "--workers", str(self.workers),
         ]
         with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
             self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=err)
@@ -78,7 +86,7 @@ class ServiceProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"service exited at start: {self.stderr_path.read_text()}")
             try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()  # no auth
                 return
             except OSError:
                 time.sleep(0.05)
@@ -119,7 +127,7 @@ def log_config(path: str, level: str) -> dict[str, Any]:
     """
     from ec2_connector.service import log_config as service_log_config
 
-    config = service_log_config()
+    config: dict[str, Any] = service_log_config()
     config["handlers"]["file"] = {
         "class": "logging.FileHandler", "filename": path, "formatter": "default",
     }
@@ -143,13 +151,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--level", default="INFO")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     logging.captureWarnings(True)
+    options: dict[str, Any] = {
+        "host": HOST, "port": args.port, "access_log": False, "server_header": False,
+        "log_config": log_config(args.log, args.level),
+    }
+    if args.workers > 1:  # worker processes import the app: a factory reads the config
+        os.environ[CONFIG_ENV] = args.config
+        uvicorn.run("tests.harness.service:app_from_env", factory=True, workers=args.workers,
+                    **options)
+        return
     with Call(config=args.config) as call:
-        uvicorn.run(
-            create_app(call), host=HOST, port=args.port, access_log=False,
-            log_config=log_config(args.log, args.level), server_header=False,
-        )
+        uvicorn.run(create_app(call), **options)
+
+
+def app_from_env() -> Any:
+    """The app of one worker process, its config from $EC2_CONNECTOR_CONFIG."""
+    from ec2_connector.service import create_app
+
+    return create_app()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,134 @@
+"""Benchmark 5: an account with 10,000 instances, time and peak memory.
+
+describe-instances over 10,000 instances (10 pages of 1,000) through `Call(...).sync()`
+against boto3's paginator collecting the same instances, each in a fresh process so the
+peak RSS is its own. Then the CLI with `--output ndjson` at 1,000 and at 10,000
+instances: in bounded memory its peak RSS stays flat, and streaming prints the first line
+after the first page, long before the last. Goals: no slower, no more memory,
+and the CLI in bounded memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+from bench.endpoints import BENCH_ENV, CannedProcess, connector_config
+from bench.measure import Figure, interleaved, median, peak_rss_kb
+from bench.proposals import plain_env
+
+BIG = 10_000
+SMALL = 1_000
+BOUNDED = 1.25  # 10x the instances, at most this much more memory: not proportional to N
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def collect_ours(url: str) -> int:
+    from ec2_connector import Call
+
+    response = Call(config=connector_config(url)).connector("aws-ec2") \
+        .set("action", "describe-instances").timeout(600_000).sync()
+    if response.exitcode != 0:
+        raise RuntimeError(response.message)
+    return len(response.get("instances-info"))
+
+
+def collect_boto3(url: str) -> int:
+    from bench.endpoints import boto3_client
+
+    pages = boto3_client(url).get_paginator("describe_instances").paginate(
+        PaginationConfig={"PageSize": 1000})
+    return len([i for page in pages for r in page["Reservations"] for i in r["Instances"]])
+
+
+def child(kind: str, url: str) -> None:
+    """In a fresh process: collect, then print seconds, peak RSS and the count as JSON."""
+    import boto3  # noqa: F401  (imports are not part of the measured time)
+
+    import ec2_connector  # noqa: F401
+
+    started = time.perf_counter()
+    count = (collect_ours if kind == "ours" else collect_boto3)(url)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "peak_kb": peak_rss_kb(), "count": count}))
+
+
+def in_child(kind: str, url: str) -> dict[str, float]:
+    env = dict(os.environ) if kind == "ours" else plain_env(dict(os.environ))
+    result = subprocess.run([sys.executable, "-m", "bench.bigaccount", kind, url], cwd=ROOT,
+                            env=env, capture_output=True, text=True, check=True)
+    found: dict[str, float] = json.loads(result.stdout.splitlines()[-1])
+    if found["count"] != BIG:
+        raise RuntimeError(f"{kind} collected {found['count']} instances, not {BIG}")
+    return found
+
+
+def cli_run(url: str, home: str) -> dict[str, float]:
+    """`ec2-connector call describe-instances --output ndjson`: first line, total, peak RSS."""
+    command = [str(Path(sys.executable).parent / "ec2-connector"), "call", "describe-instances",
+               f"endpoint-url={url}", "--output", "ndjson", "--timeout", "600000"]
+    env = {**os.environ, **BENCH_ENV, "EC2_CONNECTOR_HOME": home}
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    first = time.perf_counter() - started
+    lines = 1 + sum(1 for _ in proc.stdout)
+    _, status, usage = os.wait4(proc.pid, 0)
+    total = time.perf_counter() - started
+    proc.stdout.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"ec2-connector exited {os.waitstatus_to_exitcode(status)}")
+    return {"first": first, "total": total, "peak_kb": float(usage.ru_maxrss), "lines": lines}
+
+
+def run(rounds: int = 3) -> list[Figure]:
+    with CannedProcess(instances=BIG) as big:
+        samples: dict[str, list[dict[str, float]]] = {"ours": [], "boto3": []}
+
+        def sample(kind: str) -> float:
+            samples[kind].append(in_child(kind, big.url))
+            return samples[kind][-1]["seconds"]
+
+        interleaved({kind: partial(sample, kind) for kind in samples}, rounds)
+        with tempfile.TemporaryDirectory() as home, CannedProcess(instances=SMALL) as small:
+            cli = {"small": cli_run(small.url, home), "big": cli_run(big.url, home)}
+    return _figures(samples, cli)
+
+
+def _figures(samples: dict[str, list[dict[str, float]]],
+             cli: dict[str, dict[str, float]]) -> list[Figure]:
+    def med(kind: str, key: str) -> float:
+        return median([s[key] for s in samples[kind]])
+
+    seconds = {k: [s["seconds"] for s in v] for k, v in samples.items()}
+    peaks = {k: [s["peak_kb"] / 1024 for s in v] for k, v in samples.items()}
+    ours_s, base_s = med("ours", "seconds"), med("boto3", "seconds")
+    ours_m, base_m = med("ours", "peak_kb") / 1024, med("boto3", "peak_kb") / 1024
+    small, big = cli["small"]["peak_kb"] / 1024, cli["big"]["peak_kb"] / 1024
+    per_instance_kb = (big - small) * 1024 / (BIG - SMALL)  # reported, allocator noise
+    first, total = cli["big"]["first"], cli["big"]["total"]
+    return [
+        Figure("5. big account", f"describe {BIG:,} instances: time", ours_s, base_s, "s",
+               "≤ 1.0x", ours_s <= base_s * 1.02, "paged by 1,000; ±2% noise allowed", seconds),
+        Figure("5. big account", f"describe {BIG:,} instances: peak RSS", ours_m, base_m, "MiB",
+               "≤ 1.0x", ours_m <= base_m, "", peaks),
+        Figure("5. big account", f"CLI --output ndjson: peak RSS {BIG:,} vs {SMALL:,}", big,
+               small, "MiB", "bounded (≤ 1.25x for 10x the instances)",
+               big <= small * BOUNDED,
+               f"baseline column: the same command at {SMALL:,} instances; "
+               f"{per_instance_kb:.2f} KiB more per instance"),
+        Figure("5. big account", f"CLI --output ndjson, {BIG:,} instances: first line", first,
+               total, "s", "streams (≤ 0.3x)", first <= 0.3 * total,
+               f"baseline column: the whole command; {int(cli['big']['lines']):,} lines"),
+    ]
+
+
+if __name__ == "__main__":
+    child(sys.argv[1], sys.argv[2])

@@ -1,0 +1,90 @@
+"""Benchmark 2: a one-shot command, whole-process wall time.
+
+`ec2-connector call describe-instances ...` against `aws ec2 describe-instances ...` (the
+AWS CLI v1, when installed) and, for reference, a three-line boto3 script, all against
+the canned endpoint. Goal: at most 0.5 of the AWS CLI's time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+from bench.endpoints import BENCH_ENV, CannedProcess
+from bench.measure import Figure, interleaved, median
+from bench.proposals import plain_env
+
+INSTANCES = 50
+BIN = Path(sys.executable).parent
+BOTO3_SCRIPT = (
+    "import boto3, json, sys; c = boto3.client('ec2', endpoint_url=sys.argv[1]); "
+    "print(json.dumps(c.describe_instances(MaxResults=1000), default=str))"
+)
+
+
+def aws_cli() -> str | None:
+    """The AWS CLI next to this interpreter, else on PATH; None when not installed."""
+    local = BIN / "aws"
+    return str(local) if local.exists() else shutil.which("aws")
+
+
+def commands(url: str) -> dict[str, list[str]]:
+    connector = str(BIN / "ec2-connector")
+    found = {
+        "ec2-connector": [connector, "call", "describe-instances", f"endpoint-url={url}"],
+        "boto3 script": [sys.executable, "-c", BOTO3_SCRIPT, url],
+    }
+    aws = aws_cli()
+    if aws:
+        found["aws cli"] = [aws, "ec2", "describe-instances", "--endpoint-url", url,
+                            "--output", "json"]
+    return found
+
+
+def wall_time(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed: {result.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def run(rounds: int = 9) -> list[Figure]:
+    with tempfile.TemporaryDirectory() as home, CannedProcess(instances=INSTANCES) as canned:
+        env = {**os.environ, **BENCH_ENV, "EC2_CONNECTOR_HOME": home}
+        env.pop("EC2_CONNECTOR_CONFIG", None)
+        baseline_env = plain_env(env)
+        variants = {
+            name: partial(wall_time, command, env if name == "ec2-connector" else baseline_env)
+            for name, command in commands(canned.url).items()
+        }
+        for fn in variants.values():
+            fn()  # warm the page cache and the .pyc files
+        results = interleaved(variants, rounds)
+    return _figures(results)
+
+
+def _figures(results: dict[str, list[float]]) -> list[Figure]:
+    ours = median(results["ec2-connector"]) * 1000
+    script = median(results["boto3 script"]) * 1000
+    figures = [Figure("2. one-shot", "vs a boto3 script (reference)", ours, script, "ms",
+                      "—", None, "", {"ours": results["ec2-connector"],
+                                      "boto3": results["boto3 script"]})]
+    if "aws cli" in results:
+        aws = median(results["aws cli"]) * 1000
+        figures.insert(0, Figure("2. one-shot", "ec2-connector call vs aws ec2", ours, aws, "ms",
+                                 "≤ 0.5x", ours / aws <= 0.5, "",
+                                 {"ours": results["ec2-connector"], "aws": results["aws cli"]}))
+    else:
+        figures.insert(0, Figure("2. one-shot", "ec2-connector call vs aws ec2", ours,
+                                 float("nan"), "ms", "≤ 0.5x", None,
+                                 "AWS CLI not installed: `pip install awscli` to compare"))
+    return figures

@@ -1,0 +1,54 @@
+"""One pass over the benchmarks, in its own process: `python -m bench.suite OUT.json`.
+
+`python -m bench` runs a pass as is and, with --proposals, a second pass with the
+proposed core changes applied; each pass is a fresh process so neither sees the other's
+clients, caches or patches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import bigaccount, deadline, jobs, oneshot, overhead, throughput
+from bench.measure import Figure
+
+# name -> (full settings, quick settings)
+BENCHMARKS: dict[str, tuple[Callable[..., list[Figure]], dict[str, int], dict[str, int]]] = {
+    "1": (overhead.run, {"rounds": 9, "calls": 20}, {"rounds": 3, "calls": 5}),
+    "2": (oneshot.run, {"rounds": 9}, {"rounds": 3}),
+    "3": (throughput.run, {"rounds": 3, "seconds": 4}, {"rounds": 1, "seconds": 2}),
+    "4": (jobs.run, {"rounds": 3}, {"rounds": 1, "jobs": 300, "loop": 20}),
+    "5": (bigaccount.run, {"rounds": 3}, {"rounds": 1}),
+    "6": (deadline.run, {"rounds": 5}, {"rounds": 3}),
+}
+
+
+def run(only: list[str], quick: bool) -> list[dict[str, object]]:
+    figures = []
+    for name in only:
+        fn, full, fast = BENCHMARKS[name]
+        started = time.perf_counter()
+        found = fn(**(fast if quick else full))
+        print(f"benchmark {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        figures += [dataclasses.asdict(f) for f in found]
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--only", default=",".join(BENCHMARKS))
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    figures = run(args.only.split(","), args.quick)
+    Path(args.out).write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()

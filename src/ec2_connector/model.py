@@ -1,0 +1,143 @@
+"""A botocore EC2 service model trimmed to the operations the actions call.
+
+botocore's EC2 model holds ~750 operations; decoding it, and building a client class
+with a method per operation, is most of a cold client's cost (~150 ms of a one-shot
+command). botocore reads models from extra data paths first, so a model holding only
+`catalog.operations()` and the shapes they reach is a supported replacement.
+
+The trimmed file is derived from the installed botocore's own model, once per botocore
+version, and cached under $XDG_CACHE_HOME/ec2-connector (a shipped copy could drift
+from the botocore it runs with), next to an endpoints.json holding only EC2's entries.
+Anything that fails here falls back to the full model: a missing cache costs time, never
+correctness.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from botocore.loaders import Loader
+
+SERVICE = "ec2"
+TYPE = "service-2"
+DISABLE_ENV = "EC2_CONNECTOR_FULL_MODEL"
+FORMAT = 2  # bump when what is cached changes
+
+
+class TrimmedLoader(Loader):
+    """botocore's Loader with our data path first, and no scan of all ~400 services.
+
+    `list_available_services` walks every service directory of every search path (two
+    scans, ~40 ms, per cold client); only EC2 is ever asked of this loader.
+    """
+
+    def list_available_services(self, type_name: str) -> list[str]:
+        for root in self.search_paths:
+            folder = Path(root) / SERVICE
+            if folder.is_dir() and any(
+                self.file_loader.exists(str(v / type_name)) for v in folder.iterdir()
+            ):
+                return [SERVICE]
+        return []
+
+
+def install(session: Any) -> bool:
+    """Make `session` load the trimmed EC2 model; False (full model kept) if unavailable."""
+    if os.environ.get(DISABLE_ENV):
+        return False
+    try:
+        root = ensure_trimmed()
+    except (OSError, ValueError, KeyError):
+        return False
+    session.register_component("data_loader", TrimmedLoader(extra_search_paths=[str(root)]))
+    return True
+
+
+def ensure_trimmed(operations: Iterable[str] | None = None) -> Path:
+    """The data path holding the trimmed model, written on first use."""
+    import botocore
+
+    from .actions import catalog
+
+    wanted = sorted(operations or catalog.operations())
+    full_loader = Loader()
+    version = full_loader.determine_latest_version(SERVICE, TYPE)
+    tag = f"v{FORMAT}-botocore-{botocore.__version__}-{_digest(wanted)}"
+    root = cache_dir() / tag
+    target = root / SERVICE / version / f"{TYPE}.json"
+    if not target.exists():
+        model = full_loader.load_service_model(SERVICE, TYPE, version)
+        _write_atomically(root / "endpoints.json", trim_endpoints(full_loader.load_data(
+            "endpoints")))
+        _write_atomically(target, trim(model, wanted))
+    return root
+
+
+def trim_endpoints(document: dict[str, Any]) -> dict[str, Any]:
+    """botocore's endpoints.json (1.2 MB, ~17 ms to decode) with only EC2's entries."""
+    partitions = [
+        {**p, "services": {k: v for k, v in p.get("services", {}).items() if k == SERVICE}}
+        for p in document["partitions"]
+    ]
+    return {**document, "partitions": partitions}
+
+
+def trim(model: dict[str, Any], operations: Iterable[str]) -> dict[str, Any]:
+    """The model with only `operations` and the shapes they reach; no documentation."""
+    ops = {name: _undocumented(model["operations"][name]) for name in operations}
+    shapes = model["shapes"]
+    keep: set[str] = set()
+    pending = [ref["shape"] for op in ops.values() for ref in _operation_refs(op)]
+    while pending:
+        name = pending.pop()
+        if name not in keep:
+            keep.add(name)
+            pending.extend(_shape_refs(shapes[name]))
+    return {
+        "version": model.get("version", "2.0"),
+        "metadata": model["metadata"],
+        "operations": ops,
+        "shapes": {name: _undocumented(shapes[name]) for name in sorted(keep)},
+    }
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ec2-connector" / "models"
+
+
+def _operation_refs(op: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in (op.get("input"), op.get("output"), *op.get("errors", [])) if r]
+
+
+def _shape_refs(shape: dict[str, Any]) -> list[str]:
+    refs = [m["shape"] for m in shape.get("members", {}).values()]
+    refs += [shape[k]["shape"] for k in ("member", "key", "value") if k in shape]
+    return refs
+
+
+def _undocumented(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _undocumented(v) for k, v in node.items() if k != "documentation"}
+    if isinstance(node, list):
+        return [_undocumented(v) for v in node]
+    return node
+
+
+def _digest(names: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:12]
+
+
+def _write_atomically(target: Path, document: dict[str, Any]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(document, out, separators=(",", ":"))
+    os.replace(temp, target)

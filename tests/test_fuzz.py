@@ -1,0 +1,261 @@
+"""Property tests: any JSON a caller can send gives a valid call or a clear exitcode 2.
+
+Over every action of the catalog, hypothesis sends any JSON value for any declared
+parameter (and names no action declares). `Action.validate()` must return, or raise
+InvalidRequest whose message names a parameter; nothing else. `Call.execute()` is driven
+the same way against an endpoint that refuses connections, so nothing is ever sent: it
+must answer 2 (refused by validation) or 4 (valid, endpoint unreachable), never raise.
+Last, schemathesis fuzzes the HTTP service (a uvicorn subprocess) from its own OpenAPI
+schema.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ec2_connector import Call, InvalidRequest
+from ec2_connector.action import Action
+from ec2_connector.actions import ACTIONS
+from ec2_connector.params import canonical
+from tests.harness import RefusingEndpoint
+from tests.harness.service import ROOT, ServiceProcess
+
+# A valid request for each action: the fuzzer changes one parameter of it at a time.
+BASE: dict[str, dict[str, Any]] = {
+    "create-instance": {"image-id": "ami-0123456789abcdef0", "instance-type": "t3.micro"},
+    "start-instances": {"instance-id": "i-0123456789abcdef0"},
+    "stop-instances": {"instance-id": "i-0123456789abcdef0"},
+    "terminate-instances": {"instance-id": "i-0123456789abcdef0"},
+    "reboot-instances": {"instance-id": "i-0123456789abcdef0"},
+    "describe-instances": {},
+    "list-instances": {},
+    "modify-instance-attribute": {
+        "instance-id": "i-0123456789abcdef0", "attribute": "instance-type",
+        "attribute-value": "t3.large",
+    },
+    "create-security-group": {"group-name": "web", "group-description": "web servers"},
+    "describe-security-group": {"group-id": "sg-0123456789abcdef0"},
+    "list-security-group": {},
+    "delete-security-group": {"group-id": "sg-0123456789abcdef0"},
+    "security-group-add-rule": {
+        "security-group-id": "sg-0123456789abcdef0", "from-port": 22, "cidr-block": "10.0.0.0/8",
+    },
+    "revoke-security-group-rule": {
+        "security-group-id": "sg-0123456789abcdef0", "from-port": 22, "cidr-block": "10.0.0.0/8",
+    },
+    "create-tags": {"resource-id": "i-0123456789abcdef0", "tag-key": "env", "tag-value": "x"},
+    "delete-tags": {"resource-id": "i-0123456789abcdef0", "tag-key": "env"},
+    "describe-tags": {},
+}
+
+# Strings that get past the first check of some type, so deeper checks are reached too.
+PLAUSIBLE = st.sampled_from([
+    "", " ", "true", "no", "1", "0", "-1", "1.5", "99999999999999999999", "a,b", ",", "[]",
+    '["i-0123456789abcdef0"]', "[1, 2]", "{}", '{"k": "v"}', '{"k": null}', '{"": "v"}',
+    "i-0123456789abcdef0", "i-xyz", "sg-0123456789abcdef0", "ami-0123456789abcdef0",
+    "10.0.0.0/8", "::/0", "300.1.1.1/33", "tcp", "icmp", "-1", "all", "inbound", "outbound",
+    "instance-type", "userData", "groups", "disable-api-termination", "stop", "\x00", "é" * 70,
+    "us-east-1", "us east", "../x", "a" * 64,
+])
+SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=24) | PLAUSIBLE
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=8,
+)
+UNKNOWN_NAMES = st.text(max_size=16) | st.sampled_from(["instanceid", "Instance-Id", "tag", "x"])
+
+
+def declared_names(action: Action) -> list[str]:
+    """Every spelling the action accepts: names, aliases and their underscore forms."""
+    names = {n for p in action.all_params() for n in (p.name, *p.aliases)}
+    return sorted(names | {n.replace("-", "_") for n in names})
+
+
+def names_a_parameter(message: str, action: Action, raw: dict[str, Any]) -> bool:
+    """True when the message quotes a parameter of the request or of the action."""
+    names = {canonical(str(k)) for k in raw} | {p.name for p in action.all_params()}
+    return any(re.search(f"'{re.escape(name)}[.']", message) for name in names)
+
+
+def check_validate(action: Action, raw: dict[str, Any]) -> None:
+    """The property: validate returns, or raises InvalidRequest naming a parameter."""
+    try:
+        action.validate(raw)
+    except InvalidRequest as exc:
+        assert names_a_parameter(exc.message, action, raw), exc.message
+
+
+@st.composite
+def one_change(draw: st.DrawFn) -> tuple[Action, dict[str, Any]]:
+    """A valid request for some action with one parameter added or replaced."""
+    action = ACTIONS[draw(st.sampled_from(sorted(ACTIONS)))]
+    name = draw(st.sampled_from(declared_names(action)) | UNKNOWN_NAMES)
+    raw = {k: v for k, v in BASE[action.name].items() if canonical(k) != canonical(name)}
+    return action, {**raw, name: draw(JSON)}
+
+
+@st.composite
+def any_request(draw: st.DrawFn) -> tuple[Action, dict[str, Any]]:
+    """Any set of parameters, declared or not, with any JSON values."""
+    action = ACTIONS[draw(st.sampled_from(sorted(ACTIONS)))]
+    names = st.sampled_from(declared_names(action)) | UNKNOWN_NAMES
+    return action, draw(st.dictionaries(names, JSON, max_size=6))
+
+
+def test_every_action_has_a_valid_base_request() -> None:
+    assert sorted(BASE) == sorted(ACTIONS)
+    for name, raw in BASE.items():
+        ACTIONS[name].validate(raw)
+
+
+@settings(max_examples=600, deadline=None, database=None)
+@given(one_change())
+def test_validate_one_parameter_changed(case: tuple[Action, dict[str, Any]]) -> None:
+    check_validate(*case)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(any_request())
+def test_validate_any_parameters(case: tuple[Action, dict[str, Any]]) -> None:
+    check_validate(*case)
+
+
+# --------------------------------------------------------------------------- Call.execute
+
+# endpoint-url stays out: a fuzzed host name would be looked up in DNS; the endpoint of
+# the connector (a refusing loopback port) is used instead. timeout stays out: a tiny one
+# rightly gives exitcode 3.
+OFF_LIMITS = {"endpoint-url", "endpoint_url", "timeout"}
+
+
+@pytest.fixture(scope="module")
+def refusing_call() -> Iterator[Call]:
+    with RefusingEndpoint() as srv:
+        connector = {
+            "access-key": "AKIAFUZZ000000000000", "security-key": "fuzz-secret",
+            "endpoint-url": srv.url, "max-attempts": 1,
+        }
+        with Call(config={"connectors": {"aws-ec2": connector}}) as call:
+            yield call
+
+
+@st.composite
+def flat_request(draw: st.DrawFn) -> dict[str, Any]:
+    """A flat request as a script or the service would pass it: mostly near-valid ones."""
+    action = ACTIONS[draw(st.sampled_from(sorted(ACTIONS)))]
+    raw = dict(BASE[action.name])
+    names = [n for n in declared_names(action) if n not in OFF_LIMITS]
+    for _ in range(draw(st.integers(0, 2))):
+        raw[draw(st.sampled_from(names))] = draw(JSON)
+    name: Any = draw(st.sampled_from([action.name, action.name.replace("-", "_")]))
+    if draw(st.integers(0, 7)) == 7:
+        name = draw(st.text(max_size=12) | st.none() | st.integers())
+    return {**raw, "action": name}
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=flat_request())
+def test_execute_never_raises(refusing_call: Call, request: dict[str, Any]) -> None:
+    response = refusing_call.execute("aws-ec2", request)
+    assert response.exitcode in (2, 4), (response.exitcode, response.message)
+    assert response.message
+    if response.exitcode == 2:
+        assert response.meta["attempts"] == 0  # nothing was sent
+
+
+CONNECTION = sorted({"access-key", "security-key", "session-token", "region", "include-raw-body"})
+
+
+@settings(max_examples=100, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(CONNECTION), value=JSON)
+def test_execute_any_connection_parameter(refusing_call: Call, name: str, value: Any) -> None:
+    response = refusing_call.execute("aws-ec2", {"action": "describe-instances", name: value})
+    assert response.exitcode in (2, 4), (response.exitcode, response.message)
+    if response.exitcode == 2:
+        assert f"'{name}'" in response.message
+
+
+@pytest.mark.parametrize("url", [
+    "not a url", "ftp://127.0.0.1", "http://", "http://127.0.0.1:notaport",
+    "http://127.0.0.1:99999", "http://a b",
+])
+def test_execute_malformed_endpoint_url(refusing_call: Call, url: str) -> None:
+    response = refusing_call.execute("aws-ec2", {"action": "describe-instances",
+                                                 "endpoint-url": url})
+    assert response.exitcode == 2, response.message
+    assert "'endpoint-url'" in response.message
+
+
+@pytest.mark.parametrize(
+    "timeout", [10**15, 10**400, "abc", 0, -5, True],
+    ids=["1e15", "1e400", "abc", "zero", "negative", "bool"],
+)
+def test_execute_unusable_timeout(refusing_call: Call, timeout: Any) -> None:
+    response = refusing_call.connector("aws-ec2").set("action", "describe-instances") \
+        .set("timeout", timeout).sync()
+    assert response.exitcode == 2, response.message
+    assert "'timeout'" in response.message
+    response = refusing_call.connector("aws-ec2").set("action", "describe-instances") \
+        .timeout(timeout).sync()
+    assert response.exitcode == 2, response.message
+
+
+# --------------------------------------------------------------------------- the service
+
+# Checks left out: `negative_data_rejection` expects a 4xx for a body the schema rejects,
+# but POST /sync answers 200 with the envelope whatever its exitcode (exitcode 2 here), by
+# the service's contract; `positive_data_acceptance` expects 2xx for any schema-valid body,
+# but a schema-valid body may still name no real instance. The `coverage` phase is left
+# out: under Python 3.11.7 it fails inside hypothesis (an AST recursion SystemError).
+ST_CHECKS = [
+    "not_a_server_error", "status_code_conformance", "content_type_conformance",
+    "response_schema_conformance", "missing_required_header", "ignored_auth",
+    "unsupported_method", "use_after_free", "ensure_resource_availability",
+    "error_is_an_envelope", "call_answers_with_an_envelope",  # tests/harness/st_hooks.py
+]
+TOKEN = "fuzz-token"
+
+
+def schemathesis_command(url: str, config: Path) -> list[str]:
+    return [
+        str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(config), "run",
+        f"{url}/openapi.json", "-H", f"Authorization: Bearer {TOKEN}",
+        "--checks", ",".join(ST_CHECKS), "--max-examples", "40", "--workers", "2",
+        "--request-timeout", "15", "--max-response-time", "10", "--no-color",
+        "--generation-database", "none", "--phases", "examples,fuzzing,stateful",
+    ]
+
+
+def test_service_from_its_openapi_schema(tmp_path: Path) -> None:
+    """No 500s, no hangs, every error an envelope (tests/harness/st_hooks.py)."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text('[parameters]\n"path.name" = "aws-ec2"\n')
+    # Run from tmp_path: schemathesis leaves a .schemathesis/ folder where it runs.
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.harness.st_hooks", "PYTHONPATH": path}
+    with RefusingEndpoint() as refused:
+        connector = {"access-key": "AKIAFUZZ000000000000", "security-key": "fuzz-secret",
+                     "endpoint-url": refused.url, "max-attempts": 1}
+        with ServiceProcess(tmp_path / "svc", {"connectors": {"aws-ec2": connector}},
+                            token=TOKEN) as service:
+            result = subprocess.run(schemathesis_command(service.url, config), env=env,
+                                    cwd=tmp_path, capture_output=True, text=True, timeout=240)
+            alive = service.proc is not None and service.proc.poll() is None
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert alive
