@@ -13,7 +13,13 @@ import pytest
 
 from ec2_connector import Call, Response
 from tests.conftest import all_instances, launch
-from tests.harness import CannedEC2Server, HTTPHarnessServer, RequestHandler, SilentServer
+from tests.harness import (
+    CannedEC2Server,
+    HTTPHarnessServer,
+    RefusingEndpoint,
+    RequestHandler,
+    SilentServer,
+)
 
 
 def config_for(url: str, **extra: Any) -> dict[str, Any]:
@@ -165,3 +171,15 @@ def test_listing_streams_items_in_pages() -> None:
     assert response.exitcode == 0
     assert response.get("instances-info") == []
     assert response.meta["streamed-items"] == 2500 == len(set(seen))
+
+
+def test_client_cache_is_bounded() -> None:
+    from ec2_connector import clients
+
+    with RefusingEndpoint() as refusing:
+        for n in range(clients.MAX_CLIENTS + 5):
+            response = (call_for(refusing.url, **{"max-attempts": 1}).connector("aws-ec2")
+                        .set("action", "list-instances").set("access-key", f"AKIA{n:016d}")
+                        .sync())
+            assert response.exitcode == 4
+    assert len(clients._clients) <= clients.MAX_CLIENTS

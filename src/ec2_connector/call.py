@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from .actions import catalog
 from .config import Connectors
 from .context import ItemSink, Progress
-from .execution import Request, execute
+from .deadline import Deadline
+from .execution import DEFAULT_TIMEOUT_MS, Request, as_request, execute, prepare
 from .response import Response
 
 if TYPE_CHECKING:
@@ -52,6 +53,10 @@ class Call:
         action = params.pop("action", None)
         request = Request(name, None if action is None else str(action), params, timeout_ms)
         return execute(request, self.connectors, progress=progress, on_item=on_item)
+
+    def check(self, name: str, params: Mapping[str, Any]) -> None:
+        """Validate a flat request without running it: InvalidRequest (exitcode 2) if bad."""
+        prepare(as_request(name, params), self.connectors, Deadline(DEFAULT_TIMEOUT_MS))
 
     @property
     def jobs(self) -> JobManager:

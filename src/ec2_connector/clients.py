@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from .config import Target
@@ -25,7 +26,11 @@ BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 _active = threading.local()
 _lock = threading.Lock()
-_clients: dict[tuple[Any, ...], BaseClient] = {}
+_session_lock = threading.Lock()
+# Least recently used first; bounded, since a service that gets many different per-request
+# credentials would otherwise keep a client for each of them forever.
+_clients: OrderedDict[tuple[Any, ...], BaseClient] = OrderedDict()
+MAX_CLIENTS = 128
 _session: Any = None
 
 
@@ -48,13 +53,29 @@ def current() -> Context | None:
 def client_for(target: Target, remaining: float) -> BaseClient:
     bucket = bucket_for(remaining)
     key = _key(target, bucket)
-    client = _clients.get(key)
-    if client is None:
-        with _lock:
-            client = _clients.get(key)
-            if client is None:
-                client = _clients[key] = _build(target, bucket)
+    client = _cached(key)
+    if client is not None:
+        return client
+    # Builds are serialised (botocore sessions are not thread-safe; clients are), and
+    # the cache is checked again so that callers arriving together build one client.
+    with _session_lock:
+        client = _cached(key)
+        if client is not None:
+            return client
+        client = _build(target, bucket)
+    with _lock:
+        _clients[key] = client
+        while len(_clients) > MAX_CLIENTS:
+            _clients.popitem(last=False)
     return client
+
+
+def _cached(key: tuple[Any, ...]) -> BaseClient | None:
+    with _lock:
+        client = _clients.get(key)
+        if client is not None:
+            _clients.move_to_end(key)
+        return client
 
 
 def clear() -> None:

@@ -257,6 +257,10 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
 
 
 def submit(call: Call, name: str, body: dict[str, Any]) -> dict[str, str]:
+    try:
+        call.check(name, body)  # a job is only queued for a request that could run
+    except InvalidRequest as exc:
+        raise Rejected(400, exc.message) from None
     builder = call.connector(name)
     for key, value in body.items():
         builder.set(key, value)
