@@ -241,3 +241,25 @@ def test_async_returns_at_once_and_the_job_outlives_the_command(
     waited = run_cli(env, "jobs", "wait", job_id, "--timeout", "20000")
     assert envelope(waited)["exitcode"] == 3
     assert json.loads(run_cli(env, "jobs", "show", job_id).stdout)["status"] == "timed-out"
+
+
+def test_jobs_resume(env: dict[str, str], image_id: str, ec2: Any) -> None:
+    from ec2_connector.store import JobRecord, JobStatus, JobStore
+    from tests.test_store import dead_owner
+
+    store = JobStore(env["EC2_CONNECTOR_HOME"])
+    store.add(JobRecord("crashed", "aws-ec2", "create-instance",
+                        {"image-id": image_id, "instance-type": "t2.micro",
+                         "client-token": "resume-me"}, None,
+                        status=JobStatus.RUNNING, owner=dead_owner()))
+    store.close()
+    resumed = run_cli(env, "jobs", "resume", "crashed")
+    assert resumed.returncode == 0, resumed.stderr
+    launched = envelope(resumed)["data"]["instance-info"]
+    again = run_cli(env, "jobs", "resume", "crashed")  # safe twice: same client token
+    ids = [i["instance-id"] for i in launched]
+    assert [i["instance-id"] for i in envelope(again)["data"]["instance-info"]] == ids
+    assert [i["InstanceId"] for i in all_instances(ec2)] == [launched[0]["instance-id"]]
+    new_job = envelope(again)["meta"]["job-id"]
+    done = run_cli(env, "jobs", "resume", new_job)
+    assert "not interrupted" in assert_one_line_error(done, 2)

@@ -143,9 +143,9 @@ def _add_call(commands: Any) -> None:
 
 
 def _add_jobs(commands: Any) -> None:
-    jobs = commands.add_parser("jobs", help="async jobs: list, show, wait")
-    sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="list|show|wait",
-                              parser_class=_Parser)
+    jobs = commands.add_parser("jobs", help="async jobs: list, show, wait, resume")
+    sub = jobs.add_subparsers(dest="jobs_command", required=True,
+                              metavar="list|show|wait|resume", parser_class=_Parser)
     listing = sub.add_parser("list", help="the latest jobs, newest first")
     listing.add_argument("--limit", type=_positive, default=50)
     show = sub.add_parser("show", help="one job and, when done, its response")
@@ -154,6 +154,12 @@ def _add_jobs(commands: Any) -> None:
     wait.add_argument("id", metavar="ID")
     wait.add_argument("--timeout", type=_positive, metavar="MS", help="give up after MS")
     wait.add_argument("--output", choices=OUTPUTS, default="json")
+    resume = sub.add_parser(
+        "resume", help="run an interrupted job again and wait for it (a create keeps its "
+        "client token, so it never launches twice)")
+    resume.add_argument("id", metavar="ID")
+    resume.add_argument("--config", metavar="FILE", help="connector config (JSON)")
+    resume.add_argument("--output", choices=OUTPUTS, default="json")
     jobs.set_defaults(run=cmd_jobs)
 
 
@@ -390,11 +396,14 @@ def cmd_actions(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
     from .call import Call
 
-    with Call() as call:
+    with Call(config=getattr(args, "config", None)) as call:
         if args.jobs_command == "list":
             print(to_json([job.to_dict() for job in call.jobs.list(limit=args.limit)]))
             return 0
         job = call.job(args.id)
+        if args.jobs_command == "resume":
+            job = call.jobs.resume(job.id)
+            args.timeout = None
         if args.jobs_command == "show":
             print(to_json(job.to_dict()))
             return 0
