@@ -50,6 +50,8 @@ def test_bad_tag_requests_change_nothing(call: Call, ec2: Any, image_id: str) ->
         ("create-tags", {"resource-id": "nope", "tag-key": "x"}, "'resource-id' is malformed"),
         ("create-tags", {"resource-id": a, "tags": "not json"}, "'tags' is not a valid JSON"),
         ("delete-tags", {"resource-id": a}, "one of 'tag-key' / 'tags' is required"),
+        ("create-tags", {"resource-id": a, "tags": {"x": "y"}, "tag-value": "z"},
+         "'tag-value' needs 'tag-key'"),
         ("delete-tags", {"resource-id": [], "tag-key": "keep"}, "'resource-id' must not be empty"),
     ]:
         response = run(call, action, **params)

@@ -6,11 +6,17 @@ from typing import Any
 
 from ..action import Action
 from ..context import Context
+from ..errors import InvalidRequest
 from ..params import RESOURCE_ID, Group, Mapping_, Param, String, StringList
 
 RESOURCE_IDS = Param(
     "resource-id", StringList(RESOURCE_ID), "one or more resource ids", required=True
 )
+
+
+def _tag_value_needs_key(p: dict[str, Any]) -> None:
+    if "tag-value" in p and "tag-key" not in p:
+        raise InvalidRequest("parameter 'tag-value' needs 'tag-key' (or give 'tags')")
 
 
 def create_tags(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
@@ -75,6 +81,7 @@ ACTIONS = (
             Param("tags", Mapping_(), "several tags: key -> value"),
         ),
         groups=(Group(("tag-key", "tags")),),
+        check=_tag_value_needs_key,
     ),
     Action(
         name="delete-tags",
