@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 import ec2_connector
@@ -100,16 +101,33 @@ def test_refused_endpoint_is_exitcode_4_and_fast() -> None:
 
 
 @pytest.fixture(scope="module")
-def iam_moto() -> Iterator[MotoServer]:
-    server = MotoServer({"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
-    yield server
+def iam_moto() -> Iterator[tuple[MotoServer, dict[str, str]]]:
+    """moto in IAM mode: its first two calls make a user with no permissions at all,
+    every later call is checked against IAM."""
+    server = MotoServer({"INITIAL_NO_AUTH_ACTION_COUNT": "2"})
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=server.url,
+                       aws_access_key_id="x", aws_secret_access_key="y")
+    iam.create_user(UserName="nobody")
+    key = iam.create_access_key(UserName="nobody")["AccessKey"]
+    yield server, {"access-key": key["AccessKeyId"], "security-key": key["SecretAccessKey"]}
     server.stop()
 
 
-def test_bad_credentials_are_exitcode_5(iam_moto: MotoServer) -> None:
+def test_dry_run_without_permission_is_exitcode_5(
+    iam_moto: tuple[MotoServer, dict[str, str]]
+) -> None:
+    server, keys = iam_moto
+    call = Call(config={"connectors": {"aws-ec2": {**keys, "endpoint-url": server.url}}})
+    response = (call.connector("aws-ec2").set("action", "stop-instances")
+                .set("instance-id", "i-12345678").set("dry-run", True).sync())
+    assert response.exitcode == 5, response.message
+    assert "not authorized to perform: ec2:StopInstances" in response.message
+
+
+def test_bad_credentials_are_exitcode_5(iam_moto: tuple[MotoServer, dict[str, str]]) -> None:
     call = Call(config={"connectors": {"aws-ec2": {
         "access-key": "AKIAWRONGWRONGWRONG0", "security-key": SECRET,
-        "endpoint-url": iam_moto.url}}})
+        "endpoint-url": iam_moto[0].url}}})
     response = call.connector("aws-ec2").set("action", "describe-instances").sync()
     assert response.exitcode == 5, response.message
     assert "AuthFailure" in response.message or "InvalidClientTokenId" in response.message
