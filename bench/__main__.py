@@ -1,7 +1,6 @@
 """`python -m bench`: run every benchmark, write docs/benchmarks.md.
 
-    python -m bench                 all benchmarks, as is (~5 min on 2 cores)
-    python -m bench --proposals     also a second pass with the proposed core changes
+    python -m bench                 all benchmarks (~5 min on 2 cores)
     python -m bench --quick         fewer rounds, for a smoke run
     python -m bench --only 1,3      some benchmarks only
     python -m bench --render-only   rewrite the doc from bench/last-run.json
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import profiles, proposals, report
+from bench import profiles, report
 from bench.measure import machine
 from bench.suite import BENCHMARKS
 
@@ -29,14 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 LAST_RUN = Path(__file__).resolve().parent / "last-run.json"
 
 
-def one_pass(only: str, quick: bool, with_proposals: bool) -> list[dict[str, Any]]:
+def one_pass(only: str, quick: bool) -> list[dict[str, Any]]:
     """Run the benchmarks in a fresh process; return its figures."""
-    env = dict(os.environ)
-    env = proposals.child_env(env) if with_proposals else proposals.plain_env(env)
     with tempfile.TemporaryDirectory() as work:
         out = Path(work) / "figures.json"
         command = [sys.executable, "-m", "bench.suite", str(out), "--only", only]
-        subprocess.run(command + (["--quick"] if quick else []), cwd=ROOT, env=env, check=True)
+        subprocess.run(command + (["--quick"] if quick else []), cwd=ROOT, check=True)
         figures: list[dict[str, Any]] = json.loads(out.read_text())
         return figures
 
@@ -50,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=",".join(BENCHMARKS))
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--proposals", action="store_true")
     parser.add_argument("--no-profiles", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--render-only", action="store_true")
@@ -64,15 +59,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
-    """Run the passes and the profiles; keep everything in bench/last-run.json."""
+    """Run the pass and the profiles; keep everything in bench/last-run.json."""
     started = time.perf_counter()
-    as_is = one_pass(args.only, args.quick, False)
-    proposed = one_pass(args.only, args.quick, True) if args.proposals else None
-    found = {} if args.no_profiles else profiles.run(missed(as_is))
+    figures = one_pass(args.only, args.quick)
+    found = {} if args.no_profiles else profiles.run(missed(figures))
     words = " ".join(argv if argv is not None else sys.argv[1:])
     run = {"machine": machine(), "command": f"python -m bench {words}".strip(),
-           "minutes": (time.perf_counter() - started) / 60, "as_is": as_is,
-           "proposed": proposed, "profiles": found,
+           "minutes": (time.perf_counter() - started) / 60, "figures": figures,
+           "profiles": found,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     LAST_RUN.write_text(json.dumps(run, indent=1))
     return run

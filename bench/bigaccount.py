@@ -21,7 +21,6 @@ from pathlib import Path
 
 from bench.endpoints import BENCH_ENV, CannedProcess, connector_config
 from bench.measure import Figure, interleaved, median, peak_rss_kb
-from bench.proposals import plain_env
 
 BIG = 10_000
 SMALL = 1_000
@@ -60,9 +59,8 @@ def child(kind: str, url: str) -> None:
 
 
 def in_child(kind: str, url: str) -> dict[str, float]:
-    env = dict(os.environ) if kind == "ours" else plain_env(dict(os.environ))
     result = subprocess.run([sys.executable, "-m", "bench.bigaccount", kind, url], cwd=ROOT,
-                            env=env, capture_output=True, text=True, check=True)
+                            capture_output=True, text=True, check=True)
     found: dict[str, float] = json.loads(result.stdout.splitlines()[-1])
     if found["count"] != BIG:
         raise RuntimeError(f"{kind} collected {found['count']} instances, not {BIG}")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from bench.endpoints import BENCH_ENV, CannedProcess
 from bench.measure import Figure, interleaved, median
-from bench.proposals import plain_env
 
 INSTANCES = 50
 BIN = Path(sys.executable).parent
@@ -61,11 +60,8 @@ def run(rounds: int = 9) -> list[Figure]:
     with tempfile.TemporaryDirectory() as home, CannedProcess(instances=INSTANCES) as canned:
         env = {**os.environ, **BENCH_ENV, "EC2_CONNECTOR_HOME": home}
         env.pop("EC2_CONNECTOR_CONFIG", None)
-        baseline_env = plain_env(env)
-        variants = {
-            name: partial(wall_time, command, env if name == "ec2-connector" else baseline_env)
-            for name, command in commands(canned.url).items()
-        }
+        variants = {name: partial(wall_time, command, env)
+                    for name, command in commands(canned.url).items()}
         for fn in variants.values():
             fn()  # warm the page cache and the .pyc files
         results = interleaved(variants, rounds)

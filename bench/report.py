@@ -23,37 +23,23 @@ def _ratio(row: dict[str, Any]) -> str:
     return f"{row['ours'] / base:.2f}x"
 
 
-def _met(row: dict[str, Any] | None) -> str:
-    if row is None:
-        return "—"
+def _met(row: dict[str, Any]) -> str:
     return {True: "yes", False: "**no**", None: "—"}[row["met"]]
 
 
-def results_table(as_is: list[dict[str, Any]], proposed: list[dict[str, Any]] | None) -> str:
-    head = "| benchmark | measurement | ec2-connector | baseline | ratio | goal | met |"
-    rule = "|---|---|---|---|---|---|---|"
-    if proposed is not None:
-        head += " with proposals | ratio | met |"
-        rule += "---|---|---|"
-    lines = [head + " notes |", rule + "---|"]
-    by_key = {(r["bench"], r["name"]): r for r in proposed or []}
-    for row in as_is:
+def results_table(figures: list[dict[str, Any]]) -> str:
+    lines = ["| benchmark | measurement | ec2-connector | baseline | ratio | goal | met | notes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in figures:
         cells = [row["bench"], row["name"], _num(row["ours"], row["unit"]),
-                 _num(row["baseline"], row["unit"]), _ratio(row), row["goal"], _met(row)]
-        if proposed is not None:
-            other = by_key.get((row["bench"], row["name"]))
-            cells += [_num(other["ours"], row["unit"]) if other else "—",
-                      _ratio(other) if other else "—", _met(other)]
-        note = row["note"]
-        if proposed is not None and other and other["note"] != note:
-            note += f" (with proposals: {other['note']})"
-        cells.append(note)
+                 _num(row["baseline"], row["unit"]), _ratio(row), row["goal"], _met(row),
+                 row["note"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def samples_section(rows: list[dict[str, Any]], title: str) -> str:
-    lines = [f"### {title}", ""]
+def samples_section(rows: list[dict[str, Any]]) -> str:
+    lines = []
     for row in rows:
         parts = [f"{name}: " + ", ".join(f"{v:.4g}" for v in values)
                  for name, values in row["samples"].items()]
@@ -63,8 +49,7 @@ def samples_section(rows: list[dict[str, Any]], title: str) -> str:
 
 
 def write(path: Path, *, machine: dict[str, str], command: str, minutes: float,
-          as_is: list[dict[str, Any]], proposed: list[dict[str, Any]] | None,
-          profiles: dict[str, str], date: str) -> None:
+          figures: list[dict[str, Any]], profiles: dict[str, str], date: str) -> None:
     parts = [
         "# Benchmarks",
         "",
@@ -86,10 +71,10 @@ def write(path: Path, *, machine: dict[str, str], command: str, minutes: float,
         "",
         "Baselines: (1) a reused plain boto3 client, (2) `aws ec2 describe-instances` "
         "(AWS CLI v1), (3) 16 threads on one shared boto3 client, (4) a loop of sync "
-        "calls, (5) boto3's paginator. \"With proposals\" is a second pass with the core "
-        "changes proposed in the last section applied (bench/proposals.py).",
+        "calls, (5) boto3's paginator; (6) is not one of the issue's benchmarks: how far "
+        "past its timeout a call against a silent endpoint returns.",
         "",
-        results_table(as_is, proposed),
+        results_table(figures),
         "",
     ]
     if profiles:
@@ -98,7 +83,5 @@ def write(path: Path, *, machine: dict[str, str], command: str, minutes: float,
             parts += [f"### Benchmark {name}", "", text, ""]
     if NOTES.exists():
         parts += [NOTES.read_text().strip(), ""]
-    parts += ["## Rounds", "", samples_section(as_is, "As is"), ""]
-    if proposed:
-        parts += [samples_section(proposed, "With proposals"), ""]
+    parts += ["## Rounds", "", samples_section(figures), ""]
     path.write_text("\n".join(parts))

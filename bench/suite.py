@@ -1,8 +1,7 @@
 """One pass over the benchmarks, in its own process: `python -m bench.suite OUT.json`.
 
-`python -m bench` runs a pass as is and, with --proposals, a second pass with the
-proposed core changes applied; each pass is a fresh process so neither sees the other's
-clients, caches or patches.
+`python -m bench` runs it in a fresh process, so the figures never include the clients,
+caches or imports left behind by the process that drives it.
 """
 
 from __future__ import annotations

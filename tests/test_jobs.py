@@ -11,15 +11,16 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ec2_connector import Call, NotFound, TimedOut
-from ec2_connector.store import JobStore
+from ec2_connector.store import JobRecord, JobStatus, JobStore, process_identity
 from tests.conftest import all_instances
-from tests.harness import SilentServer
+from tests.harness import CannedEC2Server, RequestHandler, SilentServer
 from tests.test_execution import LaunchThenHang, config_for
 
 
@@ -143,3 +144,56 @@ def _status(home: Path, job_id: str) -> str:
     with sqlite3.connect(home / "jobs.sqlite3") as db:
         row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return str(row[0]) if row else "missing"
+
+
+class StatusOnArrival(CannedEC2Server):
+    """Reads every job's status from the job database as each request arrives."""
+
+    def __init__(self, db: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.db = db
+        self.seen: list[list[str]] = []
+
+    def respond(self, req: RequestHandler) -> None:
+        with closing(sqlite3.connect(self.db)) as db:
+            self.seen.append([str(row[0]) for row in db.execute("SELECT status FROM jobs")])
+        super().respond(req)
+
+
+def test_a_job_is_running_on_disk_before_it_sends_anything(tmp_path: Path) -> None:
+    with StatusOnArrival(tmp_path / "jobs.sqlite3", instances=1, detail="basic") as canned, \
+            Call(config=config_for(canned.url), home=tmp_path) as call:
+        job = call.connector("aws-ec2").set("action", "describe-instances").async_()
+        assert job.wait(30000).exitcode == 0
+    assert canned.seen == [["running"]]
+
+
+def test_many_jobs_at_once_each_read_back_finished(tmp_path: Path) -> None:
+    with CannedEC2Server(instances=2, detail="basic") as canned, \
+            Call(config=config_for(canned.url), home=tmp_path, workers=8) as call:
+        builder = call.connector("aws-ec2").set("action", "describe-instances")
+        jobs = [builder.async_() for _ in range(200)]
+        responses = [job.wait(60000) for job in jobs]
+        assert [r.exitcode for r in responses] == [0] * 200
+        assert {r.meta["job-id"] for r in responses} == {job.id for job in jobs}
+        assert {job.status for job in jobs} == {"succeeded"}
+    reopened = JobStore(tmp_path)
+    records = [reopened.get(job.id) for job in jobs]
+    reopened.close()
+    assert all(r is not None and r.status is JobStatus.SUCCEEDED and r.response for r in records)
+
+
+def test_a_status_change_is_read_back_at_once(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    try:
+        store.add(JobRecord("j1", "aws-ec2", "list-instances", {}, None,
+                            owner=process_identity()))
+        record = store.get("j1")
+        assert record is not None and record.status is JobStatus.QUEUED
+        for status in (JobStatus.RUNNING, JobStatus.SUCCEEDED):
+            store.update("j1", status=status)
+            record = store.get("j1")
+            assert record is not None and record.status is status
+        assert [r.id for r in store.list(status="succeeded")] == ["j1"]
+    finally:
+        store.close()

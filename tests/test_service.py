@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -18,7 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from ec2_connector import Call, Response
+from ec2_connector.execution import as_request, execute_async
 from tests.conftest import MotoServer, all_instances, free_port, launch
+from tests.harness import CannedEC2Server, SilentServer
+from tests.test_execution import config_for
 
 SECRET = "ServiceSecretKeyValue/0123456789ab"
 QUERY_SECRET = "QuerySecretValue0123456789"
@@ -315,3 +320,49 @@ def test_without_fastapi_serve_says_which_extra_to_install(tmp_path: Path) -> No
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "ec2-connector[service]" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_awaited_path_answers_as_the_blocking_one() -> None:
+    """The sync route awaits `execute_async`; it must answer what `Call.execute` answers."""
+    with CannedEC2Server(instances=2, detail="basic") as canned:
+        call = Call(config=config_for(canned.url))
+        ids = canned.instance_ids[:2]
+        bodies: list[dict[str, Any]] = [
+            {"action": "describe-instances"},
+            {"action": "stop-instances", "instance-id": ids},
+            {"action": "stop-instances", "instance-id": ids, "dry-run": True},
+            {"action": "stop-instances"},
+            {"action": "nope"},
+            {"action": "describe-instances", "timeout": "soon"},
+        ]
+        for body in bodies:
+            blocking = call.execute("aws-ec2", body)
+            awaited = asyncio.run(execute_async(as_request("aws-ec2", body), call.connectors))
+            assert (awaited.exitcode, awaited.message, awaited.data) == (
+                blocking.exitcode, blocking.message, blocking.data), body
+            assert awaited.meta.keys() == blocking.meta.keys()
+
+
+def test_the_awaited_path_returns_at_its_deadline_without_blocking_the_loop() -> None:
+    async def timed(url: str) -> tuple[Response, float, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        started = time.monotonic()
+        request = as_request("aws-ec2", {"action": "describe-instances", "timeout": 800})
+        response = await execute_async(request, Call(config=config_for(url)).connectors)
+        elapsed = time.monotonic() - started
+        ticker.cancel()
+        return response, elapsed, ticks
+
+    with SilentServer() as silent:
+        response, elapsed, ticks = asyncio.run(timed(silent.url))
+    assert response.exitcode == 3 and "timed out after 800 ms" in response.message
+    assert 0.8 <= elapsed < 0.8 + 2.0  # generous: shared machine
+    assert ticks >= 20  # the event loop ran on while the call waited

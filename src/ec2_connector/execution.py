@@ -1,20 +1,24 @@
 """The one execution path: sync calls, jobs and the service all run a request through here.
 
 A request is validated in the caller's thread (a bad request never costs a thread hop),
-then its action runs on an I/O thread while the caller waits at most until the deadline.
+then its action runs on an I/O thread while the caller waits at most until the deadline:
+blocked in `execute`, or awaiting in `execute_async` (the service's event loop).
 A call that outlives its deadline is abandoned: the caller gets exitcode 3 on time, and
 the hooks in `clients` refuse to send anything more on its behalf.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from . import clients
 from .action import MAX_TIMEOUT_MS, Action
@@ -46,7 +50,7 @@ class Request:
 
     def secrets(self) -> list[str]:
         """The secret values this request carries, to be masked wherever text leaves us."""
-        names = catalog.secret_names()
+        names = secret_names()
         return [
             str(value)
             for key, value in self.params.items()
@@ -56,6 +60,13 @@ class Request:
     def __repr__(self) -> str:
         shown = {k: ("***" if v in self.secrets() else v) for k, v in self.params.items()}
         return f"Request(connector={self.connector!r}, action={self.action!r}, params={shown})"
+
+
+@functools.cache
+def secret_names() -> frozenset[str]:
+    """The parameter names any action declares secret (fixed by the declarations: computed
+    once, not on every call)."""
+    return catalog.secret_names()
 
 
 @dataclass
@@ -88,36 +99,121 @@ def execute(
     on_item: ItemSink | None = None,
 ) -> Response:
     """Run a request to completion or to its deadline; never raises for a request's failure."""
-    timeout_ms = _timeout_of(request)
-    if request.timeout_ms is not None and "timeout" not in request.params:
-        request.params["timeout"] = request.timeout_ms  # validated like any parameter
-    deadline = Deadline(timeout_ms or DEFAULT_TIMEOUT_MS)
-    ctx: Context | None = None
-    data: dict[str, Any] = {}
-    try:
-        prepared = prepare(request, connectors, deadline)
-        ctx = Context(
-            prepared.target,
-            deadline,
-            include_raw_body=bool(prepared.params.get("include-raw-body")),
-            progress=progress,
-            on_item=on_item,
-        )
-        data = _run_bounded(prepared, ctx)
-        exitcode, message = 0, str(data.pop("__message__", SUCCESS_MESSAGE))
-    except DryRunSucceeded:
-        exitcode, message = 0, "dry run: the request would have succeeded"
-        data = {"dry-run": True}
-    except ConnectorError as exc:
-        exitcode, message = int(exc.exit_code), exc.message
-        data = {**(ctx.partial if ctx else {}), **exc.data}
-        if isinstance(exc, TimedOut) and ctx is not None:
-            message = _timeout_message(exc, ctx, deadline)
-    except Exception as exc:  # a bug of ours must still come back as a response
-        log.exception("unexpected failure in %s", request.action)
-        error = translate(exc)
-        exitcode, message = int(error.exit_code), error.message
-    return _response(request, exitcode, message, data, ctx, deadline)
+    run = _Run(request, connectors, progress, on_item)
+    return run.response(run.wait)
+
+
+async def execute_async(
+    request: Request,
+    connectors: Connectors,
+    *,
+    progress: Progress | None = None,
+    on_item: ItemSink | None = None,
+) -> Response:
+    """`execute` for an event loop: the action runs on an I/O thread, as for `execute`, and
+    the loop awaits it up to the same deadline, with no thread of its own blocked waiting."""
+    run = _Run(request, connectors, progress, on_item)
+    if run.future is not None:
+        await _until_done(run.future, run.deadline.remaining())
+    return run.response(run.collect)
+
+
+class _Run:
+    """One request: validated in the caller's thread, its action started on an I/O thread.
+
+    `execute` blocks and `execute_async` awaits until the action is done or the deadline
+    has passed; the rest, from validation to the response, is here, so the two agree.
+    """
+
+    def __init__(
+        self,
+        request: Request,
+        connectors: Connectors,
+        progress: Progress | None,
+        on_item: ItemSink | None,
+    ) -> None:
+        self.request = request
+        timeout_ms = _timeout_of(request)
+        if request.timeout_ms is not None and "timeout" not in request.params:
+            request.params["timeout"] = request.timeout_ms  # validated like any parameter
+        self.deadline = Deadline(timeout_ms or DEFAULT_TIMEOUT_MS)
+        self.ctx: Context | None = None
+        self.future: Future[dict[str, Any]] | None = None
+        self.refused: Exception | None = None
+        try:
+            prepared = prepare(request, connectors, self.deadline)
+            self.ctx = Context(
+                prepared.target,
+                self.deadline,
+                include_raw_body=bool(prepared.params.get("include-raw-body")),
+                progress=progress,
+                on_item=on_item,
+            )
+            self.future = _io_pool().submit(_run_in_thread, prepared, self.ctx)
+        except Exception as exc:  # reported by response(), as a failure of the run would be
+            self.refused = exc
+
+    def wait(self) -> dict[str, Any]:
+        """The action's data, waiting at most until the deadline; TimedOut after it."""
+        assert self.future is not None
+        try:
+            return self.future.result(timeout=self.deadline.remaining())
+        except FutureTimeout:
+            self.abandon()
+
+    def collect(self) -> dict[str, Any]:
+        """The action's data, if it is done by now; TimedOut if not."""
+        assert self.future is not None
+        if not self.future.done():
+            self.abandon()
+        return self.future.result()
+
+    def abandon(self) -> NoReturn:
+        """The caller stops waiting: the action may send nothing more."""
+        assert self.ctx is not None
+        self.ctx.abandon()
+        raise TimedOut("timed out") from None
+
+    def response(self, outcome: Callable[[], dict[str, Any]]) -> Response:
+        """The response for the action's `outcome` (its data, or what it raised)."""
+        request, ctx, deadline = self.request, self.ctx, self.deadline
+        data: dict[str, Any] = {}
+        try:
+            if self.refused is not None:
+                raise self.refused
+            data = outcome()
+            exitcode, message = 0, str(data.pop("__message__", SUCCESS_MESSAGE))
+        except DryRunSucceeded:
+            exitcode, message = 0, "dry run: the request would have succeeded"
+            data = {"dry-run": True}
+        except ConnectorError as exc:
+            exitcode, message = int(exc.exit_code), exc.message
+            data = {**(ctx.partial if ctx else {}), **exc.data}
+            if isinstance(exc, TimedOut) and ctx is not None:
+                message = _timeout_message(exc, ctx, deadline)
+        except Exception as exc:  # a bug of ours must still come back as a response
+            log.exception("unexpected failure in %s", request.action)
+            error = translate(exc)
+            exitcode, message = int(error.exit_code), error.message
+        return _response(request, exitcode, message, data, ctx, deadline)
+
+
+async def _until_done(future: Future[Any], timeout: float) -> None:
+    """Return when `future` is done or after `timeout` seconds, whichever comes first."""
+    loop = asyncio.get_running_loop()
+    woken = loop.create_future()
+
+    def wake(_: Future[Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(_set_done, woken)
+
+    future.add_done_callback(wake)
+    await asyncio.wait((woken,), timeout=timeout)
+
+
+def _set_done(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 def _timeout_of(request: Request) -> int | None:
@@ -128,15 +224,6 @@ def _timeout_of(request: Request) -> int | None:
         return int(Integer(1, MAX_TIMEOUT_MS).convert(raw, "timeout"))
     except InvalidRequest:
         return None  # validation reports it with the other parameters
-
-
-def _run_bounded(prepared: Prepared, ctx: Context) -> dict[str, Any]:
-    future: Future[dict[str, Any]] = _io_pool().submit(_run_in_thread, prepared, ctx)
-    try:
-        return future.result(timeout=ctx.deadline.remaining())
-    except FutureTimeout:
-        ctx.abandon()
-        raise TimedOut("timed out") from None
 
 
 def _run_in_thread(prepared: Prepared, ctx: Context) -> dict[str, Any]:

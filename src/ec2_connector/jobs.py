@@ -6,6 +6,7 @@ backed executor (Celery) only has to call `run_job()` with the record's id.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -17,7 +18,7 @@ from .actions import catalog
 from .config import Connectors
 from .context import Progress
 from .errors import InvalidRequest, NotFound, TimedOut
-from .execution import Request, execute
+from .execution import Request, execute, secret_names
 from .params import canonical
 from .response import Response
 from .store import JobRecord, JobStatus, JobStore, process_identity
@@ -182,16 +183,17 @@ def _with_client_token(request: Request) -> Request:
 
 
 def _storable(params: dict[str, Any]) -> dict[str, Any]:
-    return {
-        canonical(k): v for k, v in params.items() if canonical(k) not in _secret_names(params)
-    }
+    unstored = _unstored()
+    return {canonical(k): v for k, v in params.items() if canonical(k) not in unstored}
 
 
-def _secret_names(params: dict[str, Any]) -> frozenset[str]:
+@functools.cache
+def _unstored() -> frozenset[str]:
     # Values a job record must never hold: the declared secrets and the access key
     # that goes with them; kept in memory with the running request only.
-    return catalog.secret_names() | {"access-key"}
+    return secret_names() | {"access-key"}
 
 
 def _holds_secrets(params: dict[str, Any]) -> bool:
-    return any(canonical(k) in _secret_names(params) for k in params)
+    unstored = _unstored()
+    return any(canonical(k) in unstored for k in params)

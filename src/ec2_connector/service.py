@@ -7,9 +7,10 @@
     GET  /healthz                      200, no auth;  GET /openapi.json: the schema
 
 A request refused before anything ran gets a 4xx and the same envelope shape with
-exitcode 2; a bug of ours a 500 envelope. Calls run on worker threads, never on the
-event loop, so slow EC2 calls do not hold each other up. Only this module and the
-`serve` command import FastAPI (the `service` extra).
+exitcode 2; a bug of ours a 500 envelope. Calls run on the connector's I/O threads and
+the job store's work on worker threads, never on the event loop, so slow EC2 calls do
+not hold each other up. Only this module and the `serve` command import FastAPI (the
+`service` extra).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any, TypeVar
@@ -39,11 +40,12 @@ from . import __version__
 from .actions import catalog
 from .call import Call
 from .errors import ConnectorError, InvalidRequest, NotFound, translate
+from .execution import as_request, execute_async
 
 TOKEN_ENV = "EC2_CONNECTOR_TOKEN"
 MAX_BODY = 1024 * 1024
-# Threads for sync calls: each holds one call for its whole duration, so this bounds how
-# many run at once (beyond it they queue, they are not refused).
+# Worker threads for the job store and job submissions (sync calls await the connector's
+# I/O threads instead); beyond this many at once they queue, they are not refused.
 CALL_THREADS = 64
 log = logging.getLogger("ec2_connector.service")
 T = TypeVar("T")
@@ -189,8 +191,10 @@ BEARER = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_ENV}")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
 
 
-def bearer_auth(expected: str | None) -> Callable[..., None]:
-    def check(credentials: Credentials = None) -> None:
+def bearer_auth(expected: str | None) -> Callable[..., Awaitable[None]]:
+    # async, though it never awaits: FastAPI runs a plain function dependency on a worker
+    # thread, which would cost every request two thread switches for a string compare.
+    async def check(credentials: Credentials = None) -> None:
         if expected is None:
             return
         given = credentials.credentials if credentials is not None else ""
@@ -214,7 +218,9 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
         """Run an action now; 200 with its envelope, whatever its exitcode."""
         check_connector(call, name)
         body = await read_object(request)
-        response = await threads.run(partial(call.execute, name, body))
+        # Validated here, run on the connector's I/O threads and awaited up to its deadline:
+        # no worker thread of ours sits blocked for the length of the call.
+        response = await execute_async(as_request(name, body), call.connectors)
         return json_response(response.to_dict())
 
     @router.post("/connectors/{name}/async", tags=["calls"], status_code=202,

@@ -125,13 +125,15 @@ class JobStore:
         self.home = home_dir(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.path = self.home / "jobs.sqlite3"
+        # Two connections, each used by one thread at a time: writes, and reads. Under WAL
+        # a read never waits for a write, so a poll does not queue behind status changes.
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = _connect(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         os.chmod(self.path, 0o600)
+        self._read_lock = threading.Lock()
+        self._reader = _connect(self.path)
         self.recover()
 
     def add(self, record: JobRecord) -> None:
@@ -150,16 +152,16 @@ class JobStore:
             )
 
     def get(self, job_id: str) -> JobRecord | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._read_lock:
+            row = self._reader.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
         return _from_row(row) if row else None
 
     def list(self, limit: int = 50, status: str | None = None) -> builtins.list[JobRecord]:
         where, args = ("WHERE status = ?", [status]) if status else ("", [])
-        with self._lock:
-            rows = self._db.execute(
+        with self._read_lock:
+            rows = self._reader.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM jobs {where} "
                 "ORDER BY created_at DESC LIMIT ?",
                 [*args, limit],
@@ -181,8 +183,16 @@ class JobStore:
         return [r.id for r in lost]
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._db.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA busy_timeout=10000")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
 
 
 def interrupted_message(record: JobRecord) -> str:
