@@ -197,3 +197,19 @@ def test_a_status_change_is_read_back_at_once(tmp_path: Path) -> None:
         assert [r.id for r in store.list(status="succeeded")] == ["j1"]
     finally:
         store.close()
+
+
+def test_a_job_runs_from_its_record_alone(call: Call, ec2: Any, image_id: str) -> None:
+    # The shape a queue-backed worker uses: only the job id travels.
+    from ec2_connector.store import JobRecord, process_identity
+
+    call.jobs.store.add(JobRecord(
+        "from-record", "aws-ec2", "create-instance",
+        {"image-id": image_id, "instance-type": "t2.micro", "client-token": "rec-1"}, 30000,
+        owner=process_identity()))
+    call.jobs.run_job("from-record")
+    job = call.job("from-record")
+    assert job.status == "succeeded"
+    response = job.wait(1000)
+    assert [i["instance-id"] for i in response.get("instance-info")] == [
+        i["InstanceId"] for i in all_instances(ec2)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -50,7 +49,7 @@ class Request:
 
     def secrets(self) -> list[str]:
         """The secret values this request carries, to be masked wherever text leaves us."""
-        names = secret_names()
+        names = catalog.secret_names()
         return [
             str(value)
             for key, value in self.params.items()
@@ -60,13 +59,6 @@ class Request:
     def __repr__(self) -> str:
         shown = {k: ("***" if v in self.secrets() else v) for k, v in self.params.items()}
         return f"Request(connector={self.connector!r}, action={self.action!r}, params={shown})"
-
-
-@functools.cache
-def secret_names() -> frozenset[str]:
-    """The parameter names any action declares secret (fixed by the declarations: computed
-    once, not on every call)."""
-    return catalog.secret_names()
 
 
 @dataclass

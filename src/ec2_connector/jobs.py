@@ -1,7 +1,9 @@
 """Async jobs: submitted to disk first, run on a bounded pool through the sync path.
 
 The executor is a seam: the default runs jobs on threads in this process; a queue
-backed executor (Celery) only has to call `run_job()` with the record's id.
+backed executor (Celery) only has to send the record's id and call `run_job(job_id)` in
+the worker, which rebuilds the request from the record and takes ownership of the job.
+Secret values never travel that way: they are not in the record.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .actions import catalog
 from .config import Connectors
 from .context import Progress
 from .errors import InvalidRequest, NotFound, TimedOut
-from .execution import Request, execute, secret_names
+from .execution import Request, execute
 from .params import canonical
 from .response import Response
 from .store import JobRecord, JobStatus, JobStore, process_identity
@@ -119,10 +121,20 @@ class JobManager:
         self._pool.submit(self.run_job, record.id, request, progress)
         return Job(self, record.id)
 
-    def run_job(self, job_id: str, request: Request, progress: Progress | None = None) -> None:
-        """Run one job through the same path as `sync()`, recording each status change."""
+    def run_job(
+        self, job_id: str, request: Request | None = None, progress: Progress | None = None
+    ) -> None:
+        """Run one job through the same path as `sync()`, recording each status change.
+
+        Without `request`, it is rebuilt from the stored record (a worker in another
+        process); the process running the job becomes its owner, for crash detection.
+        """
         try:
-            self.store.update(job_id, status=JobStatus.RUNNING, started_at=time.time())
+            if request is None:
+                request = _request_of(self.get(job_id).record())
+            self.store.update(
+                job_id, status=JobStatus.RUNNING, started_at=time.time(), owner=self._owner
+            )
             response = execute(request, self.connectors, progress=progress)
             status = _STATUS_BY_EXIT.get(response.exitcode, JobStatus.FAILED)
             response.meta["job-id"] = job_id
@@ -146,8 +158,7 @@ class JobManager:
                 f"job {job_id} needed secret values that were never stored; submit it again "
                 "with them"
             )
-        request = Request(record.connector, record.action, dict(record.params), record.timeout_ms)
-        return self.submit(request)
+        return self.submit(_request_of(record))
 
     def get(self, job_id: str) -> Job:
         job = Job(self, job_id)
@@ -164,6 +175,10 @@ class JobManager:
     def close(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         self.store.close()
+
+
+def _request_of(record: JobRecord) -> Request:
+    return Request(record.connector, record.action, dict(record.params), record.timeout_ms)
 
 
 def _with_client_token(request: Request) -> Request:
@@ -191,7 +206,7 @@ def _storable(params: dict[str, Any]) -> dict[str, Any]:
 def _unstored() -> frozenset[str]:
     # Values a job record must never hold: the declared secrets and the access key
     # that goes with them; kept in memory with the running request only.
-    return secret_names() | {"access-key"}
+    return catalog.secret_names() | {"access-key"}
 
 
 def _holds_secrets(params: dict[str, Any]) -> bool:

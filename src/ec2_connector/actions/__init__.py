@@ -30,11 +30,13 @@ class _Catalog:
 
     def secret_names(self) -> frozenset[str]:
         """Every parameter declared secret by any action: never logged, stored or shown."""
-        return frozenset(n for a in ACTIONS.values() for n in a.secret_names())
+        return _SECRET_NAMES
 
     def operations(self) -> list[str]:
         """Every EC2 operation any action may call (the trimmed model's contents)."""
         return sorted({op for action in ACTIONS.values() for op in action.operations})
 
 
+# Fixed by the declarations, and read on every call's path: computed once.
+_SECRET_NAMES = frozenset(n for a in ACTIONS.values() for n in a.secret_names())
 catalog = _Catalog()
