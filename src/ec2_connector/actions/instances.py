@@ -229,6 +229,21 @@ class _AnyValue(String):
         return value
 
 
+def state_action(
+    name: str, doc: str, operation: str, result: str, target: str, *extra: Param
+) -> Action:
+    """One of the state changes: the same shape, each with its operation and target state."""
+    return Action(
+        name=name,
+        doc=doc,
+        run=state_change(operation, result, target),
+        operations=(operation, "DescribeInstances"),
+        result=result,
+        waits=True,
+        params=(INSTANCE_IDS, *extra),
+    )
+
+
 ACTIONS = (
     Action(
         name="create-instance",
@@ -255,42 +270,15 @@ ACTIONS = (
                   "idempotency token: a retry with it never launches twice"),
         ),
     ),
-    Action(
-        name="start-instances",
-        doc="Start stopped instances.",
-        run=state_change("StartInstances", "started-instances-set", "running"),
-        operations=("StartInstances", "DescribeInstances"),
-        result="started-instances-set",
-        waits=True,
-        params=(INSTANCE_IDS,),
-    ),
-    Action(
-        name="stop-instances",
-        doc="Stop running instances.",
-        run=state_change("StopInstances", "stop-instance-list", "stopped"),
-        operations=("StopInstances", "DescribeInstances"),
-        result="stop-instance-list",
-        waits=True,
-        params=(INSTANCE_IDS, Param("force", Boolean(), "force the stop (no clean shutdown)")),
-    ),
-    Action(
-        name="terminate-instances",
-        doc="Terminate instances (irreversible).",
-        run=state_change("TerminateInstances", "terminated-instance-set", "terminated"),
-        operations=("TerminateInstances", "DescribeInstances"),
-        result="terminated-instance-set",
-        waits=True,
-        params=(INSTANCE_IDS,),
-    ),
-    Action(
-        name="reboot-instances",
-        doc="Reboot instances.",
-        run=state_change("RebootInstances", "reboot-instance-id", "running"),
-        operations=("RebootInstances", "DescribeInstances"),
-        result="reboot-instance-id",
-        waits=True,
-        params=(INSTANCE_IDS,),
-    ),
+    state_action("start-instances", "Start stopped instances.", "StartInstances",
+                 "started-instances-set", "running"),
+    state_action("stop-instances", "Stop running instances.", "StopInstances",
+                 "stop-instance-list", "stopped",
+                 Param("force", Boolean(), "force the stop (no clean shutdown)")),
+    state_action("terminate-instances", "Terminate instances (irreversible).",
+                 "TerminateInstances", "terminated-instance-set", "terminated"),
+    state_action("reboot-instances", "Reboot instances.", "RebootInstances",
+                 "reboot-instance-id", "running"),
     Action(
         name="describe-instances",
         doc="Describe instances by id, by filters, or all; follows every page.",
