@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from ec2_connector import Call
+from tests.harness.processes import terminate
 
 # Nothing in the suite may reach AWS: fake credentials, no instance metadata lookups.
 os.environ.update(
@@ -69,11 +70,7 @@ class MotoServer:
         urllib.request.urlopen(req, timeout=10).read()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        terminate(self.proc)
 
 
 @pytest.fixture(scope="session")

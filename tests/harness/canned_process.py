@@ -17,6 +17,7 @@ from typing import Self
 
 from tests.harness.canned import CannedEC2Server
 from tests.harness.faults import HOST, RequestHandler
+from tests.harness.processes import terminate
 from tests.harness.service import ROOT
 
 
@@ -61,12 +62,7 @@ class CannedProcess:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc)
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
             self.proc = None

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from tests.harness.faults import HOST, free_port
+from tests.harness.processes import terminate
 
 CONFIG_ENV = "EC2_CONNECTOR_CONFIG"
 TOKEN_ENV = "EC2_CONNECTOR_TOKEN"
@@ -96,12 +97,7 @@ class ServiceProcess:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        terminate(self.proc)
         self.proc = None
 
     def outputs(self) -> dict[str, bytes]:
