@@ -19,6 +19,7 @@ import pytest
 from ec2_connector import Call
 from ec2_connector.sandbox import Sandbox, SandboxUnavailable
 from tests.conftest import free_port
+from tests.harness.processes import run_cli_without
 
 
 def client(url: str) -> Any:
@@ -102,12 +103,7 @@ def test_sandbox_command_on_a_busy_port_is_exitcode_2(tmp_path: Path) -> None:
 
 
 def test_without_moto_the_sandbox_says_which_extra_to_install(tmp_path: Path) -> None:
-    # None in sys.modules makes `import moto` fail, as on a machine without the extra.
-    probe = (
-        "import sys; sys.modules['moto'] = None; from ec2_connector.cli import main; "
-        f"sys.exit(main(['sandbox', '--port', '{free_port()}']))"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], env=sandbox_env(tmp_path),
-                            capture_output=True, text=True, timeout=60)
+    result = run_cli_without("moto", ["sandbox", "--port", str(free_port())],
+                             sandbox_env(tmp_path))
     assert result.returncode == 2 and "ec2-connector[sandbox]" in result.stderr
     assert len(result.stderr.splitlines()) == 1

@@ -23,6 +23,7 @@ from ec2_connector import Call, Response
 from ec2_connector.execution import as_request, execute_async
 from tests.conftest import MotoServer, all_instances, free_port, launch
 from tests.harness import CannedEC2Server, SilentServer
+from tests.harness.processes import run_cli_without, terminate
 from tests.test_execution import config_for
 
 SECRET = "ServiceSecretKeyValue/0123456789ab"
@@ -78,12 +79,7 @@ def service(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -
         wait_healthy(f"http://127.0.0.1:{port}", proc)
         yield Service(f"http://127.0.0.1:{port}", token, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc)
 
 
 def assert_refused(response: httpx.Response, status: int) -> str:
@@ -312,12 +308,8 @@ def test_serve_refuses_a_public_host_without_a_token(tmp_path: Path) -> None:
 
 
 def test_without_fastapi_serve_says_which_extra_to_install(tmp_path: Path) -> None:
-    probe = (
-        "import sys; sys.modules['fastapi'] = None; from ec2_connector.cli import main; "
-        f"sys.exit(main(['serve', '--port', '{free_port()}']))"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], env=service_env(tmp_path),
-                            capture_output=True, text=True, timeout=30)
+    result = run_cli_without("fastapi", ["serve", "--port", str(free_port())],
+                             service_env(tmp_path))
     assert result.returncode == 2 and "ec2-connector[service]" in result.stderr
     assert len(result.stderr.splitlines()) == 1
 
