@@ -1,0 +1,123 @@
+"""One function per command: parse what is left, call `Call`, print, return the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..errors import TimedOut
+from ..render import LineSink, ProgressLine, action_text, actions_text, to_json
+from .detached import submit_detached
+from .output import emit
+from .parser import PROG, UsageError
+from .request import builder_for, gather_request, result_key_of
+
+if TYPE_CHECKING:
+    from ..call import RequestBuilder
+
+
+def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
+    # parse_known_args leaves pairs that came after an option in `extra`: same meaning.
+    unknown = [word for word in extra if word.startswith("-")]
+    if unknown:
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
+    request = gather_request([*args.words, *extra], args.request)
+    if args.timeout is not None:
+        request["timeout"] = args.timeout  # the flag beats a timeout in the request file
+    result_key = result_key_of(request)
+    from ..call import Call
+
+    if args.async_ and not args.wait_job:
+        # An unknown connector or a broken config file is a mistake to report now, not
+        # in a job that fails later (this starts no thread: the fork below stays safe).
+        Call(config=args.config).connectors.get(args.connector)
+        return submit_detached(args.config, args.connector, request)
+
+    progress = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        with Call(config=args.config) as call:
+            response = _run(builder_for(call, args.connector, request), args, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    return emit(response.to_dict(), args.output, result_key)
+
+
+def _run(builder: RequestBuilder, args: argparse.Namespace, progress: ProgressLine | None) -> Any:
+    if progress is not None:
+        builder.on_progress(progress)
+    if args.async_ or args.wait_job:
+        return builder.async_().wait()
+    if args.output != "ndjson":
+        return builder.sync()
+    # NDJSON streams a listing's items as their pages arrive, in bounded memory; the
+    # final envelope line then carries an empty list and meta "streamed-items".
+    sink = LineSink(sys.stdout)
+    builder.on_item(sink)
+    try:
+        return builder.sync()
+    finally:
+        sink.close()
+
+
+
+
+def cmd_actions(args: argparse.Namespace, extra: list[str]) -> int:
+    from ..actions import catalog
+
+    if args.action:
+        entry = catalog.get(args.action).describe()
+        print(to_json(entry) if args.json else action_text(entry))
+    else:
+        entries = catalog.describe()
+        print(to_json(entries) if args.json else actions_text(entries))
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
+    from ..call import Call
+
+    with Call(config=getattr(args, "config", None)) as call:
+        if args.jobs_command == "list":
+            print(to_json([job.to_dict() for job in call.jobs.list(limit=args.limit)]))
+            return 0
+        job = call.job(args.id)
+        if args.jobs_command == "resume":
+            job = call.jobs.resume(job.id)
+            args.timeout = None
+        if args.jobs_command == "show":
+            print(to_json(job.to_dict()))
+            return 0
+        try:
+            response = job.wait(args.timeout)
+        except TimedOut as exc:
+            raise TimedOut(
+                f"{exc.message} after waiting {args.timeout} ms; the job goes on: wait again "
+                f"with '{PROG} jobs wait {job.id}'",
+                data={"job-id": job.id, "status": job.status},
+            ) from None
+        action = job.to_dict().get("action")
+        return emit(response.to_dict(), args.output, result_key_of({"action": action}))
+
+
+def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
+    try:
+        from ..service import serve
+    except ImportError as exc:
+        raise UsageError(
+            f"the HTTP service needs {exc.name}: pip install 'ec2-connector[service]'"
+        ) from None
+    return serve(args.host, args.port, config=args.config)
+
+
+def cmd_sandbox(args: argparse.Namespace, extra: list[str]) -> int:
+    from ..sandbox import serve_until_stopped
+
+    return serve_until_stopped(args.port, sys.stdout)
+
+
+def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
+    from ..demo import run
+
+    return run(sys.stdout)
