@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call, Response
+from ec2_connector.runtime import Runtime
+from ec2_connector.settings import Settings
 from tests.conftest import all_instances, launch
 from tests.harness import (
     CannedEC2Server,
@@ -141,8 +143,12 @@ def test_wait_stops_at_a_dead_end() -> None:
     assert response.meta["duration-ms"] < 10000
 
 
-def test_32_concurrent_calls_share_clients(call: Call, ec2: Any, image_id: str) -> None:
+def test_32_concurrent_calls_share_clients(
+    config: dict[str, Any], ec2: Any, image_id: str
+) -> None:
     ids = launch(ec2, image_id, 4)
+    runtime = Runtime()
+    call = Call(config=config, runtime=runtime)
 
     def one(n: int) -> Response:
         action = "describe-instances" if n % 2 else "reboot-instances"
@@ -154,13 +160,10 @@ def test_32_concurrent_calls_share_clients(call: Call, ec2: Any, image_id: str) 
         barrier.wait()
         return one(n)
 
-    from ec2_connector import clients
-
-    before = set(clients._clients)
     with ThreadPoolExecutor(32) as pool:
         responses = list(pool.map(synced, range(32)))
     assert [r.exitcode for r in responses] == [0] * 32
-    assert len(set(clients._clients) - before) <= 1  # shared, not one client per call
+    assert len(runtime.clients) == 1  # shared, not one client per call
 
 
 def test_listing_streams_items_in_pages() -> None:
@@ -174,12 +177,12 @@ def test_listing_streams_items_in_pages() -> None:
 
 
 def test_client_cache_is_bounded() -> None:
-    from ec2_connector import clients
-
+    runtime = Runtime(Settings(max_clients=8))
+    call = Call(config=config_for("http://127.0.0.1:9", **{"max-attempts": 1}), runtime=runtime)
     with RefusingEndpoint() as refusing:
-        for n in range(clients.MAX_CLIENTS + 5):
-            response = (call_for(refusing.url, **{"max-attempts": 1}).connector("aws-ec2")
-                        .set("action", "list-instances").set("access-key", f"AKIA{n:016d}")
+        for n in range(8 + 5):
+            response = (call.connector("aws-ec2").set("action", "list-instances")
+                        .set("endpoint-url", refusing.url).set("access-key", f"AKIA{n:016d}")
                         .sync())
             assert response.exitcode == 4
-    assert len(clients._clients) <= clients.MAX_CLIENTS
+    assert len(runtime.clients) == 8

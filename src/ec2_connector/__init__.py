@@ -14,6 +14,8 @@ from .errors import (
     TimedOut,
 )
 from .response import Response
+from .runtime import Runtime
+from .settings import Settings
 
 __version__ = "0.1.0"
 
@@ -28,7 +30,9 @@ __all__ = [
     "PartialFailure",
     "RequestBuilder",
     "Response",
+    "Runtime",
     "ServiceError",
+    "Settings",
     "Throttled",
     "TimedOut",
     "__version__",

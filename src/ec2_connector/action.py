@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import InvalidRequest, unknown_name
 from .netparams import EndpointUrl, interval_type, region_type
 from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
+from .settings import DEFAULT_TIMEOUT_MS, DEFAULT_WAIT_INTERVAL_MS
 
 if TYPE_CHECKING:
     from .context import Context
@@ -23,14 +24,15 @@ CONNECTION_PARAMS = (
     Param("session-token", String(), "AWS session token for temporary credentials", secret=True),
     Param("region", region_type(), "AWS region (default us-east-1)"),
     Param("endpoint-url", EndpointUrl(), "EC2 endpoint URL (default AWS; AWS_ENDPOINT_URL_EC2)"),
-    Param("timeout", Integer(1, MAX_TIMEOUT_MS), "bound on the whole call, in ms (default 60000)"),
+    Param("timeout", Integer(1, MAX_TIMEOUT_MS),
+          f"bound on the whole call, in ms (default {DEFAULT_TIMEOUT_MS})"),
     Param("include-raw-body", Boolean(), "also return the last EC2 response body in meta"),
 )
 DRY_RUN = Param("dry-run", Boolean(), "ask EC2 whether the call would succeed, change nothing")
 WAIT_PARAMS = (
     Param("wait", Boolean(), "wait until every instance reaches the target state", default=False),
     Param("wait-interval", interval_type(), "milliseconds between polls while waiting",
-          default=2000),
+          default=DEFAULT_WAIT_INTERVAL_MS),
 )
 CONNECTION_NAMES = frozenset(p.name for p in CONNECTION_PARAMS)
 

@@ -10,8 +10,10 @@ from .actions import catalog
 from .config import Connectors
 from .context import ItemSink, Progress
 from .deadline import Deadline
-from .execution import DEFAULT_TIMEOUT_MS, Request, as_request, execute, prepare
+from .execution import Request, as_request, execute, prepare
 from .response import Response
+from .runtime import Runtime, shared
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .jobs import Job, JobManager
@@ -22,6 +24,9 @@ class Call:
 
     `config` is a path to a JSON file or a dict of the same shape; without it,
     $EC2_CONNECTOR_CONFIG is read when set, and the connector `aws-ec2` always exists.
+    Calls run on `runtime` (threads, clients), by default the one this process shares;
+    the settings not given here come from the runtime's if given, else from the
+    environment as it is when this `Call` is made.
     """
 
     def __init__(
@@ -30,10 +35,13 @@ class Call:
         *,
         home: str | os.PathLike[str] | None = None,
         workers: int | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
-        self.connectors = Connectors(config)
-        self._home = home
-        self._workers = workers
+        self.runtime = runtime if runtime is not None else shared()
+        self.settings = settings = runtime.settings if runtime else Settings.from_env()
+        self.connectors = Connectors(config if config is not None else settings.config)
+        self._home = home if home is not None else settings.home
+        self._workers = workers or settings.workers
         self._jobs: JobManager | None = None
 
     def connector(self, name: str) -> RequestBuilder:
@@ -52,18 +60,23 @@ class Call:
         params = dict(params)
         action = params.pop("action", None)
         request = Request(name, None if action is None else str(action), params, timeout_ms)
-        return execute(request, self.connectors, progress=progress, on_item=on_item)
+        return execute(
+            request, self.connectors, runtime=self.runtime, progress=progress, on_item=on_item
+        )
 
     def check(self, name: str, params: Mapping[str, Any]) -> None:
         """Validate a flat request without running it: InvalidRequest (exitcode 2) if bad."""
-        prepare(as_request(name, params), self.connectors, Deadline(DEFAULT_TIMEOUT_MS))
+        timeout_ms = self.runtime.settings.timeout_ms
+        prepare(as_request(name, params), self.connectors, Deadline(timeout_ms))
 
     @property
     def jobs(self) -> JobManager:
         if self._jobs is None:
             from .jobs import JobManager
 
-            self._jobs = JobManager(self.connectors, home=self._home, workers=self._workers)
+            self._jobs = JobManager(
+                self.connectors, home=self._home, workers=self._workers, runtime=self.runtime
+            )
         return self._jobs
 
     def job(self, job_id: str) -> Job:
@@ -120,8 +133,10 @@ class RequestBuilder:
 
     def sync(self) -> Response:
         """Run the call now; every failure comes back as an exitcode and a message."""
+        call = self._call
         return execute(
-            self.request(), self._call.connectors, progress=self._progress, on_item=self._on_item
+            self.request(), call.connectors, runtime=call.runtime, progress=self._progress,
+            on_item=self._on_item,
         )
 
     def async_(self) -> Job:

@@ -1,4 +1,4 @@
-"""Shared EC2 clients: one per (credentials, region, endpoint, timeout bucket), across threads.
+"""EC2 clients shared across threads: one per (credentials, region, endpoint, timeout bucket).
 
 botocore clients are thread-safe once built, and building one costs far more than a
 call (the service model, the endpoint rules), so clients are cached. Socket timeouts
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .config import Target
@@ -25,13 +26,6 @@ if TYPE_CHECKING:
 BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 _active = threading.local()
-_lock = threading.Lock()
-_session_lock = threading.Lock()
-# Least recently used first; bounded, since a service that gets many different per-request
-# credentials would otherwise keep a client for each of them forever.
-_clients: OrderedDict[tuple[Any, ...], BaseClient] = OrderedDict()
-MAX_CLIENTS = 128
-_session: Any = None
 
 
 def bucket_for(seconds: float) -> int:
@@ -50,38 +44,85 @@ def current() -> Context | None:
     return getattr(_active, "ctx", None)
 
 
-def client_for(target: Target, remaining: float) -> BaseClient:
-    bucket = bucket_for(remaining)
-    key = _key(target, bucket)
-    client = _cached(key)
-    if client is not None:
-        return client
-    # Builds are serialised (botocore sessions are not thread-safe; clients are), and
-    # the cache is checked again so that callers arriving together build one client.
-    with _session_lock:
-        client = _cached(key)
+class ClientCache:
+    """The clients of one runtime, least recently used first, and the session they share.
+
+    It is told which EC2 operations to load (the catalog's, from the runtime), so this
+    layer never reaches up into the actions. Bounded: a service that gets many different
+    per-request credentials would otherwise keep a client for each of them forever.
+    """
+
+    def __init__(
+        self, operations: Iterable[str], *, max_clients: int = 128, full_model: bool = False
+    ) -> None:
+        self.operations = tuple(operations)
+        self.max_clients = max_clients
+        self.full_model = full_model
+        self._lock = threading.Lock()
+        self._session_lock = threading.Lock()
+        self._clients: OrderedDict[tuple[Any, ...], BaseClient] = OrderedDict()
+        self._session: Any = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def client_for(self, target: Target, remaining: float) -> BaseClient:
+        bucket = bucket_for(remaining)
+        key = _key(target, bucket)
+        client = self._cached(key)
         if client is not None:
             return client
-        client = _build(target, bucket)
-    with _lock:
-        _clients[key] = client
-        while len(_clients) > MAX_CLIENTS:
-            _clients.popitem(last=False)
-    return client
-
-
-def _cached(key: tuple[Any, ...]) -> BaseClient | None:
-    with _lock:
-        client = _clients.get(key)
-        if client is not None:
-            _clients.move_to_end(key)
+        # Builds are serialised (botocore sessions are not thread-safe; clients are), and
+        # the cache is checked again so that callers arriving together build one client.
+        with self._session_lock:
+            client = self._cached(key)
+            if client is not None:
+                return client
+            client = _build(self._session_for(target.profile), target, bucket)
+        with self._lock:
+            self._clients[key] = client
+            while len(self._clients) > self.max_clients:
+                self._clients.popitem(last=False)
         return client
 
+    def _cached(self, key: tuple[Any, ...]) -> BaseClient | None:
+        with self._lock:
+            client = self._clients.get(key)
+            if client is not None:
+                self._clients.move_to_end(key)
+            return client
 
-def clear() -> None:
-    """Forget every cached client (tests and long-lived services rotating credentials)."""
-    with _lock:
-        _clients.clear()
+    def clear(self) -> None:
+        """Forget every cached client (long-lived services rotating credentials)."""
+        with self._lock:
+            self._clients.clear()
+
+    def reset(self) -> None:
+        """After a fork: new locks, and no client (their sockets belong to the parent)."""
+        self._lock = threading.Lock()
+        self._session_lock = threading.Lock()
+        self._clients = OrderedDict()
+        self._session = None
+
+    def _session_for(self, profile: str | None) -> Any:
+        import botocore.session
+
+        if profile:
+            return self._prepared(botocore.session.Session(profile=profile))
+        if self._session is None:
+            self._session = self._prepared(botocore.session.get_session())
+        return self._session
+
+    def _prepared(self, session: Any) -> Any:
+        """A session that loads the EC2 model trimmed to our operations, and parses
+        timestamps fast: most of a cold client's and a big page's cost."""
+        from . import model, wire
+
+        if not self.full_model:
+            model.install(session, self.operations)
+        wire.install_fast_timestamps(session)
+        return session
 
 
 def _key(target: Target, bucket: int) -> tuple[Any, ...]:
@@ -95,10 +136,9 @@ def _key(target: Target, bucket: int) -> tuple[Any, ...]:
     )
 
 
-def _build(target: Target, bucket: int) -> BaseClient:
+def _build(session: Any, target: Target, bucket: int) -> BaseClient:
     from botocore.config import Config
 
-    session = _session_for(target.profile)
     config = Config(
         connect_timeout=min(bucket, 10),
         read_timeout=bucket,
@@ -119,27 +159,6 @@ def _build(target: Target, bucket: int) -> BaseClient:
     events.register_first("before-send.ec2", _before_send)
     events.register("before-parse.ec2", _before_parse)
     return client  # type: ignore[no-any-return]
-
-
-def _session_for(profile: str | None) -> Any:
-    global _session
-    import botocore.session
-
-    if profile:
-        return _prepared(botocore.session.Session(profile=profile))
-    if _session is None:
-        _session = _prepared(botocore.session.get_session())
-    return _session
-
-
-def _prepared(session: Any) -> Any:
-    """A session that loads the EC2 model trimmed to our operations, and parses
-    timestamps fast: most of a cold client's and a big page's cost."""
-    from . import model, wire
-
-    model.install(session)
-    wire.install_fast_timestamps(session)
-    return session
 
 
 def _before_send(**_: Any) -> None:

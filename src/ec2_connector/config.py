@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidRequest, unknown_name
+from .settings import CONFIG_ENV, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_MODE
 
 DEFAULT_CONNECTOR = "aws-ec2"
 DEFAULT_REGION = "us-east-1"
-CONFIG_ENV = "EC2_CONNECTOR_CONFIG"
 _KEYS = {
     "type", "access-key", "security-key", "session-token", "region", "endpoint-url",
     "profile", "max-attempts", "retry-mode", "description",
@@ -31,8 +31,8 @@ class ConnectorConfig:
     region: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None
-    max_attempts: int = 5
-    retry_mode: str = "standard"
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    retry_mode: str = DEFAULT_RETRY_MODE
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> ConnectorConfig:
@@ -42,10 +42,10 @@ class ConnectorConfig:
             raise unknown_name(f"setting in connector '{name}'", sorted(unknown)[0], _KEYS)
         if entry.get("type", "aws-ec2") != "aws-ec2":
             raise InvalidRequest(f"connector '{name}' has type '{entry['type']}', not 'aws-ec2'")
-        mode = entry.get("retry-mode", "standard")
+        mode = entry.get("retry-mode", DEFAULT_RETRY_MODE)
         if mode not in ("standard", "adaptive", "legacy"):
             raise InvalidRequest(f"connector '{name}': retry-mode must be standard or adaptive")
-        attempts = entry.get("max-attempts", 5)
+        attempts = entry.get("max-attempts", DEFAULT_MAX_ATTEMPTS)
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             raise InvalidRequest(f"connector '{name}': max-attempts must be a positive integer")
         return cls(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import clients
 from .config import Target
 from .deadline import Deadline
 from .errors import TimedOut, translate
+
+if TYPE_CHECKING:
+    from .clients import ClientCache
 
 Progress = Callable[[dict[str, Any]], None]
 ItemSink = Callable[[dict[str, Any]], None]
@@ -26,6 +28,7 @@ class Context:
         self,
         target: Target,
         deadline: Deadline,
+        clients: ClientCache,
         *,
         include_raw_body: bool = False,
         progress: Progress | None = None,
@@ -33,6 +36,7 @@ class Context:
     ) -> None:
         self.target = target
         self.deadline = deadline
+        self.clients = clients
         self.include_raw_body = include_raw_body
         self.progress = progress
         self.on_item = on_item
@@ -51,7 +55,7 @@ class Context:
         remaining = self.deadline.remaining()
         if remaining <= 0 or self.abandoned:
             raise TimedOut("timed out before the request could be sent")
-        client = clients.client_for(self.target, remaining)
+        client = self.clients.client_for(self.target, remaining)
         self.endpoint = client.meta.endpoint_url
         return client
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -28,14 +27,9 @@ from .deadline import Deadline
 from .errors import ConnectorError, InvalidRequest, TimedOut, translate
 from .params import Integer, canonical
 from .response import SUCCESS_MESSAGE, Response, redact
+from .runtime import Runtime, shared
 
 log = logging.getLogger("ec2_connector")
-
-DEFAULT_TIMEOUT_MS = 60_000
-IO_THREADS = 64
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 
 
 @dataclass
@@ -87,11 +81,12 @@ def execute(
     request: Request,
     connectors: Connectors,
     *,
+    runtime: Runtime | None = None,
     progress: Progress | None = None,
     on_item: ItemSink | None = None,
 ) -> Response:
     """Run a request to completion or to its deadline; never raises for a request's failure."""
-    run = _Run(request, connectors, progress, on_item)
+    run = _Run(request, connectors, runtime or shared(), progress, on_item)
     return run.response(run.wait)
 
 
@@ -99,12 +94,13 @@ async def execute_async(
     request: Request,
     connectors: Connectors,
     *,
+    runtime: Runtime | None = None,
     progress: Progress | None = None,
     on_item: ItemSink | None = None,
 ) -> Response:
     """`execute` for an event loop: the action runs on an I/O thread, as for `execute`, and
     the loop awaits it up to the same deadline, with no thread of its own blocked waiting."""
-    run = _Run(request, connectors, progress, on_item)
+    run = _Run(request, connectors, runtime or shared(), progress, on_item)
     if run.future is not None:
         await _until_done(run.future, run.deadline.remaining())
     return run.response(run.collect)
@@ -121,6 +117,7 @@ class _Run:
         self,
         request: Request,
         connectors: Connectors,
+        runtime: Runtime,
         progress: Progress | None,
         on_item: ItemSink | None,
     ) -> None:
@@ -128,7 +125,7 @@ class _Run:
         timeout_ms = _timeout_of(request)
         if request.timeout_ms is not None and "timeout" not in request.params:
             request.params["timeout"] = request.timeout_ms  # validated like any parameter
-        self.deadline = Deadline(timeout_ms or DEFAULT_TIMEOUT_MS)
+        self.deadline = Deadline(timeout_ms or runtime.settings.timeout_ms)
         self.ctx: Context | None = None
         self.future: Future[dict[str, Any]] | None = None
         self.refused: Exception | None = None
@@ -137,11 +134,12 @@ class _Run:
             self.ctx = Context(
                 prepared.target,
                 self.deadline,
+                runtime.clients,
                 include_raw_body=bool(prepared.params.get("include-raw-body")),
                 progress=progress,
                 on_item=on_item,
             )
-            self.future = _io_pool().submit(_run_in_thread, prepared, self.ctx)
+            self.future = runtime.executor().submit(_run_in_thread, prepared, self.ctx)
         except Exception as exc:  # reported by response(), as a failure of the run would be
             self.refused = exc
 
@@ -224,15 +222,6 @@ def _run_in_thread(prepared: Prepared, ctx: Context) -> dict[str, Any]:
         return prepared.action.run(ctx, prepared.params)
     finally:
         clients.activate(None)
-
-
-def _io_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="ec2-connector-io")
-    return _pool
 
 
 def _timeout_message(exc: TimedOut, ctx: Context, deadline: Deadline) -> str:

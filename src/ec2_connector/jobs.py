@@ -9,7 +9,6 @@ Secret values never travel that way: they are not in the record.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 import uuid
@@ -23,10 +22,10 @@ from .errors import InvalidRequest, NotFound, TimedOut
 from .execution import Request, execute
 from .params import canonical
 from .response import Response
+from .runtime import Runtime
+from .settings import DEFAULT_WORKERS
 from .store import JobRecord, JobStatus, JobStore, process_identity
 
-WORKERS_ENV = "EC2_CONNECTOR_WORKERS"
-DEFAULT_WORKERS = 16
 _STATUS_BY_EXIT = {0: JobStatus.SUCCEEDED, 3: JobStatus.TIMED_OUT}
 
 
@@ -93,11 +92,17 @@ class JobManager:
     """Submits, runs and finds the jobs of one home folder."""
 
     def __init__(
-        self, connectors: Connectors, *, home: Any = None, workers: int | None = None
+        self,
+        connectors: Connectors,
+        *,
+        home: Any = None,
+        workers: int | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         self.connectors = connectors
+        self.runtime = runtime
         self.store = JobStore(home)
-        size = workers or int(os.environ.get(WORKERS_ENV) or DEFAULT_WORKERS)
+        size = workers or DEFAULT_WORKERS
         self._pool = ThreadPoolExecutor(size, thread_name_prefix="ec2-connector-job")
         self._events: dict[str, threading.Event] = {}
         self._events_lock = threading.Lock()
@@ -135,7 +140,9 @@ class JobManager:
             self.store.update(
                 job_id, status=JobStatus.RUNNING, started_at=time.time(), owner=self._owner
             )
-            response = execute(request, self.connectors, progress=progress)
+            response = execute(
+                request, self.connectors, runtime=self.runtime, progress=progress
+            )
             status = _STATUS_BY_EXIT.get(response.exitcode, JobStatus.FAILED)
             response.meta["job-id"] = job_id
             self.store.update(

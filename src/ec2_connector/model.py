@@ -3,7 +3,8 @@
 botocore's EC2 model holds ~750 operations; decoding it, and building a client class
 with a method per operation, is most of a cold client's cost (~150 ms of a one-shot
 command). botocore reads models from extra data paths first, so a model holding only
-`catalog.operations()` and the shapes they reach is a supported replacement.
+the operations it is given (the catalog's, passed down by the runtime) and the shapes they
+reach is a supported replacement.
 
 The trimmed file is derived from the installed botocore's own model, once per botocore
 version, and cached under $XDG_CACHE_HOME/ec2-connector (a shipped copy could drift
@@ -25,7 +26,6 @@ from botocore.loaders import Loader
 
 SERVICE = "ec2"
 TYPE = "service-2"
-DISABLE_ENV = "EC2_CONNECTOR_FULL_MODEL"
 FORMAT = 2  # bump when what is cached changes
 
 
@@ -46,25 +46,22 @@ class TrimmedLoader(Loader):
         return []
 
 
-def install(session: Any) -> bool:
-    """Make `session` load the trimmed EC2 model; False (full model kept) if unavailable."""
-    if os.environ.get(DISABLE_ENV):
-        return False
+def install(session: Any, operations: Iterable[str]) -> bool:
+    """Make `session` load the EC2 model trimmed to `operations`; False (full model kept)
+    if that is unavailable."""
     try:
-        root = ensure_trimmed()
+        root = ensure_trimmed(operations)
     except (OSError, ValueError, KeyError):
         return False
     session.register_component("data_loader", TrimmedLoader(extra_search_paths=[str(root)]))
     return True
 
 
-def ensure_trimmed(operations: Iterable[str] | None = None) -> Path:
-    """The data path holding the trimmed model, written on first use."""
+def ensure_trimmed(operations: Iterable[str]) -> Path:
+    """The data path holding the model trimmed to `operations`, written on first use."""
     import botocore
 
-    from .actions import catalog
-
-    wanted = sorted(operations or catalog.operations())
+    wanted = sorted(operations)
     full_loader = Loader()
     version = full_loader.determine_latest_version(SERVICE, TYPE)
     tag = f"v{FORMAT}-botocore-{botocore.__version__}-{_digest(wanted)}"

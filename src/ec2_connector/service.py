@@ -20,7 +20,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -41,8 +40,8 @@ from .actions import catalog
 from .call import Call
 from .errors import ConnectorError, InvalidRequest, NotFound, translate
 from .execution import as_request, execute_async
+from .settings import TOKEN_ENV, Settings
 
-TOKEN_ENV = "EC2_CONNECTOR_TOKEN"
 MAX_BODY = 1024 * 1024
 # Worker threads for the job store and job submissions (sync calls await the connector's
 # I/O threads instead); beyond this many at once they queue, they are not refused.
@@ -126,7 +125,7 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
     service_call = call if call is not None else Call()
     service_call.connectors.names()  # a broken config file fails at start, not per request
     # An empty token is no token: it must never be a password that an empty header matches.
-    expected = (token if token is not None else os.environ.get(TOKEN_ENV)) or None
+    expected = (token if token is not None else service_call.settings.token) or None
     threads = Threads()
 
     @asynccontextmanager
@@ -220,7 +219,9 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
         body = await read_object(request)
         # Validated here, run on the connector's I/O threads and awaited up to its deadline:
         # no worker thread of ours sits blocked for the length of the call.
-        response = await execute_async(as_request(name, body), call.connectors)
+        response = await execute_async(
+            as_request(name, body), call.connectors, runtime=call.runtime
+        )
         return json_response(response.to_dict())
 
     @router.post("/connectors/{name}/async", tags=["calls"], status_code=202,
@@ -390,7 +391,7 @@ def serve(host: str, port: int, *, config: str | None = None, token: str | None 
     """The `serve` command: run the service until Ctrl-C or SIGTERM."""
     import uvicorn
 
-    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    token = token if token is not None else Settings.from_env().token or None
     if token is None and not is_loopback(host):
         raise InvalidRequest(
             f"refusing to listen on {host} without a token: set {TOKEN_ENV}, or listen on "

@@ -18,8 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-DEFAULT_HOME = Path.home() / ".local" / "share" / "ec2-connector"
-HOME_ENV = "EC2_CONNECTOR_HOME"
+from .settings import DEFAULT_HOME, HOME_ENV
 
 
 class JobStatus(StrEnum):

@@ -1,0 +1,87 @@
+"""The process state of the connector, owned by one object: `Runtime(settings)`.
+
+A runtime holds what would otherwise be module globals: the I/O threads calls run on,
+the EC2 clients and the botocore session they share, and what the catalog fixes for
+every call (the operations the trimmed model must hold, the secret parameter names).
+`Call`, the service and a job worker share the process's runtime (`shared()`) or are
+given one; tests build a fresh one. After `fork` every runtime forgets its threads,
+locks and clients in the child: they belong to the parent.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+from .actions import catalog
+from .clients import ClientCache
+from .settings import Settings
+
+_all: weakref.WeakSet[Runtime] = weakref.WeakSet()
+_shared: Runtime | None = None
+_shared_lock = threading.Lock()
+
+
+class Runtime:
+    """The executor, clients and catalog facts of one process (or one test)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.operations = tuple(catalog.operations())
+        self.secret_names = catalog.secret_names()
+        self.clients = ClientCache(
+            self.operations,
+            max_clients=self.settings.max_clients,
+            full_model=self.settings.full_model,
+        )
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        _all.add(self)
+
+    def executor(self) -> ThreadPoolExecutor:
+        """The I/O threads calls run on, started on first use."""
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        self.settings.io_threads, thread_name_prefix="ec2-connector-io"
+                    )
+        return self._executor
+
+    def close(self) -> None:
+        """Stop taking calls on the I/O threads; those running end at their deadline."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        self.clients.clear()
+
+    def _after_fork(self) -> None:
+        self._executor = None
+        self._lock = threading.Lock()
+        self.clients.reset()
+
+    def __repr__(self) -> str:
+        return f"<Runtime {self.settings!r}>"
+
+
+def shared() -> Runtime:
+    """The process's runtime, built from the environment on first use."""
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                _shared = Runtime()
+    return _shared
+
+
+def _after_fork_in_child() -> None:
+    global _shared_lock
+    _shared_lock = threading.Lock()
+    for runtime in list(_all):
+        runtime._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

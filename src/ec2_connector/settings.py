@@ -1,0 +1,86 @@
+"""Every process-wide setting and default in one place: `Settings.from_env()`.
+
+The `EC2_CONNECTOR_*` variables are read here and nowhere else; the defaults that a
+request, a connector or the service falls back to are named here too, so a reader finds
+what a value is when nobody set it without searching the package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .errors import InvalidRequest
+
+PREFIX = "EC2_CONNECTOR_"
+CONFIG_ENV = PREFIX + "CONFIG"
+HOME_ENV = PREFIX + "HOME"
+TOKEN_ENV = PREFIX + "TOKEN"
+WORKERS_ENV = PREFIX + "WORKERS"
+FULL_MODEL_ENV = PREFIX + "FULL_MODEL"
+
+DEFAULT_TIMEOUT_MS = 60_000
+DEFAULT_WAIT_INTERVAL_MS = 2000
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_RETRY_MODE = "standard"
+DEFAULT_WORKERS = 16
+DEFAULT_HOME = Path.home() / ".local" / "share" / "ec2-connector"
+IO_THREADS = 64
+MAX_CLIENTS = 128  # least recently used clients beyond this are dropped
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The process's settings; `from_env()` reads them, tests build one directly."""
+
+    timeout_ms: int = field(default=DEFAULT_TIMEOUT_MS, metadata={"env": "TIMEOUT"})
+    io_threads: int = field(default=IO_THREADS, metadata={"env": "IO_THREADS"})
+    workers: int = field(default=DEFAULT_WORKERS, metadata={"env": "WORKERS"})
+    max_clients: int = field(default=MAX_CLIENTS, metadata={"env": "MAX_CLIENTS"})
+    home: Path | None = field(default=None, metadata={"env": "HOME"})
+    config: str | None = field(default=None, metadata={"env": "CONFIG"})
+    token: str | None = field(default=None, repr=False, metadata={"env": "TOKEN"})
+    full_model: bool = field(default=False, metadata={"env": "FULL_MODEL"})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings given by `EC2_CONNECTOR_*` variables, defaults for the rest.
+
+        A value that is not what its setting needs is a mistake to report at once
+        (exitcode 2), naming the variable but not the value: it may be the token.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            name = PREFIX + spec.metadata["env"]
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[spec.name] = _convert(spec.type, raw, name)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home or DEFAULT_HOME
+
+
+def _convert(kind: object, raw: str, name: str) -> object:
+    if kind in ("int", int):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidRequest(f"{name} must be a positive integer") from None
+        if value < 1:
+            raise InvalidRequest(f"{name} must be a positive integer")
+        return value
+    if kind in ("bool", bool):
+        return _flag(raw)
+    if kind in ("Path | None",):
+        return Path(raw)
+    return raw
