@@ -1,12 +1,41 @@
-"""An action declared once, as data; validation and the catalog read that declaration."""
+"""An action declared once, as data; validation, the runner and the catalog read it.
+
+An action is an `Action(...)` in one of the `actions/` modules. Most need no code:
+
+    Action(
+        name="describe-volume",             # Flint's name where Flint had the action
+        aliases=("describe-volumes",),       # the AWS CLI name, when it differs
+        doc="Describe volumes by id or by filters.",
+        operation="DescribeVolumes",         # the EC2 operation (botocore's name)
+        resource="volume",                   # its facts: resources.RESOURCES
+        mutating=False,                      # True (default): takes dry-run, sends DryRun
+        params=(VOLUME_IDS, FILTERS),
+        inputs={"volume-id": "VolumeIds",    # parameter -> input member ("A.B" nests)
+                "filters": In("Filters", filters_arg)},   # or with a conversion
+        result="volume-details",             # the data key of the result
+        items="Volumes",                     # JMESPath to the result's list in the output,
+        fields=VOLUME_FIELDS,                # each item mapped by fields (see fields.py)
+        example={"volume-id": "vol-0123456789abcdef0"},   # a valid request
+    )
+
+The result is, by which of these is declared: `items` (a list, paged and streamed),
+`item` (one mapped object under `result`), or neither (the `fields` of the output at the
+top of the data). `echo` copies request parameters into the data; `derive` computes
+result values from the request. `build` computes input members from several parameters
+at once. The generic runner (runner.py) sends `DryRun` for mutating actions, pages only
+where botocore's paginator model has the operation, and sends `MaxResults` only where the
+input shape has it. An action with logic no declaration states (a token search, per-id
+batches, a rule pair) gives `run=`; it still declares its operations and an example.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequest, unknown_name
+from .fields import Fields
 from .netparams import EndpointUrl, interval_type, region_type
 from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
 from .settings import DEFAULT_TIMEOUT_MS, DEFAULT_WAIT_INTERVAL_MS
@@ -37,20 +66,64 @@ WAIT_PARAMS = (
 CONNECTION_NAMES = frozenset(p.name for p in CONNECTION_PARAMS)
 
 
+def _declared(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    raise AssertionError("replaced by the generic runner when the action is declared")
+
+
 @dataclass(frozen=True)
+class In:
+    """An input member (`"A.B"` nests) and how a parameter's value becomes its value."""
+
+    member: str
+    convert: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Action:
-    """One connector action: its parameters, the EC2 operations it calls, its runner."""
+    """One connector action: its parameters, its EC2 operation, its result; see the top."""
 
     name: str
     doc: str
-    run: Runner
+    run: Runner = field(default_factory=lambda: _declared)  # replaced: the generic runner
     params: tuple[Param, ...] = ()
     groups: tuple[Group, ...] = ()
-    operations: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    operation: str | None = None
+    operations: tuple[str, ...] = ()  # further operations the action may call
+    inputs: Mapping[str, str | In] = field(default_factory=dict)
+    build: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     result: str | None = None
+    items: str | None = None
+    item: str | None = None
+    fields: Fields = field(default_factory=dict)
+    echo: tuple[str, ...] = ()
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    resource: str | None = None
+    columns: tuple[str, ...] = ()  # table columns, when not the resource's
     mutating: bool = True
     waits: bool = False
+    example: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], object] | None = None  # cross-parameter rules
+
+    def __post_init__(self) -> None:
+        if self.run is _declared:
+            from .runner import generic_runner
+
+            object.__setattr__(self, "run", generic_runner(self))
+
+    def all_operations(self) -> tuple[str, ...]:
+        """Every EC2 operation the action may call (the trimmed model holds them)."""
+        ops = (self.operation,) if self.operation else ()
+        return tuple(dict.fromkeys((*ops, *self.operations)))
+
+    def table_columns(self) -> list[str]:
+        if self.columns:
+            return list(self.columns)
+        if self.resource and self.items:
+            from .resources import resource
+
+            return list(resource(self.resource).columns)
+        return []
 
     def all_params(self) -> tuple[Param, ...]:
         extra: tuple[Param, ...] = (DRY_RUN,) if self.mutating else ()
@@ -101,10 +174,14 @@ class Action:
         """The catalog entry: what `ec2-connector actions` and `GET /v1/actions` show."""
         return {
             "name": self.name,
+            "aliases": list(self.aliases),
             "doc": self.doc,
             "mutating": self.mutating,
             "result": self.result,
-            "operations": list(self.operations),
+            "resource": self.resource,
+            "columns": self.table_columns(),
+            "operations": list(self.all_operations()),
+            "example": dict(self.example),
             "parameters": [p.describe() for p in self.all_params()],
             "rules": [
                 {"one-of" if g.exactly_one else "any-of": list(g.names), "required": g.required}

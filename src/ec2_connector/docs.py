@@ -38,6 +38,9 @@ def catalog_markdown() -> str:
         lines.append(f"#### `{action['name']}`")
         lines.append(str(action["doc"]) + (f" Result: `{action['result']}`." if action["result"]
                                            else ""))
+        if action["aliases"]:
+            lines.append("Also called " + ", ".join(f"`{a}`" for a in action["aliases"]) + ".")
+        lines.append(f"Example: `{json.dumps(action['example'])}`")
         lines += ["", "| parameter | type | meaning |", "|---|---|---|"]
         lines += [_row(p) for p in action["parameters"] if p["name"] not in _COMMON]
         for rule in action["rules"]:

@@ -11,10 +11,15 @@ version, and cached under $XDG_CACHE_HOME/ec2-connector (a shipped copy could dr
 from the botocore it runs with), next to an endpoints.json holding only EC2's entries.
 Anything that fails here falls back to the full model: a missing cache costs time, never
 correctness.
+
+Next to it sit botocore's paginator and waiter models trimmed the same way: the runner
+pages only where `paginator()` has the operation, and waits read `waiter()`'s acceptors
+(decoding the full paginator model costs ~40 ms, too much for a one-shot command).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -26,7 +31,7 @@ from botocore.loaders import Loader
 
 SERVICE = "ec2"
 TYPE = "service-2"
-FORMAT = 2  # bump when what is cached changes
+FORMAT = 3  # bump when what is cached changes
 
 
 class TrimmedLoader(Loader):
@@ -71,8 +76,57 @@ def ensure_trimmed(operations: Iterable[str]) -> Path:
         model = full_loader.load_service_model(SERVICE, TYPE, version)
         _write_atomically(root / "endpoints.json", trim_endpoints(full_loader.load_data(
             "endpoints")))
+        for kind, section in EXTRAS.items():
+            document = full_loader.load_service_model(SERVICE, kind, version)
+            _write_atomically(target.with_name(f"{kind}.json"), trim_extra(
+                document, section, wanted))
         _write_atomically(target, trim(model, wanted))
     return root
+
+
+# The extra models kept next to the service model, and the section each one's entries sit in.
+EXTRAS = {"paginators-1": "pagination", "waiters-2": "waiters"}
+
+
+def trim_extra(document: dict[str, Any], section: str, operations: list[str]) -> dict[str, Any]:
+    """A paginator or waiter model with only the entries for `operations`."""
+    wanted = set(operations)
+    entries = document.get(section, {})
+    if section == "pagination":
+        kept = {op: entry for op, entry in entries.items() if op in wanted}
+    else:
+        kept = {name: entry for name, entry in entries.items() if entry["operation"] in wanted}
+    return {**document, section: kept}
+
+
+def paginator(operation: str, operations: tuple[str, ...]) -> dict[str, Any] | None:
+    """botocore's paginator config for `operation` (input/output token, limit key), if any;
+    `operations`: those the trimmed model holds (the client layer's)."""
+    if operation not in operations:
+        return _full_extra("paginators-1", "pagination").get(operation)
+    return _extra("paginators-1", "pagination", operations).get(operation)
+
+
+def waiter(name: str, operations: tuple[str, ...]) -> dict[str, Any]:
+    """botocore's waiter config `name`: its operation and acceptors."""
+    found = _extra("waiters-2", "waiters", operations).get(name)
+    return dict(found if found is not None else _full_extra("waiters-2", "waiters")[name])
+
+
+@functools.cache
+def _extra(kind: str, section: str, operations: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        root = ensure_trimmed(operations)
+        path = next((root / SERVICE).glob(f"*/{kind}.json"))
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, StopIteration):
+        return _full_extra(kind, section)
+    return dict(document.get(section, {}))
+
+
+@functools.cache
+def _full_extra(kind: str, section: str) -> dict[str, Any]:
+    return dict(Loader().load_service_model(SERVICE, kind).get(section, {}))
 
 
 def trim_endpoints(document: dict[str, Any]) -> dict[str, Any]:

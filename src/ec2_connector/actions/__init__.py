@@ -15,11 +15,18 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+# Other names an action answers to (the AWS CLI's, Flint's older ones).
+ALIASES: dict[str, str] = {
+    alias: action.name for action in ACTIONS.values() for alias in action.aliases
+}
+
+
 class _Catalog:
     def get(self, name: str) -> Action:
-        action = ACTIONS.get(str(name).strip().replace("_", "-"))
+        key = str(name).strip().replace("_", "-")
+        action = ACTIONS.get(ALIASES.get(key, key))
         if action is None:
-            raise unknown_name("action", str(name), ACTIONS)
+            raise unknown_name("action", str(name), [*ACTIONS, *ALIASES])
         return action
 
     def names(self) -> list[str]:
@@ -34,7 +41,7 @@ class _Catalog:
 
     def operations(self) -> list[str]:
         """Every EC2 operation any action may call (the trimmed model's contents)."""
-        return sorted({op for action in ACTIONS.values() for op in action.operations})
+        return sorted({op for action in ACTIONS.values() for op in action.all_operations()})
 
 
 # Fixed by the declarations, and read on every call's path: computed once.

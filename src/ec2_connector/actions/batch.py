@@ -12,10 +12,13 @@ from typing import Any
 from ..action import Runner
 from ..context import Context
 from ..errors import NotFound, PartialFailure
+from ..fields import mapper
+from ..resources import resource
 from ..waits import wait_for, wait_params
-from .shapes import state_item
+from .shapes import STATE_CHANGE_FIELDS
 
-NOT_FOUND_CODE = "InvalidInstanceID.NotFound"
+NOT_FOUND_CODE = resource("instance").not_found
+state_item = mapper(STATE_CHANGE_FIELDS)
 
 
 def state_change(operation: str, result_key: str, target: str) -> Runner:
@@ -47,7 +50,7 @@ def state_change(operation: str, result_key: str, target: str) -> Runner:
         do_wait, interval = wait_params(p)
         if do_wait:
             done = [i for i in ids if i not in missing]
-            data["last-states"] = wait_for(ctx, done, target, interval)
+            data["last-states"] = wait_for(ctx, "instance", done, target, interval)
         if missing:
             raise PartialFailure(
                 f"{len(ids) - len(missing)} of {len(ids)} instances succeeded; "

@@ -10,6 +10,7 @@ from typing import Any
 from ..action import Action
 from ..context import Context
 from ..errors import InvalidRequest, ServiceError
+from ..fields import mapper
 from ..params import (
     INSTANCE_ID,
     Boolean,
@@ -22,7 +23,7 @@ from ..params import (
 )
 from ..waits import wait_for, wait_params
 from .batch import state_change
-from .shapes import filters_arg, instance_info, launch_info, tag_specs
+from .shapes import FILTERS_IN, INSTANCE_FIELDS, LAUNCH_FIELDS, tag_specs
 
 TOKEN_TAG = "ec2-connector:client-token"
 
@@ -30,6 +31,8 @@ INSTANCE_IDS = Param(
     "instance-id", StringList(INSTANCE_ID), "one or more instance ids", required=True
 )
 FILTERS = Param("filters", Mapping_("string-list"), "EC2 filters: name -> value or list")
+ID = "i-0123456789abcdef0"
+launch_info = mapper(LAUNCH_FIELDS)
 
 
 def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +54,7 @@ def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     ctx.partial["instance-ids"] = ids
     do_wait, interval = wait_params(p)
     if do_wait:
-        wait_for(ctx, ids, "running", interval)
+        wait_for(ctx, "instance", ids, "running", interval)
         instances = _describe_ids(ctx, ids)
     return {"instance-info": [launch_info(i) for i in instances], "client-token": token}
 
@@ -100,40 +103,6 @@ def _describe_ids(ctx: Context, ids: list[str]) -> list[dict[str, Any]]:
         i["InstanceId"]: i for r in result.get("Reservations", []) for i in r.get("Instances", [])
     }
     return [by_id[i] for i in ids if i in by_id]
-
-
-def describe_instances(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    return {"instances-info": _collect(ctx, p)}
-
-
-def list_instances(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    return {"instance-list": _collect(ctx, p)}
-
-
-def _collect(ctx: Context, p: dict[str, Any]) -> list[dict[str, Any]]:
-    args: dict[str, Any] = {}
-    if p.get("instance-id"):
-        args["InstanceIds"] = p["instance-id"]
-    else:
-        args["MaxResults"] = 1000
-    if p.get("filters"):
-        args["Filters"] = filters_arg(p["filters"])
-    items: list[dict[str, Any]] = []
-    try:
-        for page in ctx.pages("DescribeInstances", **args):
-            for reservation in page.get("Reservations", []):
-                ctx.collect(items, (instance_info(i) for i in reservation.get("Instances", [])))
-            ctx.report({"event": "page", "items": len(items) or ctx.notes.get("streamed-items")})
-    except ServiceError as exc:
-        if exc.code == "MalformedResponse" and p.get("filters"):
-            names = ", ".join(f"'{n}'" for n in p["filters"])
-            raise ServiceError(
-                f"the endpoint failed on the filters {names} (it may not support them): "
-                f"{exc.message}",
-                code=exc.code,
-            ) from exc
-        raise
-    return items
 
 
 # Attribute name (ours, or EC2's camelCase) -> (canonical name, request builder).
@@ -237,10 +206,13 @@ def state_action(
         name=name,
         doc=doc,
         run=state_change(operation, result, target),
-        operations=(operation, "DescribeInstances"),
+        operation=operation,
+        operations=("DescribeInstances",),
+        resource="instance",
         result=result,
         waits=True,
         params=(INSTANCE_IDS, *extra),
+        example={"instance-id": [ID]},
     )
 
 
@@ -249,8 +221,11 @@ ACTIONS = (
         name="create-instance",
         doc="Launch instances from an AMI; returns their details and the client token.",
         run=create_instance,
-        operations=("RunInstances", "DescribeInstances"),
+        operation="RunInstances",
+        operations=("DescribeInstances",),
+        resource="instance",
         result="instance-info",
+        example={"image-id": "ami-0123456789abcdef0", "instance-type": "t3.micro"},
         waits=True,
         check=lambda p: _run_args(p, "check"),
         params=(
@@ -282,29 +257,40 @@ ACTIONS = (
     Action(
         name="describe-instances",
         doc="Describe instances by id, by filters, or all; follows every page.",
-        run=describe_instances,
-        operations=("DescribeInstances",),
-        result="instances-info",
+        operation="DescribeInstances",
+        resource="instance",
         mutating=False,
         params=(
             Param("instance-id", StringList(INSTANCE_ID), "instance ids (none: all)"),
             FILTERS,
         ),
+        inputs={"instance-id": "InstanceIds", "filters": FILTERS_IN},
+        result="instances-info",
+        items="Reservations[].Instances[]",
+        fields=INSTANCE_FIELDS,
+        example={"instance-id": [ID]},
     ),
     Action(
         name="list-instances",
+        aliases=("list",),
         doc="List every instance in the region (optionally filtered).",
-        run=list_instances,
-        operations=("DescribeInstances",),
-        result="instance-list",
+        operation="DescribeInstances",
+        resource="instance",
         mutating=False,
         params=(FILTERS,),
+        inputs={"filters": FILTERS_IN},
+        result="instance-list",
+        items="Reservations[].Instances[]",
+        fields=INSTANCE_FIELDS,
+        example={"filters": {"instance-state-name": "running"}},
     ),
     Action(
         name="modify-instance-attribute",
         doc="Change one attribute of an instance.",
         run=modify_instance_attribute,
-        operations=("ModifyInstanceAttribute",),
+        operation="ModifyInstanceAttribute",
+        resource="instance",
+        example={"instance-id": ID, "attribute": "instance-type", "attribute-value": "t3.large"},
         params=(
             Param("instance-id", INSTANCE_ID, "the instance to modify", required=True),
             Param("attribute", _AttributeName(), "attribute to change", required=True),

@@ -8,78 +8,30 @@ from typing import Any
 from ..action import Action
 from ..context import Context
 from ..errors import InvalidRequest
+from ..fields import TAGS, Field, Fields, mapper
 from ..params import GROUP_ID, Choice, Cidr, Group, Integer, Mapping_, Param, String, StringList
-from .shapes import tag_specs, tags_of
+from .shapes import FILTERS_IN, tags_in
 
-
-def create_security_group(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    args: dict[str, Any] = {"GroupName": p["group-name"], "Description": p["group-description"]}
-    if p.get("vpc-id"):
-        args["VpcId"] = p["vpc-id"]
-    if p.get("tags"):
-        args["TagSpecifications"] = tag_specs("security-group", p["tags"])
-    if p.get("dry-run"):
-        args["DryRun"] = True
-    result = ctx.call("CreateSecurityGroup", **args)
-    return {"group-id": result["GroupId"]}
-
-
-def _group_info(g: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "group-id": g.get("GroupId"),
-        "group-name": g.get("GroupName"),
-        "group-description": g.get("Description"),
-        "owner-id": g.get("OwnerId"),
-        "vpc-id": g.get("VpcId"),
-        "ip-permissions": [_permission(x) for x in g.get("IpPermissions", [])],
-        "ip-permissions-egress": [_permission(x) for x in g.get("IpPermissionsEgress", [])],
-        "tags": tags_of(g),
-    }
-
-
-def _permission(perm: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "protocol": perm.get("IpProtocol"),
-        "from-port": perm.get("FromPort"),
-        "to-port": perm.get("ToPort"),
-        "cidr-blocks": [r["CidrIp"] for r in perm.get("IpRanges", [])],
-        "ipv6-cidr-blocks": [r["CidrIpv6"] for r in perm.get("Ipv6Ranges", [])],
-        "group-ids": [g.get("GroupId") for g in perm.get("UserIdGroupPairs", [])],
-    }
-
-
-def _groups(ctx: Context, args: dict[str, Any]) -> list[dict[str, Any]]:
-    if not args.get("GroupIds") and not args.get("GroupNames"):
-        args["MaxResults"] = 1000
-    return [
-        _group_info(g)
-        for page in ctx.pages("DescribeSecurityGroups", **args)
-        for g in page.get("SecurityGroups", [])
-    ]
-
-
-def describe_security_group(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    args = {"GroupIds": p.get("group-id"), "GroupNames": p.get("group-name")}
-    return {"security-group-info": _groups(ctx, {k: v for k, v in args.items() if v})}
-
-
-def list_security_group(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    if p.get("filters"):
-        args["Filters"] = [{"Name": k, "Values": v} for k, v in p["filters"].items()]
-    return {"security-group-list": _groups(ctx, args)}
-
-
-def delete_security_group(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    if p.get("group-id"):
-        args["GroupId"] = p["group-id"]
-    else:
-        args["GroupName"] = p["group-name"]
-    if p.get("dry-run"):
-        args["DryRun"] = True
-    ctx.call("DeleteSecurityGroup", **args)
-    return {"group-id": p.get("group-id"), "group-name": p.get("group-name"), "deleted": True}
+PERMISSION_FIELDS: Fields = {
+    "protocol": "IpProtocol",
+    "from-port": "FromPort",
+    "to-port": "ToPort",
+    "cidr-blocks": "IpRanges[].CidrIp",
+    "ipv6-cidr-blocks": "Ipv6Ranges[].CidrIpv6",
+    "group-ids": "UserIdGroupPairs[].GroupId",
+}
+GROUP_FIELDS: Fields = {
+    "group-id": "GroupId",
+    "group-name": "GroupName",
+    "group-description": "Description",
+    "owner-id": "OwnerId",
+    "vpc-id": "VpcId",
+    "ip-permissions": Field("IpPermissions", each=PERMISSION_FIELDS),
+    "ip-permissions-egress": Field("IpPermissionsEgress", each=PERMISSION_FIELDS),
+    "tags": TAGS,
+}
+_permission = mapper(PERMISSION_FIELDS)
+SG = "sg-0123456789abcdef0"
 
 
 def rule_permission(p: dict[str, Any]) -> dict[str, Any]:
@@ -162,9 +114,13 @@ ACTIONS = (
     Action(
         name="create-security-group",
         doc="Create a security group; returns its id.",
-        run=create_security_group,
-        operations=("CreateSecurityGroup",),
+        operation="CreateSecurityGroup",
+        resource="security-group",
         result="group-id",
+        fields={"group-id": "GroupId"},
+        inputs={"group-name": "GroupName", "group-description": "Description",
+                "vpc-id": "VpcId", "tags": tags_in("security-group")},
+        example={"group-name": "web", "group-description": "web servers"},
         params=(
             Param("group-name", String(), "name of the group", required=True),
             Param("group-description", String(), "description of the group", required=True,
@@ -176,9 +132,13 @@ ACTIONS = (
     Action(
         name="describe-security-group",
         doc="Describe security groups by id or by name.",
-        run=describe_security_group,
-        operations=("DescribeSecurityGroups",),
+        operation="DescribeSecurityGroups",
+        resource="security-group",
+        inputs={"group-id": "GroupIds", "group-name": "GroupNames"},
         result="security-group-info",
+        items="SecurityGroups",
+        fields=GROUP_FIELDS,
+        example={"group-id": [SG]},
         mutating=False,
         params=(
             Param("group-id", StringList(GROUP_ID), "security group ids"),
@@ -189,17 +149,25 @@ ACTIONS = (
     Action(
         name="list-security-group",
         doc="List every security group in the region (optionally filtered).",
-        run=list_security_group,
-        operations=("DescribeSecurityGroups",),
+        operation="DescribeSecurityGroups",
+        resource="security-group",
+        inputs={"filters": FILTERS_IN},
         result="security-group-list",
+        items="SecurityGroups",
+        fields=GROUP_FIELDS,
+        example={"filters": {"group-name": "web"}},
         mutating=False,
         params=(Param("filters", Mapping_("string-list"), "EC2 filters: name -> values"),),
     ),
     Action(
         name="delete-security-group",
         doc="Delete a security group by id or by name.",
-        run=delete_security_group,
-        operations=("DeleteSecurityGroup",),
+        operation="DeleteSecurityGroup",
+        resource="security-group",
+        inputs={"group-id": "GroupId", "group-name": "GroupName"},
+        echo=("group-id", "group-name"),
+        derive=lambda p: {"deleted": True},
+        example={"group-id": SG},
         params=(
             Param("group-id", GROUP_ID, "security group id"),
             Param("group-name", String(), "security group name (default VPC)"),
@@ -210,7 +178,10 @@ ACTIONS = (
         name="security-group-add-rule",
         doc="Allow traffic: add an inbound or outbound rule to a security group.",
         run=_rule_change("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"),
-        operations=("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"),
+        operation="AuthorizeSecurityGroupIngress",
+        operations=("AuthorizeSecurityGroupEgress",),
+        resource="security-group",
+        example={"security-group-id": SG, "from-port": 22, "cidr-block": "10.0.0.0/8"},
         params=RULE_PARAMS,
         groups=RULE_GROUPS,
         check=rule_permission,
@@ -219,7 +190,10 @@ ACTIONS = (
         name="revoke-security-group-rule",
         doc="Remove an inbound or outbound rule from a security group.",
         run=_rule_change("RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"),
-        operations=("RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"),
+        operation="RevokeSecurityGroupIngress",
+        operations=("RevokeSecurityGroupEgress",),
+        resource="security-group",
+        example={"security-group-id": SG, "from-port": 22, "cidr-block": "10.0.0.0/8"},
         params=RULE_PARAMS,
         groups=RULE_GROUPS,
         check=rule_permission,

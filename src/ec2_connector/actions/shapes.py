@@ -1,89 +1,90 @@
-"""Response mappings: EC2's shapes to the hyphenated keys Flint's scripts read."""
+"""Result fields and input conversions shared by the action modules.
+
+Fields map EC2's shapes to the hyphenated keys Flint's scripts read (see fields.py).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from ..action import In
+from ..fields import TAGS, Field, Fields
+from ..resources import resource
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+LAUNCH_FIELDS: Fields = {
+    # The `instance-info` item of create-instance.
+    "instance-id": "InstanceId",
+    "instance-type": "InstanceType",
+    "public-ip": "PublicIpAddress",
+    "private-ip": "PrivateIpAddress",
+    "image-id": "ImageId",
+    "instance-state-name": "State.Name",
+    "availability-zone": "Placement.AvailabilityZone",
+    "launch-time": "LaunchTime",
+    "subnet-id": "SubnetId",
+    "vpc-id": "VpcId",
+    "key-name": "KeyName",
+}
 
+INSTANCE_FIELDS: Fields = {
+    # The seed's 26 describe fields, spelled as the seed spells them, plus tags and groups.
+    "image-id": "ImageId",
+    "public-ip": "PublicIpAddress",
+    "instance-type": "InstanceType",
+    "key-name": "KeyName",
+    "private-ip": "PrivateIpAddress",
+    "hypervisor": "Hypervisor",
+    "kernel-id": "KernelId",
+    "instance-id": "InstanceId",
+    "architecture": "Architecture",
+    "client-token": "ClientToken",
+    "instance-lifecycle": "InstanceLifecycle",
+    "platform": "Platform",
+    "instance-state-code": "State.Code",
+    "instance-state-name": "State.Name",
+    "ramdisk-id": "RamdiskId",
+    "ebs-optimized": "EbsOptimized",
+    "placement-tenancy": "Placement.Tenancy",
+    "placement-group-name": "Placement.GroupName",
+    "public-DNSname": "PublicDnsName",
+    "root-device-name": "RootDeviceName",
+    "root-device-type": "RootDeviceType",
+    "launch-time": "LaunchTime",
+    "subnet-id": "SubnetId",
+    "virtualization-type": "VirtualizationType",
+    "vpc-id": "VpcId",
+    "ami-launch-index": "AmiLaunchIndex",
+    "tags": TAGS,
+    "security-groups": Field(
+        "SecurityGroups", each={"group-id": "GroupId", "group-name": "GroupName"}
+    ),
+}
 
-def tags_of(item: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in item.get("Tags", []) or []}
-
-
-def launch_info(i: dict[str, Any]) -> dict[str, Any]:
-    """The `instance-info` item of create-instance."""
-    return {
-        "instance-id": i.get("InstanceId"),
-        "instance-type": i.get("InstanceType"),
-        "public-ip": i.get("PublicIpAddress"),
-        "private-ip": i.get("PrivateIpAddress"),
-        "image-id": i.get("ImageId"),
-        "instance-state-name": (i.get("State") or {}).get("Name"),
-        "availability-zone": (i.get("Placement") or {}).get("AvailabilityZone"),
-        "launch-time": _iso(i.get("LaunchTime")),
-        "subnet-id": i.get("SubnetId"),
-        "vpc-id": i.get("VpcId"),
-        "key-name": i.get("KeyName"),
-    }
-
-
-def instance_info(i: dict[str, Any]) -> dict[str, Any]:
-    """The seed's 26 describe fields, spelled as the seed spells them, plus tags and groups."""
-    state = i.get("State") or {}
-    placement = i.get("Placement") or {}
-    return {
-        "image-id": i.get("ImageId"),
-        "public-ip": i.get("PublicIpAddress"),
-        "instance-type": i.get("InstanceType"),
-        "key-name": i.get("KeyName"),
-        "private-ip": i.get("PrivateIpAddress"),
-        "hypervisor": i.get("Hypervisor"),
-        "kernel-id": i.get("KernelId"),
-        "instance-id": i.get("InstanceId"),
-        "architecture": i.get("Architecture"),
-        "client-token": i.get("ClientToken"),
-        "instance-lifecycle": i.get("InstanceLifecycle"),
-        "platform": i.get("Platform"),
-        "instance-state-code": state.get("Code"),
-        "instance-state-name": state.get("Name"),
-        "ramdisk-id": i.get("RamdiskId"),
-        "ebs-optimized": i.get("EbsOptimized"),
-        "placement-tenancy": placement.get("Tenancy"),
-        "placement-group-name": placement.get("GroupName"),
-        "public-DNSname": i.get("PublicDnsName"),
-        "root-device-name": i.get("RootDeviceName"),
-        "root-device-type": i.get("RootDeviceType"),
-        "launch-time": _iso(i.get("LaunchTime")),
-        "subnet-id": i.get("SubnetId"),
-        "virtualization-type": i.get("VirtualizationType"),
-        "vpc-id": i.get("VpcId"),
-        "ami-launch-index": i.get("AmiLaunchIndex"),
-        "tags": tags_of(i),
-        "security-groups": [
-            {"group-id": g.get("GroupId"), "group-name": g.get("GroupName")}
-            for g in i.get("SecurityGroups", []) or []
-        ],
-    }
-
-
-def state_item(change: dict[str, Any]) -> dict[str, Any]:
-    """An item of started-instances-set, stop-instance-list and terminated-instance-set."""
-    return {
-        "instance-id": change.get("InstanceId"),
-        "current-state": (change.get("CurrentState") or {}).get("Name"),
-        "previous-state": (change.get("PreviousState") or {}).get("Name"),
-    }
+STATE_CHANGE_FIELDS: Fields = {
+    # An item of started-instances-set, stop-instance-list and terminated-instance-set.
+    "instance-id": "InstanceId",
+    "current-state": "CurrentState.Name",
+    "previous-state": "PreviousState.Name",
+}
 
 
 def filters_arg(filters: dict[str, list[str]]) -> list[dict[str, Any]]:
     return [{"Name": name, "Values": values} for name, values in filters.items()]
 
 
+FILTERS_IN = In("Filters", filters_arg)
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
 def tag_specs(resource_type: str, tags: dict[str, str]) -> list[dict[str, Any]]:
-    return [
-        {"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-    ]
+    return [{"ResourceType": resource_type, "Tags": tag_list(tags)}]
+
+
+def tags_in(resource_name: str) -> In:
+    """The `tags` parameter of a create: tags applied to the new resource at creation."""
+    tag_type = resource(resource_name).tag_type
+    assert tag_type is not None, f"{resource_name} takes no tags at creation"
+    return In("TagSpecifications", lambda tags: tag_specs(tag_type, tags))

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..action import Action
-from ..context import Context
 from ..errors import InvalidRequest
 from ..params import RESOURCE_ID, Group, Mapping_, Param, String, StringList
+from .shapes import tag_list
 
 RESOURCE_IDS = Param(
     "resource-id", StringList(RESOURCE_ID), "one or more resource ids", required=True
 )
+ID = "i-0123456789abcdef0"
 
 
 def _tag_value_needs_key(p: dict[str, Any]) -> None:
@@ -19,32 +20,20 @@ def _tag_value_needs_key(p: dict[str, Any]) -> None:
         raise InvalidRequest("parameter 'tag-value' needs 'tag-key' (or give 'tags')")
 
 
-def create_tags(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    tags = p.get("tags") or {p["tag-key"]: p.get("tag-value", "")}
-    args: dict[str, Any] = {
-        "Resources": p["resource-id"],
-        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-    }
-    if p.get("dry-run"):
-        args["DryRun"] = True
-    ctx.call("CreateTags", **args)
-    return {"resource-id": p["resource-id"], "tags": tags}
+def _tags_given(p: dict[str, Any]) -> dict[str, Any]:
+    return {"tags": p.get("tags") or {p["tag-key"]: p.get("tag-value", "")}}
 
 
-def delete_tags(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+def _tags_to_delete(p: dict[str, Any]) -> dict[str, Any]:
     # A key alone deletes the tag whatever its value; a key with a value only on a match.
     if p.get("tags"):
         spec = [{"Key": k, **({"Value": v} if v is not None else {})} for k, v in p["tags"].items()]
     else:
         spec = [{"Key": k} for k in p["tag-key"]]
-    args: dict[str, Any] = {"Resources": p["resource-id"], "Tags": spec}
-    if p.get("dry-run"):
-        args["DryRun"] = True
-    ctx.call("DeleteTags", **args)
-    return {"resource-id": p["resource-id"], "deleted-keys": [t["Key"] for t in spec]}
+    return {"Tags": spec}
 
 
-def describe_tags(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+def _tag_filters(p: dict[str, Any]) -> dict[str, Any]:
     filters = []
     if p.get("resource-id"):
         filters.append({"Name": "resource-id", "Values": p["resource-id"]})
@@ -52,28 +41,14 @@ def describe_tags(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
         filters.append({"Name": "resource-type", "Values": p["resource-type"]})
     for key in p.get("tag-key") or []:
         filters.append({"Name": "key", "Values": [key]})
-    args: dict[str, Any] = {"MaxResults": 1000}
-    if filters:
-        args["Filters"] = filters
-    tag_set = [
-        {
-            "resource-id": t.get("ResourceId"),
-            "resource-type": t.get("ResourceType"),
-            "key": t.get("Key"),
-            "value": t.get("Value"),
-        }
-        for page in ctx.pages("DescribeTags", **args)
-        for t in page.get("Tags", [])
-    ]
-    return {"tag-set": tag_set}
+    return {"Filters": filters} if filters else {}
 
 
 ACTIONS = (
     Action(
         name="create-tags",
         doc="Add or overwrite tags on one or more resources.",
-        run=create_tags,
-        operations=("CreateTags",),
+        operation="CreateTags",
         params=(
             RESOURCE_IDS,
             Param("tag-key", String(), "key of a single tag"),
@@ -82,30 +57,44 @@ ACTIONS = (
         ),
         groups=(Group(("tag-key", "tags")),),
         check=_tag_value_needs_key,
+        inputs={"resource-id": "Resources"},
+        build=lambda p: {"Tags": tag_list(_tags_given(p)["tags"])},
+        echo=("resource-id",),
+        derive=_tags_given,
+        example={"resource-id": ID, "tag-key": "env", "tag-value": "prod"},
     ),
     Action(
         name="delete-tags",
         doc="Remove tags from one or more resources (never all tags implicitly).",
-        run=delete_tags,
-        operations=("DeleteTags",),
+        operation="DeleteTags",
         params=(
             RESOURCE_IDS,
             Param("tag-key", StringList(), "keys to remove, whatever their values"),
             Param("tags", Mapping_("string-or-null"), "key -> value to remove on a match"),
         ),
         groups=(Group(("tag-key", "tags")),),
+        inputs={"resource-id": "Resources"},
+        build=_tags_to_delete,
+        echo=("resource-id",),
+        derive=lambda p: {"deleted-keys": [t["Key"] for t in _tags_to_delete(p)["Tags"]]},
+        example={"resource-id": ID, "tag-key": "env"},
     ),
     Action(
         name="describe-tags",
         doc="Describe tags, by resource, resource type or key; follows every page.",
-        run=describe_tags,
-        operations=("DescribeTags",),
-        result="tag-set",
+        operation="DescribeTags",
         mutating=False,
         params=(
             Param("resource-id", StringList(RESOURCE_ID), "resource ids"),
             Param("resource-type", StringList(), "resource types, e.g. instance"),
             Param("tag-key", StringList(), "tag keys"),
         ),
+        build=_tag_filters,
+        result="tag-set",
+        items="Tags",
+        fields={"resource-id": "ResourceId", "resource-type": "ResourceType", "key": "Key",
+                "value": "Value"},
+        columns=("resource-id", "resource-type", "key", "value"),
+        example={"resource-id": [ID]},
     ),
 )

@@ -1,0 +1,85 @@
+"""The EC2 resources the actions work on: each one's facts, stated once.
+
+An action names its resource; its id parameter type, the error code meaning "it does
+not exist", how to describe it, which waiter reaches which state, which table columns
+show it, and whether its creation takes a client token all come from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .params import GROUP_ID, INSTANCE_ID, String
+
+
+def _hex_id(prefix: str) -> String:
+    # Ids EC2 gives out: a prefix and 8 or 17 hex digits.
+    return String(rf"{prefix}-[0-9a-f]{{8}}(?:[0-9a-f]{{9}})?", f"{prefix}-0123456789abcdef0")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One kind of EC2 resource.
+
+    `items` is where the described items sit in `describe`'s output (JMESPath),
+    `selectors` the input members of `describe` naming items (the id list first; EC2
+    refuses a page size next to them), `id_member` an item's id in the output.
+    `waiters` maps a state to botocore's waiter reaching it. `columns` are the result keys
+    a table shows, the id column first.
+    """
+
+    name: str
+    id_param: str
+    id_type: String
+    id_member: str
+    not_found: str
+    describe: str
+    items: str
+    selectors: tuple[str, ...]
+    columns: tuple[str, ...]
+    tag_type: str | None = None
+    client_token: bool = False
+    waiters: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def id_column(self) -> str:
+        return self.columns[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id-parameter": self.id_param,
+            "not-found-code": self.not_found,
+            "describe": self.describe,
+            "id-column": self.id_column,
+            "columns": list(self.columns),
+            "waits-for": sorted(self.waiters),
+            "client-token": self.client_token,
+        }
+
+
+_TABLE = (
+    Resource(
+        "instance", "instance-id", INSTANCE_ID, "InstanceId", "InvalidInstanceID.NotFound",
+        "DescribeInstances", "Reservations[].Instances[]", ("InstanceIds",),
+        ("instance-id", "instance-state-name", "instance-type", "public-ip", "private-ip",
+         "launch-time"),
+        tag_type="instance", client_token=True,
+        waiters={"running": "InstanceRunning", "stopped": "InstanceStopped",
+                 "terminated": "InstanceTerminated"},
+    ),
+    Resource(
+        "security-group", "group-id", GROUP_ID, "GroupId", "InvalidGroup.NotFound",
+        "DescribeSecurityGroups", "SecurityGroups", ("GroupIds", "GroupNames"),
+        ("group-id", "group-name", "vpc-id", "group-description"),
+        tag_type="security-group",
+    ),
+)
+
+RESOURCES: dict[str, Resource] = {r.name: r for r in _TABLE}
+
+
+def resource(name: str) -> Resource:
+    return RESOURCES[name]

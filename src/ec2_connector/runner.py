@@ -1,0 +1,153 @@
+"""The one runner of declared actions: parameters to input, EC2's output to our result.
+
+It adds `DryRun` to mutating operations, pages where botocore's paginator model has the
+operation (sending its limit key, `MaxResults`, only where the input shape has it and no
+ids are named: EC2 refuses a page size next to an id list), streams items to the caller's
+`on_item`, and maps the result through the declared fields.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .errors import ServiceError
+from .fields import getter, mapper
+
+if TYPE_CHECKING:
+    from .action import Action, Runner
+    from .context import Context
+
+PAGE_SIZE = 1000
+
+
+def generic_runner(action: Action) -> Runner:
+    """The runner of an action declared without `run=`."""
+    plan = _Plan(action)
+    return plan.run
+
+
+class _Plan:
+    """An action's compiled declaration; compiled on first use, not at import."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+
+    @functools.cached_property
+    def map_item(self) -> Callable[[Any], dict[str, Any]]:
+        return mapper(self.action.fields)
+
+    @functools.cached_property
+    def find(self) -> Callable[[Any], Any]:
+        path = self.action.items or self.action.item
+        return getter(path) if path else (lambda doc: doc)
+
+    def run(self, ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+        action = self.action
+        assert action.operation is not None, f"{action.name} declares no operation"
+        args = input_args(action, p)
+        data: dict[str, Any]
+        if action.items:
+            data = {action.result or "items": self.collect(ctx, action.operation, args, p)}
+        else:
+            output = ctx.call(action.operation, **args)
+            mapped = self.map_item(self.find(output))
+            data = {action.result: mapped} if action.item and action.result else mapped
+        for name in action.echo:
+            data[name] = p.get(name)
+        if action.derive is not None:
+            data.update(action.derive(p))
+        return data
+
+    def collect(
+        self, ctx: Context, operation: str, args: dict[str, Any], p: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        try:
+            for page in pages(ctx, operation, args, self.selectors()):
+                ctx.collect(items, (self.map_item(x) for x in self.find(page) or []))
+                ctx.report({"event": "page", "items": len(items) or ctx.notes.get(
+                    "streamed-items")})
+        except ServiceError as exc:
+            if exc.code == "MalformedResponse" and p.get("filters"):
+                names = ", ".join(f"'{n}'" for n in p["filters"])
+                raise ServiceError(
+                    f"the endpoint failed on the filters {names} (it may not support them): "
+                    f"{exc.message}",
+                    code=exc.code,
+                ) from exc
+            raise
+        return items
+
+    def selectors(self) -> tuple[str, ...]:
+        if self.action.resource is None:
+            return ()
+        from .resources import resource
+
+        return resource(self.action.resource).selectors
+
+
+def input_args(action: Action, p: dict[str, Any]) -> dict[str, Any]:
+    """The operation's input for validated parameters `p`, as the declaration maps them."""
+    from .action import In
+
+    args: dict[str, Any] = {}
+    for name, spec in action.inputs.items():
+        value = p.get(name)
+        if value is None or value == {}:  # an empty mapping asks for nothing
+            continue
+        if isinstance(spec, In):
+            member, value = spec.member, spec.convert(value) if spec.convert else value
+        else:
+            member = spec
+        _put(args, member, value)
+    if action.build is not None:
+        args.update(action.build(p))
+    if action.mutating and p.get("dry-run"):
+        args["DryRun"] = True
+    return args
+
+
+def _put(args: dict[str, Any], member: str, value: Any) -> None:
+    *outer, last = member.split(".")
+    for name in outer:
+        args = args.setdefault(name, {})
+    args[last] = value
+
+
+def pages(
+    ctx: Context, operation: str, args: dict[str, Any], selectors: tuple[str, ...] = ()
+) -> Iterator[dict[str, Any]]:
+    """Every page of `operation`, each fetched inside the deadline; one call when botocore
+    has no paginator for it."""
+    from . import model  # botocore: not imported by commands that only read the catalog
+
+    config = model.paginator(operation, ctx.clients.operations)
+    if config is None:
+        yield ctx.call(operation, **args)
+        return
+    limit = config.get("limit_key")
+    if limit and limit not in args and not any(args.get(s) for s in selectors):
+        size = page_size(ctx, operation, limit)
+        if size:
+            args = {**args, limit: size}
+    token_in, token_out = config["input_token"], config["output_token"]
+    token: Any = None
+    while True:
+        page = ctx.call(operation, **args, **({token_in: token} if token else {}))
+        yield page
+        token = page.get(token_out)
+        if not token:
+            return
+
+
+def page_size(ctx: Context, operation: str, limit: str) -> int | None:
+    """The page size to ask for: ours, within the input shape's bounds; None when the
+    shape has no such member."""
+    shape = ctx.client().meta.service_model.operation_model(operation).input_shape
+    member = shape.members.get(limit) if shape is not None else None
+    if member is None:
+        return None
+    maximum = member.metadata.get("max")
+    return min(PAGE_SIZE, int(maximum)) if maximum else PAGE_SIZE

@@ -1,0 +1,212 @@
+"""The declarations agree with botocore's EC2 model, so they are the single source of truth.
+
+Every mapped input member exists in its operation's input shape, every result path exists
+in its output shape, every example validates (ours, and botocore's ParamValidator on the
+input the runner builds from it), names and aliases are unique, and each resource's facts
+(describe operation, items, selectors, waiters, not-found code) match the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.session
+import jmespath
+import pytest
+from botocore.model import ListShape, OperationModel, ServiceModel, Shape, StructureShape
+from botocore.validate import ParamValidator
+
+from ec2_connector.action import In
+from ec2_connector.actions import ACTIONS, ALIASES, catalog
+from ec2_connector.errors import NotFound, class_for_code
+from ec2_connector.fields import Field, Fields
+from ec2_connector.resources import RESOURCES
+from ec2_connector.runner import input_args
+
+SESSION = botocore.session.get_session()
+MODEL: ServiceModel = SESSION.get_service_model("ec2")
+WAITERS = SESSION.get_waiter_model("ec2")
+NAMES = sorted(ACTIONS)
+
+
+class _ListOf:
+    """The list a JMESPath projection yields, of `member`."""
+
+    type_name = "list"
+
+    def __init__(self, member: Any) -> None:
+        self.member = member
+
+
+def walk(node: dict[str, Any], shape: Any) -> Any:
+    """The shape `node` (a parsed JMESPath expression) yields over `shape`; AssertionError
+    naming the member when a field does not exist. None: a value of no shape (literal)."""
+    kind, children = node["type"], node.get("children", [])
+    if kind in ("identity", "current"):
+        return shape
+    if kind == "field":
+        if shape is None:
+            return None
+        assert isinstance(shape, StructureShape), f"'{node['value']}' read from a non-structure"
+        assert node["value"] in shape.members, f"no member '{node['value']}' in {shape.name}"
+        return shape.members[node["value"]]
+    if kind in ("subexpression", "pipe"):
+        for child in children:
+            shape = walk(child, shape)
+        return shape
+    if kind == "flatten":
+        inner = walk(children[0], shape)
+        assert inner.type_name == "list", "[] applied to a non-list"
+        return _ListOf(inner.member.member) if inner.member.type_name == "list" else inner
+    if kind in ("projection", "filter_projection"):
+        left = walk(children[0], shape)
+        assert left.type_name == "list", "projection over a non-list"
+        if kind == "filter_projection":
+            walk(children[2], left.member)
+        return _ListOf(walk(children[1], left.member))
+    if kind == "index_expression":
+        left = walk(children[0], shape)
+        assert left.type_name == "list", "index into a non-list"
+        return left.member
+    if kind in ("multi_select_dict", "multi_select_list"):
+        for child in children:
+            walk(child["children"][0] if child["type"] == "key_val_pair" else child, shape)
+        return None
+    for child in children:  # functions, comparisons, literals: check what they read
+        walk(child, shape)
+    return None
+
+
+def check_path(path: str, shape: Shape) -> Any:
+    return walk(jmespath.compile(path).parsed, shape)
+
+
+def check_fields(fields: Fields, shape: Shape) -> None:
+    for key, spec in fields.items():
+        path = spec.path if isinstance(spec, Field) else spec
+        try:
+            found = check_path(path, shape)
+        except AssertionError as exc:
+            raise AssertionError(f"field '{key}' ({path}): {exc}") from None
+        if isinstance(spec, Field) and spec.each is not None:
+            assert found.type_name == "list", f"field '{key}': each= over a non-list"
+            check_fields(spec.each, found.member)
+
+
+def operation(name: str) -> OperationModel:
+    assert name in MODEL.operation_names, f"no EC2 operation {name}"
+    return MODEL.operation_model(name)
+
+
+def check_member(member: str, shape: Shape) -> None:
+    for name in member.split("."):
+        assert isinstance(shape, StructureShape) and name in shape.members, (
+            f"no input member {member}"
+        )
+        shape = shape.members[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declaration_matches_the_model(name: str) -> None:
+    action = ACTIONS[name]
+    for op in action.all_operations():
+        operation(op)
+    if action.operation is None:
+        pytest.fail(f"{name} declares no operation")
+    op = operation(action.operation)
+    for param, spec in action.inputs.items():
+        assert param in {p.name for p in action.params}, f"{param} is not a parameter"
+        check_member(spec.member if isinstance(spec, In) else spec, op.input_shape)
+    if action.mutating:
+        assert "DryRun" in op.input_shape.members, f"{op.name} takes no DryRun"
+    result_shape = op.output_shape
+    if action.items or action.item:
+        result_shape = check_path(action.items or action.item or "", op.output_shape)
+        if action.items:
+            assert result_shape.type_name == "list", f"items of {name} is not a list"
+            result_shape = result_shape.member
+    if action.fields:
+        check_fields(action.fields, result_shape)
+    for param in action.echo:
+        assert param in {p.name for p in action.all_params()}
+    assert action.resource is None or action.resource in RESOURCES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_validates_here_and_in_botocore(name: str) -> None:
+    action = ACTIONS[name]
+    assert action.example, f"{name} has no example"
+    values = action.validate(action.example)
+    if action.run.__qualname__.startswith("_Plan."):  # the generic runner: check its input
+        assert action.operation is not None
+        shape = operation(action.operation).input_shape
+        for extra in ({}, {"dry-run": True} if action.mutating else {}):
+            args = input_args(action, {**values, **extra})
+            report = ParamValidator().validate(args, shape)
+            assert not report.has_errors(), report.generate_report()
+
+
+def test_names_and_aliases_are_unique() -> None:
+    seen: dict[str, str] = {}
+    for action in ACTIONS.values():
+        for name in (action.name, *action.aliases):
+            assert name not in seen, f"{name} is both {seen[name]} and {action.name}"
+            seen[name] = action.name
+    assert set(ALIASES) == set(seen) - set(ACTIONS)
+    for alias, name in ALIASES.items():
+        assert catalog.get(alias).name == name
+
+
+@pytest.mark.parametrize("name", sorted(RESOURCES))
+def test_resource_facts_match_the_model(name: str) -> None:
+    res = RESOURCES[name]
+    describe = operation(res.describe)
+    items = check_path(res.items, describe.output_shape)
+    assert items.type_name == "list"
+    assert isinstance(items.member, StructureShape) and res.id_member in items.member.members
+    for selector in res.selectors:
+        check_member(selector, describe.input_shape)
+    assert class_for_code(res.not_found) is NotFound
+    assert res.id_type.pattern is not None and res.id_type.example is not None
+    assert res.id_type.pattern.fullmatch(res.id_type.example)
+    for state, waiter_name in res.waiters.items():
+        waiter = WAITERS.get_waiter(waiter_name)
+        assert waiter.operation == res.describe
+        expected = {a.expected for a in waiter.acceptors if a.state == "success"}
+        assert state in expected
+
+
+def test_waiting_actions_call_their_waiters_operations() -> None:
+    for action in ACTIONS.values():
+        if action.waits:
+            assert action.resource is not None
+            res = RESOURCES[action.resource]
+            assert res.waiters and res.describe in action.all_operations(), action.name
+
+
+def test_the_checks_catch_a_wrong_declaration() -> None:
+    op = operation("DescribeVolumes")
+    with pytest.raises(AssertionError, match="no member 'Sizes'"):
+        check_fields({"size": "Sizes"}, check_path("Volumes", op.output_shape).member)
+    with pytest.raises(AssertionError, match="no input member"):
+        check_member("MaxItems", op.input_shape)
+    assert isinstance(check_path("Volumes[].Attachments[]", op.output_shape), _ListOf)
+    assert not isinstance(check_path("Volumes[0]", op.output_shape), ListShape)
+
+
+def test_field_rules_timestamps_and_absent_lists() -> None:
+    from datetime import UTC, datetime
+
+    from ec2_connector.fields import TAGS, mapper
+
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    fields = {"t": "LaunchTime", "s": "State.Name", "ids": "Groups[].GroupId", "tags": TAGS,
+              "n": "State.Missing.Deeper", "first": "Groups[0].GroupId"}
+    item = {"LaunchTime": when, "State": {"Name": "running"}, "Tags": [{"Key": "k"}]}
+    assert mapper(fields)(item) == {
+        "t": "2026-01-02T03:04:05+00:00", "s": "running", "ids": [], "tags": {"k": ""},
+        "n": None, "first": None,
+    }
+    item["Groups"] = [{"GroupId": "sg-1"}, {"GroupId": "sg-2"}]
+    assert mapper(fields)(item)["ids"] == ["sg-1", "sg-2"]
+    assert mapper(fields)(item)["first"] == "sg-1"
