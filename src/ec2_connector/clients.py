@@ -1,9 +1,10 @@
-"""EC2 clients shared across threads: one per (credentials, region, endpoint, timeout bucket).
+"""EC2 clients shared across threads: one per (credentials, region, endpoint, retries).
 
 botocore clients are thread-safe once built, and building one costs far more than a
-call (the service model, the endpoint rules), so clients are cached. Socket timeouts
-are per client, so the cache key carries a timeout bucket: the smallest bucket that
-covers a call's remaining time, which bounds how long an abandoned request can linger.
+call (the service model, the endpoint rules), so clients are cached. A call's deadline
+reaches the wire through the hooks here (each request's read timeout is the time left;
+nothing is sent once it has passed) and through the connections a call holds, which
+are cut when it is abandoned (connections.py).
 """
 
 from __future__ import annotations
@@ -15,33 +16,17 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .config import Target
+from .context import current
 from .errors import TimedOut
 from .wire import check_complete
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-    from .context import Context
-
-BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
-
-_active = threading.local()
-
-
-def bucket_for(seconds: float) -> int:
-    for bucket in BUCKETS:
-        if seconds <= bucket:
-            return bucket
-    return BUCKETS[-1]
-
-
-def activate(ctx: Context | None) -> None:
-    """Bind the calling thread's EC2 traffic to `ctx`, so the hooks can see its deadline."""
-    _active.ctx = ctx
-
-
-def current() -> Context | None:
-    return getattr(_active, "ctx", None)
+# Each request's read timeout is the call's remaining time (set by the before-send hook),
+# and a connect never outlasts the deadline (connections.py); these only bound the rest.
+CONNECT_TIMEOUT_S = 10
+READ_TIMEOUT_S = 60
 
 
 class ClientCache:
@@ -67,9 +52,8 @@ class ClientCache:
         with self._lock:
             return len(self._clients)
 
-    def client_for(self, target: Target, remaining: float) -> BaseClient:
-        bucket = bucket_for(remaining)
-        key = _key(target, bucket)
+    def client_for(self, target: Target) -> BaseClient:
+        key = _key(target)
         client = self._cached(key)
         if client is not None:
             return client
@@ -79,7 +63,7 @@ class ClientCache:
             client = self._cached(key)
             if client is not None:
                 return client
-            client = _build(self._session_for(target.profile), target, bucket)
+            client = _build(self._session_for(target.profile), target)
         with self._lock:
             self._clients[key] = client
             while len(self._clients) > self.max_clients:
@@ -125,23 +109,25 @@ class ClientCache:
         return session
 
 
-def _key(target: Target, bucket: int) -> tuple[Any, ...]:
+def _key(target: Target) -> tuple[Any, ...]:
     # Secrets enter the key only as digests, so the cache never holds them in the clear.
     digest = hashlib.sha256(
         f"{target.security_key}\0{target.session_token}".encode()
     ).hexdigest()
     return (
         target.access_key, digest, target.profile, target.region, target.endpoint_url,
-        target.max_attempts, target.retry_mode, bucket,
+        target.max_attempts, target.retry_mode,
     )
 
 
-def _build(session: Any, target: Target, bucket: int) -> BaseClient:
+def _build(session: Any, target: Target) -> BaseClient:
     from botocore.config import Config
 
+    from . import connections
+
     config = Config(
-        connect_timeout=min(bucket, 10),
-        read_timeout=bucket,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
         retries={"mode": target.retry_mode, "total_max_attempts": target.max_attempts},  # type: ignore[arg-type]
         max_pool_connections=64,
         user_agent_extra="ec2-connector",
@@ -155,20 +141,26 @@ def _build(session: Any, target: Target, bucket: int) -> BaseClient:
         aws_session_token=target.session_token,
         config=config,
     )
+    connections.install(client)
     events = client.meta.events
     events.register_first("before-send.ec2", _before_send)
     events.register("before-parse.ec2", _before_parse)
     return client  # type: ignore[no-any-return]
 
 
-def _before_send(**_: Any) -> None:
-    """Count every attempt, and send nothing once the call's deadline has passed."""
+def _before_send(request: Any = None, **_: Any) -> None:
+    """Count every attempt, send nothing once the call's deadline has passed, and give
+    the request no longer to answer than the call has left."""
     ctx = current()
     if ctx is None:
         return
-    ctx.attempts += 1
-    if ctx.abandoned or ctx.deadline.expired:
+    remaining = ctx.deadline.remaining()
+    if ctx.abandoned or remaining <= 0:
         raise TimedOut("timed out before the next request to EC2 could be sent")
+    ctx.attempts += 1
+    context = getattr(request, "context", None)
+    if isinstance(context, dict):
+        context["read_timeout"] = remaining  # botocore's per-request override
 
 
 def _before_parse(response_dict: dict[str, Any], **_: Any) -> None:

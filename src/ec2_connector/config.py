@@ -16,7 +16,7 @@ DEFAULT_CONNECTOR = "aws-ec2"
 DEFAULT_REGION = "us-east-1"
 _KEYS = {
     "type", "access-key", "security-key", "session-token", "region", "endpoint-url",
-    "profile", "max-attempts", "retry-mode", "description",
+    "profile", "max-attempts", "retry-mode", "max-in-flight", "description",
 }
 
 
@@ -33,6 +33,7 @@ class ConnectorConfig:
     profile: str | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     retry_mode: str = DEFAULT_RETRY_MODE
+    max_in_flight: int | None = None  # calls in flight to its endpoint; None: the runtime's
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> ConnectorConfig:
@@ -48,6 +49,11 @@ class ConnectorConfig:
         attempts = entry.get("max-attempts", DEFAULT_MAX_ATTEMPTS)
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             raise InvalidRequest(f"connector '{name}': max-attempts must be a positive integer")
+        in_flight = entry.get("max-in-flight")
+        if in_flight is not None and (
+            not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight < 1
+        ):
+            raise InvalidRequest(f"connector '{name}': max-in-flight must be a positive integer")
         return cls(
             name=name,
             access_key=entry.get("access-key"),
@@ -58,6 +64,7 @@ class ConnectorConfig:
             profile=entry.get("profile"),
             max_attempts=attempts,
             retry_mode=mode,
+            max_in_flight=in_flight,
         )
 
 
@@ -126,6 +133,7 @@ class Target:
     profile: str | None
     max_attempts: int
     retry_mode: str
+    max_in_flight: int | None = None
 
     @classmethod
     def resolve(cls, connector: ConnectorConfig, params: Mapping[str, Any]) -> Target:
@@ -149,6 +157,7 @@ class Target:
             profile=None if access else connector.profile,
             max_attempts=connector.max_attempts,
             retry_mode=connector.retry_mode,
+            max_in_flight=connector.max_in_flight,
         )
 
     def shown_endpoint(self) -> str:

@@ -17,6 +17,21 @@ Progress = Callable[[dict[str, Any]], None]
 ItemSink = Callable[[dict[str, Any]], None]
 
 
+_active = threading.local()
+
+
+def activate(ctx: Context | None) -> Context | None:
+    """Bind the calling thread's EC2 traffic to `ctx` (the hooks and the connections see
+    its deadline through `current()`); returns the context it replaces."""
+    previous = current()
+    _active.ctx = ctx
+    return previous
+
+
+def current() -> Context | None:
+    return getattr(_active, "ctx", None)
+
+
 class DryRunSucceeded(Exception):
     """EC2 said the dry run would have succeeded: a success, carried out of the runner."""
 
@@ -50,12 +65,14 @@ class Context:
         self.partial: dict[str, Any] = {}
         self.notes: dict[str, Any] = {}
         self._stop = threading.Event()
+        self._held: set[Any] = set()
+        self._held_lock = threading.Lock()
 
     def client(self) -> Any:
         remaining = self.deadline.remaining()
         if remaining <= 0 or self.abandoned:
             raise TimedOut("timed out before the request could be sent")
-        client = self.clients.client_for(self.target, remaining)
+        client = self.clients.client_for(self.target)
         self.endpoint = client.meta.endpoint_url
         return client
 
@@ -113,9 +130,34 @@ class Context:
             raise TimedOut("timed out while waiting")
 
     def abandon(self) -> None:
-        """The caller stopped waiting: stop sleeping, and send nothing more."""
+        """The deadline passed: stop sleeping, cut the connections in use, send nothing
+        more. Safe from any thread, and more than once."""
+        from .connections import cut
+
         self.abandoned = True
         self._stop.set()
+        # Under the lock: a connection given back meanwhile may already serve another call.
+        with self._held_lock:
+            for conn in self._held:
+                cut(conn)
+            self._held.clear()
+
+    def hold(self, conn: Any) -> None:
+        """`conn` carries this call's traffic until `let_go`; cut at once if abandoned."""
+        from .connections import cut
+
+        with self._held_lock:
+            conn.held_by = self
+            if self.abandoned:
+                cut(conn)
+            else:
+                self._held.add(conn)
+
+    def let_go(self, conn: Any) -> None:
+        with self._held_lock:
+            if conn.held_by is self:
+                conn.held_by = None
+            self._held.discard(conn)
 
     def report(self, event: dict[str, Any]) -> None:
         if self.progress is not None:

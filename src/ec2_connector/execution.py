@@ -1,10 +1,12 @@
 """The one execution path: sync calls, jobs and the service all run a request through here.
 
-A request is validated in the caller's thread (a bad request never costs a thread hop),
-then its action runs on an I/O thread while the caller waits at most until the deadline:
-blocked in `execute`, or awaiting in `execute_async` (the service's event loop).
-A call that outlives its deadline is abandoned: the caller gets exitcode 3 on time, and
-the hooks in `clients` refuse to send anything more on its behalf.
+A request is validated in the caller's thread (a bad request never costs a thread hop)
+and takes a place in its endpoint's bulkhead. `execute` then runs the action on the
+caller's own thread; `execute_async` (the service's event loop) on an I/O thread, awaited
+up to the deadline. Either way the runtime's watchdog abandons the call the moment its
+deadline passes: sleeps end, the connections it holds are cut (connections.py), the hooks
+in `clients` send nothing more, and the caller gets exitcode 3 on time, with the thread
+and the socket given back.
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
-from . import clients
 from .action import MAX_TIMEOUT_MS, Action
 from .actions import catalog
+from .bulkhead import Bulkhead, NotSent
 from .config import Connectors, Target
-from .context import Context, DryRunSucceeded, ItemSink, Progress
+from .context import Context, DryRunSucceeded, ItemSink, Progress, activate
 from .deadline import Deadline
 from .errors import ConnectorError, InvalidRequest, TimedOut, translate
 from .params import Integer, canonical
@@ -85,9 +86,10 @@ def execute(
     progress: Progress | None = None,
     on_item: ItemSink | None = None,
 ) -> Response:
-    """Run a request to completion or to its deadline; never raises for a request's failure."""
+    """Run a request to completion or to its deadline, on this thread; never raises for a
+    request's failure."""
     run = _Run(request, connectors, runtime or shared(), progress, on_item)
-    return run.response(run.wait)
+    return run.response(run.here)
 
 
 async def execute_async(
@@ -101,16 +103,23 @@ async def execute_async(
     """`execute` for an event loop: the action runs on an I/O thread, as for `execute`, and
     the loop awaits it up to the same deadline, with no thread of its own blocked waiting."""
     run = _Run(request, connectors, runtime or shared(), progress, on_item)
-    if run.future is not None:
-        await _until_done(run.future, run.deadline.remaining())
+    if run.refused is None:
+        try:
+            await run.start()
+        except NotSent as exc:
+            run.refused = exc
+        else:
+            assert run.future is not None
+            await _until_done(run.future, run.deadline.remaining())
     return run.response(run.collect)
 
 
 class _Run:
-    """One request: validated in the caller's thread, its action started on an I/O thread.
+    """One request: validated in the caller's thread, then run here or on an I/O thread.
 
-    `execute` blocks and `execute_async` awaits until the action is done or the deadline
-    has passed; the rest, from validation to the response, is here, so the two agree.
+    `execute` runs it with `here`; `execute_async` with `start` and, at the deadline at
+    the latest, `collect`. The rest, from validation to the response, is shared, so the
+    two agree.
     """
 
     def __init__(
@@ -122,6 +131,7 @@ class _Run:
         on_item: ItemSink | None,
     ) -> None:
         self.request = request
+        self.runtime = runtime
         timeout_ms = _timeout_of(request)
         if request.timeout_ms is not None and "timeout" not in request.params:
             request.params["timeout"] = request.timeout_ms  # validated like any parameter
@@ -130,39 +140,55 @@ class _Run:
         self.future: Future[dict[str, Any]] | None = None
         self.refused: Exception | None = None
         try:
-            prepared = prepare(request, connectors, self.deadline)
+            self.prepared = prepare(request, connectors, self.deadline)
+            target = self.prepared.target
             self.ctx = Context(
-                prepared.target,
+                target,
                 self.deadline,
                 runtime.clients,
-                include_raw_body=bool(prepared.params.get("include-raw-body")),
+                include_raw_body=bool(self.prepared.params.get("include-raw-body")),
                 progress=progress,
                 on_item=on_item,
             )
-            self.future = runtime.executor().submit(_run_in_thread, prepared, self.ctx)
+            limit = target.max_in_flight or runtime.settings.max_in_flight
+            self.bulkhead: Bulkhead = runtime.bulkheads.get(target.shown_endpoint(), limit)
         except Exception as exc:  # reported by response(), as a failure of the run would be
             self.refused = exc
 
-    def wait(self) -> dict[str, Any]:
-        """The action's data, waiting at most until the deadline; TimedOut after it."""
-        assert self.future is not None
+    def here(self) -> dict[str, Any]:
+        """The action's data, run on this thread once its endpoint has a place for it."""
+        self.bulkhead.enter(self.deadline.remaining())
+        return self._perform()
+
+    async def start(self) -> None:
+        """Start the action on an I/O thread once its endpoint has a place for it."""
+        await self.bulkhead.enter_async(self.deadline.remaining())
         try:
-            return self.future.result(timeout=self.deadline.remaining())
-        except FutureTimeout:
-            self.abandon()
+            self.future = self.runtime.executor().submit(self._perform)
+        except BaseException:
+            self.bulkhead.leave()
+            raise
 
     def collect(self) -> dict[str, Any]:
         """The action's data, if it is done by now; TimedOut if not."""
-        assert self.future is not None
+        assert self.future is not None and self.ctx is not None
         if not self.future.done():
-            self.abandon()
+            self.ctx.abandon()  # the watchdog does too; the caller need not wait for it
+            raise TimedOut("timed out")
         return self.future.result()
 
-    def abandon(self) -> NoReturn:
-        """The caller stops waiting: the action may send nothing more."""
-        assert self.ctx is not None
-        self.ctx.abandon()
-        raise TimedOut("timed out") from None
+    def _perform(self) -> dict[str, Any]:
+        """Run the action with its place taken; the watchdog abandons it at the deadline."""
+        ctx = self.ctx
+        assert ctx is not None
+        alarm = self.runtime.watchdog.arm(self.deadline, ctx.abandon)
+        previous = activate(ctx)
+        try:
+            return self.prepared.action.run(ctx, self.prepared.params)
+        finally:
+            activate(previous)
+            alarm.cancel()
+            self.bulkhead.leave()
 
     def response(self, outcome: Callable[[], dict[str, Any]]) -> Response:
         """The response for the action's `outcome` (its data, or what it raised)."""
@@ -176,11 +202,19 @@ class _Run:
         except DryRunSucceeded:
             exitcode, message = 0, "dry run: the request would have succeeded"
             data = {"dry-run": True}
+        except NotSent as exc:
+            exitcode, data = int(exc.exit_code), {}
+            message = f"{exc.message}; timed out after {deadline.timeout_ms} ms waiting"
         except ConnectorError as exc:
-            exitcode, message = int(exc.exit_code), exc.message
-            data = {**(ctx.partial if ctx else {}), **exc.data}
-            if isinstance(exc, TimedOut) and ctx is not None:
-                message = _timeout_message(exc, ctx, deadline)
+            # Past the deadline, whatever cutting the connection (or a timeout set to the
+            # time left) made the action raise is that it timed out.
+            late = (ctx is not None and ctx.abandoned) or (
+                isinstance(exc, TimedOut) and deadline.expired)
+            error = TimedOut("timed out") if late else exc
+            exitcode, message = int(error.exit_code), error.message
+            data = {**(ctx.partial if ctx else {}), **error.data}
+            if isinstance(error, TimedOut) and ctx is not None:
+                message = _timeout_message(error, ctx, deadline)
         except Exception as exc:  # a bug of ours must still come back as a response
             log.exception("unexpected failure in %s", request.action)
             error = translate(exc)
@@ -214,14 +248,6 @@ def _timeout_of(request: Request) -> int | None:
         return int(Integer(1, MAX_TIMEOUT_MS).convert(raw, "timeout"))
     except InvalidRequest:
         return None  # validation reports it with the other parameters
-
-
-def _run_in_thread(prepared: Prepared, ctx: Context) -> dict[str, Any]:
-    clients.activate(ctx)
-    try:
-        return prepared.action.run(ctx, prepared.params)
-    finally:
-        clients.activate(None)
 
 
 def _timeout_message(exc: TimedOut, ctx: Context, deadline: Deadline) -> str:

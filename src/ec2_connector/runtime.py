@@ -1,7 +1,8 @@
 """The process state of the connector, owned by one object: `Runtime(settings)`.
 
-A runtime holds what would otherwise be module globals: the I/O threads calls run on,
-the EC2 clients and the botocore session they share, and what the catalog fixes for
+A runtime holds what would otherwise be module globals: the I/O threads the service's
+calls run on, the watchdog that abandons calls at their deadline, the bulkheads of each
+endpoint, the EC2 clients and the botocore session they share, and what the catalog fixes for
 every call (the operations the trimmed model must hold, the secret parameter names).
 `Call`, the service and a job worker share the process's runtime (`shared()`) or are
 given one; tests build a fresh one. After `fork` every runtime forgets its threads,
@@ -16,7 +17,9 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 from .actions import catalog
+from .bulkhead import Bulkheads
 from .clients import ClientCache
+from .deadline import Watchdog
 from .settings import Settings
 
 _all: weakref.WeakSet[Runtime] = weakref.WeakSet()
@@ -36,6 +39,8 @@ class Runtime:
             max_clients=self.settings.max_clients,
             full_model=self.settings.full_model,
         )
+        self.watchdog = Watchdog()
+        self.bulkheads = Bulkheads()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         _all.add(self)
@@ -62,6 +67,8 @@ class Runtime:
         self._executor = None
         self._lock = threading.Lock()
         self.clients.reset()
+        self.watchdog.reset()
+        self.bulkheads.reset()
 
     def __repr__(self) -> str:
         return f"<Runtime {self.settings!r}>"

@@ -28,6 +28,9 @@ DEFAULT_RETRY_MODE = "standard"
 DEFAULT_WORKERS = 16
 DEFAULT_HOME = Path.home() / ".local" / "share" / "ec2-connector"
 IO_THREADS = 64
+# Calls in flight to one endpoint: half the I/O threads, so one endpoint that never
+# answers leaves the other half to every other endpoint.
+MAX_IN_FLIGHT = 32
 MAX_CLIENTS = 128  # least recently used clients beyond this are dropped
 
 
@@ -41,6 +44,7 @@ class Settings:
 
     timeout_ms: int = field(default=DEFAULT_TIMEOUT_MS, metadata={"env": "TIMEOUT"})
     io_threads: int = field(default=IO_THREADS, metadata={"env": "IO_THREADS"})
+    max_in_flight: int = field(default=MAX_IN_FLIGHT, metadata={"env": "MAX_IN_FLIGHT"})
     workers: int = field(default=DEFAULT_WORKERS, metadata={"env": "WORKERS"})
     max_clients: int = field(default=MAX_CLIENTS, metadata={"env": "MAX_CLIENTS"})
     home: Path | None = field(default=None, metadata={"env": "HOME"})

@@ -1,7 +1,7 @@
 """Loopback test/benchmark servers that imitate (and sabotage) an EC2 endpoint.
 
-``faults`` holds hostile servers (refused, silent, slow, dropping, garbage,
-throttling proxy); ``canned`` holds a fast stateless EC2 endpoint.  All bind
+``faults`` holds hostile servers (refused, black hole, silent, slow, endless body,
+dropping, garbage, throttling proxy); ``canned`` holds a fast stateless EC2 endpoint.  All bind
 127.0.0.1 on a free port and support ``start()``/``stop()``/``with``.
 """
 
@@ -12,7 +12,9 @@ from tests.harness.canned import (
     instance_id,
 )
 from tests.harness.faults import (
+    BlackHoleServer,
     DroppingServer,
+    EndlessBodyServer,
     FaultProxy,
     GarbageServer,
     HTTPHarnessServer,
@@ -28,8 +30,10 @@ from tests.harness.faults import (
 )
 
 __all__ = [
+    "BlackHoleServer",
     "CannedEC2Server",
     "DroppingServer",
+    "EndlessBodyServer",
     "FaultProxy",
     "GarbageServer",
     "HTTPHarnessServer",

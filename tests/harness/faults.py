@@ -457,6 +457,49 @@ class SlowServer(HTTPHarnessServer):
                 return
 
 
+class EndlessBodyServer(HTTPHarnessServer):
+    """Answers 200 with the start of a DescribeInstances body that never ends.
+
+    The headers announce a body far larger than anyone reads; ``chunk`` bytes follow
+    every ``interval`` seconds until the client goes away or ``stop()``. Every read
+    succeeds at once, so no read timeout ever fires: only a deadline ends it.
+    """
+
+    def __init__(self, chunk: int = 1024, interval: float = 0.01) -> None:
+        super().__init__()
+        self.chunk = chunk
+        self.interval = interval
+
+    def respond(self, req: RequestHandler) -> None:
+        head = http_response_bytes(200, b"", [("Content-Type", XML_CONTENT_TYPE)],
+                                   content_length=10**12)
+        opening = f'<DescribeInstancesResponse xmlns="{EC2_NAMESPACE}"><reservationSet>'
+        filler = b"<item/>" * (self.chunk // 7 + 1)
+        try:
+            req.write_raw(head + opening.encode())
+            while not req.pause(self.interval):
+                req.write_raw(filler[: self.chunk])
+        except OSError:
+            pass  # the client cut the connection: that is what this server waits for
+        req.close_connection = True
+
+
+class BlackHoleServer(RefusingEndpoint):
+    """A port that listens but never accepts: once its backlog is full, SYNs go unanswered.
+
+    The first connections complete in the kernel and then hear nothing (like
+    ``SilentServer``); the rest hang in ``connect``, which only a bound on the connect
+    itself ends.
+    """
+
+    def start(self) -> Self:
+        fresh = self._sock is None
+        super().start()
+        if fresh and self._sock is not None:
+            self._sock.listen(0)
+        return self
+
+
 class DroppingServer(HTTPHarnessServer):
     """Announces a full body, sends only part of it, then closes mid-body.
 

@@ -1,0 +1,157 @@
+"""Deadlines under load: hostile endpoints with many calls in flight starve nobody, and an
+abandoned call gives back its thread and its socket at its deadline.
+
+DEADLINE_HOSTILE_CALLS scales the load (default 200, as issue 8 asks); DEADLINE_SLACK_S
+is how late past its deadline a call may return (default 1 s, generous: this machine is
+shared; the benchmark measures the real figure).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ec2_connector import Call, Response, Runtime, Settings
+from tests.harness import (
+    BlackHoleServer,
+    EndlessBodyServer,
+    LoopbackServer,
+    SilentServer,
+    SlowServer,
+)
+from tests.test_execution import config_for
+
+HOSTILE_CALLS = int(os.environ.get("DEADLINE_HOSTILE_CALLS", "200"))
+SLACK_S = float(os.environ.get("DEADLINE_SLACK_S", "1.0"))
+HOSTILE_MS = 2000
+HEALTHY_CALLS = 32
+HOSTILE: dict[str, Callable[[], LoopbackServer]] = {
+    "silent": SilentServer,
+    "black-hole": BlackHoleServer,
+    "trickle": lambda: SlowServer(byte_delay=0.05),
+    "endless-body": EndlessBodyServer,
+}
+
+
+def client_sockets(port: int) -> int:
+    """Sockets of this process connected (or connecting) to `port` on loopback."""
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            ours.add(link[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == port and fields[9] in ours:
+            count += 1
+    return count
+
+
+def connector_threads() -> int:
+    """Live threads but the harness servers' own (they run in this process too)."""
+    return sum(1 for t in threading.enumerate() if not t.name.endswith(("-conn", "-accept")))
+
+
+def settle(check: Callable[[], bool], until: float) -> bool:
+    while not check():
+        if time.monotonic() > until:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+class Load:
+    """HOSTILE_CALLS calls to one endpoint, each on its own thread, timed."""
+
+    def __init__(self, call: Call, calls: int, timeout_ms: int) -> None:
+        self.results: list[tuple[Response, float, float]] = []
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._one, args=(call, timeout_ms))
+                         for _ in range(calls)]
+
+    def _one(self, call: Call, timeout_ms: int) -> None:
+        started = time.monotonic()
+        response = (call.connector("aws-ec2").set("action", "describe-instances")
+                    .timeout(timeout_ms).sync())
+        with self._lock:
+            self.results.append((response, started, time.monotonic()))
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(30)
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_a_hostile_endpoint_under_load_starves_nobody(kind: str, config: dict[str, Any]) -> None:
+    runtime = Runtime(Settings())
+    healthy = Call(config=config, runtime=runtime)
+    assert healthy.connector("aws-ec2").set("action", "describe-instances").sync().exitcode == 0
+    with HOSTILE[kind]() as hostile:
+        threads, sockets = connector_threads(), client_sockets(hostile.port)
+        load = Load(Call(config=config_for(hostile.url), runtime=runtime), HOSTILE_CALLS,
+                    HOSTILE_MS)
+        load.start()
+        limit = min(HOSTILE_CALLS, runtime.settings.max_in_flight)
+        settle(lambda: runtime.bulkheads.in_flight() >= limit, time.monotonic() + 2)
+
+        def one(_: int) -> Response:
+            return (healthy.connector("aws-ec2").set("action", "describe-instances")
+                    .timeout(5000).sync())
+
+        with ThreadPoolExecutor(HEALTHY_CALLS) as pool:
+            answers = list(pool.map(one, range(HEALTHY_CALLS)))
+        load.join()
+        assert [a.exitcode for a in answers] == [0] * HEALTHY_CALLS, answers[0].message
+
+        assert len(load.results) == HOSTILE_CALLS
+        late = [end - start - HOSTILE_MS / 1000 for _, start, end in load.results]
+        assert {r.exitcode for r, _, _ in load.results} == {3}
+        assert max(late) < SLACK_S, f"a hostile call returned {max(late):.2f} s late"
+        unsent = [r for r, _, _ in load.results if r.message.startswith("not sent")]
+        if limit < HOSTILE_CALLS:
+            assert unsent and all(r.meta["attempts"] == 0 for r in unsent)
+            assert f"calls to {hostile.url} already in flight" in unsent[0].message
+        released = max(end for _, _, end in load.results) + 2.0
+        assert settle(lambda: connector_threads() <= threads, released), "threads left"
+        assert settle(lambda: client_sockets(hostile.port) <= sockets, released), "sockets left"
+        assert runtime.bulkheads.in_flight() == 0
+        assert runtime.watchdog.pending() == 0
+
+
+def test_a_connector_bounds_its_own_calls_in_flight(config: dict[str, Any]) -> None:
+    runtime = Runtime(Settings())
+    with SilentServer() as silent:
+        call = Call(config=config_for(silent.url, **{"max-in-flight": 2}), runtime=runtime)
+        hogs, waiting = Load(call, 2, 2000), Load(call, 3, 500)
+        hogs.start()
+        assert settle(lambda: runtime.bulkheads.in_flight() == 2, time.monotonic() + 5)
+        waiting.start()
+        waiting.join()
+        hogs.join()
+        assert silent.requests_received == 2
+    assert [r.message for r, _, _ in waiting.results] == [
+        f"not sent: 2 calls to {silent.url} already in flight; timed out after 500 ms waiting"
+    ] * 3
+    assert [r.message for r, _, _ in hogs.results] == ["timed out after 2000 ms"] * 2
+
+
+def test_a_bad_bound_in_flight_is_refused() -> None:
+    response = (Call(config=config_for("http://127.0.0.1:9", **{"max-in-flight": 0}))
+                .connector("aws-ec2").set("action", "describe-instances").sync())
+    assert response.exitcode == 2
+    assert response.message == "connector 'aws-ec2': max-in-flight must be a positive integer"
