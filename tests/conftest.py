@@ -16,6 +16,7 @@ import pytest
 
 from ec2_connector import Call
 from tests.harness.processes import terminate
+from tests.harness.redis import RedisServer
 
 # Nothing in the suite may reach AWS: fake credentials, no instance metadata lookups.
 os.environ.update(
@@ -71,6 +72,14 @@ class MotoServer:
 
     def stop(self) -> None:
         terminate(self.proc)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port (the broker and shared job store)."""
+    server = RedisServer()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -244,22 +244,24 @@ def test_async_returns_at_once_and_the_job_outlives_the_command(
 
 
 def test_jobs_resume(env: dict[str, str], image_id: str, ec2: Any) -> None:
-    from ec2_connector.store import JobRecord, JobStatus, JobStore
-    from tests.test_store import dead_owner
+    from ec2_connector.job import JobRecord, JobStatus
+    from ec2_connector.store import SQLiteJobStore
 
-    store = JobStore(env["EC2_CONNECTOR_HOME"])
+    store = SQLiteJobStore(env["EC2_CONNECTOR_HOME"])
+    # Left running by a holder whose lease lapsed: any reader sees it interrupted.
     store.add(JobRecord("crashed", "aws-ec2", "create-instance",
                         {"image-id": image_id, "instance-type": "t2.micro",
                          "client-token": "resume-me"}, None,
-                        status=JobStatus.RUNNING, owner=dead_owner()))
+                        status=JobStatus.RUNNING, holder="gone", lease_until=time.time() - 1))
     store.close()
-    resumed = run_cli(env, "jobs", "resume", "crashed")
+    resumed = run_cli(env, "jobs", "resume", "crash")  # a unique prefix is enough
     assert resumed.returncode == 0, resumed.stderr
     launched = envelope(resumed)["data"]["instance-info"]
-    again = run_cli(env, "jobs", "resume", "crashed")  # safe twice: same client token
-    ids = [i["instance-id"] for i in launched]
-    assert [i["instance-id"] for i in envelope(again)["data"]["instance-info"]] == ids
     assert [i["InstanceId"] for i in all_instances(ec2)] == [launched[0]["instance-id"]]
-    new_job = envelope(again)["meta"]["job-id"]
+    again = run_cli(env, "jobs", "resume", "crashed")  # once only
+    assert "not interrupted" in assert_one_line_error(again, 2)
+    shown = json.loads(run_cli(env, "jobs", "show", "crashed").stdout)
+    new_job = envelope(resumed)["meta"]["job-id"]
+    assert shown["status"] == "resumed" and new_job in shown["message"]
     done = run_cli(env, "jobs", "resume", new_job)
     assert "not interrupted" in assert_one_line_error(done, 2)

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from ec2_connector import Call, NotFound, TimedOut
-from ec2_connector.store import JobRecord, JobStatus, JobStore, process_identity
+from ec2_connector import Call, InvalidRequest, NotFound, TimedOut, lifecycle
+from ec2_connector.job import JobRecord, JobStatus
+from ec2_connector.store import SQLiteJobStore
 from tests.conftest import all_instances
 from tests.harness import CannedEC2Server, RequestHandler, SilentServer
 from tests.test_execution import LaunchThenHang, config_for
@@ -31,7 +32,7 @@ def test_async_job_runs_and_is_found_again(
     with Call(config=config, home=home) as call:
         job = (call.connector("aws-ec2").set("action", "create-instance")
                .set("image-id", image_id).set("instance-type", "t2.micro").async_())
-        assert JobStore(home).get(job.id) is not None  # on disk before async_() returned
+        assert SQLiteJobStore(home).get(job.id) is not None  # on disk before async_() returned
         response = job.wait(timeout_ms=30000)
         assert response.exitcode == 0 and job.status == "succeeded" and job.done
         assert response.meta["job-id"] == job.id
@@ -114,7 +115,8 @@ def test_killed_process_leaves_an_interrupted_job_that_resumes_safely(
     home = tmp_path / "home"
     with LaunchThenHang(moto_server.port) as hang:
         child = subprocess.Popen([sys.executable, "-c", CHILD, hang.url, str(home), image_id],
-                                 stdout=subprocess.PIPE, text=True)
+                                 stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "EC2_CONNECTOR_LEASE_S": "2"})
         try:
             assert child.stdout is not None
             job_id = child.stdout.readline().strip()
@@ -130,10 +132,15 @@ def test_killed_process_leaves_an_interrupted_job_that_resumes_safely(
 
     with Call(config=config_for(endpoint), home=home) as call:
         job = call.job(job_id)
+        deadline = time.monotonic() + 10
+        while job.status != "interrupted" and time.monotonic() < deadline:
+            time.sleep(0.2)  # until its 2 s lease lapses
         assert job.status == "interrupted"
         message = job.to_dict()["message"]
         assert "may or may not have reached EC2" in message and "client-token" in message
-        resumed = call.jobs.resume(job_id)
+        with pytest.raises(InvalidRequest, match=r"was submitted to http://127\.0\.0\.1"):
+            call.jobs.resume(job_id)  # the config now points elsewhere
+        resumed = call.jobs.resume(job_id, force=True)
         response = resumed.wait(30000)
     assert response.exitcode == 0, response.message
     assert [i["instance-id"] for i in response.get("instance-info")] == launched
@@ -177,39 +184,25 @@ def test_many_jobs_at_once_each_read_back_finished(tmp_path: Path) -> None:
         assert [r.exitcode for r in responses] == [0] * 200
         assert {r.meta["job-id"] for r in responses} == {job.id for job in jobs}
         assert {job.status for job in jobs} == {"succeeded"}
-    reopened = JobStore(tmp_path)
+    reopened = SQLiteJobStore(tmp_path)
     records = [reopened.get(job.id) for job in jobs]
     reopened.close()
     assert all(r is not None and r.status is JobStatus.SUCCEEDED and r.response for r in records)
 
 
-def test_a_status_change_is_read_back_at_once(tmp_path: Path) -> None:
-    store = JobStore(tmp_path)
-    try:
-        store.add(JobRecord("j1", "aws-ec2", "list-instances", {}, None,
-                            owner=process_identity()))
-        record = store.get("j1")
-        assert record is not None and record.status is JobStatus.QUEUED
-        for status in (JobStatus.RUNNING, JobStatus.SUCCEEDED):
-            store.update("j1", status=status)
-            record = store.get("j1")
-            assert record is not None and record.status is status
-        assert [r.id for r in store.list(status="succeeded")] == ["j1"]
-    finally:
-        store.close()
-
-
 def test_a_job_runs_from_its_record_alone(call: Call, ec2: Any, image_id: str) -> None:
     # The shape a queue-backed worker uses: only the job id travels.
-    from ec2_connector.store import JobRecord, process_identity
-
-    call.jobs.store.add(JobRecord(
+    store = call.jobs.store
+    store.add(JobRecord(
         "from-record", "aws-ec2", "create-instance",
-        {"image-id": image_id, "instance-type": "t2.micro", "client-token": "rec-1"}, 30000,
-        owner=process_identity()))
-    call.jobs.run_job("from-record")
+        {"image-id": image_id, "instance-type": "t2.micro", "client-token": "rec-1"}, 30000))
+    leases = lifecycle.Leases(store)
+    response = lifecycle.run("from-record", store, call.connectors, "worker-1", leases)
+    assert response is not None and response.exitcode == 0
+    # A second delivery of the same id is dropped: the claim is a compare-and-set.
+    assert lifecycle.run("from-record", store, call.connectors, "worker-2", leases) is None
+    leases.stop()
     job = call.job("from-record")
     assert job.status == "succeeded"
-    response = job.wait(1000)
-    assert [i["instance-id"] for i in response.get("instance-info")] == [
+    assert [i["instance-id"] for i in job.wait(1000).get("instance-info")] == [
         i["InstanceId"] for i in all_instances(ec2)]

@@ -1,52 +1,129 @@
-"""The job store: records without secrets, and recovery of jobs whose process died."""
+"""One suite, both stores: SQLite (one machine) and Redis (shared), each test from a
+clean store. Compare-and-set transitions, leases, prefixes, pruning."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from ec2_connector.store import JobRecord, JobStatus, JobStore, owner_alive, process_identity
+import pytest
 
-
-def dead_owner() -> str:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    owner = process_identity(child.pid)
-    child.wait()
-    return owner
-
-
-def test_owner_identity() -> None:
-    assert owner_alive(process_identity())
-    assert not owner_alive(dead_owner())
-    assert not owner_alive("not-a-pid")
+from ec2_connector import lifecycle
+from ec2_connector.job import JobRecord, JobStatus
+from ec2_connector.redis_store import RedisJobStore
+from ec2_connector.store import JobStore, SQLiteJobStore, parse_age
 
 
-def test_recovery_says_what_may_have_happened(tmp_path: Path) -> None:
-    store = JobStore(tmp_path)
-    gone = dead_owner()
-    records = [
-        JobRecord("queued1", "aws-ec2", "stop-instances", {"instance-id": "i-12345678"}, None,
-                  owner=gone),
-        JobRecord("running1", "aws-ec2", "create-instance", {"client-token": "tok-1"}, None,
-                  status=JobStatus.RUNNING, owner=gone),
-        JobRecord("running2", "aws-ec2", "terminate-instances", {}, None,
-                  status=JobStatus.RUNNING, owner=gone, secrets_held=True),
-        JobRecord("alive1", "aws-ec2", "list-instances", {}, None, status=JobStatus.RUNNING,
-                  owner=process_identity()),
-    ]
-    for record in records:
-        store.add(record)
-    store.close()
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: Any, tmp_path: Path) -> Iterator[JobStore]:
+    if request.param == "sqlite":
+        made: JobStore = SQLiteJobStore(tmp_path)
+    else:
+        server = request.getfixturevalue("redis_server")
+        server.flush()
+        made = RedisJobStore(server.url)
+    yield made
+    made.close()
 
-    reopened = JobStore(tmp_path)
-    queued, running, secret, alive = (reopened.get(r.id) for r in records)
-    assert queued and queued.status is JobStatus.INTERRUPTED
-    assert "before it started: nothing was sent to EC2" in (queued.message or "")
-    assert running and running.status is JobStatus.INTERRUPTED
-    assert "may or may not have reached EC2" in (running.message or "")
-    assert "client-token 'tok-1'" in (running.message or "")
-    assert secret and "cannot be resumed without the credentials" in (secret.message or "")
-    assert alive and alive.status is JobStatus.RUNNING  # its process still runs
-    assert [r.id for r in reopened.list(status="interrupted")] != []
-    reopened.close()
+
+def record(job_id: str, **values: Any) -> JobRecord:
+    fields: dict[str, Any] = {"connector": "aws-ec2", "action": "list-instances",
+                              "params": {"filters": {}, "ids": []}, "timeout_ms": 5000,
+                              "target": {"region": "us-east-1"}, **values}
+    return JobRecord(job_id, **fields)
+
+
+def test_a_record_round_trips(store: JobStore) -> None:
+    original = record("r1", created_at=1000.5, expires_at=1005.5, secrets_held=True)
+    store.add(original)
+    assert store.get("r1") == original
+    assert JobRecord.from_dict(original.to_dict()) == original
+    assert store.get("missing") is None
+
+
+def test_claim_is_compare_and_set(store: JobStore) -> None:
+    store.add(record("c1"))
+    results: list[JobRecord | None] = []
+    threads = [threading.Thread(target=lambda n=n: results.append(
+        store.claim("c1", f"holder-{n}", 10))) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    won = [r for r in results if r is not None]
+    assert len(won) == 1 and won[0].status is JobStatus.RUNNING
+    assert store.claim("c1", "late", 10) is None  # a second delivery is dropped
+
+
+def test_only_the_holder_renews_and_finishes(store: JobStore) -> None:
+    store.add(record("f1"))
+    claimed = store.claim("f1", "me", 10)
+    assert claimed is not None and claimed.holder == "me"
+    assert not store.renew("f1", "someone-else", 10)
+    assert store.renew("f1", "me", 30)
+    again = store.get("f1")
+    assert again is not None and again.lease_until is not None
+    assert again.lease_until > time.time() + 20
+    envelope = {"exitcode": 0, "message": "success", "data": {"x": None}, "meta": {}}
+    assert not store.finish("f1", "someone-else", JobStatus.SUCCEEDED, "success", envelope)
+    assert store.finish("f1", "me", JobStatus.SUCCEEDED, "success", envelope)
+    done = store.get("f1")
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+    assert done.response == envelope and done.lease_until is None
+    assert not store.finish("f1", "me", JobStatus.FAILED, "again", envelope)
+
+
+def test_a_lapsed_lease_is_seen_and_swept(store: JobStore) -> None:
+    store.add(record("l1", lease_until=time.time() - 1, holder="gone"))
+    store.add(record("l2", lease_until=time.time() + 60, holder="alive"))
+    store.add(record("l3", status=JobStatus.RUNNING, holder="dead", lease_until=time.time() - 5,
+                     params={"client-token": "tok-1"}, action="create-instance"))
+    assert sorted(r.id for r in store.expired(time.time())) == ["l1", "l3"]
+    swept = {r.id: r for r in lifecycle.sweep(store)}
+    assert set(swept) == {"l1", "l3"}
+    assert swept["l1"].status is JobStatus.INTERRUPTED
+    assert "nothing was sent to EC2" in (swept["l1"].message or "")
+    assert "may or may not have reached EC2" in (swept["l3"].message or "")
+    assert "client-token 'tok-1'" in (swept["l3"].message or "")
+    alive = store.get("l2")
+    assert alive is not None and alive.status is JobStatus.QUEUED
+    assert store.expired(time.time()) == []
+    # A holder that was only late to renew may still record its (real) result.
+    assert store.finish("l3", "dead", JobStatus.SUCCEEDED, "success", {"exitcode": 0})
+
+
+def test_an_interrupted_job_is_resumed_once(store: JobStore) -> None:
+    store.add(record("i1", status=JobStatus.INTERRUPTED))
+    outcomes: list[bool] = []
+    threads = [threading.Thread(target=lambda: outcomes.append(store.transition(
+        "i1", [JobStatus.INTERRUPTED], status=JobStatus.RESUMED))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == [False] * 5 + [True]
+
+
+def test_list_find_and_prune(store: JobStore) -> None:
+    now = time.time()
+    store.add(record("aaa111", created_at=now - 10 * 86400, status=JobStatus.SUCCEEDED,
+                     finished_at=now - 9 * 86400))
+    store.add(record("aaa222", created_at=now - 8 * 86400))  # still queued: kept
+    store.add(record("bbb333", created_at=now - 60, status=JobStatus.FAILED, finished_at=now))
+    assert [r.id for r in store.list()] == ["bbb333", "aaa222", "aaa111"]
+    assert [r.id for r in store.list(limit=1)] == ["bbb333"]
+    assert [r.id for r in store.list(status="queued")] == ["aaa222"]
+    assert store.find("bbb") == ["bbb333"]
+    assert sorted(store.find("aaa")) == ["aaa111", "aaa222"]
+    assert store.find("zzz") == [] and store.find("a%") == []
+    assert store.prune(now - parse_age("7d")) == 1
+    assert sorted(r.id for r in store.list()) == ["aaa222", "bbb333"]
+
+
+def test_ages() -> None:
+    assert parse_age("7d") == 7 * 86400 and parse_age("90") == 90 and parse_age("2h") == 7200
+    with pytest.raises(Exception, match="not an age"):
+        parse_age("soon")

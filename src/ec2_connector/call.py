@@ -16,7 +16,7 @@ from .runtime import Runtime, shared
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .jobs import Job, JobManager
+    from .jobs import Job, JobManager, RefusedJob
 
 
 class Call:
@@ -27,6 +27,8 @@ class Call:
     Calls run on `runtime` (threads, clients), by default the one this process shares;
     the settings not given here come from the runtime's if given, else from the
     environment as it is when this `Call` is made.
+    `broker` (a redis:// URL, default $EC2_CONNECTOR_BROKER) sends jobs to Celery workers
+    and keeps them in that Redis; without it they run here and are kept in SQLite.
     """
 
     def __init__(
@@ -36,12 +38,14 @@ class Call:
         home: str | os.PathLike[str] | None = None,
         workers: int | None = None,
         runtime: Runtime | None = None,
+        broker: str | None = None,
     ) -> None:
         self.runtime = runtime if runtime is not None else shared()
         self.settings = settings = runtime.settings if runtime else Settings.from_env()
         self.connectors = Connectors(config if config is not None else settings.config)
         self._home = home if home is not None else settings.home
         self._workers = workers or settings.workers
+        self._broker = broker or settings.broker
         self._jobs: JobManager | None = None
 
     def connector(self, name: str) -> RequestBuilder:
@@ -75,7 +79,8 @@ class Call:
             from .jobs import JobManager
 
             self._jobs = JobManager(
-                self.connectors, home=self._home, workers=self._workers, runtime=self.runtime
+                self.connectors, home=self._home, workers=self._workers, runtime=self.runtime,
+                broker=self._broker, settings=self.settings,
             )
         return self._jobs
 
@@ -139,9 +144,17 @@ class RequestBuilder:
             on_item=self._on_item,
         )
 
-    def async_(self) -> Job:
-        """Submit the call as a job, on disk before this returns."""
-        return self._call.jobs.submit(self.request(), progress=self._progress)
+    def async_(self) -> Job | RefusedJob:
+        """Submit the call as a job, stored before this returns. A request refused at
+        submission (invalid: exitcode 2; store or broker down: 4 or 9) gives a
+        `RefusedJob` that is already done with that response, and no job exists."""
+        from .errors import ConnectorError
+        from .jobs import RefusedJob
+
+        try:
+            return self._call.jobs.submit(self.request(), progress=self._progress)
+        except ConnectorError as exc:
+            return RefusedJob(exc, self._connector)
 
     def __repr__(self) -> str:
         return f"<RequestBuilder {self.request()!r}>"

@@ -8,7 +8,8 @@
     ├── AuthError                  5
     ├── NotFound                   6
     ├── Throttled                  7
-    └── PartialFailure             8
+    ├── PartialFailure             8
+    └── StoreError                 9  the job store is unreachable or damaged
 
 `translate()` is the one place where botocore's exceptions become ours; the
 EC2 error-code table below decides the class, and is tested row by row.
@@ -34,6 +35,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 6
     THROTTLED = 7
     PARTIAL = 8
+    STORE = 9
 
 
 class ConnectorError(Exception):
@@ -95,6 +97,12 @@ class PartialFailure(ConnectorError):
     """A batch in which some items succeeded and some failed."""
 
     exit_code = ExitCode.PARTIAL
+
+
+class StoreError(ConnectorError):
+    """The job store cannot be read or written (damaged, read-only, full, locked)."""
+
+    exit_code = ExitCode.STORE
 
 
 # EC2 error codes whose class is not a plain ServiceError. Codes ending in

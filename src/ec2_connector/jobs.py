@@ -1,32 +1,36 @@
-"""Async jobs: submitted to disk first, run on a bounded pool through the sync path.
+"""Async jobs: validated, written to a store, then run by an executor through `lifecycle`.
 
-The executor is a seam: the default runs jobs on threads in this process; a queue
-backed executor (Celery) only has to send the record's id and call `run_job(job_id)` in
-the worker, which rebuilds the request from the record and takes ownership of the job.
-Secret values never travel that way: they are not in the record.
+Without a broker, jobs are stored in SQLite under the home folder and run on threads of
+the submitting process (one machine). With `EC2_CONNECTOR_BROKER` (or `Call(broker=)`),
+they are stored in that Redis and run by `ec2-connector worker` processes on any
+machine; only the job id travels through the broker, and secret values never travel:
+a request that carries its own secrets is refused for workers.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from . import lifecycle
 from .actions import catalog
-from .config import Connectors
+from .config import Connectors, Target
 from .context import Progress
-from .errors import InvalidRequest, NotFound, TimedOut
-from .execution import Request, execute
+from .deadline import Deadline
+from .errors import ConnectorError, InvalidRequest, NotFound, TimedOut
+from .execution import Request, prepare
+from .executors import CeleryExecutor, Executor, ThreadExecutor
+from .job import JobRecord, JobStatus, new_holder, new_job_id
 from .params import canonical
 from .response import Response
 from .runtime import Runtime
-from .settings import DEFAULT_WORKERS
-from .store import JobRecord, JobStatus, JobStore, process_identity
+from .settings import Settings
+from .store import JobStore, SQLiteJobStore, parse_age
 
-_STATUS_BY_EXIT = {0: JobStatus.SUCCEEDED, 3: JobStatus.TIMED_OUT}
+log = logging.getLogger("ec2_connector.jobs")
 
 
 class Job:
@@ -37,10 +41,7 @@ class Job:
         self.id = job_id
 
     def record(self) -> JobRecord:
-        record = self._manager.store.get(self.id)
-        if record is None:
-            raise NotFound(f"no job with id '{self.id}'")
-        return record
+        return self._manager.read(self.id)
 
     @property
     def status(self) -> str:
@@ -53,35 +54,83 @@ class Job:
     @property
     def response(self) -> Response | None:
         envelope = self.record().response
-        return Response.from_dict(envelope) if envelope else None
+        return Response.from_dict(envelope) if envelope else self._manager.executor.result(
+            self.id)
 
-    def wait(self, timeout_ms: int | None = None) -> Response:
-        """Block until the job ends; TimedOut if it has not ended within `timeout_ms`."""
+    def wait(self, timeout_ms: int | None = None,
+             on_poll: Any = None) -> Response:
+        """Block until the job ends; TimedOut if it has not ended within `timeout_ms`.
+
+        Every poll reads the job afresh, so a runner that died is seen (its lease
+        lapses) and a job past its own deadline with nobody finishing it ends the wait.
+        """
         deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
-        event = self._manager.finished_event(self.id)
+        executor = self._manager.executor
+        event = executor.finished_event(self.id)
         delay = 0.02
         while True:
+            held = executor.result(self.id)
+            if held is not None:
+                return held
             record = self.record()
+            if on_poll is not None:
+                on_poll(record)
             if record.status.done:
-                return _final_response(record)
+                return final_response(record)
+            overdue = _overdue(record, self._manager.lease_s)
+            if overdue is not None:
+                return overdue
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimedOut(f"job {self.id} is still {record.status.value}")
-            wait = delay if left is None else min(delay, left)
+            pause = delay if left is None else min(delay, left)
             if event is not None:
-                event.wait(wait)
+                event.wait(pause)
             else:
-                time.sleep(wait)
+                time.sleep(pause)
             delay = min(delay * 2, 0.25)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.record().to_dict()
+        return self.record().public()
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.status}>"
 
 
-def _final_response(record: JobRecord) -> Response:
+class RefusedJob:
+    """What `async_()` gives for a request refused at submission: no job was stored, and
+    `wait()` returns the refusal (exitcode 2 for an invalid request, 4 or 9 when the
+    broker or the store is out of reach)."""
+
+    id = None
+    status = "refused"
+    done = True
+
+    def __init__(self, error: ConnectorError, connector: str) -> None:
+        self.response = Response(int(error.exit_code), error.message, dict(error.data),
+                                 {"connector": connector})
+
+    def wait(self, timeout_ms: int | None = None, on_poll: Any = None) -> Response:
+        return self.response
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job-id": None, "status": self.status, "response": self.response.to_dict()}
+
+    def __repr__(self) -> str:
+        return f"<RefusedJob exitcode={self.response.exitcode}>"
+
+
+def _overdue(record: JobRecord, lease_s: float) -> Response | None:
+    # Past its own deadline (plus a lease, for a runner finishing its last write) and
+    # still not ended: nobody will end it. Say so instead of waiting for ever.
+    if record.expires_at is None or time.time() < record.expires_at + lease_s:
+        return None
+    return Response(3, f"job {record.id} passed its deadline and is still "
+                    f"{record.status.value}: the process that was to run it is gone or stuck",
+                    {}, {"job-id": record.id})
+
+
+def final_response(record: JobRecord) -> Response:
     if record.response:
         return Response.from_dict(record.response)
     # Interrupted jobs never produced a response: describe what may have happened.
@@ -89,118 +138,172 @@ def _final_response(record: JobRecord) -> Response:
 
 
 class JobManager:
-    """Submits, runs and finds the jobs of one home folder."""
+    """Submits, runs and finds jobs in one store with one executor."""
 
-    def __init__(
-        self,
-        connectors: Connectors,
-        *,
-        home: Any = None,
-        workers: int | None = None,
-        runtime: Runtime | None = None,
-    ) -> None:
+    def __init__(self, connectors: Connectors, *, home: Any = None, workers: int | None = None,
+                 runtime: Runtime | None = None, broker: str | None = None,
+                 settings: Settings | None = None) -> None:
         self.connectors = connectors
         self.runtime = runtime
-        self.store = JobStore(home)
-        size = workers or DEFAULT_WORKERS
-        self._pool = ThreadPoolExecutor(size, thread_name_prefix="ec2-connector-job")
-        self._events: dict[str, threading.Event] = {}
-        self._events_lock = threading.Lock()
-        self._owner = process_identity()
+        if settings is None:
+            settings = runtime.settings if runtime is not None else Settings.from_env()
+        self.settings = settings
+        self.broker = broker or settings.broker
+        self.lease_s = float(settings.lease_s)
+        self.holder = new_holder()
+        self.executor: Executor
+        if self.broker:
+            from .redis_store import RedisJobStore
+            from .worker import make_app
 
-    def submit(self, request: Request, *, progress: Progress | None = None) -> Job:
-        """Write the job to disk, then queue it; the job exists before this returns."""
-        request = _with_client_token(request)
+            self.store: JobStore = RedisJobStore(self.broker)
+            self.executor = CeleryExecutor(make_app(self.broker))
+        else:
+            self.store = SQLiteJobStore(home, busy_ms=settings.store_busy_ms)
+            self.leases = lifecycle.Leases(self.store, self.lease_s)
+            self.executor = ThreadExecutor(self.store, connectors, self.holder, self.leases,
+                                           workers or settings.workers, runtime)
+        if settings.prune_after:
+            self.prune(parse_age(settings.prune_after))
+
+    def submit(self, request: Request, *, progress: Progress | None = None,
+               resumed_from: str | None = None, job_id: str | None = None) -> Job:
+        """Validate, write the job to the store, then hand it to the executor; an invalid
+        request is refused (InvalidRequest) before anything is written."""
+        prepared = prepare(request, self.connectors, Deadline(self.settings.timeout_ms))
+        secrets = _holds_secrets(request)
+        if secrets and self.executor.remote:
+            raise InvalidRequest(
+                "this request carries its own credentials or secret values, which never "
+                "travel to workers: give them in the workers' connector config (or their AWS "
+                "credential chain) instead, or run it without a broker")
+        request = _with_client_token(request, prepared.action.name)
+        now = time.time()
+        timeout_ms = _timeout_ms(prepared.params, request, self.settings.timeout_ms)
         record = JobRecord(
-            id=uuid.uuid4().hex,
-            connector=request.connector,
-            action=request.action,
-            params=_storable(request.params),
-            timeout_ms=request.timeout_ms,
-            owner=self._owner,
-            secrets_held=_holds_secrets(request.params),
-        )
+            id=job_id or new_job_id(), connector=request.connector, action=prepared.action.name,
+            params=_storable(request.params), timeout_ms=request.timeout_ms,
+            target=target_of(prepared.target), executor=self.executor.name,
+            created_at=now, expires_at=now + timeout_ms / 1000, secrets_held=secrets,
+            resumed_from=resumed_from)
+        if not self.executor.remote:
+            # Until a thread claims it, this process holds the job: if it dies, the lease
+            # lapses and the job is seen as interrupted, never left queued for ever.
+            record.holder, record.lease_until = self.holder, now + self.lease_s
         self.store.add(record)
-        with self._events_lock:
-            self._events[record.id] = threading.Event()
-        self._pool.submit(self.run_job, record.id, request, progress)
+        if not self.executor.remote:
+            self.leases.hold(record.id, self.holder)
+        self.executor.submit(record.id, request, progress)
         return Job(self, record.id)
 
-    def run_job(
-        self, job_id: str, request: Request | None = None, progress: Progress | None = None
-    ) -> None:
-        """Run one job through the same path as `sync()`, recording each status change.
-
-        Without `request`, it is rebuilt from the stored record (a worker in another
-        process); the process running the job becomes its owner, for crash detection.
-        """
-        try:
-            if request is None:
-                request = _request_of(self.get(job_id).record())
-            self.store.update(
-                job_id, status=JobStatus.RUNNING, started_at=time.time(), owner=self._owner
-            )
-            response = execute(
-                request, self.connectors, runtime=self.runtime, progress=progress
-            )
-            status = _STATUS_BY_EXIT.get(response.exitcode, JobStatus.FAILED)
-            response.meta["job-id"] = job_id
-            self.store.update(
-                job_id, status=status, finished_at=time.time(), message=response.message,
-                response=response.to_dict(),
-            )
-        finally:
-            with self._events_lock:
-                event = self._events.pop(job_id, None)
-            if event is not None:
-                event.set()
-
-    def resume(self, job_id: str) -> Job:
-        """Run an interrupted job again; a create keeps its client token, so never twice."""
+    def resume(self, job_id: str, *, force: bool = False) -> Job:
+        """Run an interrupted job again, once, at the target it was submitted to; refused
+        if the connector's config now points elsewhere, unless `force` (then the current
+        config wins). The interrupted job becomes `resumed`; a second resume is refused."""
         record = self.get(job_id).record()
         if record.status is not JobStatus.INTERRUPTED:
-            raise InvalidRequest(f"job {job_id} is {record.status.value}, not interrupted")
+            raise InvalidRequest(f"job {record.id} is {record.status.value}, not interrupted: "
+                                 "only an interrupted job can be resumed")
         if record.secrets_held:
             raise InvalidRequest(
-                f"job {job_id} needed secret values that were never stored; submit it again "
-                "with them"
-            )
-        return self.submit(_request_of(record))
+                f"job {record.id} needed secret values that were never stored; submit it "
+                "again with them")
+        if force:  # the current config wins: aimed where the connector now points
+            request = Request(record.connector, record.action, dict(record.params),
+                              record.timeout_ms)
+        else:
+            self._check_target(record)
+            request = lifecycle.request_of(record)
+        new_id = new_job_id()
+        if not self.store.transition(record.id, [JobStatus.INTERRUPTED],
+                                     status=JobStatus.RESUMED,
+                                     message=f"resumed as job {new_id}"):
+            raise InvalidRequest(f"job {record.id} was resumed by someone else just now")
+        log.info("job %s resumed as %s", record.id, new_id)
+        return self.submit(request, resumed_from=record.id, job_id=new_id)
+
+    def _check_target(self, record: JobRecord) -> None:
+        params = {canonical(k): v for k, v in record.params.items()}
+        now = target_of(Target.resolve(self.connectors.get(record.connector), params))
+        was = record.target or {}
+        differs = [k for k in ("endpoint", "region", "profile") if was.get(k) != now.get(k)]
+        if was and differs:
+            raise InvalidRequest(
+                f"job {record.id} was submitted to {was.get('endpoint')} (region "
+                f"{was.get('region')}), but connector '{record.connector}' now goes to "
+                f"{now.get('endpoint')} (region {now.get('region')}); resume it with the "
+                "config it was submitted with, or with --force (force=True) to send it "
+                "where the connector now points")
+
+    def read(self, job_id: str) -> JobRecord:
+        record = self.store.get(job_id)
+        if record is None:
+            raise NotFound(f"no job with id '{job_id}'")
+        record = lifecycle.observe(self.store, record)
+        if record.status is JobStatus.INTERRUPTED and isinstance(self.executor, CeleryExecutor):
+            from .worker import requeue
+
+            # A worker was lost: queue it again now rather than at the next sweep.
+            if requeue(self.executor.app, self.store, record):  # type: ignore[arg-type]
+                record = self.store.get(record.id) or record
+        return record
 
     def get(self, job_id: str) -> Job:
-        job = Job(self, job_id)
-        job.record()
-        return job
+        """A job by its id, or by a unique prefix of it (as git takes commit ids)."""
+        if self.store.get(job_id) is not None:
+            return Job(self, job_id)
+        found = self.store.find(job_id) if job_id else []
+        if not found:
+            raise NotFound(f"no job with id '{job_id}'")
+        if len(found) > 1:
+            raise InvalidRequest(f"job id prefix '{job_id}' is ambiguous: give more of it")
+        return Job(self, found[0])
 
     def list(self, limit: int = 50, status: str | None = None) -> list[Job]:
+        if status is not None and status not in {s.value for s in JobStatus}:
+            known = ", ".join(s.value for s in JobStatus)
+            raise InvalidRequest(f"unknown job status '{status}' (one of {known})")
+        lifecycle.sweep(self.store)
         return [Job(self, r.id) for r in self.store.list(limit, status)]
 
+    def prune(self, older_than_s: float) -> int:
+        """Delete jobs that ended more than `older_than_s` seconds ago; how many."""
+        return self.store.prune(time.time() - older_than_s)
+
     def finished_event(self, job_id: str) -> threading.Event | None:
-        with self._events_lock:
-            return self._events.get(job_id)
+        return self.executor.finished_event(job_id)
 
     def close(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self.executor.close(wait=wait)
+        if not self.executor.remote:
+            self.leases.stop()
         self.store.close()
 
 
-def _request_of(record: JobRecord) -> Request:
-    return Request(record.connector, record.action, dict(record.params), record.timeout_ms)
+def target_of(target: Target) -> dict[str, Any]:
+    """A target's non-secret settings, as a record keeps them."""
+    return {
+        "endpoint": target.shown_endpoint(),
+        "endpoint-url": target.shown_endpoint() if target.endpoint_url else None,
+        "region": target.region,
+        "profile": target.profile,
+        "max-attempts": target.max_attempts,
+        "retry-mode": target.retry_mode,
+    }
 
 
-def _with_client_token(request: Request) -> Request:
+def _timeout_ms(params: dict[str, Any], request: Request, default: int) -> int:
+    value = params.get("timeout") or request.timeout_ms or default
+    return int(value)
+
+
+def _with_client_token(request: Request, action: str) -> Request:
     # A create job carries its token from the moment it is stored, so a job resumed
     # after a crash finds what the first run launched instead of launching again.
     names = {canonical(k) for k in request.params}
-    if request.action is None or "client-token" in names:
+    if action != "create-instance" or "client-token" in names:
         return request
-    try:
-        action = catalog.get(request.action)
-    except InvalidRequest:
-        return request
-    if action.name != "create-instance":
-        return request
-    params = {**request.params, "client-token": uuid.uuid4().hex}
+    params = {**request.params, "client-token": new_job_id()}
     return Request(request.connector, request.action, params, request.timeout_ms)
 
 
@@ -216,6 +319,10 @@ def _unstored() -> frozenset[str]:
     return catalog.secret_names() | {"access-key"}
 
 
-def _holds_secrets(params: dict[str, Any]) -> bool:
+def _holds_secrets(request: Request) -> bool:
     unstored = _unstored()
-    return any(canonical(k) in unstored for k in params)
+    if any(canonical(k) in unstored for k in request.params):
+        return True
+    url = request.params.get("endpoint-url")
+    # A password in an endpoint URL is a secret too: the record keeps the URL without it.
+    return isinstance(url, str) and "@" in url.split("//", 1)[-1].split("/", 1)[0]

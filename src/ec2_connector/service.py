@@ -263,15 +263,12 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
     return router
 
 
-def submit(call: Call, name: str, body: dict[str, Any]) -> dict[str, str]:
+def submit(call: Call, name: str, body: dict[str, Any]) -> dict[str, str | None]:
     try:
-        call.check(name, body)  # a job is only queued for a request that could run
+        # Validated before anything is stored: a job only exists for a request that could run.
+        job = call.jobs.submit(as_request(name, body))
     except InvalidRequest as exc:
         raise Rejected(400, exc.message) from None
-    builder = call.connector(name)
-    for key, value in body.items():
-        builder.set(key, value)
-    job = builder.async_()
     return {"job-id": job.id, "status": job.status}
 
 

@@ -20,6 +20,7 @@ HOME_ENV = PREFIX + "HOME"
 TOKEN_ENV = PREFIX + "TOKEN"
 WORKERS_ENV = PREFIX + "WORKERS"
 FULL_MODEL_ENV = PREFIX + "FULL_MODEL"
+BROKER_ENV = PREFIX + "BROKER"
 
 DEFAULT_TIMEOUT_MS = 60_000
 DEFAULT_WAIT_INTERVAL_MS = 2000
@@ -32,6 +33,9 @@ IO_THREADS = 64
 # answers leaves the other half to every other endpoint.
 MAX_IN_FLIGHT = 32
 MAX_CLIENTS = 128  # least recently used clients beyond this are dropped
+DEFAULT_LEASE_S = 10  # a job's holder renews its lease every third of this
+DEFAULT_SWEEP_S = 5  # how often each worker looks for lapsed leases
+DEFAULT_STORE_BUSY_MS = 10_000  # how long a write waits for another process's lock
 
 
 def _flag(value: str) -> bool:
@@ -51,6 +55,11 @@ class Settings:
     config: str | None = field(default=None, metadata={"env": "CONFIG"})
     token: str | None = field(default=None, repr=False, metadata={"env": "TOKEN"})
     full_model: bool = field(default=False, metadata={"env": "FULL_MODEL"})
+    broker: str | None = field(default=None, repr=False, metadata={"env": "BROKER"})
+    lease_s: int = field(default=DEFAULT_LEASE_S, metadata={"env": "LEASE_S"})
+    sweep_s: int = field(default=DEFAULT_SWEEP_S, metadata={"env": "SWEEP_S"})
+    store_busy_ms: int = field(default=DEFAULT_STORE_BUSY_MS, metadata={"env": "STORE_BUSY_MS"})
+    prune_after: str | None = field(default=None, metadata={"env": "PRUNE_AFTER"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -1,113 +1,89 @@
-"""Job records on disk: an embedded SQLite (WAL) store that survives a crash.
+"""Where job records live: the `JobStore` protocol and its embedded SQLite store.
 
-A record never holds a secret: parameters marked secret are dropped before it is
-written, and a job that needed them says so. A job left `queued` or `running` by a
-process that no longer exists is marked `interrupted` when a store is next opened.
+Every status change is a compare-and-set: it names the statuses (and, where it matters,
+the lease holder) it expects and reports whether it happened, so two processes racing
+for one job can never both win. The SQLite store (WAL, one file per home folder) serves
+one machine; `redis_store.RedisJobStore` the same protocol for many. A store that cannot
+be read or written raises `StoreError` (exitcode 9) naming its path, never a raw
+driver error, and a damaged or empty file is reported, never silently replaced.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from collections.abc import Iterable, Iterator
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from .settings import DEFAULT_HOME, HOME_ENV
+from .errors import InvalidRequest, StoreError
+from .job import LIVE, JobRecord, JobStatus
+from .settings import DEFAULT_HOME, DEFAULT_STORE_BUSY_MS, HOME_ENV
 
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed-out"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def done(self) -> bool:
-        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+DONE = tuple(s for s in JobStatus if s.done)
 
 
-@dataclass
-class JobRecord:
-    """One job as stored: what was asked, by whom, and how it ended."""
+class JobStore(Protocol):
+    """What the lifecycle, the executors and the CLI need of a store."""
 
-    id: str
-    connector: str
-    action: str | None
-    params: dict[str, Any]
-    timeout_ms: int | None
-    status: JobStatus = JobStatus.QUEUED
-    created_at: float = field(default_factory=time.time)
-    started_at: float | None = None
-    finished_at: float | None = None
-    message: str | None = None
-    response: dict[str, Any] | None = None
-    owner: str = ""
-    secrets_held: bool = False
+    location: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "job-id": self.id,
-            "status": self.status.value,
-            "connector": self.connector,
-            "action": self.action,
-            "params": self.params,
-            "timeout-ms": self.timeout_ms,
-            "created-at": _iso(self.created_at),
-            "started-at": _iso(self.started_at),
-            "finished-at": _iso(self.finished_at),
-            "message": self.message,
-            "secrets-held-in-memory": self.secrets_held,
-            "response": self.response,
-        }
+    def add(self, record: JobRecord) -> None: ...
 
+    def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
+        """queued → running for `holder`, only if still queued; the claimed record or None."""
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+    def renew(self, job_id: str, holder: str, lease_s: float) -> bool:
+        """Extend the lease of a live job, only by its holder."""
+
+    def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
+               response: dict[str, Any]) -> bool:
+        """Record how the job ended, only by its holder."""
+
+    def transition(self, job_id: str, expect: Iterable[JobStatus], *,
+                   held_by: str | None = None, lapsed_before: float | None = None,
+                   **changes: Any) -> bool:
+        """Change fields if the status is one of `expect` (and the holder and lapse match)."""
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def list(self, limit: int = 50, status: str | None = None) -> builtins.list[JobRecord]:
+        """The newest jobs first."""
+
+    def find(self, prefix: str) -> builtins.list[str]:
+        """Up to two ids starting with `prefix` (two means it is ambiguous)."""
+
+    def expired(self, now: float) -> builtins.list[JobRecord]:
+        """Live jobs whose lease lapsed before `now`."""
+
+    def prune(self, before: float) -> int:
+        """Delete jobs that ended before `before`; how many."""
+
+    def close(self) -> None: ...
 
 
 def home_dir(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME)
 
 
-def process_identity(pid: int | None = None) -> str:
-    """pid plus the process's start time: a reused pid is not mistaken for its owner."""
-    pid = pid or os.getpid()
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        start = stat.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        start = "?"
-    return f"{pid}:{start}"
+def parse_age(text: str) -> float:
+    """`7d`, `12h`, `30m`, `45s` (or plain seconds) as seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise InvalidRequest(f"not an age: '{text}' (use e.g. 7d, 12h, 30m, 45s)")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return float(match.group(1)) * unit
 
 
-def owner_alive(owner: str) -> bool:
-    try:
-        pid = int(owner.split(":", 1)[0])
-    except ValueError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return process_identity(pid) == owner
-
-
-_COLUMNS = (
-    "id", "connector", "action", "params", "timeout_ms", "status", "created_at", "started_at",
-    "finished_at", "message", "response", "owner", "secrets_held",
-)
+_COLUMNS = tuple(f.name for f in fields(JobRecord))
+_JSON = ("params", "target", "response")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS jobs (
     {", ".join(c + (" TEXT PRIMARY KEY" if c == "id" else "") for c in _COLUMNS)}
@@ -115,71 +91,136 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 """
+_FAILURES = (
+    ("locked", "is locked by another process (held longer than the store's busy timeout)"),
+    ("readonly", "is read-only"),
+    ("read-only", "is read-only"),
+    ("disk is full", "cannot grow: the disk is full"),
+    ("not a database", "is damaged (not an SQLite database)"),
+    ("malformed", "is damaged (malformed)"),
+    ("unable to open", "cannot be opened"),
+)
 
 
-class JobStore:
+class SQLiteJobStore:
     """The jobs table of one home folder, shared by every process that opens it."""
 
-    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, home: str | os.PathLike[str] | None = None,
+                 busy_ms: int = DEFAULT_STORE_BUSY_MS) -> None:
         self.home = home_dir(home)
-        self.home.mkdir(parents=True, exist_ok=True)
+        self._busy_ms = busy_ms
         self.path = self.home / "jobs.sqlite3"
-        # Two connections, each used by one thread at a time: writes, and reads. Under WAL
-        # a read never waits for a write, so a poll does not queue behind status changes.
-        self._lock = threading.Lock()
-        self._db = _connect(self.path)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        os.chmod(self.path, 0o600)
-        self._read_lock = threading.Lock()
-        self._reader = _connect(self.path)
-        self.recover()
+        self.location = str(self.path)
+        with self._guard():
+            self.home.mkdir(parents=True, exist_ok=True)
+            if self.path.exists() and self.path.stat().st_size == 0:
+                raise StoreError(
+                    f"job store {self.path} is an empty (0-byte) file, not a database; "
+                    f"move it aside (its jobs, if any, are lost) and a new one is created"
+                )
+            # Two connections, each used by one thread at a time: writes, and reads. Under
+            # WAL a read never waits for a write, so a poll does not queue behind updates.
+            self._lock = threading.Lock()
+            self._db = _connect(self.path, self._busy_ms)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            self._migrate()
+            with contextlib.suppress(OSError):
+                os.chmod(self.path, 0o600)
+            self._read_lock = threading.Lock()
+            self._reader = _connect(self.path, self._busy_ms)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
+        except OSError as exc:
+            raise StoreError(f"job store {self.path}: {exc.strerror}") from None
+
+    def _migrate(self) -> None:
+        # A store written by an earlier version lacks the lease and target columns.
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for column in _COLUMNS:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+
+    def _write(self, sql: str, args: Iterable[Any]) -> int:
+        with self._guard(), self._lock:
+            return self._db.execute(sql, list(args)).rowcount
+
+    def _read(self, sql: str, args: Iterable[Any]) -> builtins.list[Any]:
+        with self._guard(), self._read_lock:
+            return self._reader.execute(sql, list(args)).fetchall()
 
     def add(self, record: JobRecord) -> None:
-        row = _to_row(record)
+        values = record.to_dict()
         marks = ", ".join("?" for _ in _COLUMNS)
-        with self._lock:
-            self._db.execute(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({marks})", row)
+        self._write(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({marks})",
+                    [_encode(c, values[c]) for c in _COLUMNS])
 
-    def update(self, job_id: str, **changes: Any) -> None:
-        """Change some fields of one job in a single statement (status changes go here)."""
-        record = {k: _encode(k, v) for k, v in changes.items()}
-        assignments = ", ".join(f"{k} = ?" for k in record)
-        with self._lock:
-            self._db.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ?", [*record.values(), job_id]
-            )
+    def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
+        now = time.time()
+        won = self.transition(job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING,
+                              holder=holder, lease_until=now + lease_s, started_at=now)
+        return self.get(job_id) if won else None
+
+    def renew(self, job_id: str, holder: str, lease_s: float) -> bool:
+        return self.transition(job_id, LIVE, held_by=holder, lease_until=time.time() + lease_s)
+
+    def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
+               response: dict[str, Any]) -> bool:
+        # An interrupted job still held by us was only slow to renew: its result is real.
+        return self.transition(
+            job_id, [JobStatus.RUNNING, JobStatus.INTERRUPTED], held_by=holder, status=status,
+            message=message, response=response, finished_at=time.time(), lease_until=None)
+
+    def transition(self, job_id: str, expect: Iterable[JobStatus], *,
+                   held_by: str | None = None, lapsed_before: float | None = None,
+                   **changes: Any) -> bool:
+        expected = [JobStatus(s).value for s in expect]
+        where = f"id = ? AND status IN ({', '.join('?' for _ in expected)})"
+        args: builtins.list[Any] = [job_id, *expected]
+        if held_by is not None:
+            where += " AND holder = ?"
+            args.append(held_by)
+        if lapsed_before is not None:
+            where += " AND lease_until IS NOT NULL AND lease_until < ?"
+            args.append(lapsed_before)
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        values = [_encode(k, v) for k, v in changes.items()]
+        return self._write(f"UPDATE jobs SET {assignments} WHERE {where}", [*values, *args]) == 1
 
     def get(self, job_id: str) -> JobRecord | None:
-        with self._read_lock:
-            row = self._reader.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-        return _from_row(row) if row else None
+        rows = self._read(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", [job_id])
+        return _decode(rows[0]) if rows else None
 
     def list(self, limit: int = 50, status: str | None = None) -> builtins.list[JobRecord]:
         where, args = ("WHERE status = ?", [status]) if status else ("", [])
-        with self._read_lock:
-            rows = self._reader.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM jobs {where} "
-                "ORDER BY created_at DESC LIMIT ?",
-                [*args, limit],
-            ).fetchall()
-        return [_from_row(r) for r in rows]
+        rows = self._read(
+            f"SELECT {', '.join(_COLUMNS)} FROM jobs {where} ORDER BY created_at DESC LIMIT ?",
+            [*args, limit])
+        return [_decode(r) for r in rows]
 
-    def recover(self) -> builtins.list[str]:
-        """Mark jobs whose owning process is gone as interrupted; return their ids."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE status IN ('queued', 'running')"
-            ).fetchall()
-        lost = [r for r in map(_from_row, rows) if not owner_alive(r.owner)]
-        for record in lost:
-            self.update(
-                record.id, status=JobStatus.INTERRUPTED, finished_at=time.time(),
-                message=interrupted_message(record),
-            )
-        return [r.id for r in lost]
+    def find(self, prefix: str) -> builtins.list[str]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._read("SELECT id FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                          [escaped + "%"])
+        return [str(r[0]) for r in rows]
+
+    def expired(self, now: float) -> builtins.list[JobRecord]:
+        rows = self._read(
+            f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE status IN (?, ?) "
+            "AND lease_until IS NOT NULL AND lease_until < ?",
+            [JobStatus.QUEUED.value, JobStatus.RUNNING.value, now])
+        return [_decode(r) for r in rows]
+
+    def prune(self, before: float) -> int:
+        marks = ", ".join("?" for _ in DONE)
+        return self._write(
+            f"DELETE FROM jobs WHERE status IN ({marks}) "
+            "AND COALESCE(finished_at, created_at) < ?", [*(s.value for s in DONE), before])
 
     def close(self) -> None:
         with self._lock, self._read_lock:
@@ -187,38 +228,26 @@ class JobStore:
             self._db.close()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, busy_ms: int) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA busy_timeout=10000")
+    db.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     db.execute("PRAGMA synchronous=NORMAL")
     return db
 
 
-def interrupted_message(record: JobRecord) -> str:
-    """What may have happened on EC2 when the process running a job died."""
-    if record.status is JobStatus.QUEUED:
-        text = "interrupted before it started: nothing was sent to EC2"
-    else:
-        text = (
-            f"interrupted while running: the process died; the '{record.action}' request "
-            "may or may not have reached EC2, so check the resources' state before retrying"
-        )
-    token = record.params.get("client-token")
-    if record.action == "create-instance" and token:
-        text += (
-            f"; resume it (client-token '{token}'): instances it may have launched are "
-            "returned instead of launching again"
-        )
-    if record.secrets_held:
-        text += (
-            "; it cannot be resumed without the credentials or secret values passed on the "
-            "request, which are never stored"
-        )
-    return text
+def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    text = str(exc).lower()
+    for needle, what in _FAILURES:
+        if needle in text:
+            advice = ""
+            if "damaged" in what:
+                advice = "; move it aside (its jobs are lost) and a new one is created"
+            return StoreError(f"job store {path} {what}{advice}")
+    return StoreError(f"job store {path}: {exc}")
 
 
 def _encode(column: str, value: Any) -> Any:
-    if column in ("params", "response"):
+    if column in _JSON:
         return None if value is None else json.dumps(value, default=str)
     if isinstance(value, JobStatus):
         return value.value
@@ -227,16 +256,12 @@ def _encode(column: str, value: Any) -> Any:
     return value
 
 
-def _to_row(record: JobRecord) -> list[Any]:
-    values = asdict(record)
-    values["status"] = record.status
-    return [_encode(c, values[c]) for c in _COLUMNS]
-
-
-def _from_row(row: builtins.tuple[Any, ...]) -> JobRecord:
+def _decode(row: builtins.tuple[Any, ...]) -> JobRecord:
     values = dict(zip(_COLUMNS, row, strict=True))
-    values["params"] = json.loads(values["params"] or "{}")
-    values["response"] = json.loads(values["response"]) if values["response"] else None
-    values["status"] = JobStatus(values["status"])
+    for column in _JSON:
+        raw = values[column]
+        values[column] = json.loads(raw) if raw else (None if column == "response" else {})
     values["secrets_held"] = bool(values["secrets_held"])
-    return JobRecord(**values)
+    values["reruns"] = int(values["reruns"] or 0)
+    values["executor"] = values["executor"] or "threads"
+    return JobRecord.from_dict(values)

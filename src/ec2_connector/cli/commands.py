@@ -6,11 +6,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TimedOut
 from ..render import LineSink, ProgressLine, action_text, actions_text, to_json
-from .detached import submit_detached
 from .output import emit
-from .parser import PROG, UsageError
+from .parser import UsageError
 from .request import builder_for, gather_request, result_key_of
 
 if TYPE_CHECKING:
@@ -29,14 +27,13 @@ def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
     from ..call import Call
 
     if args.async_ and not args.wait_job:
-        # An unknown connector or a broken config file is a mistake to report now, not
-        # in a job that fails later (this starts no thread: the fork below stays safe).
-        Call(config=args.config).connectors.get(args.connector)
-        return submit_detached(args.config, args.connector, request)
+        from .jobs import submit_async
+
+        return submit_async(args.config, args.connector, request, args.broker)
 
     progress = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
     try:
-        with Call(config=args.config) as call:
+        with Call(config=args.config, broker=args.broker) as call:
             response = _run(builder_for(call, args.connector, request), args, progress)
     finally:
         if progress is not None:
@@ -73,32 +70,6 @@ def cmd_actions(args: argparse.Namespace, extra: list[str]) -> int:
         entries = catalog.describe()
         print(to_json(entries) if args.json else actions_text(entries))
     return 0
-
-
-def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
-    from ..call import Call
-
-    with Call(config=getattr(args, "config", None)) as call:
-        if args.jobs_command == "list":
-            print(to_json([job.to_dict() for job in call.jobs.list(limit=args.limit)]))
-            return 0
-        job = call.job(args.id)
-        if args.jobs_command == "resume":
-            job = call.jobs.resume(job.id)
-            args.timeout = None
-        if args.jobs_command == "show":
-            print(to_json(job.to_dict()))
-            return 0
-        try:
-            response = job.wait(args.timeout)
-        except TimedOut as exc:
-            raise TimedOut(
-                f"{exc.message} after waiting {args.timeout} ms; the job goes on: wait again "
-                f"with '{PROG} jobs wait {job.id}'",
-                data={"job-id": job.id, "status": job.status},
-            ) from None
-        action = job.to_dict().get("action")
-        return emit(response.to_dict(), args.output, result_key_of({"action": action}))
 
 
 def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:

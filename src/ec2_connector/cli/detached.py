@@ -1,89 +1,82 @@
-"""`call --async`: a job submitted from a background process that outlives the command."""
+"""`call --async` without a broker: a detached runner process, fed through a pipe.
+
+A local job runs on threads of the process that submitted it, and its lease lapses when
+that process exits; so `--async` starts a runner process that outlives the command: its
+own session (no terminal, no SIGHUP), stdio away from the caller's. The request reaches
+it through a pipe on its stdin, never its argv or environment, so secrets given on the
+command line are not visible in `ps` or /proc for the life of the job. The runner
+submits the job, reports `{"job-id", "status"}` (or the refusal's envelope) on its
+stdout pipe, closes it, and stays until the job has ended.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
-import threading
-from typing import Any, NoReturn
+from typing import Any
 
 from ..errors import ConnectorError, translate
-from ..render import to_json
-from .output import emit, error_envelope
 from .request import builder_for
 
 
-def submit_detached(config: str | None, connector: str, request: dict[str, Any]) -> int:
-    """Submit a job from a background process that outlives this command.
-
-    A job runs on the pool of the process that submitted it, and a job whose process
-    exits is marked interrupted. So `--async` forks a detached process (its own session,
-    stdio on /dev/null so a `$(...)` reading our stdout is not held open) which submits
-    the job, reports its id through a pipe, and stays until the job has ended. The fork
-    happens before any thread or client exists in this process.
-    """
-    if not hasattr(os, "fork") or threading.active_count() > 1:
-        # No fork (Windows), or threads that a fork would not copy: run the job here and
-        # wait for it (its id is printed first).
-        _submit_and_wait(config, connector, request, None)
-        return 0
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        _background(config, connector, request, write_end)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        raw = pipe.read()
-    os.waitpid(pid, 0)
+def submit_detached(config: str | None, connector: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Start a runner for one request; what it reported (job id, or a refusal envelope)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ec2_connector.cli.detached"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    order = json.dumps({"config": config, "connector": connector, "request": request},
+                       default=str)
+    try:
+        child.stdin.write(order.encode())
+        child.stdin.close()
+        raw = child.stdout.readline()
+    except OSError:
+        raw = b""
+    finally:
+        child.stdout.close()
     try:
         accepted: dict[str, Any] = json.loads(raw)
     except ValueError:
-        raise ConnectorError("the background process ended before submitting the job") from None
-    if "job-id" not in accepted:  # the background process could not submit the job
-        return emit(accepted, "json")
-    print(to_json(accepted))
-    return 0
+        raise ConnectorError("the background runner ended before submitting the job") from None
+    return accepted
 
 
-def _background(config: str | None, connector: str, request: dict[str, Any], out: int) -> NoReturn:
-    code = 0
-    try:
-        os.setsid()
-        if os.fork() != 0:  # the session leader leaves; its child can never get a terminal
-            os._exit(0)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        _submit_and_wait(config, connector, request, out)
-    except BaseException as exc:
-        code = 1
-        _report(out, error_envelope(translate(exc)))
-    finally:
-        os._exit(code)
-
-
-def _submit_and_wait(
-    config: str | None, connector: str, request: dict[str, Any], out: int | None
-) -> None:
+def main() -> int:
+    """The runner's side: read the order from stdin, submit, report, run to the end."""
     from ..call import Call
 
-    with Call(config=config) as call:
-        job = builder_for(call, connector, request).async_()
-        accepted = {"job-id": job.id, "status": job.status}
-        if out is None:
-            print(to_json(accepted), flush=True)
-        else:
-            _report(out, accepted)
-        job.wait()
+    out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    try:
+        order = json.loads(sys.stdin.buffer.read())
+        os.dup2(devnull, 0)
+        with Call(config=order["config"]) as call:
+            builder = builder_for(call, order["connector"], order["request"])
+            job = call.jobs.submit(builder.request())
+            _report(out, {"job-id": job.id, "status": job.status})
+            job.wait()
+    except BaseException as exc:
+        error = translate(exc)
+        _report(out, {"exitcode": int(error.exit_code), "message": error.message, "data": {},
+                      "meta": {}})
+        return 1
+    return 0
 
 
 def _report(out: int, message: dict[str, Any]) -> None:
     try:
-        os.write(out, json.dumps(message, default=str).encode())
+        os.write(out, (json.dumps(message, default=str) + "\n").encode())
         os.close(out)
     except OSError:
         pass  # already reported, or the command is gone: nobody left to tell
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -69,30 +69,20 @@ def _add_call(commands: Any) -> None:
                       help="run as a job and wait for its response")
     call.add_argument("--request", metavar="FILE", help="a JSON request object; - for stdin")
     call.add_argument("--output", choices=OUTPUTS, default="json")
+    _add_broker(call)
     call.set_defaults(run=cmd_call)
 
 
 def _add_jobs(commands: Any) -> None:
-    from .commands import cmd_jobs
+    from .jobs import add_jobs, add_worker
 
-    jobs = commands.add_parser("jobs", help="async jobs: list, show, wait, resume")
-    sub = jobs.add_subparsers(dest="jobs_command", required=True,
-                              metavar="list|show|wait|resume", parser_class=_Parser)
-    listing = sub.add_parser("list", help="the latest jobs, newest first")
-    listing.add_argument("--limit", type=_positive, default=50)
-    show = sub.add_parser("show", help="one job and, when done, its response")
-    show.add_argument("id", metavar="ID")
-    wait = sub.add_parser("wait", help="wait for a job; print its response, exit with its code")
-    wait.add_argument("id", metavar="ID")
-    wait.add_argument("--timeout", type=_positive, metavar="MS", help="give up after MS")
-    wait.add_argument("--output", choices=OUTPUTS, default="json")
-    resume = sub.add_parser(
-        "resume", help="run an interrupted job again and wait for it (a create keeps its "
-        "client token, so it never launches twice)")
-    resume.add_argument("id", metavar="ID")
-    resume.add_argument("--config", metavar="FILE", help="connector config (JSON)")
-    resume.add_argument("--output", choices=OUTPUTS, default="json")
-    jobs.set_defaults(run=cmd_jobs)
+    add_jobs(commands, OUTPUTS, _positive)
+    add_worker(commands, _positive)
+
+
+def _add_broker(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", metavar="URL",
+                        help="redis:// URL: jobs on Celery workers (default $EC2_CONNECTOR_BROKER)")
 
 
 def _positive(text: str) -> int:

@@ -1,0 +1,182 @@
+"""The `jobs` and `worker` commands, and `call --async`: thin layers over `Call.jobs`."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from ..errors import TimedOut
+from ..job import JobRecord
+from ..render import table, to_json
+from ..settings import BROKER_ENV
+from .output import emit
+from .parser import PROG, UsageError, _add_broker, _Parser
+from .request import builder_for, result_key_of
+
+Positive = Callable[[str], int]
+
+
+def add_jobs(commands: Any, outputs: tuple[str, ...], positive: Positive) -> None:
+    jobs = commands.add_parser("jobs", help="async jobs: list, show, wait, resume, prune")
+    sub = jobs.add_subparsers(dest="jobs_command", required=True,
+                              metavar="list|show|wait|resume|prune", parser_class=_Parser)
+    listing = sub.add_parser("list", help="the latest jobs, newest first")
+    listing.add_argument("--limit", type=positive, default=50)
+    listing.add_argument("--status", metavar="STATUS", help="only jobs with this status")
+    listing.add_argument("--output", choices=("json", "table"), default="json")
+    show = sub.add_parser("show", help="one job and, when done, its response")
+    wait = sub.add_parser("wait", help="wait for a job; print its response, exit with its code")
+    wait.add_argument("--timeout", type=positive, metavar="MS", help="give up after MS")
+    resume = sub.add_parser(
+        "resume", help="run an interrupted job again, once, at the endpoint it was submitted "
+        "to, and wait for it (a create keeps its client token, so it never launches twice)")
+    resume.add_argument("--config", metavar="FILE", help="connector config (JSON)")
+    resume.add_argument("--force", action="store_true",
+                        help="resume even though the connector's config now differs")
+    for command in (show, wait, resume):
+        command.add_argument("id", metavar="ID", help="a job id, or a unique prefix of one")
+    for command in (wait, resume):
+        command.add_argument("--output", choices=outputs, default="json")
+    prune = sub.add_parser("prune", help="delete jobs that ended long ago")
+    prune.add_argument("--older-than", required=True, metavar="AGE",
+                       help="e.g. 7d, 12h, 30m")
+    for command in (listing, show, wait, resume, prune):
+        _add_broker(command)
+    jobs.set_defaults(run=cmd_jobs)
+
+
+def add_worker(commands: Any, positive: Positive) -> None:
+    worker = commands.add_parser(
+        "worker", help="a Celery worker running jobs from the broker (needs the 'worker' extra)")
+    worker.add_argument("--concurrency", type=positive, default=16,
+                        help="jobs at once (threads), default 16")
+    worker.add_argument("--config", metavar="FILE", help="connector config (JSON)")
+    worker.add_argument("--loglevel", default="INFO")
+    _add_broker(worker)
+    worker.set_defaults(run=cmd_worker)
+
+
+def submit_async(config: str | None, connector: str, request: dict[str, Any],
+                 broker: str | None) -> int:
+    """`call --async`: validate first (exitcode 2 and no job if invalid), then submit to
+    the workers (with a broker) or to a detached runner (without)."""
+    from ..call import Call
+    from ..jobs import RefusedJob
+
+    call = Call(config=config, broker=broker)
+    call.check(connector, request)
+    if call.settings.broker or broker:
+        with call:
+            job = builder_for(call, connector, request).async_()
+            if isinstance(job, RefusedJob):
+                return emit(job.response.to_dict(), "json")
+            print(to_json({"job-id": job.id, "status": job.status}), flush=True)
+        return 0
+    from .detached import submit_detached
+
+    accepted = submit_detached(config, connector, request)
+    if "job-id" not in accepted:  # the runner could not submit the job
+        return emit(accepted, "json")
+    print(to_json(accepted), flush=True)
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
+    from ..call import Call
+    from ..store import parse_age
+
+    with Call(config=getattr(args, "config", None), broker=args.broker) as call:
+        if args.jobs_command == "list":
+            jobs = call.jobs.list(limit=args.limit, status=args.status)
+            records = [job.record() for job in jobs]
+            if args.output == "table":
+                width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+                print("\n".join(table([_row(r) for r in records], width=width))
+                      if records else "(no jobs)")
+            else:
+                print(to_json([r.public() for r in records]))
+            return 0
+        if args.jobs_command == "prune":
+            removed = call.jobs.prune(parse_age(args.older_than))
+            print(to_json({"pruned": removed}))
+            return 0
+        job = call.job(args.id)
+        if args.jobs_command == "show":
+            print(to_json(job.to_dict()))
+            return 0
+        if args.jobs_command == "resume":
+            job = call.jobs.resume(job.id, force=args.force)
+            args.timeout = None
+        return _wait(job, args)
+
+
+def _wait(job: Any, args: argparse.Namespace) -> int:
+    progress = JobProgress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        response = job.wait(args.timeout, on_poll=progress)
+    except TimedOut as exc:
+        raise TimedOut(
+            f"{exc.message} after waiting {args.timeout} ms; it may still end: wait again "
+            f"with '{PROG} jobs wait {job.id}'",
+            data={"job-id": job.id, "status": job.status},
+        ) from None
+    finally:
+        if progress is not None:
+            progress.close()
+    action = job.to_dict().get("action")
+    return emit(response.to_dict(), args.output, result_key_of({"action": action}))
+
+
+def cmd_worker(args: argparse.Namespace, extra: list[str]) -> int:
+    from ..settings import Settings
+
+    broker = args.broker or Settings.from_env().broker
+    if not broker:
+        raise UsageError(f"worker: give --broker redis://HOST:PORT/DB or set {BROKER_ENV}")
+    try:
+        from ..worker import serve
+    except ImportError as exc:
+        raise UsageError(
+            f"the worker needs {exc.name}: pip install 'ec2-connector[worker]'") from None
+    return serve(broker, args.concurrency, args.config, args.loglevel)
+
+
+def _row(record: JobRecord) -> dict[str, Any]:
+    return {
+        "id": record.id[:12],
+        "status": record.status.value,
+        "action": record.action,
+        "age": age_text(time.time() - record.created_at),
+        "message": (record.message or "")[:60],
+    }
+
+
+def age_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+class JobProgress:
+    """One line on a terminal while waiting for a job: its status and how long it ran."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._drawn = False
+        self._started = time.monotonic()
+
+    def __call__(self, record: JobRecord) -> None:
+        waited = age_text(time.monotonic() - self._started)
+        self._stream.write(f"\r\x1b[Kjob {record.id[:12]}: {record.status.value} ({waited})")
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()

@@ -1,0 +1,157 @@
+"""Where a submitted job runs: threads of this process, or Celery workers anywhere.
+
+Both call `lifecycle.run(job_id)` and nothing else. The thread executor also hands the
+in-memory request (with any secrets it carries) to the run, and keeps each response in
+memory for this process's waiters, in case the store cannot take it. Only the job id
+travels through Celery's broker; a worker rebuilds the request from the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import lifecycle
+from .config import Connectors
+from .context import Progress
+from .execution import Request
+from .response import Response
+from .runtime import Runtime
+from .store import JobStore
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+log = logging.getLogger("ec2_connector.jobs")
+KEPT_RESULTS = 1000
+
+
+class Executor(Protocol):
+    name: str
+    remote: bool
+
+    def submit(self, job_id: str, request: Request, progress: Progress | None) -> None: ...
+
+    def result(self, job_id: str) -> Response | None:
+        """A response this process holds in memory for the job, if any."""
+
+    def finished_event(self, job_id: str) -> threading.Event | None: ...
+
+    def close(self, wait: bool = True) -> None: ...
+
+
+class ThreadExecutor:
+    """Jobs on a bounded pool of this process; at interpreter exit, jobs already
+    submitted are run to their end first (fire and forget works)."""
+
+    name = "threads"
+    remote = False
+
+    def __init__(self, store: JobStore, connectors: Connectors, holder: str,
+                 leases: lifecycle.Leases, workers: int, runtime: Runtime | None) -> None:
+        self.store, self.connectors, self.holder, self.leases = (
+            store, connectors, holder, leases)
+        self.runtime = runtime
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="ec2-connector-job")
+        self._events: dict[str, threading.Event] = {}
+        # Responses for this process's waiters, newest last; bounded, since the store
+        # holds every result that it could take.
+        self._results: OrderedDict[str, Response] = OrderedDict()
+        self._pending: set[Future[Any]] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        # Runs before concurrent.futures' own exit hook (they run newest first), while
+        # the I/O pool still takes work: a script may end right after `async_()`.
+        threading._register_atexit(_drain_later(weakref.ref(self)))  # type: ignore[attr-defined]
+
+    def submit(self, job_id: str, request: Request, progress: Progress | None) -> None:
+        with self._lock:
+            self._events[job_id] = threading.Event()
+        future = self._pool.submit(self._run, job_id, request, progress)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def _run(self, job_id: str, request: Request, progress: Progress | None) -> None:
+        def handoff(response: Response) -> None:
+            with self._lock:
+                self._results[job_id] = response
+                while len(self._results) > KEPT_RESULTS:
+                    self._results.popitem(last=False)
+            event = self.finished_event(job_id)
+            if event is not None:
+                event.set()
+
+        try:
+            lifecycle.run(job_id, self.store, self.connectors, self.holder, self.leases,
+                          request=request, runtime=self.runtime, progress=progress,
+                          handoff=handoff)
+        finally:
+            with self._lock:
+                event = self._events.pop(job_id, None)
+            if event is not None:
+                event.set()
+
+    def result(self, job_id: str) -> Response | None:
+        with self._lock:
+            return self._results.get(job_id)
+
+    def finished_event(self, job_id: str) -> threading.Event | None:
+        with self._lock:
+            return self._events.get(job_id)
+
+    def _drain(self) -> None:
+        with self._lock:
+            pending = len(self._pending)
+        if pending and not self._closed:
+            log.warning("waiting for %d submitted job(s) to end before the process exits",
+                        pending)
+            self._pool.shutdown(wait=True)
+
+    def close(self, wait: bool = True) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+
+
+def _drain_later(ref: weakref.ref[ThreadExecutor]) -> Callable[[], None]:
+    def drain() -> None:
+        executor = ref()
+        if executor is not None:
+            executor._drain()
+
+    return drain
+
+
+class CeleryExecutor:
+    """Jobs on Celery workers: the job id is sent to the broker, nothing else."""
+
+    name = "celery"
+    remote = True
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def submit(self, job_id: str, request: Request, progress: Progress | None) -> None:
+        from .worker import send
+
+        send(self.app, job_id)
+
+    def result(self, job_id: str) -> Response | None:
+        return None
+
+    def finished_event(self, job_id: str) -> threading.Event | None:
+        return None
+
+    def close(self, wait: bool = True) -> None:
+        from .worker import close_app
+
+        close_app(self.app)

@@ -1,0 +1,149 @@
+"""A job as a record: what was asked, where it goes, who holds it, and how it ended.
+
+A record never holds a secret: parameters declared secret (and the access key that goes
+with them) are dropped before it is written, and a job that needed them says so. It
+holds everything else needed to run the job again on any machine: the parameters, the
+connector's name and its resolved non-secret settings (`target`), and an absolute
+`expires_at`, so time spent queued counts against the job's deadline.
+
+Liveness is a lease: whoever runs a job (or, while it is queued on a local pool, the
+process that will run it) holds it until `lease_until` and renews it; a lapsed lease
+means that holder is gone, whichever machine it was on.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed-out"
+    INTERRUPTED = "interrupted"
+    RESUMED = "resumed"  # an interrupted job that was run again as a new job
+
+    @property
+    def done(self) -> bool:
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+LIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@dataclass
+class JobRecord:
+    """One job as stored; `to_dict()`/`from_dict()` are the stored form."""
+
+    id: str
+    connector: str
+    action: str | None
+    params: dict[str, Any]
+    timeout_ms: int | None
+    status: JobStatus = JobStatus.QUEUED
+    target: dict[str, Any] = field(default_factory=dict)
+    executor: str = "threads"
+    created_at: float = field(default_factory=time.time)
+    expires_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    message: str | None = None
+    response: dict[str, Any] | None = None
+    holder: str | None = None
+    lease_until: float | None = None
+    secrets_held: bool = False
+    reruns: int = 0
+    resumed_from: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["status"] = self.status.value
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> JobRecord:
+        known = {f.name for f in fields(cls)}
+        record = cls(**{k: v for k, v in values.items() if k in known})
+        record.status = JobStatus(record.status)
+        return record
+
+    def lapsed(self, now: float | None = None) -> bool:
+        """Live, but its holder stopped renewing the lease: the holder is gone."""
+        if self.status not in LIVE or self.lease_until is None:
+            return False
+        return self.lease_until < (time.time() if now is None else now)
+
+    def public(self) -> dict[str, Any]:
+        """What `jobs show`, `GET /v1/jobs/{id}` and `job.to_dict()` show."""
+        return {
+            "job-id": self.id,
+            "status": self.status.value,
+            "connector": self.connector,
+            "action": self.action,
+            "params": self.params,
+            "target": self.target,
+            "executor": self.executor,
+            "timeout-ms": self.timeout_ms,
+            "created-at": iso(self.created_at),
+            "expires-at": iso(self.expires_at),
+            "started-at": iso(self.started_at),
+            "finished-at": iso(self.finished_at),
+            "lease-until": iso(self.lease_until),
+            "holder": self.holder,
+            "message": self.message,
+            "reruns": self.reruns,
+            "resumed-from": self.resumed_from,
+            "secrets-held-in-memory": self.secrets_held,
+            "response": self.response,
+        }
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_holder() -> str:
+    """A lease holder's name: the host and process, and a nonce so two holders in one
+    process (or a reused pid) are never taken for each other."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def interrupted_message(record: JobRecord) -> str:
+    """What may have happened on EC2 when the holder of a job's lease went away."""
+    if record.status is JobStatus.QUEUED:
+        text = (
+            "interrupted before it started: the process that was to run it exited (its "
+            "lease lapsed); nothing was sent to EC2"
+        )
+    else:
+        text = (
+            f"interrupted while running: the process running it ({record.holder}) stopped "
+            f"renewing its lease; the '{record.action}' request may or may not have reached "
+            "EC2, so check the resources' state before retrying"
+        )
+    token = record.params.get("client-token")
+    if record.action == "create-instance" and token:
+        text += (
+            f"; resume it (client-token '{token}'): instances it may have launched are "
+            "returned instead of launching again"
+        )
+    if record.secrets_held:
+        text += (
+            "; it cannot be resumed without the credentials or secret values passed on the "
+            "request, which are never stored"
+        )
+    return text

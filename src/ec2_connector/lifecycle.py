@@ -1,0 +1,200 @@
+"""One job's life, the same for every executor: claim → execute → finish.
+
+`run(job_id)` is all an executor calls (a thread of this process, the detached CLI
+runner, a Celery worker on another machine). The claim is a compare-and-set, so a job
+delivered twice runs once; the lease is renewed while the job runs; only the lease
+holder may record the end; and a lapsed lease is seen as `interrupted` by whoever
+reads the job (`observe`) or sweeps the store (`sweep`), on any machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from .config import Connectors
+from .context import Progress
+from .errors import StoreError
+from .execution import Request, execute
+from .job import JobRecord, JobStatus, interrupted_message
+from .response import Response
+from .runtime import Runtime
+from .settings import DEFAULT_LEASE_S
+from .store import JobStore
+
+log = logging.getLogger("ec2_connector.jobs")
+
+_STATUS_BY_EXIT = {0: JobStatus.SUCCEEDED, 3: JobStatus.TIMED_OUT}
+FINISH_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)
+Sleep = Callable[[float], None]
+
+
+class Leases:
+    """Renews the leases one process holds, from one thread, every third of a lease."""
+
+    def __init__(self, store: JobStore, lease_s: float = DEFAULT_LEASE_S) -> None:
+        self.store = store
+        self.lease_s = float(lease_s)
+        self._held: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, job_id: str, holder: str) -> None:
+        with self._lock:
+            self._held[job_id] = holder
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._renew_forever, name="ec2-connector-leases", daemon=True)
+                self._thread.start()
+
+    def release(self, job_id: str) -> None:
+        with self._lock:
+            self._held.pop(job_id, None)
+
+    def _renew_forever(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            with self._lock:
+                held = list(self._held.items())
+            for job_id, holder in held:
+                try:
+                    if not self.store.renew(job_id, holder, self.lease_s):
+                        self.release(job_id)  # ended, or taken over: nothing to keep
+                except Exception as exc:  # the store is down: the next round tries again
+                    log.warning("could not renew the lease of job %s: %s", job_id, exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def run(
+    job_id: str,
+    store: JobStore,
+    connectors: Connectors,
+    holder: str,
+    leases: Leases,
+    *,
+    request: Request | None = None,
+    runtime: Runtime | None = None,
+    progress: Progress | None = None,
+    handoff: Callable[[Response], None] | None = None,
+) -> Response | None:
+    """Run one queued job to its end; None if it was not queued (already taken, ended).
+
+    `handoff` gets the response when the store does not take it at once, so waiters in
+    this process have it while the write is retried (or if it never lands).
+    """
+    try:
+        record = store.claim(job_id, holder, leases.lease_s)
+    except Exception:
+        # Nothing was sent; let the lease lapse so the job is seen as interrupted before
+        # it started, rather than queued for ever.
+        leases.release(job_id)
+        log.exception("job %s could not be claimed in the job store %s", job_id,
+                      store.location)
+        raise
+    if record is None:
+        log.info("job %s was not queued any more (a second delivery, or taken): dropped",
+                 job_id)
+        return None
+    leases.hold(job_id, holder)
+    try:
+        response = _execute(record, connectors, request, runtime, progress)
+    except Exception as exc:  # never leave a claimed job running for ever
+        log.exception("job %s failed unexpectedly", job_id)
+        from .errors import translate
+
+        error = translate(exc)
+        response = Response(int(error.exit_code), error.message, {}, {})
+    finally:
+        leases.release(job_id)
+    response.meta["job-id"] = job_id
+    if record.reruns:
+        response.meta["reruns"] = record.reruns
+        response.meta["rerun-reason"] = record.message
+    finish(store, record, holder, response, on_retry=handoff)
+    return response
+
+
+def _execute(record: JobRecord, connectors: Connectors, request: Request | None,
+             runtime: Runtime | None, progress: Progress | None) -> Response:
+    left_ms = None
+    if record.expires_at is not None:
+        left_ms = int((record.expires_at - time.time()) * 1000)
+        if left_ms <= 0:
+            return Response(3, "timed out in the queue: the job's deadline passed before a "
+                            "worker could start it; nothing was sent to EC2", {},
+                            {"connector": record.connector, "action": record.action})
+    request = request if request is not None else request_of(record)
+    if left_ms is not None:
+        # Time spent queued counts: the call gets what is left of the job's deadline.
+        request.params["timeout"] = max(1, left_ms)
+        request.timeout_ms = max(1, left_ms)
+    return execute(request, connectors, runtime=runtime, progress=progress)
+
+
+def request_of(record: JobRecord) -> Request:
+    """The request a record describes, aimed at the target it was submitted to."""
+    params = dict(record.params)
+    target = record.target or {}
+    if target.get("endpoint-url") and "endpoint-url" not in params:
+        params["endpoint-url"] = target["endpoint-url"]
+    if target.get("region") and "region" not in params:
+        params["region"] = target["region"]
+    return Request(record.connector, record.action, params, record.timeout_ms)
+
+
+def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
+           sleep: Sleep = time.sleep,
+           on_retry: Callable[[Response], None] | None = None) -> bool:
+    """Record the end, retrying with backoff: a store that is briefly locked or full must
+    not leave the job `running` for ever with its response lost."""
+    status = _STATUS_BY_EXIT.get(response.exitcode, JobStatus.FAILED)
+    envelope = response.to_dict()
+    for delay in (*FINISH_DELAYS, None):
+        try:
+            done = store.finish(record.id, holder, status, response.message, envelope)
+        except Exception as exc:
+            if delay is None:
+                log.error("job %s: its result could not be written to the job store %s "
+                          "(%s); it is lost from the store", record.id, store.location, exc)
+                return False
+            log.error("job %s: writing its result to the job store %s failed (%s); "
+                      "retrying in %.1f s", record.id, store.location, exc, delay)
+            if on_retry is not None:
+                on_retry(response)
+                on_retry = None
+            sleep(delay)
+            continue
+        if not done:
+            current = store.get(record.id)
+            log.warning("job %s ended, but its lease had passed to another holder (now %s): "
+                        "this result is not recorded", record.id,
+                        current.status.value if current else "gone")
+        return done
+    return False
+
+
+def observe(store: JobStore, record: JobRecord, now: float | None = None) -> JobRecord:
+    """The record as it really is: a live job whose lease lapsed is interrupted."""
+    now = time.time() if now is None else now
+    if not record.lapsed(now):
+        return record
+    message = interrupted_message(record)
+    try:
+        store.transition(
+            record.id, [record.status], held_by=record.holder, lapsed_before=now,
+            status=JobStatus.INTERRUPTED, message=message, finished_at=now, lease_until=None)
+        return store.get(record.id) or record
+    except StoreError:
+        # The store cannot take the change now (locked, full): it is still what we saw.
+        record.status, record.message = JobStatus.INTERRUPTED, message
+        return record
+
+
+def sweep(store: JobStore, now: float | None = None) -> list[JobRecord]:
+    """Mark every job whose lease lapsed as interrupted; the records as they are now."""
+    now = time.time() if now is None else now
+    return [observe(store, record, now) for record in store.expired(now)]

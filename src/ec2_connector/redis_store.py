@@ -1,0 +1,201 @@
+"""The shared job store: the `JobStore` protocol in Redis, readable from any machine.
+
+Each job is a hash of JSON-encoded fields; every status change runs as one Lua script
+that checks the expected status (and holder, and lapse) before writing, so it is a
+compare-and-set on the server, atomic across workers. Two sorted sets index the jobs:
+by creation time (listing, pruning) and by lease expiry (the sweeper's `expired`), and a
+lexicographic set answers id prefixes. Socket timeouts are short: a Redis that is down
+or silent is `EndpointUnreachable` (exitcode 4) within seconds, never a hang.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import fields
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import EndpointUnreachable, StoreError
+from .job import LIVE, JobRecord, JobStatus
+
+PREFIX = "ec2-connector:"
+_FIELDS = tuple(f.name for f in fields(JobRecord))
+SOCKET_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 2.0
+
+# KEYS: job hash, lease index. ARGV: id, the number of expected statuses, the statuses,
+# holder ("" for any), lapsed-before ("" for no check), then field/value pairs.
+_TRANSITION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[2])
+local status = redis.call('HGET', KEYS[1], 'status')
+local ok = false
+for i = 3, 2 + n do if status == ARGV[i] then ok = true end end
+if not ok then return 0 end
+local holder = ARGV[3 + n]
+if holder ~= '' and redis.call('HGET', KEYS[1], 'holder') ~= holder then return 0 end
+local before = ARGV[4 + n]
+if before ~= '' then
+  local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until'))
+  if lease == nil or lease >= tonumber(before) then return 0 end
+end
+for i = 5 + n, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'lease_until' then
+    local lease = tonumber(ARGV[i + 1])
+    if lease == nil then redis.call('ZREM', KEYS[2], ARGV[1])
+    else redis.call('ZADD', KEYS[2], lease, ARGV[1]) end
+  end
+end
+return 1
+"""
+
+
+def masked_url(url: str) -> str:
+    """A Redis URL as messages show it: never with a password in it."""
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, f"***@{host}{port}", parts.path, "", ""))
+
+
+class RedisJobStore:
+    """Job records in one Redis database, shared by every submitter and worker."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.url = url
+        self.location = masked_url(url)
+        self._errors = redis.exceptions
+        try:
+            self._redis = redis.Redis.from_url(
+                url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
+                health_check_interval=30, decode_responses=True)
+        except ValueError as exc:
+            raise StoreError(f"not a Redis URL: {self.location} ({exc})") from None
+        self._transition = self._redis.register_script(_TRANSITION)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except (self._errors.ConnectionError, self._errors.TimeoutError) as exc:
+            raise EndpointUnreachable(
+                f"the job store and broker at {self.location} is unreachable: "
+                f"{type(exc).__name__}"
+            ) from None
+        except self._errors.RedisError as exc:
+            raise StoreError(f"job store {self.location}: {exc}") from None
+
+    def _key(self, job_id: str) -> str:
+        return f"{PREFIX}job:{job_id}"
+
+    def ping(self) -> None:
+        with self._guard():
+            self._redis.ping()
+
+    def add(self, record: JobRecord) -> None:
+        values = record.to_dict()
+        with self._guard():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hset(self._key(record.id), mapping={k: json.dumps(values[k]) for k in _FIELDS})
+            pipe.zadd(f"{PREFIX}jobs", {record.id: record.created_at})
+            pipe.zadd(f"{PREFIX}ids", {record.id: 0})
+            if record.lease_until is not None:
+                pipe.zadd(f"{PREFIX}leases", {record.id: record.lease_until})
+            pipe.execute()
+
+    def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
+        now = time.time()
+        won = self.transition(job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING,
+                              holder=holder, lease_until=now + lease_s, started_at=now)
+        return self.get(job_id) if won else None
+
+    def renew(self, job_id: str, holder: str, lease_s: float) -> bool:
+        return self.transition(job_id, LIVE, held_by=holder, lease_until=time.time() + lease_s)
+
+    def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
+               response: dict[str, Any]) -> bool:
+        return self.transition(
+            job_id, [JobStatus.RUNNING, JobStatus.INTERRUPTED], held_by=holder, status=status,
+            message=message, response=response, finished_at=time.time(), lease_until=None)
+
+    def transition(self, job_id: str, expect: Iterable[JobStatus], *,
+                   held_by: str | None = None, lapsed_before: float | None = None,
+                   **changes: Any) -> bool:
+        expected = [json.dumps(JobStatus(s).value) for s in expect]
+        args: builtins.list[Any] = [job_id, len(expected), *expected,
+                                    json.dumps(held_by) if held_by is not None else "",
+                                    "" if lapsed_before is None else repr(lapsed_before)]
+        for name, value in changes.items():
+            encoded = value.value if isinstance(value, JobStatus) else value
+            args += [name, json.dumps(encoded)]
+        with self._guard():
+            done = self._transition(keys=[self._key(job_id), f"{PREFIX}leases"], args=args)
+        return bool(done)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._guard():
+            raw: dict[str, str] = self._redis.hgetall(self._key(job_id))  # type: ignore[assignment]
+        return _decode(raw) if raw else None
+
+    def _many(self, ids: Any) -> builtins.list[JobRecord]:
+        with self._guard():
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(self._key(job_id))
+            rows = pipe.execute()
+        return [_decode(row) for row in rows if row]
+
+    def list(self, limit: int = 50, status: str | None = None) -> builtins.list[JobRecord]:
+        out: builtins.list[JobRecord] = []
+        start, chunk = 0, max(limit, 100)
+        while len(out) < limit:
+            with self._guard():
+                ids = self._redis.zrevrange(f"{PREFIX}jobs", start, start + chunk - 1)
+            if not ids:
+                break
+            out += [r for r in self._many(ids) if status is None or r.status.value == status]
+            start += chunk
+        return out[:limit]
+
+    def find(self, prefix: str) -> builtins.list[str]:
+        with self._guard():
+            ids = self._redis.zrangebylex(f"{PREFIX}ids", f"[{prefix}", f"[{prefix}\xff",
+                                          start=0, num=2)
+        return [str(i) for i in ids]
+
+    def expired(self, now: float) -> builtins.list[JobRecord]:
+        with self._guard():
+            ids = self._redis.zrangebyscore(f"{PREFIX}leases", "-inf", f"({now}")
+        return [r for r in self._many(ids) if r.lapsed(now)]
+
+    def prune(self, before: float) -> int:
+        with self._guard():
+            ids = self._redis.zrangebyscore(f"{PREFIX}jobs", "-inf", f"({before}")
+        gone = [r.id for r in self._many(ids)
+                if r.status.done and (r.finished_at or r.created_at) < before]
+        if gone:
+            with self._guard():
+                pipe = self._redis.pipeline(transaction=True)
+                pipe.delete(*(self._key(i) for i in gone))
+                for index in ("jobs", "ids", "leases"):
+                    pipe.zrem(f"{PREFIX}{index}", *gone)
+                pipe.execute()
+        return len(gone)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._redis.close()
+
+
+def _decode(raw: dict[str, str]) -> JobRecord:
+    values = {k: json.loads(v) for k, v in raw.items() if k in _FIELDS}
+    return JobRecord.from_dict(values)

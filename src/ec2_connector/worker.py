@@ -1,0 +1,182 @@
+"""Celery workers: `ec2-connector worker` runs jobs from a Redis broker and store.
+
+Only the job id travels: the task is `lifecycle.run(job_id)`, and the worker rebuilds
+the request from the record in the Redis store, with its own connector config (or the
+AWS chain of its machine) for credentials. No job is lost and none runs twice:
+
+- `acks_late` and `reject_on_worker_lost`: a message is acknowledged only once its job
+  has ended, so a worker that dies leaves its messages to be delivered again;
+- the visibility timeout is longer than the longest job deadline (a day), so Celery never
+  redelivers a message whose job is still running;
+- the claim is a compare-and-set on the record: a second delivery of a job that is
+  running or has ended is dropped;
+- a worker killed outright stops renewing its leases; a sweeper in every worker sees the
+  lapse within lease + sweep interval and queues the job again (a create keeps its client
+  token, so it never launches twice), instead of Celery's redelivery a day later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from . import lifecycle
+from .config import Connectors
+from .job import JobRecord, JobStatus, new_holder
+from .runtime import Runtime
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from .redis_store import RedisJobStore
+
+TASK = "ec2_connector.run_job"
+MAX_RERUNS = 2
+VISIBILITY_TIMEOUT_S = 86_400 + 3_600  # the longest job deadline (a day), and an hour
+RERUN_NOTE = (
+    "run again after the worker running it was lost (its lease lapsed); the first run may "
+    "have reached EC2 (a create keeps its client token, so it is not launched twice)"
+)
+log = logging.getLogger("ec2_connector.worker")
+
+
+def make_app(broker: str) -> Celery:
+    """The Celery app for one broker; the same settings for submitters and workers."""
+    from celery import Celery
+
+    app = Celery("ec2_connector", broker=broker, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="ec2-connector",
+        broker_connection_timeout=3,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT_S,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 2,
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    app.task(name=TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True)(_run_job)
+    return app
+
+
+def send(app: Celery, job_id: str) -> None:
+    """Queue a job id; a broker that is down fails at once (exitcode 4), never hangs."""
+    from kombu.exceptions import OperationalError
+
+    from .errors import EndpointUnreachable
+    from .redis_store import masked_url
+
+    try:
+        app.send_task(TASK, args=[job_id], retry=False)
+    except (OperationalError, OSError) as exc:
+        raise EndpointUnreachable(
+            f"the broker at {masked_url(str(app.conf.broker_url))} is unreachable: "
+            f"{type(exc).__name__}") from None
+
+
+def close_app(app: Celery) -> None:
+    app.close()
+
+
+class WorkerState:
+    """What one worker process shares across its threads: store, config, lease holder."""
+
+    def __init__(self, app: Celery) -> None:
+        from .redis_store import RedisJobStore
+
+        self.app = app
+        # One runtime for the worker: its threads share the clients, session and I/O pool.
+        self.runtime = Runtime(Settings.from_env())
+        settings = self.runtime.settings
+        self.sweep_s = float(settings.sweep_s)
+        self.store: RedisJobStore = RedisJobStore(str(app.conf.broker_url))
+        self.connectors = Connectors(app.conf.get("ec2_connector_config") or settings.config)
+        self.holder = new_holder()
+        self.leases = lifecycle.Leases(self.store, settings.lease_s)
+        self._stop = threading.Event()
+
+    def run(self, job_id: str) -> None:
+        response = lifecycle.run(job_id, self.store, self.connectors, self.holder, self.leases,
+                                 runtime=self.runtime)
+        if response is not None:
+            log.info("job %s ended: exitcode %s", job_id, response.exitcode)
+
+    def sweep(self) -> None:
+        """Interrupt lapsed jobs; queue again those a lost worker held, up to MAX_RERUNS."""
+        for record in lifecycle.sweep(self.store):
+            if record.status is JobStatus.INTERRUPTED:
+                requeue(self.app, self.store, record)
+
+    def sweep_forever(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.sweep()
+            except Exception as exc:  # the store is down for now: sweep again later
+                log.warning("sweep failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.leases.stop()
+
+
+def requeue(app: Celery, store: RedisJobStore, record: JobRecord) -> bool:
+    """Queue an interrupted Celery job again (once per rerun, whoever gets there first)."""
+    if record.executor != "celery" or record.secrets_held or record.reruns >= MAX_RERUNS:
+        return False
+    won = store.transition(
+        record.id, [JobStatus.INTERRUPTED], status=JobStatus.QUEUED, reruns=record.reruns + 1,
+        message=RERUN_NOTE, holder=None, lease_until=None, started_at=None, finished_at=None)
+    if won:
+        log.warning("job %s: %s", record.id, RERUN_NOTE)
+        send(app, record.id)
+    return won
+
+
+_state: WorkerState | None = None
+_state_lock = threading.Lock()
+
+
+def state(app: Celery) -> WorkerState:
+    global _state
+    with _state_lock:
+        if _state is None:
+            _state = WorkerState(app)
+        return _state
+
+
+def _run_job(task: Any, job_id: str) -> None:
+    state(task.app).run(job_id)
+
+
+def serve(broker: str, concurrency: int, config: str | None = None,
+          loglevel: str = "INFO") -> int:
+    """Run a worker in this process until it is stopped (threads pool)."""
+    app = make_app(broker)
+    if config is not None:
+        app.conf.ec2_connector_config = config
+    logging.basicConfig(level=loglevel, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    worker_state = state(app)
+    worker_state.store.ping()
+    sweeper = threading.Thread(target=worker_state.sweep_forever, args=(worker_state.sweep_s,),
+                               name="ec2-connector-sweeper", daemon=True)
+    sweeper.start()
+    argv: list[Any] = [
+        "worker", "--pool=threads", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]
+    try:
+        app.worker_main(argv)
+    finally:
+        worker_state.stop()
+    return 0

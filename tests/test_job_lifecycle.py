@@ -1,0 +1,272 @@
+"""Local jobs you can trust: validated before they exist, leases that show a dead runner,
+resume once and only at the target the job was submitted to, fire and forget, secrets
+nowhere on disk or in /proc, and store failures with their own exitcode."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ec2_connector import Call
+from ec2_connector.job import JobRecord, JobStatus
+from ec2_connector.store import SQLiteJobStore
+from tests.conftest import all_instances
+from tests.harness import SilentServer
+from tests.test_cli import assert_one_line_error, clean_env, envelope, run_cli
+from tests.test_execution import LaunchThenHang, config_for
+
+LEASE = "2"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def local_env(home: Path, **extra: str) -> dict[str, str]:
+    return {**clean_env(home), "EC2_CONNECTOR_LEASE_S": LEASE, **extra}
+
+
+def stored_ids(home: Path) -> list[str]:
+    if not (home / "jobs.sqlite3").exists():
+        return []
+    store = SQLiteJobStore(home)
+    try:
+        return [r.id for r in store.list()]
+    finally:
+        store.close()
+
+
+def test_async_validates_before_any_job_exists(home: Path, endpoint: str,
+                                               tmp_path: Path) -> None:
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(config_for(endpoint)))
+    env = local_env(home, EC2_CONNECTOR_CONFIG=str(config))
+    unknown = run_cli(env, "call", "stop-instance", "--async")
+    assert "unknown action 'stop-instance'" in assert_one_line_error(unknown, 2)
+    missing = run_cli(env, "call", "stop-instances", "--async")
+    assert "instance-id" in assert_one_line_error(missing, 2)
+    with Call(config=config_for(endpoint), home=home) as call:
+        refused = call.connector("aws-ec2").set("action", "stop-instances").async_()
+        assert refused.id is None and refused.wait().exitcode == 2
+    assert stored_ids(home) == []
+
+
+SECRET = "SpelledSecret0123456789abcdefghijklmnopq"
+
+
+def test_no_spelling_of_a_secret_reaches_the_store(endpoint: str, home: Path) -> None:
+    spellings = ["Security-Key", "securityKey", "SECURITY_KEY", "UserData", "userData",
+                 "User-Data", "Session-Token", "sessionToken"]
+    with Call(config=config_for(endpoint), home=home) as call:
+        for key in spellings:
+            job = (call.connector("aws-ec2").set("action", "create-instance")
+                   .set("image-id", "ami-12345678").set(key, SECRET).async_())
+            assert job.id is None and job.wait().exitcode == 2, key  # refused, never stored
+        accepted = (call.connector("aws-ec2").set("action", "list-instances")
+                    .set("security_key", SECRET).set("access-key", "AKIAEXAMPLE")
+                    .set("session-token", SECRET[::-1]).async_())
+        assert accepted.wait(30000).exitcode == 0
+        assert accepted.to_dict()["secrets-held-in-memory"] is True
+    assert len(stored_ids(home)) == 1
+    for path in home.iterdir():
+        if path.name.startswith("jobs.sqlite3"):
+            raw = path.read_bytes()
+            for needle in (SECRET, SECRET[::-1]):
+                assert needle.encode() not in raw, path
+
+
+def proc_texts() -> list[tuple[str, bytes]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        for name in ("cmdline", "environ"):
+            try:
+                found.append((f"{entry.name}/{name}", (entry / name).read_bytes()))
+            except OSError:
+                continue
+    return found
+
+
+def test_the_detached_runner_gets_its_request_through_a_pipe(home: Path) -> None:
+    with SilentServer() as silent:
+        env = local_env(home)
+        submitted = run_cli(env, "call", "describe-instances", f"endpoint-url={silent.url}",
+                            "access-key=AKIAEXAMPLE", f"security-key={SECRET}",
+                            "--timeout", "20000", "--async")
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = json.loads(submitted.stdout)["job-id"]
+        shown = json.loads(run_cli(env, "jobs", "show", job_id).stdout)
+        assert shown["status"] in ("queued", "running")  # the runner lives on
+        runner_pid = shown["holder"].split(":")[1]
+        assert Path(f"/proc/{runner_pid}/cmdline").exists()
+        leaks = [where for where, text in proc_texts() if SECRET.encode() in text]
+        assert leaks == []
+        os.kill(int(runner_pid), signal.SIGKILL)
+
+
+def test_a_killed_sandbox_job_is_seen_at_once_and_resumes_only_at_the_sandbox(
+    moto_server: Any, endpoint: str, ec2: Any, image_id: str, home: Path, tmp_path: Path
+) -> None:
+    with LaunchThenHang(moto_server.port) as sandbox:
+        config = tmp_path / "sandbox.json"
+        config.write_text(json.dumps(config_for(sandbox.url)))
+        env = local_env(home)  # no EC2_CONNECTOR_CONFIG: elsewhere is real AWS
+        submitted = run_cli(env, "call", "create-instance", f"image-id={image_id}",
+                            "instance-type=t2.micro", "--config", str(config),
+                            "--timeout", "60000", "--async")
+        job_id = json.loads(submitted.stdout)["job-id"]
+        deadline = time.monotonic() + 30
+        while not all_instances(ec2) and time.monotonic() < deadline:
+            time.sleep(0.1)  # launched; the runner waits for an answer that never comes
+        holder = json.loads(run_cli(env, "jobs", "show", job_id).stdout)["holder"]
+        waiter = subprocess.Popen([sys.executable, "-m", "ec2_connector.cli", "jobs", "wait",
+                                   job_id], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        os.kill(int(holder.split(":")[1]), signal.SIGKILL)
+        killed = time.monotonic()
+        out, err = waiter.communicate(timeout=30)
+        assert time.monotonic() - killed < float(LEASE) + 5
+        assert waiter.returncode == 3 and "interrupted while running" in err
+        assert "may or may not have reached EC2" in json.loads(out)["message"]
+
+        refused = run_cli(env, "jobs", "resume", job_id)
+        line = assert_one_line_error(refused, 2)
+        assert sandbox.url in line and "https://ec2.us-east-1.amazonaws.com" in line
+        resumed = run_cli(env, "jobs", "resume", job_id[:10], "--config", str(config))
+        body = envelope(resumed)
+    assert body["exitcode"] == 0, body["message"]
+    assert body["meta"]["endpoint"] == sandbox.url
+    assert [i["instance-id"] for i in body["data"]["instance-info"]] == [
+        i["InstanceId"] for i in all_instances(ec2)]  # the one launch, found by its token
+
+
+def test_two_resumes_at_once_run_once(
+    config: dict[str, Any], home: Path, tmp_path: Path, image_id: str, ec2: Any
+) -> None:
+    path = tmp_path / "connectors.json"
+    path.write_text(json.dumps(config))
+    env = local_env(home, EC2_CONNECTOR_CONFIG=str(path))
+    store = SQLiteJobStore(home)
+    store.add(JobRecord("twice", "aws-ec2", "create-instance",
+                        {"image-id": image_id, "instance-type": "t2.micro",
+                         "client-token": "resume-race"}, None, status=JobStatus.INTERRUPTED))
+    store.close()
+    command = [sys.executable, "-m", "ec2_connector.cli", "jobs", "resume", "twice"]
+    procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [(p.wait(60), p.stderr.read() if p.stderr else "") for p in procs]
+    assert sorted(code for code, _ in results) == [0, 2]
+    assert any("resumed by someone else" in err or "not interrupted" in err
+               for _, err in results)
+    assert len(all_instances(ec2)) == 1
+
+
+FIRE_AND_FORGET = textwrap.dedent(
+    """
+    import json, sys
+    from ec2_connector import Call
+    call = Call(config=json.loads(sys.argv[1]), home=sys.argv[2])
+    job = (call.connector("aws-ec2").set("action", "create-instance")
+           .set("image-id", sys.argv[3]).set("instance-type", "t2.micro").async_())
+    print(job.id, flush=True)
+    """
+)
+
+
+def test_fire_and_forget_runs_at_interpreter_exit(
+    config: dict[str, Any], home: Path, ec2: Any, image_id: str
+) -> None:
+    done = subprocess.run([sys.executable, "-c", FIRE_AND_FORGET, json.dumps(config),
+                           str(home), image_id], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "waiting for 1 submitted job(s) to end" in done.stderr
+    with Call(config=config, home=home) as call:
+        job = call.job(done.stdout.strip())
+        assert job.status == "succeeded"
+    assert len(all_instances(ec2)) == 1
+
+
+def test_damaged_or_empty_store_is_reported_with_its_path(home: Path) -> None:
+    home.mkdir(parents=True)
+    db = home / "jobs.sqlite3"
+    env = local_env(home)
+    for content, words in ((b"", "empty (0-byte)"), (b"garbage" * 100, "damaged")):
+        db.write_bytes(content)
+        listed = run_cli(env, "jobs", "list")
+        line = assert_one_line_error(listed, 9)
+        assert str(db) in line and words in line and "move it aside" in line
+        submitted = run_cli(env, "call", "list-instances", "--async")
+        assert str(db) in assert_one_line_error(submitted, 9)
+        assert db.read_bytes() == content  # never silently replaced
+        with Call(home=home) as call:
+            refused = call.connector("aws-ec2").set("action", "list-instances").async_()
+            assert refused.wait().exitcode == 9
+
+
+def test_a_locked_store_delays_the_final_write_not_the_waiter(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("EC2_CONNECTOR_STORE_BUSY_MS", "200")
+    caplog.set_level(logging.ERROR, logger="ec2_connector.jobs")
+    with SilentServer() as silent, Call(config=config_for(silent.url), home=home) as call:
+        job = call.connector("aws-ec2").set("action", "list-instances").timeout(1500).async_()
+        assert job.id is not None
+        deadline = time.monotonic() + 10
+        while job.status != "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        locker = sqlite3.connect(home / "jobs.sqlite3", isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # another process holding the store
+        try:
+            started = time.monotonic()
+            response = job.wait(timeout_ms=10000)  # handed over from memory
+            assert response.exitcode == 3 and time.monotonic() - started < 6
+            time.sleep(1)
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        deadline = time.monotonic() + 20
+        while job.record().status is not JobStatus.TIMED_OUT and time.monotonic() < deadline:
+            time.sleep(0.2)  # the retried write lands once the lock is gone
+        assert job.record().status is JobStatus.TIMED_OUT
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("writing its result to the job store" in e and "locked" in e for e in errors)
+
+
+def test_jobs_list_table_status_limit_and_prune(call: Call, home: Path, tmp_path: Path) -> None:
+    store = call.jobs.store
+    old = time.time() - 10 * 86400
+    store.add(JobRecord("0ld0000001", "aws-ec2", "stop-instances", {}, None,
+                        status=JobStatus.SUCCEEDED, created_at=old, finished_at=old,
+                        message="success"))
+    store.add(JobRecord("f4i1ed0002", "aws-ec2", "list-instances", {}, None,
+                        status=JobStatus.FAILED, message="AuthFailure: nope"))
+    env = clean_env(tmp_path / "home")
+    table = run_cli(env, "jobs", "list", "--output", "table")
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "ACTION", "AGE", "MESSAGE"]
+    assert lines[1].split()[:4] == ["f4i1ed0002", "failed", "list-instances", "0s"]
+    assert lines[2].split()[:4] == ["0ld0000001", "succeeded", "stop-instances", "10d"]
+    only = json.loads(run_cli(env, "jobs", "list", "--status", "failed").stdout)
+    assert [j["job-id"] for j in only] == ["f4i1ed0002"]
+    assert len(json.loads(run_cli(env, "jobs", "list", "--limit", "1").stdout)) == 1
+    bad = run_cli(env, "jobs", "list", "--status", "sleeping")
+    assert "unknown job status" in assert_one_line_error(bad, 2)
+    assert json.loads(run_cli(env, "jobs", "show", "f4i").stdout)["job-id"] == "f4i1ed0002"
+    pruned = run_cli(env, "jobs", "prune", "--older-than", "7d")
+    assert json.loads(pruned.stdout) == {"pruned": 1}
+    assert [j["job-id"] for j in json.loads(run_cli(env, "jobs", "list").stdout)] == [
+        "f4i1ed0002"]
