@@ -10,9 +10,11 @@ from .errors import (
     NotFound,
     PartialFailure,
     ServiceError,
+    StoreError,
     Throttled,
     TimedOut,
 )
+from .job import JobRecord, JobStatus
 from .response import Response
 from .runtime import Runtime
 from .settings import Settings
@@ -26,6 +28,8 @@ __all__ = [
     "EndpointUnreachable",
     "ExitCode",
     "InvalidRequest",
+    "JobRecord",
+    "JobStatus",
     "NotFound",
     "PartialFailure",
     "RequestBuilder",
@@ -33,6 +37,7 @@ __all__ = [
     "Runtime",
     "ServiceError",
     "Settings",
+    "StoreError",
     "Throttled",
     "TimedOut",
     "__version__",
