@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConnectorError, translate
+from . import interrupt
 from .output import emit, error_envelope
 from .parser import PROG, UsageError, build_parser
 
@@ -31,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         output = getattr(args, "output", "json")
         if extra and args.command != "call":
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if args.command in ("call", "jobs"):  # the others stop their own servers on Ctrl-C
+            interrupt.install(PROG)
         return int(args.run(args, extra))
     except ConnectorError as exc:
         return emit(error_envelope(exc), output)

@@ -1,0 +1,160 @@
+"""The process exits on time: after its response whatever its abandoned request is doing,
+and at once on Ctrl-C (SIGINT, exit 130, one line) in every command that waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ec2_connector.store import JobRecord, JobStatus, JobStore
+from tests.harness import EndlessBodyServer, SilentServer
+from tests.harness.processes import terminate
+from tests.test_cli import clean_env
+from tests.test_execution import config_for
+from tests.test_store import dead_owner
+
+CLI = [sys.executable, "-m", "ec2_connector.cli"]
+INTERRUPT_WITHIN_S = 2.5  # the aim is 1 s; generous for a shared machine
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    with SilentServer() as server:
+        yield server
+
+
+def env_for(tmp_path: Path, url: str) -> dict[str, str]:
+    path = tmp_path / "connectors.json"
+    path.write_text(json.dumps(config_for(url)))
+    return {**clean_env(tmp_path / "home"), "EC2_CONNECTOR_CONFIG": str(path)}
+
+
+def test_the_cli_exits_on_time_against_an_endless_body(tmp_path: Path) -> None:
+    with EndlessBodyServer() as endless:
+        started = time.monotonic()
+        done = subprocess.run([*CLI, "call", "describe-instances", "--timeout", "3000"],
+                              env=env_for(tmp_path, endless.url), capture_output=True,
+                              text=True, timeout=60)
+        took = time.monotonic() - started
+    assert done.returncode == 3, done.stderr
+    assert json.loads(done.stdout)["message"] == "timed out after 3000 ms"
+    assert took < 4.0, f"the command took {took:.1f} s"
+
+
+def test_a_script_exits_on_time_against_an_endless_body(tmp_path: Path) -> None:
+    script = (
+        "import sys\nfrom ec2_connector import Call\n"
+        f"config = {config_for('URL')!r}\n"
+        "config['connectors']['aws-ec2']['endpoint-url'] = sys.argv[1]\n"
+        "r = Call(config=config).connector('aws-ec2').set('action', 'describe-instances')"
+        ".timeout(3000).sync()\nprint(r.exitcode)\n"
+    )
+    with EndlessBodyServer() as endless:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", script, endless.url],
+                              env=clean_env(tmp_path / "home"), capture_output=True,
+                              text=True, timeout=60)
+        took = time.monotonic() - started
+    assert (done.returncode, done.stdout) == (0, "3\n"), done.stderr
+    assert took < 4.0, f"the script took {took:.1f} s"
+
+
+def interrupt(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> float:
+    """SIGINT once `ready()` (`proc` is waiting); the seconds it took to exit."""
+    ends = time.monotonic() + 30
+    while not ready() and proc.poll() is None:
+        assert time.monotonic() < ends, "the command never got to wait"
+        time.sleep(0.02)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            terminate(proc)
+    return time.monotonic() - sent
+
+
+def reached(silent: SilentServer, seen: int = 0) -> Callable[[], bool]:
+    return lambda: silent.requests_received > seen
+
+
+def store_open(proc: subprocess.Popen[str]) -> Callable[[], bool]:
+    """True once `proc` has the job store open (so its command is running)."""
+
+    def check() -> bool:
+        folder = f"/proc/{proc.pid}/fd"
+        try:
+            links = [os.readlink(f"{folder}/{fd}") for fd in os.listdir(folder)]
+        except OSError:
+            return False
+        return any(link.endswith("jobs.sqlite3") for link in links)
+
+    return check
+
+
+def assert_interrupted(proc: subprocess.Popen[str], took: float) -> None:
+    stdout, stderr = proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert stderr == "ec2-connector: interrupted\n"
+    assert stdout == ""
+    assert took < INTERRUPT_WITHIN_S, f"exited {took:.2f} s after SIGINT"
+
+
+def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_ctrl_c_ends_a_call(tmp_path: Path, silent: SilentServer) -> None:
+    proc = start(env_for(tmp_path, silent.url), "call", "describe-instances",
+                 "--timeout", "60000")
+    assert_interrupted(proc, interrupt(proc, reached(silent)))
+
+
+def test_ctrl_c_ends_wait_job_and_resume_and_records_the_job_interrupted(
+    tmp_path: Path, silent: SilentServer
+) -> None:
+    env = env_for(tmp_path, silent.url)
+    proc = start(env, "call", "describe-instances", "--wait-job", "--timeout", "60000")
+    assert_interrupted(proc, interrupt(proc, reached(silent)))
+    store = JobStore(env["EC2_CONNECTOR_HOME"])
+    [job] = store.list()
+    assert job.status is JobStatus.INTERRUPTED and job.owner.startswith(f"{proc.pid}:")
+
+    store.add(JobRecord("crashed", "aws-ec2", "describe-instances",
+                        {"endpoint-url": silent.url}, 60000,
+                        status=JobStatus.RUNNING, owner=dead_owner()))
+    store.close()
+    proc = start(env, "jobs", "resume", "crashed")
+    assert_interrupted(proc, interrupt(proc, reached(silent, seen=1)))
+    store = JobStore(env["EC2_CONNECTOR_HOME"])
+    resumed = [r for r in store.list() if r.id not in ("crashed", job.id)]
+    assert [r.status for r in resumed] == [JobStatus.INTERRUPTED]
+    store.close()
+
+
+def test_ctrl_c_ends_jobs_wait_and_the_job_goes_on(tmp_path: Path, silent: SilentServer) -> None:
+    env = env_for(tmp_path, silent.url)
+    submitted = subprocess.run([*CLI, "call", "describe-instances", "--async", "--timeout",
+                                "20000"], env=env, capture_output=True, text=True, timeout=60)
+    job_id = json.loads(submitted.stdout)["job-id"]
+    store = JobStore(env["EC2_CONNECTOR_HOME"])
+    try:
+        proc = start(env, "jobs", "wait", job_id)
+        assert_interrupted(proc, interrupt(proc, store_open(proc)))
+        record: Any = store.get(job_id)
+        assert record.status in (JobStatus.QUEUED, JobStatus.RUNNING)  # its process lives on
+    finally:
+        runner = int(store.get(job_id).owner.split(":")[0])  # type: ignore[union-attr]
+        store.close()
+        os.kill(runner, signal.SIGTERM)  # the detached runner is this test's to stop
