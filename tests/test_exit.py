@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from ec2_connector.store import JobRecord, JobStatus, JobStore
+from ec2_connector.job import JobRecord, JobStatus
+from ec2_connector.store import SQLiteJobStore
 from tests.harness import EndlessBodyServer, SilentServer
 from tests.harness.processes import terminate
 from tests.test_cli import clean_env
 from tests.test_execution import config_for
-from tests.test_store import dead_owner
 
 CLI = [sys.executable, "-m", "ec2_connector.cli"]
 INTERRUPT_WITHIN_S = 2.5  # the aim is 1 s; generous for a shared machine
@@ -127,17 +127,17 @@ def test_ctrl_c_ends_wait_job_and_resume_and_records_the_job_interrupted(
     env = env_for(tmp_path, silent.url)
     proc = start(env, "call", "describe-instances", "--wait-job", "--timeout", "60000")
     assert_interrupted(proc, interrupt(proc, reached(silent)))
-    store = JobStore(env["EC2_CONNECTOR_HOME"])
-    [job] = store.list()
-    assert job.status is JobStatus.INTERRUPTED and job.owner.startswith(f"{proc.pid}:")
+    store = SQLiteJobStore(env["EC2_CONNECTOR_HOME"])
+    [job] = store.list()  # as stored: not merely seen as interrupted once its lease lapses
+    assert job.status is JobStatus.INTERRUPTED and f":{proc.pid}:" in str(job.holder)
 
     store.add(JobRecord("crashed", "aws-ec2", "describe-instances",
-                        {"endpoint-url": silent.url}, 60000,
-                        status=JobStatus.RUNNING, owner=dead_owner()))
+                        {"endpoint-url": silent.url}, 60000, status=JobStatus.RUNNING,
+                        holder="gone", lease_until=time.time() - 1))
     store.close()
     proc = start(env, "jobs", "resume", "crashed")
     assert_interrupted(proc, interrupt(proc, reached(silent, seen=1)))
-    store = JobStore(env["EC2_CONNECTOR_HOME"])
+    store = SQLiteJobStore(env["EC2_CONNECTOR_HOME"])
     resumed = [r for r in store.list() if r.id not in ("crashed", job.id)]
     assert [r.status for r in resumed] == [JobStatus.INTERRUPTED]
     store.close()
@@ -148,13 +148,17 @@ def test_ctrl_c_ends_jobs_wait_and_the_job_goes_on(tmp_path: Path, silent: Silen
     submitted = subprocess.run([*CLI, "call", "describe-instances", "--async", "--timeout",
                                 "20000"], env=env, capture_output=True, text=True, timeout=60)
     job_id = json.loads(submitted.stdout)["job-id"]
-    store = JobStore(env["EC2_CONNECTOR_HOME"])
+    store = SQLiteJobStore(env["EC2_CONNECTOR_HOME"])
     try:
+        ends = time.monotonic() + 30
+        while not silent.requests_received:  # the detached runner is running the job
+            assert time.monotonic() < ends
+            time.sleep(0.02)
         proc = start(env, "jobs", "wait", job_id)
         assert_interrupted(proc, interrupt(proc, store_open(proc)))
         record: Any = store.get(job_id)
-        assert record.status in (JobStatus.QUEUED, JobStatus.RUNNING)  # its process lives on
+        assert record.status is JobStatus.RUNNING  # its process lives on
     finally:
-        runner = int(store.get(job_id).owner.split(":")[0])  # type: ignore[union-attr]
+        holder = str(store.get(job_id).holder)  # type: ignore[union-attr]
         store.close()
-        os.kill(runner, signal.SIGTERM)  # the detached runner is this test's to stop
+        os.kill(int(holder.split(":")[1]), signal.SIGTERM)  # the runner is this test's to stop

@@ -4,8 +4,8 @@ Python turns SIGINT into KeyboardInterrupt, and on its way out that waits: a `wi
 joins its job threads, and the interpreter joins every non-daemon thread, each until its
 call's deadline. So the commands that wait (`call`, `jobs wait`, `jobs resume`) take
 SIGINT here instead: one line on stderr, the jobs this process was running recorded as
-interrupted (bounded: a store that does not answer in time is left to recovery, which
-marks the jobs of a dead process interrupted when it is next opened), then exit now.
+interrupted (bounded: a store that does not answer in time leaves that to the lapsed
+lease, which marks them interrupted when they are next read), then exit now.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 from types import FrameType
@@ -36,17 +37,25 @@ def install(prog: str) -> None:
 
 
 def record_interrupted() -> None:
-    """Mark the jobs this process owns and has not finished as interrupted."""
-    from ..store import JobStatus, JobStore, interrupted_message, process_identity
+    """Mark the jobs whose lease this process holds, and that have not ended, interrupted
+    (a broker's jobs run elsewhere: they are not this process's to mark)."""
+    from ..job import JobStatus, interrupted_message
+    from ..settings import Settings
+    from ..store import SQLiteJobStore
 
+    settings = Settings.from_env()
+    if settings.broker:
+        return
+    mine = f"{socket.gethostname()}:{os.getpid()}:"
     try:
-        store = JobStore()
-        me = process_identity()
+        store = SQLiteJobStore(settings.home, busy_ms=settings.store_busy_ms)
         for status in (JobStatus.RUNNING, JobStatus.QUEUED):
             for record in store.list(limit=1000, status=status.value):
-                if record.owner == me:
-                    store.update(record.id, status=JobStatus.INTERRUPTED,
-                                 finished_at=time.time(), message=interrupted_message(record))
+                if record.holder and record.holder.startswith(mine):
+                    store.transition(
+                        record.id, [status], held_by=record.holder,
+                        status=JobStatus.INTERRUPTED, message=interrupted_message(record),
+                        finished_at=time.time(), lease_until=None)
         store.close()
-    except Exception:  # best effort: recovery marks them when the store is next opened
+    except Exception:  # best effort: the lapsed lease marks them when they are next read
         pass
