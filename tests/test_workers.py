@@ -1,0 +1,219 @@
+"""Jobs on many machines: real Celery worker processes, a real redis-server as broker and
+job store, moto as EC2. Nothing of ours is patched: the workers are `ec2-connector worker`
+processes, killed with SIGKILL where a test says so.
+
+WORKER_JOBS scales the mixed-job run (default 200, about 10 s on two cores).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ec2_connector import Call
+from ec2_connector.actions.instances import TOKEN_TAG
+from tests.conftest import all_instances, launch
+from tests.harness import HTTPHarnessServer, RequestHandler
+from tests.harness.processes import terminate
+from tests.harness.redis import RedisServer
+from tests.test_cli import assert_one_line_error, clean_env
+from tests.test_execution import config_for
+
+JOBS = int(os.environ.get("WORKER_JOBS", "200"))
+LEASE, SWEEP = "3", "1"
+
+
+class Worker:
+    """`ec2-connector worker` in its own process group, its log in a file."""
+
+    def __init__(self, broker: str, config: Path, log: Path, concurrency: int = 16) -> None:
+        self.log = log
+        env = {**clean_env(log.parent / "home"), "EC2_CONNECTOR_CONFIG": str(config),
+               "EC2_CONNECTOR_LEASE_S": LEASE, "EC2_CONNECTOR_SWEEP_S": SWEEP}
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ec2_connector.cli", "worker", "--broker", broker,
+                 "--concurrency", str(concurrency)],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self) -> Worker:
+        deadline = time.monotonic() + 60
+        while b" ready." not in self.log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        return self
+
+    def kill_group(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            terminate(self.proc)
+
+
+@pytest.fixture
+def broker(redis_server: RedisServer) -> str:
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def config_file(endpoint: str, tmp_path: Path) -> Path:
+    path = tmp_path / "workers.json"
+    path.write_text(json.dumps(config_for(endpoint, region="us-east-1")))
+    return path
+
+
+@pytest.fixture
+def workers(broker: str, config_file: Path, tmp_path: Path) -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    try:
+        for n in range(2):  # started together: each takes seconds to import Celery
+            started.append(Worker(broker, config_file, tmp_path / f"worker{n}.log"))
+        for worker in started:
+            worker.wait_ready()
+        yield started
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+READER = textwrap.dedent(
+    """
+    import json, sys
+    from ec2_connector import Call
+    call = Call(broker=sys.argv[1])
+    ids = json.loads(sys.stdin.read())
+    print(json.dumps({i: [call.job(i).status, call.job(i).response.exitcode] for i in ids}))
+    """
+)
+
+
+def test_mixed_jobs_run_on_two_workers_and_are_read_from_a_third_process(
+    workers: list[Worker], broker: str, endpoint: str, ec2: Any, image_id: str
+) -> None:
+    running = launch(ec2, image_id, 2)
+    kinds = ["create-instance", "describe-instances", "stop-instances"]
+    with Call(config=config_for(endpoint), broker=broker) as call:
+        jobs = []
+        for n in range(JOBS):
+            builder = call.connector("aws-ec2").set("action", kinds[n % 3])
+            if kinds[n % 3] == "create-instance":
+                builder.set("image-id", image_id).set("instance-type", "t2.micro")
+            elif kinds[n % 3] == "stop-instances":
+                builder.set("instance-id", running)
+            jobs.append(builder.async_())
+        responses = [job.wait(120000) for job in jobs]
+        assert [r.exitcode for r in responses] == [0] * JOBS, {r.message for r in responses}
+        holders = {job.to_dict()["holder"].split(":")[1] for job in jobs}
+    assert holders == {str(w.proc.pid) for w in workers}  # both workers took jobs
+    ids = [job.id for job in jobs]
+    read = subprocess.run([sys.executable, "-c", READER, broker], input=json.dumps(ids),
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert set(map(tuple, json.loads(read.stdout).values())) == {("succeeded", 0)}
+    creates = sum(1 for n in range(JOBS) if n % 3 == 0)
+    assert len(all_instances(ec2)) == creates + 2
+
+
+class SlowLaunch(HTTPHarnessServer):
+    """Forwards to EC2, but answers RunInstances only after `delay` seconds: a worker
+    can be killed while it holds launches that EC2 has already made."""
+
+    def __init__(self, upstream_port: int, delay: float) -> None:
+        super().__init__()
+        self.upstream_port, self.delay = upstream_port, delay
+
+    def respond(self, req: RequestHandler) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
+        conn.request(req.command, req.path, body=req.body, headers=headers)
+        upstream = conn.getresponse()
+        body = upstream.read()
+        conn.close()
+        if req.params().get("Action") == "RunInstances" and req.pause(self.delay):
+            return
+        req.send_body(upstream.status, body)
+
+
+def test_kill_9_of_a_worker_loses_no_job_and_launches_nothing_twice(
+    broker: str, moto_server: Any, endpoint: str, ec2: Any, image_id: str, tmp_path: Path
+) -> None:
+    with SlowLaunch(moto_server.port, delay=4) as slow:
+        config = tmp_path / "slow.json"
+        config.write_text(json.dumps(config_for(slow.url, region="us-east-1")))
+        doomed = Worker(broker, config, tmp_path / "doomed.log", concurrency=8).wait_ready()
+        survivor: Worker | None = None
+        try:
+            with Call(config=config_for(slow.url), broker=broker) as call:
+                jobs = [call.connector("aws-ec2").set("action", "create-instance")
+                        .set("image-id", image_id).set("instance-type", "t2.micro")
+                        .timeout(120000).async_() for _ in range(12)]
+                deadline = time.monotonic() + 30
+                while len(all_instances(ec2)) < 8 and time.monotonic() < deadline:
+                    time.sleep(0.1)  # the doomed worker holds 8 launches EC2 has made
+                doomed.kill_group()
+                killed = time.monotonic()
+                survivor = Worker(broker, config, tmp_path / "survivor.log").wait_ready()
+                records = [job.wait(60000) for job in jobs]
+                took = time.monotonic() - killed
+                rerun = [job.to_dict() for job in jobs if job.to_dict()["reruns"]]
+        finally:
+            doomed.stop()
+            if survivor is not None:
+                survivor.stop()
+    assert [r.exitcode for r in records] == [0] * 12, [r.message for r in records]
+    assert took < 60
+    assert len(rerun) >= 8  # every job the dead worker held was run again, and says so
+    assert all("worker running it was lost" in (r["response"]["meta"]["rerun-reason"] or "")
+               for r in rerun)
+    tokens = Counter(tag["Value"] for i in all_instances(ec2) for tag in i.get("Tags", [])
+                     if tag["Key"] == TOKEN_TAG)
+    assert len(tokens) == 12 and set(tokens.values()) == {1}  # one launch per job
+
+
+def test_a_broker_that_is_down_or_silent_fails_submission_fast(tmp_path: Path) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # accepts connections, never answers
+        refused = socket.socket()
+        refused.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{refused.getsockname()[1]}/0"
+        refused.close()
+        for url in (down, f"redis://127.0.0.1:{silent.getsockname()[1]}/0"):
+            started = time.monotonic()
+            job = Call(broker=url).connector("aws-ec2").set("action", "list-instances").async_()
+            response = job.wait()
+            assert response.exitcode == 4 and "unreachable" in response.message
+            assert time.monotonic() - started < 10
+            started = time.monotonic()
+            cli = subprocess.run(
+                [sys.executable, "-m", "ec2_connector.cli", "call", "list-instances", "--async",
+                 "--broker", url], env=clean_env(tmp_path / "home"), capture_output=True,
+                text=True, timeout=30)
+            assert "unreachable" in assert_one_line_error(cli, 4)
+            assert time.monotonic() - started < 10
+
+
+def test_request_carried_secrets_never_travel_to_workers(broker: str, endpoint: str) -> None:
+    with Call(config=config_for(endpoint), broker=broker) as call:
+        job = (call.connector("aws-ec2").set("action", "list-instances")
+               .set("access-key", "AKIAEXAMPLE").set("security-key", "RequestSecret123")
+               .async_())
+        response = job.wait()
+        assert response.exitcode == 2 and "never travel to workers" in response.message
+        assert call.jobs.list() == []
