@@ -58,7 +58,10 @@ def test_mapping_and_cidr() -> None:
     assert Mapping_("string-list").convert({"k": "a,b"}, "filters") == {"k": ["a", "b"]}
     with pytest.raises(InvalidRequest, match="tags"):
         Mapping_().convert(["a"], "tags")
-    assert Cidr().convert("10.0.0.1/8", "cidr-block") == "10.0.0.0/8"
+    assert Cidr().convert("10.0.0.0/8", "cidr-block") == "10.0.0.0/8"
+    assert Cidr().convert("10.0.0.5", "cidr-block") == "10.0.0.5/32"
+    with pytest.raises(InvalidRequest, match=r"host bits set; did you mean 10\.0\.0\.0/8"):
+        Cidr().convert("10.0.0.1/8", "cidr-block")
     assert Cidr().convert("2001:db8::/32", "cidr-block") == "2001:db8::/32"
     with pytest.raises(InvalidRequest, match="cidr-block"):
         Cidr().convert("300.1.1.1/8", "cidr-block")

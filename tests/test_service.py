@@ -212,7 +212,8 @@ def test_slow_calls_do_not_block_each_other_or_the_event_loop(service: Service) 
         silent.bind(("127.0.0.1", 0))
         silent.listen(64)
         request = {"action": "describe-instances", "timeout": 2000,
-                   "endpoint-url": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+                   "endpoint-url": f"http://127.0.0.1:{silent.getsockname()[1]}",
+                   "access-key": "AKIASLOWCALLS0000000", "security-key": "slow-calls-key"}
 
         def one(n: int) -> int:
             with service.client() as client:

@@ -11,6 +11,7 @@ from .config import Connectors
 from .context import ItemSink, Progress
 from .deadline import Deadline
 from .execution import Request, as_request, execute, prepare
+from .params import text_of
 from .response import Response
 from .runtime import Runtime, shared
 from .settings import Settings
@@ -63,7 +64,7 @@ class Call:
         """Run a flat request (`{"action": ..., params...}`) synchronously."""
         params = dict(params)
         action = params.pop("action", None)
-        request = Request(name, None if action is None else str(action), params, timeout_ms)
+        request = Request(name, None if action is None else text_of(action), params, timeout_ms)
         return execute(
             request, self.connectors, runtime=self.runtime, progress=progress, on_item=on_item
         )
@@ -133,7 +134,7 @@ class RequestBuilder:
         params = dict(self._params)
         action = params.pop("action", None)
         return Request(
-            self._connector, None if action is None else str(action), params, self._timeout_ms
+            self._connector, None if action is None else text_of(action), params, self._timeout_ms
         )
 
     def sync(self) -> Response:

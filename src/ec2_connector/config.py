@@ -9,14 +9,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import regions
 from .errors import InvalidRequest, unknown_name
+from .netparams import EndpointUrl, region_type
+from .params import String, StringList
 from .settings import CONFIG_ENV, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_MODE
 
 DEFAULT_CONNECTOR = "aws-ec2"
-DEFAULT_REGION = "us-east-1"
+DEFAULT_REGION = regions.DEFAULT_REGION
+TOP_LEVEL_KEYS = ("connectors",)
 _KEYS = {
     "type", "access-key", "security-key", "session-token", "region", "endpoint-url",
     "profile", "max-attempts", "retry-mode", "max-in-flight", "description",
+    "allowed-endpoint-urls",
+}
+# Settings checked with the request parameter of the same name's type.
+_TYPES = {
+    "access-key": String(), "security-key": String(), "session-token": String(),
+    "region": region_type(), "endpoint-url": EndpointUrl(), "profile": String(),
+    "allowed-endpoint-urls": StringList(EndpointUrl()),
 }
 
 
@@ -34,6 +45,7 @@ class ConnectorConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     retry_mode: str = DEFAULT_RETRY_MODE
     max_in_flight: int | None = None  # calls in flight to its endpoint; None: the runtime's
+    allowed_endpoint_urls: tuple[str, ...] = ()
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> ConnectorConfig:
@@ -41,6 +53,7 @@ class ConnectorConfig:
         unknown = set(entry) - _KEYS
         if unknown:
             raise unknown_name(f"setting in connector '{name}'", sorted(unknown)[0], _KEYS)
+        entry = _checked(name, entry)
         if entry.get("type", "aws-ec2") != "aws-ec2":
             raise InvalidRequest(f"connector '{name}' has type '{entry['type']}', not 'aws-ec2'")
         mode = entry.get("retry-mode", DEFAULT_RETRY_MODE)
@@ -65,7 +78,33 @@ class ConnectorConfig:
             max_attempts=attempts,
             retry_mode=mode,
             max_in_flight=in_flight,
+            allowed_endpoint_urls=tuple(
+                _normal_url(u) for u in entry.get("allowed-endpoint-urls") or ()
+            ),
         )
+
+    def allows_endpoint(self, url: str) -> bool:
+        """May a service request send this connector's credentials to `url`?"""
+        normal = _normal_url(url)
+        own = self.endpoint_url and _normal_url(self.endpoint_url) == normal
+        return bool(own) or normal in self.allowed_endpoint_urls
+
+
+def _checked(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with its values converted as the request parameters are, or an error
+    naming the connector and the setting (never the value: it may be a secret)."""
+    out = dict(entry)
+    for key, kind in _TYPES.items():
+        if entry.get(key) is not None:
+            try:
+                out[key] = kind.convert(entry[key], key)
+            except InvalidRequest as exc:
+                raise InvalidRequest(f"connector '{name}': {exc.message}") from None
+    return out
+
+
+def _normal_url(url: str) -> str:
+    return url.strip().rstrip("/").lower()
 
 
 class Connectors:
@@ -110,11 +149,24 @@ def _read(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> Mapping[
 
 
 def _parse(document: Mapping[str, Any]) -> dict[str, ConnectorConfig]:
+    # A document of another shape is refused, never ignored: ignored, the call would go
+    # to AWS itself with whatever credentials the environment holds.
+    keys = [str(k) for k in document]
+    if keys and "connectors" not in document:
+        found = ", ".join(f'"{k}"' for k in keys[:3])
+        raise InvalidRequest(
+            f'config has no "connectors" object (found {found}); wrap it: '
+            '{"connectors": {...}}'
+        )
+    for key in keys:
+        if key not in TOP_LEVEL_KEYS:
+            raise unknown_name("top-level key in the connector config", key, TOP_LEVEL_KEYS)
     entries = document.get("connectors", {})
     if not isinstance(entries, Mapping):
         raise InvalidRequest("connector config: 'connectors' must be an object")
     out = {}
     for name, entry in entries.items():
+        name = str(name)
         if not isinstance(entry, Mapping):
             raise InvalidRequest(f"connector config: '{name}' must be an object")
         out[name] = ConnectorConfig.from_entry(name, entry)
@@ -134,30 +186,27 @@ class Target:
     max_attempts: int
     retry_mode: str
     max_in_flight: int | None = None
+    region_source: str = "request"
 
     @classmethod
     def resolve(cls, connector: ConnectorConfig, params: Mapping[str, Any]) -> Target:
-        region = (
-            params.get("region")
-            or connector.region
-            or os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or DEFAULT_REGION
-        )
-        access = params.get("access-key") or connector.access_key
-        secret = params.get("security-key") or connector.security_key
-        if bool(access) != bool(secret):
-            raise InvalidRequest("give both 'access-key' and 'security-key', or neither")
+        access, secret, token = _credentials(connector, params)
+        profile = None if access else (params.get("profile") or connector.profile)
+        endpoint = params.get("endpoint-url") or connector.endpoint_url
+        region, source = _region(connector, params, profile)
+        if not (endpoint or regions.endpoint_from_env()):
+            regions.check_known(region)
         return cls(
             region=region,
-            endpoint_url=params.get("endpoint-url") or connector.endpoint_url,
+            endpoint_url=endpoint,
             access_key=access,
             security_key=secret,
-            session_token=params.get("session-token") or connector.session_token,
-            profile=None if access else connector.profile,
+            session_token=token,
+            profile=profile,
             max_attempts=connector.max_attempts,
             retry_mode=connector.retry_mode,
             max_in_flight=connector.max_in_flight,
+            region_source=source,
         )
 
     def shown_endpoint(self) -> str:
@@ -170,3 +219,31 @@ class Target:
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _credentials(
+    connector: ConnectorConfig, params: Mapping[str, Any]
+) -> tuple[str | None, str | None, str | None]:
+    """Each key from the request, else the config; the config's session token only with
+    the config's keys: sent with the request's keys, it would go wherever they go."""
+    access = params.get("access-key") or connector.access_key
+    secret = params.get("security-key") or connector.security_key
+    token = params.get("session-token")
+    if not (token or params.get("access-key") or params.get("security-key")):
+        token = connector.session_token
+    if bool(access) != bool(secret):
+        raise InvalidRequest("give both 'access-key' and 'security-key', or neither")
+    return access, secret, token
+
+
+def _region(
+    connector: ConnectorConfig, params: Mapping[str, Any], profile: str | None
+) -> tuple[str, str]:
+    if params.get("region"):
+        return str(params["region"]), "request"
+    if connector.region:
+        return connector.region, "connector"
+    chained = regions.from_aws_chain(profile)
+    if chained:
+        return chained, "aws-config"
+    return DEFAULT_REGION, "default"

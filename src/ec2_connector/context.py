@@ -72,7 +72,10 @@ class Context:
         remaining = self.deadline.remaining()
         if remaining <= 0 or self.abandoned:
             raise TimedOut("timed out before the request could be sent")
-        client = self.clients.client_for(self.target)
+        try:
+            client = self.clients.client_for(self.target)
+        except Exception as exc:  # a broken AWS profile: botocore's text, no traceback
+            raise translate(exc) from exc
         self.endpoint = client.meta.endpoint_url
         return client
 

@@ -174,8 +174,9 @@ def translate(exc: BaseException) -> ConnectorError:
         return InvalidRequest(f"invalid parameter: {exc.kwargs.get('report', exc)}")
     if isinstance(exc, bexc.InvalidRegionError):
         return InvalidRequest(f"invalid region: {exc.kwargs.get('region_name')}")
-    if isinstance(exc, bexc.ProfileNotFound):
-        return AuthError(f"AWS profile not found: {exc.kwargs.get('profile')}")
+    if isinstance(exc, _aws_config_errors()):
+        # botocore's own text says which profile or file is at fault: keep it, on one line.
+        return AuthError("AWS configuration: " + (" ".join(str(exc).split()) or "invalid"))
     if isinstance(exc, bexc.NoCredentialsError | bexc.PartialCredentialsError):
         return AuthError(
             "no AWS credentials: set access-key and security-key on the request or the "
@@ -202,6 +203,16 @@ def translate(exc: BaseException) -> ConnectorError:
     return ServiceError(f"unexpected failure: {type(exc).__name__}", code=type(exc).__name__)
 
 
+def _aws_config_errors() -> tuple[type[BaseException], ...]:
+    from botocore import exceptions as bexc
+
+    return (
+        bexc.ProfileNotFound, bexc.ConfigNotFound, bexc.ConfigParseError,
+        bexc.InvalidConfigError, bexc.CredentialRetrievalError, bexc.UnknownCredentialError,
+        bexc.RefreshWithMFAUnsupportedError,
+    )
+
+
 def _endpoint_of(exc: BaseException) -> str:
     kwargs = getattr(exc, "kwargs", {}) or {}
     return str(kwargs.get("endpoint_url") or "the endpoint")
@@ -211,4 +222,11 @@ def unknown_name(kind: str, name: str, known: Iterable[str], where: str = "") ->
     """An InvalidRequest naming the unknown thing and, if any, the closest known one."""
     matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     hint = f" (did you mean '{matches[0]}'?)" if matches else ""
-    return InvalidRequest(f"unknown {kind} '{name}'{where}{hint}")
+    return InvalidRequest(f"unknown {kind} '{printable(name)}'{where}{hint}")
+
+
+def printable(name: str, limit: int = 64) -> str:
+    """A name of the caller's as a message may quote it: encodable (a lone surrogate
+    would break the CLI's output) and not a screenful."""
+    shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return shown if len(shown) <= limit else shown[:limit] + "..."

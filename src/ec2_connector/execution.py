@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import masking
 from .action import MAX_TIMEOUT_MS, Action
 from .actions import catalog
 from .bulkhead import Bulkhead, NotSent
@@ -26,11 +29,13 @@ from .config import Connectors, Target
 from .context import Context, DryRunSucceeded, ItemSink, Progress, activate
 from .deadline import Deadline
 from .errors import ConnectorError, InvalidRequest, TimedOut, translate
-from .params import Integer, canonical
-from .response import SUCCESS_MESSAGE, Response, redact
+from .masking import MASK, redact, secret_forms, userinfo, without_userinfo
+from .params import Integer, canonical, text_of
+from .response import SUCCESS_MESSAGE, Response
 from .runtime import Runtime, shared
 
 log = logging.getLogger("ec2_connector")
+masking.install()  # before the first call can log anything
 
 
 @dataclass
@@ -42,18 +47,46 @@ class Request:
     params: dict[str, Any] = field(default_factory=dict)
     timeout_ms: int | None = None
 
+    def secret_names(self) -> frozenset[str]:
+        """The canonical names of the parameters that are secret in this request."""
+        try:
+            action = catalog.get(self.action) if self.action else None
+        except InvalidRequest:
+            action = None
+        if action is None:  # an unknown action: every name any action keeps secret
+            return catalog.secret_names()
+        given = {canonical(k): v for k, v in self.params.items()}
+        return frozenset(p.name for p in action.all_params() if p.secret_in(given))
+
     def secrets(self) -> list[str]:
         """The secret values this request carries, to be masked wherever text leaves us."""
-        names = catalog.secret_names()
-        return [
-            str(value)
-            for key, value in self.params.items()
-            if canonical(key) in names and isinstance(value, str | bytes)
-        ]
+        loose = {_loose(n) for n in self.secret_names()}
+        found: list[str] = []
+        for key, value in self.params.items():
+            if _loose(text_of(key)) in loose:
+                found += secret_forms(value)
+            elif canonical(key) == "endpoint-url":
+                found += userinfo(value)
+        return found
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if v in self.secrets() else v) for k, v in self.params.items()}
+        loose = {_loose(n) for n in self.secret_names()}
+        shown = {
+            k: (MASK if _loose(text_of(k)) in loose else _shown_url(k, v))
+            for k, v in self.params.items()
+        }
         return f"Request(connector={self.connector!r}, action={self.action!r}, params={shown})"
+
+
+def _loose(name: str) -> str:
+    # `securityKey`, `Security-Key` and `security_key` are one name to a masker.
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _shown_url(key: object, value: Any) -> Any:
+    if canonical(key) == "endpoint-url" and isinstance(value, str):
+        return without_userinfo(value)
+    return value
 
 
 @dataclass
@@ -139,9 +172,16 @@ class _Run:
         self.ctx: Context | None = None
         self.future: Future[dict[str, Any]] | None = None
         self.refused: Exception | None = None
+        # Masked in every log record until the action is done, on whichever thread it logs.
+        self.secrets = request.secrets()
+        self._released = threading.Lock()
+        self._performed = False
+        masking.add(self.secrets)
         try:
             self.prepared = prepare(request, connectors, self.deadline)
             target = self.prepared.target
+            self.secrets += userinfo(target.endpoint_url)
+            masking.add(userinfo(target.endpoint_url))
             self.ctx = Context(
                 target,
                 self.deadline,
@@ -165,6 +205,7 @@ class _Run:
         await self.bulkhead.enter_async(self.deadline.remaining())
         try:
             self.future = self.runtime.executor().submit(self._perform)
+            self.future.add_done_callback(lambda _: self.release())
         except BaseException:
             self.bulkhead.leave()
             raise
@@ -181,6 +222,7 @@ class _Run:
         """Run the action with its place taken; the watchdog abandons it at the deadline."""
         ctx = self.ctx
         assert ctx is not None
+        self._performed = True
         alarm = self.runtime.watchdog.arm(self.deadline, ctx.abandon)
         previous = activate(ctx)
         try:
@@ -189,6 +231,12 @@ class _Run:
             activate(previous)
             alarm.cancel()
             self.bulkhead.leave()
+            self.release()
+
+    def release(self) -> None:
+        """The action is done: its secrets need no masking in logs any more (once)."""
+        if self._released.acquire(blocking=False):
+            masking.remove(self.secrets)
 
     def response(self, outcome: Callable[[], dict[str, Any]]) -> Response:
         """The response for the action's `outcome` (its data, or what it raised)."""
@@ -219,7 +267,9 @@ class _Run:
             log.exception("unexpected failure in %s", request.action)
             error = translate(exc)
             exitcode, message = int(error.exit_code), error.message
-        return _response(request, exitcode, message, data, ctx, deadline)
+        if self.future is None and not self._performed:  # the action never ran
+            self.release()
+        return _response(request, exitcode, message, data, ctx, deadline, self.secrets)
 
 
 async def _until_done(future: Future[Any], timeout: float) -> None:
@@ -274,8 +324,8 @@ def _response(
     data: dict[str, Any],
     ctx: Context | None,
     deadline: Deadline,
+    secrets: list[str],
 ) -> Response:
-    secrets = request.secrets()
     meta: dict[str, Any] = {
         "connector": request.connector,
         "action": request.action,
@@ -286,7 +336,8 @@ def _response(
         meta.update(
             {
                 "region": ctx.target.region,
-                "endpoint": ctx.endpoint or ctx.target.shown_endpoint(),
+                "region-source": ctx.target.region_source,
+                "endpoint": without_userinfo(ctx.endpoint or ctx.target.shown_endpoint()),
                 "request-id": ctx.request_id,
                 "http-status": ctx.http_status,
             }
@@ -308,4 +359,4 @@ def as_request(
     """Split a flat request mapping (`{"action": ..., params...}`) into a Request."""
     params = dict(params)
     action = params.pop("action", None)
-    return Request(connector, str(action) if action is not None else None, params, timeout_ms)
+    return Request(connector, text_of(action) if action is not None else None, params, timeout_ms)

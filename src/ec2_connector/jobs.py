@@ -24,6 +24,7 @@ from .errors import ConnectorError, InvalidRequest, NotFound, TimedOut
 from .execution import Request, prepare
 from .executors import CeleryExecutor, Executor, ThreadExecutor
 from .job import JobRecord, JobStatus, new_holder, new_job_id
+from .masking import without_userinfo
 from .params import canonical
 from .response import Response
 from .runtime import Runtime
@@ -309,7 +310,10 @@ def _with_client_token(request: Request, action: str) -> Request:
 
 def _storable(params: dict[str, Any]) -> dict[str, Any]:
     unstored = _unstored()
-    return {canonical(k): v for k, v in params.items() if canonical(k) not in unstored}
+    return {
+        canonical(k): without_userinfo(v) if canonical(k) == "endpoint-url" else v
+        for k, v in params.items() if canonical(k) not in unstored
+    }
 
 
 @functools.cache

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidRequest
@@ -33,6 +34,33 @@ class ParamType:
         return {"type": self.name}
 
 
+# EC2's integers are 32-bit: a larger count or port is refused here, not by EC2.
+INT32_MAX = 2**31 - 1
+MAX_DIGITS = 30
+
+
+def checked_text(text: str, param: str) -> str:
+    """`text`, if it can be sent at all: a lone surrogate cannot be encoded as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(
+            f"parameter '{param}' is not valid Unicode text (it holds a lone surrogate)"
+        ) from None
+    return text
+
+
+def scalar_text(value: Any, param: str, expected: str = "a string") -> str:
+    """A string, or a finite number in its string form; anything else is refused."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ParamType().fail(param, expected, value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequest(f"parameter '{param}' must be a finite number or a string")
+    if isinstance(value, int) and len(text_of(value)) > MAX_DIGITS:
+        raise InvalidRequest(f"parameter '{param}' is a number too large to be meant")
+    return checked_text(str(value), param)
+
+
 class String(ParamType):
     """A non-empty string; numbers are accepted in their string form."""
 
@@ -43,9 +71,7 @@ class String(ParamType):
         self.example = example
 
     def convert(self, value: Any, param: str) -> str:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.fail(param, "a string", value)
-        text = str(value).strip()
+        text = scalar_text(value, param).strip()
         if not text:
             raise InvalidRequest(f"parameter '{param}' must not be empty")
         if self.pattern and not self.pattern.fullmatch(text):
@@ -55,13 +81,21 @@ class String(ParamType):
 
 
 class Text(ParamType):
-    """Free text, kept as given (user data); may be empty."""
+    """Free text, kept as given (user data); may be empty; at most `max_bytes` as UTF-8."""
 
     name = "text"
+
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = max_bytes
 
     def convert(self, value: Any, param: str) -> str:
         if not isinstance(value, str):
             raise self.fail(param, "text", value)
+        size = len(checked_text(value, param).encode("utf-8"))
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise InvalidRequest(
+                f"parameter '{param}' is {size} bytes; EC2 takes at most {self.max_bytes}"
+            )
         return value
 
 
@@ -89,7 +123,7 @@ class Integer(ParamType):
 
     name = "integer"
 
-    def __init__(self, minimum: int | None = None, maximum: int | None = None) -> None:
+    def __init__(self, minimum: int | None = None, maximum: int | None = INT32_MAX) -> None:
         self.minimum, self.maximum = minimum, maximum
 
     def convert(self, value: Any, param: str) -> int:
@@ -98,6 +132,8 @@ class Integer(ParamType):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            if len(value.strip()) > MAX_DIGITS:  # int() refuses 4,300 digits with ValueError
+                raise InvalidRequest(f"parameter '{param}' is a number too large to be meant")
             value = int(value)
         if not isinstance(value, int):
             raise self.fail(param, "an integer", value)
@@ -141,7 +177,7 @@ class StringList(ParamType):
             if stripped.startswith("["):
                 try:
                     value = json.loads(stripped)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise InvalidRequest(f"parameter '{param}' is not a valid list") from None
             else:
                 value = [part for part in stripped.split(",") if part.strip()]
@@ -166,7 +202,7 @@ class Mapping_(ParamType):
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise InvalidRequest(f"parameter '{param}' is not a valid JSON object") from None
         if not isinstance(value, Mapping):
             raise self.fail(param, "an object", value)
@@ -174,6 +210,7 @@ class Mapping_(ParamType):
         for key, item in value.items():
             if not isinstance(key, str) or not key:
                 raise InvalidRequest(f"parameter '{param}' has an empty or non-string key")
+            checked_text(key, param)
             out[key] = self._item(item, f"{param}.{key}")
         return out
 
@@ -182,9 +219,35 @@ class Mapping_(ParamType):
             return None
         if self.values == "string-list":
             return StringList().convert(item, where)
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            raise InvalidRequest(f"parameter '{where}' must be a string")
-        return str(item)
+        return scalar_text(item, where)
+
+
+class Tags(Mapping_):
+    """Tags as EC2 takes them: 1-50 keys of 1-128 characters, values of 0-256, and no key
+    in the `aws:` namespace (EC2's own)."""
+
+    name = "object"
+    MAX_TAGS, MAX_KEY, MAX_VALUE = 50, 128, 256
+
+    def __init__(self, values: str = "string", *, reserved: int = 0) -> None:
+        super().__init__(values)
+        self.reserved = reserved  # tags the connector adds itself (the client token's)
+
+    def convert(self, value: Any, param: str) -> dict[str, Any]:
+        tags = super().convert(value, param)
+        if not tags:
+            raise InvalidRequest(f"parameter '{param}' must not be empty")
+        limit = self.MAX_TAGS - self.reserved
+        if len(tags) > limit:
+            raise InvalidRequest(f"parameter '{param}' has {len(tags)} tags; at most {limit}")
+        for key, item in tags.items():
+            if len(key) > self.MAX_KEY:
+                raise InvalidRequest(f"parameter '{param}' has a key over {self.MAX_KEY} chars")
+            if key.lower().startswith("aws:"):
+                raise InvalidRequest(f"parameter '{param}': keys starting 'aws:' are EC2's own")
+            if isinstance(item, str) and len(item) > self.MAX_VALUE:
+                raise InvalidRequest(f"parameter '{param}.{key}' is over {self.MAX_VALUE} chars")
+        return tags
 
 
 class Cidr(ParamType):
@@ -195,11 +258,22 @@ class Cidr(ParamType):
     def convert(self, value: Any, param: str) -> str:
         text = String().convert(value, param)
         try:
-            return str(ipaddress.ip_network(text, strict=False))
+            return str(ipaddress.ip_network(text))
+        except ValueError:
+            pass
+        try:
+            # Host bits set: the rule would cover another network than the one written
+            # (203.0.113.5/0 is all of the internet), so say which and send nothing.
+            meant = ipaddress.ip_network(text, strict=False)
         except ValueError:
             raise InvalidRequest(
                 f"parameter '{param}' is not a CIDR block like 10.0.0.0/16"
             ) from None
+        address = text.partition("/")[0]
+        raise InvalidRequest(
+            f"parameter '{param}': {text} has host bits set; did you mean {meant} "
+            f"(or {address}/{meant.max_prefixlen} for that address alone)?"
+        )
 
 
 NOTHING: Any = object()  # "no default": distinct from an explicit None
@@ -216,6 +290,16 @@ class Param:
     default: Any = NOTHING
     aliases: tuple[str, ...] = ()
     secret: bool = False
+    # Secret only in some requests (given the request's canonical parameters); None:
+    # whenever `secret` is set. Stores and the catalog treat the name as secret always.
+    secret_when: Callable[[Mapping[str, Any]], bool] | None = field(
+        default=None, compare=False
+    )
+
+    def secret_in(self, params: Mapping[str, Any]) -> bool:
+        if not self.secret:
+            return False
+        return self.secret_when is None or bool(self.secret_when(params))
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, **self.type.describe(), "doc": self.doc}
@@ -229,9 +313,18 @@ class Param:
         return out
 
 
-def canonical(name: str) -> str:
+def canonical(name: object) -> str:
     """The hyphenated spelling: `instance_id` and `instance-id` are one parameter."""
-    return name.strip().replace("_", "-")
+    return text_of(name).strip().replace("_", "-")
+
+
+def text_of(value: object) -> str:
+    """`str(value)` that cannot fail: an int of 5,000 digits refuses to become text, and
+    so may an object of the caller's; either is then named by its type."""
+    try:
+        return value if isinstance(value, str) else str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
 
 
 # Ids EC2 gives out: a prefix and 8 or 17 hex digits.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from .errors import ExitCode
+from .masking import redact
+
+__all__ = ["SUCCESS_MESSAGE", "Response", "redact"]
 
 SUCCESS_MESSAGE = "success"
 
@@ -61,11 +63,3 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response exitcode={self.exitcode} message={self.message!r}>"
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Mask every secret value that appears in `text`."""
-    for secret in secrets:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "***")
-    return text

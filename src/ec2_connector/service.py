@@ -40,6 +40,7 @@ from .actions import catalog
 from .call import Call
 from .errors import ConnectorError, InvalidRequest, NotFound, translate
 from .execution import as_request, execute_async
+from .params import canonical
 from .settings import TOKEN_ENV, Settings
 
 MAX_BODY = 1024 * 1024
@@ -217,6 +218,7 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
         """Run an action now; 200 with its envelope, whatever its exitcode."""
         check_connector(call, name)
         body = await read_object(request)
+        check_redirects(call, name, body)
         # Validated here, run on the connector's I/O threads and awaited up to its deadline:
         # no worker thread of ours sits blocked for the length of the call.
         response = await execute_async(
@@ -230,6 +232,7 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
         """Submit an action as a job; poll GET /v1/jobs/{id} for its envelope."""
         check_connector(call, name)
         body = await read_object(request)
+        check_redirects(call, name, body)
         accepted = await threads.run(partial(submit, call, name, body))
         return json_response(accepted, 202)
 
@@ -276,6 +279,37 @@ def check_connector(call: Call, name: str) -> None:
     if name not in call.connectors.names():
         known = ", ".join(call.connectors.names())
         raise Rejected(404, f"unknown connector '{name}' (known: {known})")
+
+
+def check_redirects(call: Call, name: str, body: dict[str, Any]) -> None:
+    """Refuse a request that would send the service's credentials where its config does
+    not say: an `endpoint-url` of the caller's, or a `profile` of the service's machine.
+
+    The caller may choose them with its own keys (then nothing of the service's is sent),
+    or an endpoint listed in the connector's `allowed-endpoint-urls`.
+    """
+    given = [(canonical(str(k)), v) for k, v in body.items() if v is not None]
+    keys = {k for k, _ in given}
+    if {"access-key", "security-key"} <= keys:
+        return
+    try:
+        connector = call.connectors.get(name)
+    except InvalidRequest as exc:
+        raise Rejected(400, exc.message) from None
+    for key, value in given:
+        if key == "endpoint-url" and not (
+            isinstance(value, str) and connector.allows_endpoint(value)
+        ):
+            raise Rejected(400, (
+                "the service sends its credentials only to the endpoint of its connector "
+                "config: 'endpoint-url' needs the request's own 'access-key' and "
+                "'security-key', or a URL in the connector's 'allowed-endpoint-urls'"
+            ))
+        if key == "profile":
+            raise Rejected(400, (
+                "the service's AWS profile comes from its connector config: 'profile' "
+                "needs the request's own 'access-key' and 'security-key'"
+            ))
 
 
 async def read_object(request: Request) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from tests.harness.canned import (
 )
 from tests.harness.faults import (
     BlackHoleServer,
+    CaptureServer,
     DroppingServer,
     EndlessBodyServer,
     FaultProxy,
@@ -32,6 +33,7 @@ from tests.harness.faults import (
 __all__ = [
     "BlackHoleServer",
     "CannedEC2Server",
+    "CaptureServer",
     "DroppingServer",
     "EndlessBodyServer",
     "FaultProxy",

@@ -431,6 +431,37 @@ class SilentServer(HTTPHarnessServer):
         req.close_connection = True
 
 
+class CaptureServer(HTTPHarnessServer):
+    """A hostile endpoint that keeps everything it is sent: headers, body, path.
+
+    It answers every request with an empty DescribeInstances, so a caller may go on as
+    if it had talked to EC2; tests read ``captured`` to prove what reached it (or that
+    nothing did: a credential, a session token, user data).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._captured: list[tuple[str, dict[str, str], bytes]] = []
+        self._captured_lock = threading.Lock()
+
+    @property
+    def captured(self) -> list[tuple[str, dict[str, str], bytes]]:
+        with self._captured_lock:
+            return list(self._captured)
+
+    def everything(self) -> bytes:
+        """All captured paths, headers and bodies as one searchable blob."""
+        return b"\n".join(
+            path.encode() + b"\n" + repr(headers).encode() + b"\n" + body
+            for path, headers, body in self.captured
+        )
+
+    def respond(self, req: RequestHandler) -> None:
+        with self._captured_lock:
+            self._captured.append((req.path, dict(req.headers.items()), req.body))
+        req.send_body(200, empty_describe_instances_xml())
+
+
 class SlowServer(HTTPHarnessServer):
     """Sends a valid 200 EC2 response one byte at a time.
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..action import Action
 from ..errors import unknown_name
+from ..params import canonical, text_of
 from . import instances, security_groups, tags
 
 ACTIONS: dict[str, Action] = {
@@ -23,10 +24,10 @@ ALIASES: dict[str, str] = {
 
 class _Catalog:
     def get(self, name: str) -> Action:
-        key = str(name).strip().replace("_", "-")
+        key = canonical(name)
         action = ACTIONS.get(ALIASES.get(key, key))
         if action is None:
-            raise unknown_name("action", str(name), [*ACTIONS, *ALIASES])
+            raise unknown_name("action", text_of(name), [*ACTIONS, *ALIASES])
         return action
 
     def names(self) -> list[str]:

@@ -1,0 +1,181 @@
+"""Secrets masked wherever text leaves the connector: messages, meta, reprs and logs.
+
+What is secret: the values of parameters an action declares secret (some only in some
+requests: `attribute-value` only when the attribute is user data), the password part of
+an endpoint URL, and whatever rides in `Authorization`, `X-Amz-Security-Token` and
+`UserData` wherever botocore or urllib3 print them.
+
+Masking replaces whole values only, never a piece of a word, and never a value shorter
+than 4 characters (masking "stop" inside "stopped" hides nothing and garbles the text).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import traceback
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from .params import text_of
+
+MASK = "***"
+MIN_LENGTH = 4
+# Loggers whose records are masked: ours and the two that print EC2 traffic at DEBUG.
+MASKED_LOGGERS = ("ec2_connector", "botocore", "urllib3")
+
+# `Name: value`, `'Name': b'value'`, `Name=value` (a query string), `<userData>..`.
+_NAMES = r"x-amz-security-token|authorization|user[-_]?data(?:\.value)?"
+_QUOTED = re.compile(rf"(?i)((?:{_NAMES})['\"]?\s*[:=]\s*b?)(['\"])((?:(?!\2).)*)\2")
+_HEADER_LINE = re.compile(r"(?im)^(\s*authorization\s*:\s*)(\S.*)$")
+_BARE = re.compile(rf"(?i)((?:{_NAMES})\s*[:=]\s*)([^\s&'\"<>,}}]+)")
+_XML = re.compile(r"(?is)(<userData>\s*(?:<value>)?)([^<]+)")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every whole occurrence of each secret value masked."""
+    for secret in sorted({s for s in secrets if len(s) >= MIN_LENGTH}, key=len, reverse=True):
+        if secret in text:
+            edge_l = r"(?<![A-Za-z0-9])" if secret[0].isalnum() else ""
+            edge_r = r"(?![A-Za-z0-9])" if secret[-1].isalnum() else ""
+            text = re.sub(edge_l + re.escape(secret) + edge_r, MASK, text)
+    return text
+
+
+def mask_wire(text: str) -> str:
+    """Mask the values of the headers and fields that carry credentials or user data."""
+    text = _QUOTED.sub(lambda m: f"{m[1]}{m[2]}{MASK}{m[2]}", text)
+    text = _HEADER_LINE.sub(lambda m: f"{m[1]}{MASK}", text)
+    text = _BARE.sub(lambda m: m[1] + MASK if m[2] != MASK else m[0], text)
+    return _XML.sub(lambda m: m[1] + MASK, text)
+
+
+def secret_forms(value: Any) -> list[str]:
+    """The text forms a secret value may take on its way out: as given, each string
+    inside a list or object, and base64 once and twice (user data on the wire)."""
+    if isinstance(value, str | int | float | bytes):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else text_of(value)
+        raw = text.encode("utf-8", "surrogatepass")
+        once = base64.b64encode(raw)
+        return [text, once.decode(), base64.b64encode(once).decode()]
+    if isinstance(value, Mapping):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple | set):
+        return [form for item in value for form in secret_forms(item)]
+    return []
+
+
+def userinfo(url: Any) -> list[str]:
+    """The `user:password` part of a URL, and the password alone: both secret."""
+    if not isinstance(url, str) or "@" not in url:
+        return []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found = [parts.netloc.rpartition("@")[0]] if "@" in parts.netloc else []
+    if parts.password:
+        found.append(parts.password)
+    return [f for f in found if f]
+
+
+def without_userinfo(url: Any) -> Any:
+    """The URL with any `user:password@` taken out (anything not a URL, as it is)."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+# ------------------------------------------------------------------ the logging filter
+
+_inflight: Counter[str] = Counter()
+_inflight_lock = threading.Lock()
+
+
+@contextmanager
+def in_flight(secrets: Iterable[str]) -> Iterator[None]:
+    """Mask `secrets` in every log record while the block runs."""
+    values = [s for s in set(secrets) if len(s) >= MIN_LENGTH]
+    add(values)
+    try:
+        yield
+    finally:
+        remove(values)
+
+
+def add(values: Iterable[str]) -> None:
+    with _inflight_lock:
+        _inflight.update(values)
+
+
+def remove(values: Iterable[str]) -> None:
+    with _inflight_lock:
+        _inflight.subtract(values)
+        for value in [v for v, n in _inflight.items() if n <= 0]:
+            del _inflight[value]
+
+
+def current() -> list[str]:
+    with _inflight_lock:
+        return list(_inflight)
+
+
+class SecretsFilter(logging.Filter):
+    """Masks a record's message (and traceback) before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(MASKED_LOGGERS):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted: leave it to logging
+            return True
+        record.msg, record.args = mask_text(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_text("".join(traceback.format_exception(*record.exc_info)))
+            record.exc_text = record.exc_text.rstrip("\n")
+        return True
+
+
+def mask_text(text: str) -> str:
+    return redact(mask_wire(text), current())
+
+
+_FILTER = SecretsFilter()
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Mask every record of the masked loggers and their children, at every level.
+
+    A filter on a logger sees only records made by that very logger, not its children
+    (`botocore.endpoint`, `urllib3.connectionpool`), so the filter runs where every
+    record is made: in the record factory, chained to whatever factory was there.
+    """
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            _FILTER.filter(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        for name in MASKED_LOGGERS:
+            logging.getLogger(name).addFilter(_FILTER)
+        _installed = True

@@ -1,0 +1,145 @@
+"""Secrets in logs, reprs, messages, meta and job records: masked whole, at every level.
+
+Why: botocore's and urllib3's DEBUG logs printed the session token and the (base64) user
+data; `endpoint-url=http://user:pass@host` showed `user:pass` in the message,
+`meta.endpoint` and the job record; a non-string secret showed in `repr`; redaction
+turned `'stopped'` into `'***ped'`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ec2_connector import Call
+from ec2_connector.masking import mask_wire, redact
+from tests.harness import RefusingEndpoint
+
+SESSION_TOKEN = "MASKSESSIONTOKEN/IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3Q"
+USER_DATA = "#!/bin/sh\necho MASKUSERDATA-51c0 > /etc/motd\n"
+
+
+def needles() -> dict[str, bytes]:
+    once = base64.b64encode(USER_DATA.encode())
+    return {
+        "session token": SESSION_TOKEN.encode(),
+        "user data": b"MASKUSERDATA-51c0",
+        "user data (base64)": once,
+        "user data (base64, 40 chars)": once[:40],
+        "user data (base64 twice)": base64.b64encode(once)[:40],
+    }
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def debug_log() -> Iterator[Captured]:
+    handler = Captured()
+    root = logging.getLogger()
+    loggers = [logging.getLogger(n) for n in ("botocore", "urllib3", "ec2_connector")]
+    levels = [lg.level for lg in loggers]
+    root.addHandler(handler)
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def test_debug_logs_of_botocore_and_urllib3_hold_no_secret(
+    call: Call, image_id: str, ec2: Any, debug_log: Captured
+) -> None:
+    creds = {"access-key": "AKIAMASKTEST00000000", "security-key": "mask-secret-key-value",
+             "session-token": SESSION_TOKEN}
+    launched = call.execute("aws-ec2", {"action": "create-instance", "image-id": image_id,
+                                        "instance-type": "t2.micro", "user-data": USER_DATA,
+                                        **creds})
+    assert launched.exitcode == 0, launched.message
+    instance = launched.get("instance-info")[0]["instance-id"]
+    modified = call.execute("aws-ec2", {
+        "action": "modify-instance-attribute", "instance-id": instance,
+        "attribute": "user-data", "attribute-value": USER_DATA, **creds})
+    assert modified.exitcode == 0, modified.message
+    text = "\n".join(debug_log.lines)
+    # The log really is botocore's wire-level DEBUG output, not an empty capture.
+    assert "botocore.endpoint DEBUG" in text and "urllib3.connectionpool DEBUG" in text
+    assert "X-Amz-Security-Token" in text and "UserData" in text
+    leaks = [name for name, needle in needles().items() if needle.decode() in text]
+    assert not leaks, leaks
+    assert "mask-secret-key-value" not in text
+    # What the endpoint holds is the user data itself: masking touched only the logs.
+    held = ec2.describe_instance_attribute(InstanceId=instance, Attribute="userData")
+    assert base64.b64decode(held["UserData"]["Value"]).decode() == USER_DATA
+
+
+def test_wire_fields_are_masked_in_any_log_record(debug_log: Captured) -> None:
+    log = logging.getLogger("botocore.some.child")
+    log.debug("headers=%s", {"X-Amz-Security-Token": b"abcdefgh1234", "Authorization":
+                             b"AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=ff00"})
+    log.debug("body: Action=RunInstances&UserData=SWdub3Jl%3D&MinCount=1")
+    log.debug("x-amz-security-token:tokenvalue99\nauthorization: AWS4 Credential=x")
+    text = "\n".join(debug_log.lines)
+    for secret in ("abcdefgh1234", "Signature=ff00", "SWdub3Jl", "tokenvalue99",
+                   "AWS4 Credential=x"):
+        assert secret not in text, text
+    assert "MinCount=1" in text
+
+
+@pytest.mark.parametrize("secret", [
+    ["list-secret-value"], b"bytes-secret-value", 12345678901, {"k": "dict-secret-value"},
+])
+def test_secrets_of_any_type_are_masked_in_repr(call: Call, secret: Any) -> None:
+    builder = call.connector("aws-ec2").set("action", "describe-instances") \
+        .set("security-key", secret).set("securityKey", secret).set("Session_Token", secret)
+    shown = repr(builder) + repr(builder.request())
+    for text in ("secret-value", "12345678901"):
+        assert text not in shown, shown
+
+
+def test_userinfo_of_the_endpoint_is_masked_everywhere(tmp_path: Path) -> None:
+    with RefusingEndpoint() as refusing:
+        url = refusing.url.replace("http://", "http://alice:hunter2pass@")
+        config = {"connectors": {"aws-ec2": {"access-key": "AKIAUSERINFO00000000",
+                                             "security-key": "userinfo-secret", "region":
+                                             "us-east-1", "max-attempts": 1}}}
+        with Call(config, home=tmp_path / "home") as call:
+            builder = call.connector("aws-ec2").set("action", "describe-instances") \
+                .set("endpoint-url", url)
+            response = builder.sync()
+            job = builder.async_()
+            done = job.wait(30_000)
+            record = json.dumps(job.to_dict(), default=str)
+        assert response.exitcode == 4, response.message
+        assert done.exitcode == 4, done.message
+        for where in (json.dumps(response.to_dict()), json.dumps(done.to_dict()),
+                      repr(builder), repr(response), record):
+            assert "hunter2pass" not in where and "alice:" not in where, where
+        assert response.meta["endpoint"].startswith("http://127.0.0.1:")
+    for path in (tmp_path / "home").rglob("*"):
+        if path.is_file():
+            assert b"hunter2pass" not in path.read_bytes(), path
+
+
+def test_redaction_masks_whole_values_only() -> None:
+    assert redact("instance i-1 is 'stopped'", ["stop"]) == "instance i-1 is 'stopped'"
+    assert redact("the value 'stop' was refused", ["stop"]) == "the value '***' was refused"
+    assert redact("key abc in abcdef", ["abc"]) == "key abc in abcdef"  # under 4: kept
+    assert redact("token=Zm9v/YmFy+ end", ["Zm9v/YmFy+"]) == "token=*** end"
+    assert mask_wire("'UserData': 'SGVsbG8='") == "'UserData': '***'"
