@@ -39,10 +39,12 @@ LEASE, SWEEP = "3", "1"
 class Worker:
     """`ec2-connector worker` in its own process group, its log in a file."""
 
-    def __init__(self, broker: str, config: Path, log: Path, concurrency: int = 16) -> None:
+    def __init__(self, broker: str, config: Path, log: Path, concurrency: int = 16,
+                 **settings: str) -> None:
         self.log = log
         env = {**clean_env(log.parent / "home"), "EC2_CONNECTOR_CONFIG": str(config),
-               "EC2_CONNECTOR_LEASE_S": LEASE, "EC2_CONNECTOR_SWEEP_S": SWEEP}
+               "EC2_CONNECTOR_LEASE_S": LEASE, "EC2_CONNECTOR_SWEEP_S": SWEEP,
+               "EC2_CONNECTOR_THROTTLE_RATE": "10000", **settings}
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ec2_connector.cli", "worker", "--broker", broker,
@@ -217,3 +219,58 @@ def test_request_carried_secrets_never_travel_to_workers(broker: str, endpoint: 
         response = job.wait()
         assert response.exitcode == 2 and "never travel to workers" in response.message
         assert call.jobs.list() == []
+
+
+def test_workers_share_one_request_rate_per_account_and_region(
+    broker: str, config_file: Path, endpoint: str, tmp_path: Path
+) -> None:
+    throttled = [Worker(broker, config_file, tmp_path / f"slow{n}.log",
+                        EC2_CONNECTOR_THROTTLE_RATE="5", EC2_CONNECTOR_THROTTLE_BURST="1")
+                 for n in range(2)]
+    try:
+        for worker in throttled:
+            worker.wait_ready()
+        with Call(config=config_for(endpoint), broker=broker) as call:
+            jobs = [call.connector("aws-ec2").set("action", "describe-instances").async_()
+                    for _ in range(16)]
+            assert [job.wait(60000).exitcode for job in jobs] == [0] * 16  # slowed, not 7
+            records = [job.record() for job in jobs]
+    finally:
+        for worker in throttled:
+            worker.stop()
+    started = min(r.started_at or 0 for r in records)
+    ended = max(r.finished_at or 0 for r in records)
+    # 16 requests at 5 a second from one bucket of 1, whichever worker sends them.
+    assert ended - started >= 2.5
+    assert len({r.holder for r in records}) == 2
+
+
+def test_the_service_sends_jobs_to_the_workers(
+    workers: list[Worker], broker: str, endpoint: str, tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.harness.service import ServiceProcess
+
+    with ServiceProcess(tmp_path / "svc", config_for(endpoint),
+                        env={"EC2_CONNECTOR_BROKER": broker}) as svc:
+        accepted = httpx.post(f"{svc.url}/v1/connectors/aws-ec2/async",
+                              json={"action": "describe-instances"}, timeout=30)
+        assert accepted.status_code == 202
+        job_id = accepted.json()["job-id"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            shown = httpx.get(f"{svc.url}/v1/jobs/{job_id}", timeout=30).json()
+            if shown["status"] == "succeeded":
+                break
+            time.sleep(0.1)
+        assert shown["status"] == "succeeded" and shown["executor"] == "celery"
+        assert shown["holder"].split(":")[1] in {str(w.proc.pid) for w in workers}
+        listed = httpx.get(f"{svc.url}/v1/jobs", timeout=30).json()
+        assert [j["job-id"] for j in listed] == [job_id]
+        secret = httpx.post(f"{svc.url}/v1/connectors/aws-ec2/async", timeout=30,
+                            json={"action": "list-instances", "access-key": "AKIAEXAMPLE",
+                                  "security-key": "RequestSecret123"})
+        assert secret.status_code == 400 and secret.json()["exitcode"] == 2
+    with Call(broker=broker) as anywhere:
+        assert anywhere.job(job_id).status == "succeeded"

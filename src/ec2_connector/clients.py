@@ -157,6 +157,8 @@ def _before_send(request: Any = None, **_: Any) -> None:
     remaining = ctx.deadline.remaining()
     if ctx.abandoned or remaining <= 0:
         raise TimedOut("timed out before the next request to EC2 could be sent")
+    if ctx.throttle is not None:
+        ctx.throttle(ctx)
     ctx.attempts += 1
     context = getattr(request, "context", None)
     if isinstance(context, dict):

@@ -67,6 +67,8 @@ class Context:
         self._stop = threading.Event()
         self._held: set[Any] = set()
         self._held_lock = threading.Lock()
+        # Called before each request to EC2 (a worker's shared rate limit), if set.
+        self.throttle: Callable[[Context], None] | None = None
 
     def client(self) -> Any:
         remaining = self.deadline.remaining()

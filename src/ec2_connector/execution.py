@@ -190,6 +190,7 @@ class _Run:
                 progress=progress,
                 on_item=on_item,
             )
+            self.ctx.throttle = runtime.throttle
             limit = target.max_in_flight or runtime.settings.max_in_flight
             self.bulkhead: Bulkhead = runtime.bulkheads.get(target.shown_endpoint(), limit)
         except Exception as exc:  # reported by response(), as a failure of the run would be

@@ -94,6 +94,11 @@ class RedisJobStore:
         except self._errors.RedisError as exc:
             raise StoreError(f"job store {self.location}: {exc}") from None
 
+    @property
+    def client(self) -> Any:
+        """The Redis client (the workers' shared throttle lives in the same Redis)."""
+        return self._redis
+
     def _key(self, job_id: str) -> str:
         return f"{PREFIX}job:{job_id}"
 

@@ -14,13 +14,18 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from .actions import catalog
 from .bulkhead import Bulkheads
 from .clients import ClientCache
 from .deadline import Watchdog
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .context import Context
 
 _all: weakref.WeakSet[Runtime] = weakref.WeakSet()
 _shared: Runtime | None = None
@@ -43,6 +48,9 @@ class Runtime:
         self.bulkheads = Bulkheads()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        # A worker's shared request rate (throttle.TokenBucket), consulted before each
+        # request to EC2; None: no limit beyond EC2's own.
+        self.throttle: Callable[[Context], None] | None = None
         _all.add(self)
 
     def executor(self) -> ThreadPoolExecutor:

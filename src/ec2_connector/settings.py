@@ -36,6 +36,7 @@ MAX_CLIENTS = 128  # least recently used clients beyond this are dropped
 DEFAULT_LEASE_S = 10  # a job's holder renews its lease every third of this
 DEFAULT_SWEEP_S = 5  # how often each worker looks for lapsed leases
 DEFAULT_STORE_BUSY_MS = 10_000  # how long a write waits for another process's lock
+DEFAULT_THROTTLE_RATE = 50  # requests per second per account and region, across workers
 
 
 def _flag(value: str) -> bool:
@@ -60,6 +61,8 @@ class Settings:
     sweep_s: int = field(default=DEFAULT_SWEEP_S, metadata={"env": "SWEEP_S"})
     store_busy_ms: int = field(default=DEFAULT_STORE_BUSY_MS, metadata={"env": "STORE_BUSY_MS"})
     prune_after: str | None = field(default=None, metadata={"env": "PRUNE_AFTER"})
+    throttle_rate: int = field(default=DEFAULT_THROTTLE_RATE, metadata={"env": "THROTTLE_RATE"})
+    throttle_burst: int | None = field(default=None, metadata={"env": "THROTTLE_BURST"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,7 +87,7 @@ class Settings:
 
 
 def _convert(kind: object, raw: str, name: str) -> object:
-    if kind in ("int", int):
+    if kind in ("int", int, "int | None"):
         try:
             value = int(raw)
         except ValueError:

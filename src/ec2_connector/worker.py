@@ -26,6 +26,7 @@ from .config import Connectors
 from .job import JobRecord, JobStatus, new_holder
 from .runtime import Runtime
 from .settings import Settings
+from .throttle import TokenBucket
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -104,6 +105,8 @@ class WorkerState:
         self.connectors = Connectors(app.conf.get("ec2_connector_config") or settings.config)
         self.holder = new_holder()
         self.leases = lifecycle.Leases(self.store, settings.lease_s)
+        self.runtime.throttle = TokenBucket(self.store.client, settings.throttle_rate,
+                                            settings.throttle_burst)
         self._stop = threading.Event()
 
     def run(self, job_id: str) -> None:
