@@ -33,10 +33,12 @@ from fastapi.responses import Response as HTTPResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .actions import catalog
+from .admission import Admission, bounded_protocol
 from .call import Call
 from .errors import ConnectorError, InvalidRequest, NotFound, translate
 from .execution import as_request, execute_async
@@ -141,7 +143,8 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
         description="Flint's AWS-EC2 connector over HTTP: the response envelope of a call, "
         "sync or as a job. Auth: Authorization: Bearer $EC2_CONNECTOR_TOKEN.",
     )
-    app.add_middleware(Guard)
+    app.add_middleware(Admission, limit=service_call.settings.max_requests)
+    app.add_middleware(Guard)  # outermost: every request, refused or not, is logged
     app.add_exception_handler(Rejected, _on_rejected)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
@@ -318,10 +321,13 @@ async def read_object(request: Request) -> dict[str, Any]:
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
         raise Rejected(413, f"request body over {MAX_BODY} bytes")
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:  # a chunked body has no Content-Length to check first
-            raise Rejected(413, f"request body over {MAX_BODY} bytes")
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY:  # a chunked body has no Content-Length to check first
+                raise Rejected(413, f"request body over {MAX_BODY} bytes")
+    except ClientDisconnect:  # gone, or closed by the read bound (admission.py)
+        raise Rejected(400, "the request body did not arrive whole") from None
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -418,6 +424,12 @@ def log_config() -> dict[str, Any]:
     return config
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for this service: its HTTP protocol bounds how long a request may
+    take to arrive (admission.py)."""
+    return {"http": bounded_protocol(settings.request_read_s)}
+
+
 def serve(host: str, port: int, *, config: str | None = None, token: str | None = None) -> int:
     """The `serve` command: run the service until Ctrl-C or SIGTERM."""
     import uvicorn
@@ -431,5 +443,5 @@ def serve(host: str, port: int, *, config: str | None = None, token: str | None 
     with Call(config=config) as call:
         app = create_app(call, token)
         uvicorn.run(app, host=host, port=port, access_log=False, log_config=log_config(),
-                    server_header=False)
+                    server_header=False, **server_options(call.settings))
     return 0

@@ -33,6 +33,10 @@ IO_THREADS = 64
 # answers leaves the other half to every other endpoint.
 MAX_IN_FLIGHT = 32
 MAX_CLIENTS = 128  # least recently used clients beyond this are dropped
+# The HTTP service: a request must arrive whole (headers and body) within this many
+# seconds, and at most this many are served at once (the next gets a 503).
+REQUEST_READ_S = 30
+MAX_REQUESTS = 256
 DEFAULT_LEASE_S = 10  # a job's holder renews its lease every third of this
 DEFAULT_SWEEP_S = 5  # how often each worker looks for lapsed leases
 DEFAULT_STORE_BUSY_MS = 10_000  # how long a write waits for another process's lock
@@ -56,6 +60,8 @@ class Settings:
     config: str | None = field(default=None, metadata={"env": "CONFIG"})
     token: str | None = field(default=None, repr=False, metadata={"env": "TOKEN"})
     full_model: bool = field(default=False, metadata={"env": "FULL_MODEL"})
+    request_read_s: int = field(default=REQUEST_READ_S, metadata={"env": "REQUEST_READ_TIMEOUT"})
+    max_requests: int = field(default=MAX_REQUESTS, metadata={"env": "MAX_REQUESTS"})
     broker: str | None = field(default=None, repr=False, metadata={"env": "BROKER"})
     lease_s: int = field(default=DEFAULT_LEASE_S, metadata={"env": "LEASE_S"})
     sweep_s: int = field(default=DEFAULT_SWEEP_S, metadata={"env": "SWEEP_S"})

@@ -139,8 +139,8 @@ def log_config(path: str, level: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    from ec2_connector import Call
-    from ec2_connector.service import create_app
+    from ec2_connector import Call, Settings
+    from ec2_connector.service import create_app, server_options
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     options: dict[str, Any] = {
         "host": HOST, "port": args.port, "access_log": False, "server_header": False,
         "log_config": log_config(args.log, args.level),
+        **server_options(Settings.from_env()),
     }
     if args.workers > 1:  # worker processes import the app: a factory reads the config
         os.environ[CONFIG_ENV] = args.config
