@@ -16,7 +16,7 @@ import pytest
 from botocore.model import ListShape, OperationModel, ServiceModel, Shape, StructureShape
 from botocore.validate import ParamValidator
 
-from ec2_connector.action import In
+from ec2_connector.action import Action, In
 from ec2_connector.actions import ACTIONS, ALIASES, catalog
 from ec2_connector.errors import NotFound, class_for_code
 from ec2_connector.fields import Field, Fields
@@ -106,6 +106,10 @@ def check_member(member: str, shape: Shape) -> None:
         shape = shape.members[name]
 
 
+def generic(action: Action) -> bool:
+    return action.run.__qualname__.startswith("_Plan.")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_declaration_matches_the_model(name: str) -> None:
     action = ACTIONS[name]
@@ -117,8 +121,15 @@ def test_declaration_matches_the_model(name: str) -> None:
     for param, spec in action.inputs.items():
         assert param in {p.name for p in action.params}, f"{param} is not a parameter"
         check_member(spec.member if isinstance(spec, In) else spec, op.input_shape)
-    if action.mutating:
-        assert "DryRun" in op.input_shape.members, f"{op.name} takes no DryRun"
+    if action.mutating:  # dry-run offered exactly where EC2 has one
+        assert action.dry_run == ("DryRun" in op.input_shape.members), op.name
+    mapped = {p: s.member if isinstance(s, In) else s for p, s in action.inputs.items()}
+    if generic(action) and "ClientToken" in op.input_shape.members:
+        assert mapped.get("client-token") == "ClientToken", f"{name}: no client-token"
+    if "client-token" in mapped:
+        assert mapped["client-token"] == "ClientToken", name
+    if "tags" in mapped:
+        assert mapped["tags"] == "TagSpecifications", name
     result_shape = op.output_shape
     if action.items or action.item:
         result_shape = check_path(action.items or action.item or "", op.output_shape)
@@ -137,11 +148,11 @@ def test_example_validates_here_and_in_botocore(name: str) -> None:
     action = ACTIONS[name]
     assert action.example, f"{name} has no example"
     values = action.validate(action.example)
-    if action.run.__qualname__.startswith("_Plan."):  # the generic runner: check its input
+    if generic(action):  # the generic runner: check the input it builds
         assert action.operation is not None
         shape = operation(action.operation).input_shape
-        for extra in ({}, {"dry-run": True} if action.mutating else {}):
-            args = input_args(action, {**values, **extra})
+        for extra in ({}, {"dry-run": True} if action.mutating and action.dry_run else {}):
+            args = input_args(action, {**values, **extra, "region": "us-east-1"})
             report = ParamValidator().validate(args, shape)
             assert not report.has_errors(), report.generate_report()
 
@@ -166,7 +177,7 @@ def test_resource_facts_match_the_model(name: str) -> None:
     assert isinstance(items.member, StructureShape) and res.id_member in items.member.members
     for selector in res.selectors:
         check_member(selector, describe.input_shape)
-    assert class_for_code(res.not_found) is NotFound
+    assert res.not_found is None or class_for_code(res.not_found) is NotFound
     assert res.id_type.pattern is not None and res.id_type.example is not None
     assert res.id_type.pattern.fullmatch(res.id_type.example)
     for state, waiter_name in res.waiters.items():

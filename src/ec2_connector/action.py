@@ -61,7 +61,8 @@ CONNECTION_PARAMS = (
 )
 DRY_RUN = Param("dry-run", Boolean(), "ask EC2 whether the call would succeed, change nothing")
 WAIT_PARAMS = (
-    Param("wait", Boolean(), "wait until every instance reaches the target state", default=False),
+    Param("wait", Boolean(), "wait until every resource reaches the target state",
+          default=False),
     Param("wait-interval", interval_type(), "milliseconds between polls while waiting",
           default=DEFAULT_WAIT_INTERVAL_MS),
 )
@@ -103,7 +104,10 @@ class Action:
     resource: str | None = None
     columns: tuple[str, ...] = ()  # table columns, when not the resource's
     mutating: bool = True
-    waits: bool = False
+    dry_run: bool = True  # False: EC2 has no dry run for the operation
+    waits: bool = False  # a custom runner that waits
+    until: str | None = None  # with `wait`, the generic runner waits for this state
+    secret_results: tuple[str, ...] = ()  # result keys never stored, logged or in raw-body
     example: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], object] | None = None  # cross-parameter rules
 
@@ -115,7 +119,11 @@ class Action:
 
     def all_operations(self) -> tuple[str, ...]:
         """Every EC2 operation the action may call (the trimmed model holds them)."""
-        ops = (self.operation,) if self.operation else ()
+        ops: tuple[str, ...] = (self.operation,) if self.operation else ()
+        if self.until and self.resource:  # waits, then describes afresh
+            from .resources import resource
+
+            ops += (resource(self.resource).describe,)
         return tuple(dict.fromkeys((*ops, *self.operations)))
 
     def table_columns(self) -> list[str]:
@@ -128,8 +136,8 @@ class Action:
         return []
 
     def all_params(self) -> tuple[Param, ...]:
-        extra: tuple[Param, ...] = (DRY_RUN,) if self.mutating else ()
-        if self.waits:
+        extra: tuple[Param, ...] = (DRY_RUN,) if self.mutating and self.dry_run else ()
+        if self.waits or self.until:
             extra += WAIT_PARAMS
         return self.params + extra + CONNECTION_PARAMS
 
@@ -184,6 +192,8 @@ class Action:
             "columns": self.table_columns(),
             "operations": list(self.all_operations()),
             "example": dict(self.example),
+            "waits-for": self.until,
+            "secret-results": list(self.secret_results),
             "parameters": [p.describe() for p in self.all_params()],
             "rules": [
                 {"one-of" if g.exactly_one else "any-of": list(g.names), "required": g.required}

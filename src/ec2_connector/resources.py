@@ -34,7 +34,7 @@ class Resource:
     id_param: str
     id_type: String
     id_member: str
-    not_found: str
+    not_found: str | None
     describe: str
     items: str
     selectors: tuple[str, ...]
@@ -75,6 +75,72 @@ _TABLE = (
         "DescribeSecurityGroups", "SecurityGroups", ("GroupIds", "GroupNames"),
         ("group-id", "group-name", "vpc-id", "group-description"),
         tag_type="security-group",
+    ),
+    Resource(
+        "address", "allocation-id", _hex_id("eipalloc"), "AllocationId",
+        "InvalidAllocationID.NotFound", "DescribeAddresses", "Addresses",
+        ("AllocationIds", "PublicIps"),
+        ("allocation-id", "public-ip", "instance-id", "association-id", "domain"),
+        tag_type="elastic-ip",
+    ),
+    Resource(
+        "volume", "volume-id", _hex_id("vol"), "VolumeId", "InvalidVolume.NotFound",
+        "DescribeVolumes", "Volumes", ("VolumeIds",),
+        ("volume-id", "state", "size", "volume-type", "availability-zone", "create-time"),
+        tag_type="volume", client_token=True,
+        waiters={"available": "VolumeAvailable", "in-use": "VolumeInUse",
+                 "deleted": "VolumeDeleted"},
+    ),
+    Resource(
+        "snapshot", "snapshot-id", _hex_id("snap"), "SnapshotId", "InvalidSnapshot.NotFound",
+        "DescribeSnapshots", "Snapshots", ("SnapshotIds",),
+        ("snapshot-id", "state", "volume-id", "volume-size", "start-time", "description"),
+        tag_type="snapshot", waiters={"completed": "SnapshotCompleted"},
+    ),
+    Resource(
+        "image", "image-id", _hex_id("ami"), "ImageId", "InvalidAMIID.NotFound",
+        "DescribeImages", "Images", ("ImageIds",),
+        ("image-id", "name", "state", "architecture", "creation-date", "owner-id"),
+        tag_type="image", waiters={"available": "ImageAvailable"},
+    ),
+    Resource(
+        "key-pair", "key-name", String(r"[\x20-\x7e]{1,255}", "my-key"), "KeyName",
+        "InvalidKeyPair.NotFound", "DescribeKeyPairs", "KeyPairs", ("KeyNames", "KeyPairIds"),
+        ("key-name", "key-pair-id", "key-type", "key-fingerprint", "create-time"),
+        tag_type="key-pair",
+    ),
+    Resource(
+        "vpc", "vpc-id", _hex_id("vpc"), "VpcId", "InvalidVpcID.NotFound",
+        "DescribeVpcs", "Vpcs", ("VpcIds",),
+        ("vpc-id", "cidr-block", "state", "is-default", "instance-tenancy"),
+        tag_type="vpc", waiters={"available": "VpcAvailable"},
+    ),
+    Resource(
+        "subnet", "subnet-id", _hex_id("subnet"), "SubnetId", "InvalidSubnetID.NotFound",
+        "DescribeSubnets", "Subnets", ("SubnetIds",),
+        ("subnet-id", "vpc-id", "cidr-block", "availability-zone", "available-ip-address-count",
+         "state"),
+        tag_type="subnet", waiters={"available": "SubnetAvailable"},
+    ),
+    Resource(
+        "launch-template", "launch-template-id", _hex_id("lt"), "LaunchTemplateId",
+        "InvalidLaunchTemplateId.NotFound", "DescribeLaunchTemplates", "LaunchTemplates",
+        ("LaunchTemplateIds", "LaunchTemplateNames"),
+        ("launch-template-id", "launch-template-name", "default-version-number",
+         "latest-version-number", "create-time"),
+        tag_type="launch-template", client_token=True,
+    ),
+    Resource(
+        "region", "region-name", String(r"[a-z]{2}(?:-[a-z]+)+-\d+", "eu-west-1"), "RegionName",
+        None, "DescribeRegions", "Regions", ("RegionNames",),
+        ("region-name", "opt-in-status", "endpoint"),
+    ),
+    Resource(
+        "availability-zone", "zone-name", String(r"[a-z]{2}(?:-[a-z]+)+-\d+[a-z]+",
+                                                 "us-east-1a"),
+        "ZoneName", None, "DescribeAvailabilityZones", "AvailabilityZones",
+        ("ZoneNames", "ZoneIds"),
+        ("zone-name", "zone-id", "state", "region-name", "zone-type"),
     ),
 )
 

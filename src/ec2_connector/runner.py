@@ -46,7 +46,8 @@ class _Plan:
     def run(self, ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
         action = self.action
         assert action.operation is not None, f"{action.name} declares no operation"
-        args = input_args(action, p)
+        # `build` may read the region the call goes to (a copy's source defaults to it).
+        args = input_args(action, {**p, "region": ctx.target.region})
         data: dict[str, Any]
         if action.items:
             data = {action.result or "items": self.collect(ctx, action.operation, args, p)}
@@ -58,7 +59,33 @@ class _Plan:
             data[name] = p.get(name)
         if action.derive is not None:
             data.update(action.derive(p))
+        if action.secret_results and ctx.raw_body is not None:
+            ctx.raw_body = None  # the body holds the secret in EC2's own words
+            ctx.notes["raw-body"] = "withheld: the response holds a secret result"
+        if action.until and p.get("wait"):
+            self.wait(ctx, p, data)
         return data
+
+    def wait(self, ctx: Context, p: dict[str, Any], data: dict[str, Any]) -> None:
+        """Wait for the resource the call made or changed, then describe it afresh."""
+        from .resources import resource
+        from .waits import wait_for, wait_params
+
+        action = self.action
+        assert action.resource is not None and action.until is not None
+        res = resource(action.resource)
+        held = data[action.result] if action.item and action.result else data
+        found = held.get(res.id_column)
+        ids = [str(i) for i in found] if isinstance(found, list) else [str(found)]
+        ctx.partial[res.id_column] = found
+        _, interval = wait_params(p)
+        states = wait_for(ctx, res.name, ids, action.until, interval)
+        if action.item and action.result and action.until != "deleted":
+            output = ctx.call(res.describe, **{res.selectors[0]: ids})
+            fresh = getter(res.items)(output) or []
+            if fresh:
+                data[action.result] = self.map_item(fresh[0])
+        data["last-states"] = states
 
     def collect(
         self, ctx: Context, operation: str, args: dict[str, Any], p: dict[str, Any]
@@ -104,7 +131,7 @@ def input_args(action: Action, p: dict[str, Any]) -> dict[str, Any]:
         _put(args, member, value)
     if action.build is not None:
         args.update(action.build(p))
-    if action.mutating and p.get("dry-run"):
+    if action.mutating and action.dry_run and p.get("dry-run"):
         args["DryRun"] = True
     return args
 

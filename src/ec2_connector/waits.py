@@ -75,7 +75,7 @@ def plan_for(resource_name: str, target: str, operations: tuple[str, ...]) -> Wa
         ) - ignored,
         retry_codes=frozenset(
             a["expected"] for a in acceptors if a["state"] == "retry" and a["matcher"] == "error"
-        ) | {res.not_found},
+        ) | ({res.not_found} if res.not_found else set()),
         done_codes=frozenset(
             a["expected"] for a in acceptors
             if a["state"] == "success" and a["matcher"] == "error"

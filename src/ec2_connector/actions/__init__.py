@@ -7,11 +7,26 @@ from typing import Any
 from ..action import Action
 from ..errors import unknown_name
 from ..params import canonical, text_of
-from . import instances, security_groups, tags
+from . import (
+    addresses,
+    images,
+    instances,
+    key_pairs,
+    launch_templates,
+    regions,
+    security_groups,
+    snapshots,
+    tags,
+    volumes,
+    vpcs,
+)
 
 ACTIONS: dict[str, Action] = {
     action.name: action
-    for module in (instances, security_groups, tags)
+    for module in (
+        instances, security_groups, tags, volumes, snapshots, images, addresses, key_pairs,
+        vpcs, regions, launch_templates,
+    )
     for action in module.ACTIONS
 }
 

@@ -17,7 +17,7 @@ from ..resources import resource
 from ..waits import wait_for, wait_params
 from .shapes import STATE_CHANGE_FIELDS
 
-NOT_FOUND_CODE = resource("instance").not_found
+NOT_FOUND_CODE = str(resource("instance").not_found)
 state_item = mapper(STATE_CHANGE_FIELDS)
 
 

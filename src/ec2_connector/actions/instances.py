@@ -10,7 +10,7 @@ from typing import Any
 from ..action import Action
 from ..context import Context
 from ..errors import InvalidRequest, ServiceError
-from ..fields import mapper
+from ..fields import Field, Fields, mapper
 from ..params import (
     INSTANCE_ID,
     Boolean,
@@ -216,6 +216,17 @@ def state_action(
     )
 
 
+STATUS_FIELDS: Fields = {
+    "instance-id": "InstanceId",
+    "availability-zone": "AvailabilityZone",
+    "instance-state-name": "InstanceState.Name",
+    "instance-status": "InstanceStatus.Status",
+    "system-status": "SystemStatus.Status",
+    "events": Field("Events", each={"code": "Code", "description": "Description",
+                                    "not-before": "NotBefore", "not-after": "NotAfter"}),
+}
+
+
 ACTIONS = (
     Action(
         name="create-instance",
@@ -283,6 +294,42 @@ ACTIONS = (
         items="Reservations[].Instances[]",
         fields=INSTANCE_FIELDS,
         example={"filters": {"instance-state-name": "running"}},
+    ),
+    Action(
+        name="describe-instance-status",
+        doc="Status checks and scheduled events of instances (running ones, unless "
+            "include-all-instances).",
+        operation="DescribeInstanceStatus",
+        resource="instance",
+        mutating=False,
+        params=(
+            Param("instance-id", StringList(INSTANCE_ID), "instance ids (none: all)"),
+            Param("include-all-instances", Boolean(), "also instances not running"),
+            FILTERS,
+        ),
+        inputs={"instance-id": "InstanceIds", "include-all-instances": "IncludeAllInstances",
+                "filters": FILTERS_IN},
+        result="instance-status-list",
+        items="InstanceStatuses",
+        fields=STATUS_FIELDS,
+        columns=("instance-id", "instance-state-name", "instance-status", "system-status",
+                 "availability-zone"),
+        example={"instance-id": [ID]},
+    ),
+    Action(
+        name="get-console-output",
+        doc="The console output of an instance, as text (kept out of job records).",
+        operation="GetConsoleOutput",
+        resource="instance",
+        mutating=False,
+        params=(Param("instance-id", INSTANCE_ID, "the instance", required=True),
+                Param("latest", Boolean(), "the latest output (Nitro instances only)")),
+        inputs={"instance-id": "InstanceId", "latest": "Latest"},
+        fields={"instance-id": "InstanceId", "timestamp": "Timestamp",
+                "output": "Output"},  # botocore decodes EC2's base64
+        result="output",
+        secret_results=("output",),
+        example={"instance-id": ID},
     ),
     Action(
         name="modify-instance-attribute",

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..action import In
 from ..fields import TAGS, Field, Fields
+from ..params import Mapping_, Param, String, StringList
 from ..resources import resource
 
 LAUNCH_FIELDS: Fields = {
@@ -88,3 +89,42 @@ def tags_in(resource_name: str) -> In:
     tag_type = resource(resource_name).tag_type
     assert tag_type is not None, f"{resource_name} takes no tags at creation"
     return In("TagSpecifications", lambda tags: tag_specs(tag_type, tags))
+
+
+FILTERS = Param("filters", Mapping_("string-list"), "EC2 filters: name -> value or list")
+TAGS_PARAM = Param("tags", Mapping_(), "tags applied at creation: key -> value")
+CLIENT_TOKEN = Param("client-token", String(r"[\x21-\x7e]{1,64}", "my-request-1"),
+                     "idempotency token: a retry with it never creates twice")
+
+
+def id_param(resource_name: str, doc: str, *, required: bool = True, name: str = "") -> Param:
+    """The parameter naming one resource by id, typed by the resource table."""
+    res = resource(resource_name)
+    return Param(name or res.id_param, res.id_type, doc, required=required)
+
+
+def ids_param(resource_name: str, doc: str, *, required: bool = False) -> Param:
+    """The parameter naming several resources by id (none: all)."""
+    res = resource(resource_name)
+    return Param(res.id_param, StringList(res.id_type), doc, required=required)
+
+
+def example_id(resource_name: str) -> str:
+    return str(resource(resource_name).id_type.example)
+
+
+def listing(resource_name: str, fields: Fields, result: str, doc: str, **more: Any) -> Any:
+    """The declaration of a read-only listing of a resource: its describe operation,
+    ids (a list, or none: all) and filters, every page, each item mapped by `fields`."""
+    from ..action import Action
+
+    res = resource(resource_name)
+    params = more.pop("params", (ids_param(resource_name, f"{res.name} ids (none: all)"),
+                                 FILTERS))
+    inputs = more.pop("inputs", {res.id_param: res.selectors[0], "filters": FILTERS_IN})
+    inputs = {k: v for k, v in inputs.items() if k in {p.name for p in params}}
+    return Action(
+        doc=doc, operation=res.describe, resource=resource_name, mutating=False,
+        params=params, inputs=inputs, result=result, items=res.items, fields=fields,
+        **more,
+    )

@@ -1,0 +1,192 @@
+"""VPC and subnet actions: create, describe, list, modify, CIDR blocks, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..action import Action, In
+from ..fields import TAGS, Field, Fields
+from ..params import Boolean, Choice, Cidr, Group, Param, String
+from .shapes import (
+    FILTERS,
+    TAGS_PARAM,
+    example_id,
+    filters_arg,
+    id_param,
+    listing,
+    tags_in,
+)
+
+VPC = example_id("vpc")
+SUBNET = example_id("subnet")
+VPC_FIELDS: Fields = {
+    "vpc-id": "VpcId",
+    "cidr-block": "CidrBlock",
+    "state": "State",
+    "is-default": "IsDefault",
+    "instance-tenancy": "InstanceTenancy",
+    "dhcp-options-id": "DhcpOptionsId",
+    "owner-id": "OwnerId",
+    "cidr-block-associations": Field("CidrBlockAssociationSet", each={
+        "association-id": "AssociationId", "cidr-block": "CidrBlock",
+        "state": "CidrBlockState.State"}),
+    "ipv6-cidr-block-associations": Field("Ipv6CidrBlockAssociationSet", each={
+        "association-id": "AssociationId", "ipv6-cidr-block": "Ipv6CidrBlock",
+        "state": "Ipv6CidrBlockState.State"}),
+    "tags": TAGS,
+}
+SUBNET_FIELDS: Fields = {
+    "subnet-id": "SubnetId",
+    "vpc-id": "VpcId",
+    "cidr-block": "CidrBlock",
+    "availability-zone": "AvailabilityZone",
+    "available-ip-address-count": "AvailableIpAddressCount",
+    "state": "State",
+    "default-for-az": "DefaultForAz",
+    "map-public-ip-on-launch": "MapPublicIpOnLaunch",
+    "tags": TAGS,
+}
+VPC_ID = id_param("vpc", "the VPC")
+CIDR = Param("cidr-block", Cidr(), "IPv4 network, e.g. 10.0.0.0/16")
+ASSOCIATION = Param("association-id", String(r"vpc-cidr-assoc-[0-9a-f]{8}(?:[0-9a-f]{9})?",
+                                             "vpc-cidr-assoc-0123456789abcdef0"),
+                    "the CIDR block association", required=True)
+ASSOCIATION_FIELDS: Fields = {
+    "vpc-id": "VpcId",
+    "association-id": "CidrBlockAssociation.AssociationId || "
+                      "Ipv6CidrBlockAssociation.AssociationId",
+    "cidr-block": "CidrBlockAssociation.CidrBlock || Ipv6CidrBlockAssociation.Ipv6CidrBlock",
+    "state": "CidrBlockAssociation.CidrBlockState.State || "
+             "Ipv6CidrBlockAssociation.Ipv6CidrBlockState.State",
+}
+
+
+def _subnet_filters(p: dict[str, Any]) -> dict[str, Any]:
+    filters = dict(p.get("filters") or {})
+    if p.get("vpc-id"):
+        filters["vpc-id"] = [p["vpc-id"]]
+    return {"Filters": filters_arg(filters)} if filters else {}
+
+
+def _flag(member: str) -> In:
+    return In(f"{member}.Value")
+
+
+ACTIONS = (
+    Action(
+        name="create-vpc",
+        doc="Create a VPC with an IPv4 network (and optionally an Amazon IPv6 block).",
+        operation="CreateVpc",
+        resource="vpc",
+        until="available",
+        params=(
+            Param("cidr-block", Cidr(), "IPv4 network, e.g. 10.0.0.0/16", required=True),
+            Param("instance-tenancy", Choice("default", "dedicated"), "instance tenancy"),
+            Param("amazon-provided-ipv6-cidr-block", Boolean(), "also get an IPv6 /56"),
+            TAGS_PARAM,
+        ),
+        inputs={"cidr-block": "CidrBlock", "instance-tenancy": "InstanceTenancy",
+                "amazon-provided-ipv6-cidr-block": "AmazonProvidedIpv6CidrBlock",
+                "tags": tags_in("vpc")},
+        result="vpc-id",
+        fields={"vpc-id": "Vpc.VpcId", "cidr-block": "Vpc.CidrBlock", "state": "Vpc.State"},
+        example={"cidr-block": "10.0.0.0/16"},
+    ),
+    listing("vpc", VPC_FIELDS, "vpc-info", "Describe VPCs by id or filters, or all.",
+            name="describe-vpc", aliases=("describe-vpcs",), example={"vpc-id": [VPC]}),
+    listing("vpc", VPC_FIELDS, "vpc-list", "List every VPC in the region (optionally "
+            "filtered).", name="list-vpcs", params=(FILTERS,),
+            example={"filters": {"is-default": "true"}}),
+    Action(
+        name="modify-vpc-attribute",
+        doc="Turn a VPC's DNS support or DNS host names on or off (one per call, as EC2 "
+            "takes them).",
+        operation="ModifyVpcAttribute",
+        resource="vpc",
+        dry_run=False,
+        params=(VPC_ID,
+                Param("enable-dns-support", Boolean(), "resolve names through Amazon DNS"),
+                Param("enable-dns-hostnames", Boolean(), "give instances DNS host names")),
+        groups=(Group(("enable-dns-support", "enable-dns-hostnames")),),
+        inputs={"vpc-id": "VpcId", "enable-dns-support": _flag("EnableDnsSupport"),
+                "enable-dns-hostnames": _flag("EnableDnsHostnames")},
+        echo=("vpc-id", "enable-dns-support", "enable-dns-hostnames"),
+        derive=lambda p: {"modified": True},
+        example={"vpc-id": VPC, "enable-dns-hostnames": True},
+    ),
+    Action(
+        name="associate-vpc-cidr-block",
+        doc="Add an IPv4 network, or an Amazon IPv6 block, to a VPC.",
+        operation="AssociateVpcCidrBlock",
+        resource="vpc",
+        dry_run=False,
+        params=(VPC_ID, CIDR, Param("amazon-provided-ipv6-cidr-block", Boolean(),
+                                    "an Amazon IPv6 /56")),
+        groups=(Group(("cidr-block", "amazon-provided-ipv6-cidr-block")),),
+        inputs={"vpc-id": "VpcId", "cidr-block": "CidrBlock",
+                "amazon-provided-ipv6-cidr-block": "AmazonProvidedIpv6CidrBlock"},
+        result="association-id",
+        fields=ASSOCIATION_FIELDS,
+        example={"vpc-id": VPC, "cidr-block": "10.1.0.0/16"},
+    ),
+    Action(
+        name="disassociate-vpc-cidr-block",
+        doc="Remove a network added to a VPC (not its first one).",
+        operation="DisassociateVpcCidrBlock",
+        resource="vpc",
+        dry_run=False,
+        params=(ASSOCIATION,),
+        inputs={"association-id": "AssociationId"},
+        result="association-id",
+        fields=ASSOCIATION_FIELDS,
+        example={"association-id": "vpc-cidr-assoc-0123456789abcdef0"},
+    ),
+    Action(
+        name="delete-vpc",
+        doc="Delete a VPC (its subnets, gateways and groups first).",
+        operation="DeleteVpc",
+        resource="vpc",
+        params=(VPC_ID,),
+        inputs={"vpc-id": "VpcId"},
+        echo=("vpc-id",),
+        derive=lambda p: {"deleted": True},
+        example={"vpc-id": VPC},
+    ),
+    Action(
+        name="create-subnet",
+        doc="Create a subnet of a VPC in an availability zone.",
+        operation="CreateSubnet",
+        resource="subnet",
+        until="available",
+        params=(VPC_ID, Param("cidr-block", Cidr(), "IPv4 network inside the VPC's",
+                              required=True),
+                Param("availability-zone", String(), "zone, e.g. us-east-1a (default: any)"),
+                TAGS_PARAM),
+        inputs={"vpc-id": "VpcId", "cidr-block": "CidrBlock",
+                "availability-zone": "AvailabilityZone", "tags": tags_in("subnet")},
+        result="subnet-id",
+        fields={"subnet-id": "Subnet.SubnetId", "vpc-id": "Subnet.VpcId",
+                "cidr-block": "Subnet.CidrBlock",
+                "availability-zone": "Subnet.AvailabilityZone"},
+        example={"vpc-id": VPC, "cidr-block": "10.0.1.0/24"},
+    ),
+    listing("subnet", SUBNET_FIELDS, "subnet-details", "Describe subnets by id or filters.",
+            name="describe-subnet", aliases=("describe-subnets",),
+            example={"subnet-id": [SUBNET]}),
+    listing("subnet", SUBNET_FIELDS, "subnet-list",
+            "List subnets, of one VPC or all (optionally filtered).",
+            name="list-subnets", aliases=("list-vpc-subnet",),
+            params=(id_param("vpc", "only this VPC's subnets", required=False), FILTERS),
+            inputs={}, build=_subnet_filters, example={"vpc-id": VPC}),
+    Action(
+        name="delete-subnet",
+        doc="Delete a subnet (nothing may run in it).",
+        operation="DeleteSubnet",
+        resource="subnet",
+        params=(id_param("subnet", "the subnet"),),
+        inputs={"subnet-id": "SubnetId"},
+        echo=("subnet-id",),
+        derive=lambda p: {"deleted": True},
+        example={"subnet-id": SUBNET},
+    ),
+)

@@ -1,0 +1,108 @@
+"""Elastic IP and key pair actions against a real EC2-compatible endpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ec2_connector import Call
+from tests.actions.test_instances import run
+from tests.conftest import launch
+
+
+def test_address_flow(call: Call, ec2: Any, image_id: str) -> None:
+    allocated = run(call, "allocate-address", tags={"Name": "web"})
+    assert allocated.exitcode == 0, allocated.message
+    allocation_id, public_ip = allocated.get("allocation-id"), allocated.get("public-ip")
+    held = ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"][0]
+    assert held["PublicIp"] == public_ip and held["Domain"] == "vpc"
+
+    instance_id = launch(ec2, image_id)[0]
+    associated = run(call, "associate-address", allocation_id=allocation_id,
+                     instance_id=instance_id)
+    assert associated.exitcode == 0, associated.message
+    association_id = associated.get("association-id")
+    held = ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"][0]
+    assert held["InstanceId"] == instance_id and held["AssociationId"] == association_id
+
+    described = run(call, "describe-addresses", public_ip=public_ip)
+    [item] = described.get("public-ips-set")
+    assert item["instance-id"] == instance_id and item["allocation-id"] == allocation_id
+
+    assert run(call, "disassociate-address", association_id=association_id).exitcode == 0
+    assert not ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"][0].get(
+        "InstanceId")
+    released = run(call, "release-address", allocation_id=allocation_id)
+    assert released.exitcode == 0 and released.get("released") is True
+    assert ec2.describe_addresses()["Addresses"] == []
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "text"),
+    [
+        ("associate-address", {"instance-id": "i-0123456789abcdef0"},
+         "one of 'allocation-id' / 'public-ip' is required"),
+        ("associate-address", {"allocation-id": "eipalloc-0123456789abcdef0",
+                               "public-ip": "203.0.113.1", "instance-id": "i-0123456789abcdef0"},
+         "give only one of"),
+        ("associate-address", {"allocation-id": "eipalloc-0123456789abcdef0"},
+         "one of 'instance-id' / 'network-interface-id'"),
+        ("release-address", {"public-ip": "not-an-ip"}, "'public-ip' is malformed"),
+        ("disassociate-address", {}, "one of 'association-id' / 'public-ip'"),
+        ("create-key-pair", {}, "missing required parameter 'key-name'"),
+        ("create-key-pair", {"key-name": "k", "key-type": "dsa"}, "'key-type' must be one of"),
+        ("delete-key-pair", {}, "one of 'key-name' / 'key-pair-id'"),
+        ("import-key-pair", {"key-name": "k"}, "'public-key-material'"),
+    ],
+)
+def test_bad_address_and_key_input_sends_nothing(
+    call: Call, ec2: Any, action: str, params: dict[str, Any], text: str
+) -> None:
+    response = run(call, action, **params)
+    assert response.exitcode == 2, response.message
+    assert text in response.message
+    assert response.meta["attempts"] == 0
+    assert ec2.describe_addresses()["Addresses"] == []
+    assert ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+PUBLIC_KEY = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDPtCGHTvaPYp2Uzvp6hEgh0bSD8ZcWvm87aNOmHVXTtyR5GDE1"
+    "VGwAFPn4j6+jsLZ4SQfOXhsv2QqUdqQbjE0ONItQgRVG2pbJPMvCh4onIBfEfk2ob1i3tyyB2Xp1s1kCt7Zuh8qH"
+    "ahnMeV3dmOlx0zBqcTnM+mHexBJ1tHkaJnBNgMI6L1Xpv1TnavyxNRTS8bFGYFeV4fmeYfPDcIN+lRdnu8nbhXbx"
+    "nB8gVY6dWNXtxAMoOi08JzsbNmc5z8eGTQIkBC5ByAcIk07zETrJdRo5zEDl4NUTEO3RYHT4BjLNVcI3Ewmxn6L2"
+    "ArMsebt9JNZMgAWHYU6ru2YwZpvb me@host"
+)
+
+
+def test_key_pair_flow(call: Call, ec2: Any, tmp_path: Path) -> None:
+    created = run(call, "create-key-pair", key_name="deploy", tags={"team": "ops"},
+                  include_raw_body=True)
+    assert created.exitcode == 0, created.message
+    info = created.get("key-pair-info")
+    material = info["key-material"]
+    assert material.startswith("-----BEGIN") and len(material) > 200
+    assert material not in str(created.meta) and "raw-body" in created.meta
+    held = ec2.describe_key_pairs(KeyNames=["deploy"])["KeyPairs"][0]
+    assert held["KeyFingerprint"] == info["key-fingerprint"]
+
+    key_file = tmp_path / "second.pem"
+    to_file = run(call, "create-key-pair", key_name="second", key_file=str(key_file))
+    assert to_file.exitcode == 0, to_file.message
+    assert "key-material" not in to_file.get("key-pair-info")
+    assert to_file.get("key-pair-info")["key-file"] == str(key_file)
+    assert key_file.read_text().startswith("-----BEGIN")
+    assert os.stat(key_file).st_mode & 0o777 == 0o600
+    again = run(call, "create-key-pair", key_name="third", key_file=str(key_file))
+    assert again.exitcode == 2 and "already exists" in again.message
+
+    imported = run(call, "import-key-pair", key_name="mine", public_key_material=PUBLIC_KEY)
+    assert imported.exitcode == 0, imported.message
+    listed = run(call, "describe-key-pairs")
+    assert {k["key-name"] for k in listed.get("key-pair-list")} == {"deploy", "second", "mine"}
+    for name in ("deploy", "second", "mine"):
+        assert run(call, "delete-key-pair", key_name=name).get("deleted") is True
+    assert ec2.describe_key_pairs()["KeyPairs"] == []

@@ -1,0 +1,76 @@
+"""Launch templates, instance status and console output against a real endpoint."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from ec2_connector import Call
+from tests.actions.test_instances import run
+from tests.conftest import launch
+
+
+def test_launch_template_flow(call: Call, ec2: Any, image_id: str) -> None:
+    created = run(call, "create-launch-template", launch_template_name="web-servers",
+                  image_id=image_id, instance_type="t2.micro", user_data="#!/bin/sh\necho hi",
+                  tags={"team": "ops"}, client_token="lt-1")
+    assert created.exitcode == 0, created.message
+    info = created.get("launch-template-info")
+    template_id = info["launch-template-id"]
+    assert info["launch-template-name"] == "web-servers" and info["latest-version-number"] == 1
+    version = ec2.describe_launch_template_versions(LaunchTemplateId=template_id)[
+        "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert version["ImageId"] == image_id and version["InstanceType"] == "t2.micro"
+    assert base64.b64decode(version["UserData"]) == b"#!/bin/sh\necho hi"
+    assert "echo hi" not in str(created.to_dict())
+
+    listed = run(call, "describe-launch-templates", launch_template_name="web-servers")
+    assert [t["launch-template-id"] for t in listed.get("launch-template-list")] == [template_id]
+    deleted = run(call, "delete-launch-template", launch_template_id=template_id)
+    assert deleted.exitcode == 0 and deleted.get("launch-template-name") == "web-servers"
+    assert ec2.describe_launch_templates()["LaunchTemplates"] == []
+
+
+def test_instance_status_console_output_and_list_alias(
+    call: Call, ec2: Any, image_id: str
+) -> None:
+    ids = launch(ec2, image_id, 2)
+    ec2.stop_instances(InstanceIds=[ids[1]])
+    status = run(call, "describe-instance-status")
+    assert status.exitcode == 0, status.message
+    assert [s["instance-id"] for s in status.get("instance-status-list")] == [ids[0]]
+    every = run(call, "describe-instance-status", include_all_instances=True)
+    states = {s["instance-id"]: s["instance-state-name"] for s in every.get(
+        "instance-status-list")}
+    assert states == {ids[0]: "running", ids[1]: "stopped"}
+
+    console = run(call, "get-console-output", instance_id=ids[0])
+    assert console.exitcode == 0, console.message
+    held = ec2.get_console_output(InstanceId=ids[0])["Output"]
+    assert console.get("output") == held and "Linux" in held  # decoded from EC2's base64
+
+    listed = run(call, "list")
+    assert listed.exitcode == 0 and {i["instance-id"] for i in listed.get("instance-list")} == set(
+        ids)
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "text"),
+    [
+        ("create-launch-template", {}, "missing required parameter 'launch-template-name'"),
+        ("create-launch-template", {"launch-template-name": "a b"}, "malformed"),
+        ("delete-launch-template", {}, "one of 'launch-template-id' / 'launch-template-name'"),
+        ("get-console-output", {"instance-id": "vol-0123456789abcdef0"}, "malformed"),
+        ("describe-instance-status", {"instance-id": []}, "must not be empty"),
+    ],
+)
+def test_bad_template_input_sends_nothing(
+    call: Call, ec2: Any, action: str, params: dict[str, Any], text: str
+) -> None:
+    response = run(call, action, **params)
+    assert response.exitcode == 2, response.message
+    assert text in response.message
+    assert response.meta["attempts"] == 0
+    assert ec2.describe_launch_templates()["LaunchTemplates"] == []
