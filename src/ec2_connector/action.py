@@ -108,6 +108,7 @@ class Action:
     waits: bool = False  # a custom runner that waits
     until: str | None = None  # with `wait`, the generic runner waits for this state
     secret_results: tuple[str, ...] = ()  # result keys never stored, logged or in raw-body
+    async_requires: str | None = None  # the parameter an async call needs (secret results)
     example: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], object] | None = None  # cross-parameter rules
 
@@ -179,6 +180,13 @@ class Action:
         if self.check is not None:
             self.check(values)
         return values
+
+    def check_async(self, values: Mapping[str, Any]) -> None:
+        """Refuse a job whose secret result would otherwise be lost (never stored)."""
+        if self.async_requires and not values.get(self.async_requires):
+            raise InvalidRequest(
+                f"'{self.name}' returns {', '.join(self.secret_results)} to a sync call "
+                f"only (never stored in a job): give '{self.async_requires}' to run it async")
 
     def describe(self) -> dict[str, Any]:
         """The catalog entry: what `ec2-connector actions` and `GET /v1/actions` show."""

@@ -69,10 +69,13 @@ class Call:
             request, self.connectors, runtime=self.runtime, progress=progress, on_item=on_item
         )
 
-    def check(self, name: str, params: Mapping[str, Any]) -> None:
-        """Validate a flat request without running it: InvalidRequest (exitcode 2) if bad."""
+    def check(self, name: str, params: Mapping[str, Any], *, job: bool = False) -> None:
+        """Validate a flat request without running it: InvalidRequest (exitcode 2) if bad;
+        `job`: also what a job needs (a secret result must have somewhere to go)."""
         timeout_ms = self.runtime.settings.timeout_ms
-        prepare(as_request(name, params), self.connectors, Deadline(timeout_ms))
+        prepared = prepare(as_request(name, params), self.connectors, Deadline(timeout_ms))
+        if job:
+            prepared.action.check_async(prepared.params)
 
     @property
     def jobs(self) -> JobManager:

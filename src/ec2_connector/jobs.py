@@ -172,6 +172,7 @@ class JobManager:
         """Validate, write the job to the store, then hand it to the executor; an invalid
         request is refused (InvalidRequest) before anything is written."""
         prepared = prepare(request, self.connectors, Deadline(self.settings.timeout_ms))
+        prepared.action.check_async(prepared.params)
         secrets = _holds_secrets(request)
         if secrets and self.executor.remote:
             raise InvalidRequest(

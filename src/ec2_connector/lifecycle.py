@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .actions import catalog
 from .config import Connectors
 from .context import Progress
 from .errors import StoreError
@@ -152,7 +153,7 @@ def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
     """Record the end, retrying with backoff: a store that is briefly locked or full must
     not leave the job `running` for ever with its response lost."""
     status = _STATUS_BY_EXIT.get(response.exitcode, JobStatus.FAILED)
-    envelope = response.to_dict()
+    envelope = catalog.storable(record.action, response.to_dict())
     for delay in (*FINISH_DELAYS, None):
         try:
             done = store.finish(record.id, holder, status, response.message, envelope)

@@ -11,6 +11,7 @@ import pytest
 from ec2_connector import Call
 from tests.actions.test_instances import run
 from tests.conftest import launch
+from tests.test_secrets_sweep import debug_log  # noqa: F401  (a fixture)
 
 
 def test_address_flow(call: Call, ec2: Any, image_id: str) -> None:
@@ -106,3 +107,41 @@ def test_key_pair_flow(call: Call, ec2: Any, tmp_path: Path) -> None:
     for name in ("deploy", "second", "mine"):
         assert run(call, "delete-key-pair", key_name=name).get("deleted") is True
     assert ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+def test_key_material_never_stored_logged_or_in_raw_body(
+    endpoint: str, ec2: Any, tmp_path: Path, debug_log: Path,  # noqa: F811
+) -> None:
+    home = tmp_path / "home"
+    call = Call(config={"connectors": {"aws-ec2": {"endpoint-url": endpoint}}}, home=home)
+    sync = (call.connector("aws-ec2").set("action", "create-key-pair").set("key-name", "s")
+            .set("include-raw-body", True).sync())
+    assert sync.exitcode == 0, sync.message
+    secrets = [sync.get("key-pair-info")["key-material"]]
+
+    refused = (call.connector("aws-ec2").set("action", "create-key-pair").set("key-name", "a")
+               .async_())
+    response = refused.wait(30_000)
+    assert response.exitcode == 2 and "give 'key-file'" in response.message
+    assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["s"]
+
+    key_file = tmp_path / "a.pem"
+    job = (call.connector("aws-ec2").set("action", "create-key-pair").set("key-name", "a")
+           .set("key-file", str(key_file)).set("include-raw-body", True).async_())
+    done = job.wait(30_000)
+    assert done.exitcode == 0, done.message
+    assert done.get("key-pair-info")["key-file"] == str(key_file)
+    secrets.append(key_file.read_text())
+    record = str(job.to_dict())
+    call.close()
+
+    # The PEM bodies' middle lines: what would show in any copy of the keys.
+    needles = [line for s in secrets for line in s.splitlines()[2:4]]
+    assert all(len(n) > 40 for n in needles)
+    texts = {"sync raw-body": str(sync.meta), "async envelope": str(done.to_dict()),
+             "job": record, "log": debug_log.read_text()}
+    texts |= {f"home {p.name}": p.read_bytes().decode("latin-1")
+              for p in home.rglob("*") if p.is_file()}
+    assert len(texts) > 4
+    leaks = [where for where, text in texts.items() for n in needles if n in text]
+    assert not leaks, leaks

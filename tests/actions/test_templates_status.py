@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
+from ec2_connector.actions import WITHHELD
 from tests.actions.test_instances import run
 from tests.conftest import launch
 
@@ -50,6 +51,12 @@ def test_instance_status_console_output_and_list_alias(
     assert console.exitcode == 0, console.message
     held = ec2.get_console_output(InstanceId=ids[0])["Output"]
     assert console.get("output") == held and "Linux" in held  # decoded from EC2's base64
+
+    job = (call.connector("aws-ec2").set("action", "get-console-output")
+           .set("instance-id", ids[0]).async_())
+    stored = job.wait(30_000)
+    assert stored.exitcode == 0, stored.message
+    assert stored.get("output") == WITHHELD and stored.get("instance-id") == ids[0]
 
     listed = run(call, "list")
     assert listed.exitcode == 0 and {i["instance-id"] for i in listed.get("instance-list")} == set(

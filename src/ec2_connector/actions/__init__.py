@@ -55,9 +55,28 @@ class _Catalog:
         """Every parameter declared secret by any action: never logged, stored or shown."""
         return _SECRET_NAMES
 
+    def storable(self, action: str | None, envelope: dict[str, Any]) -> dict[str, Any]:
+        """A response envelope as a job record may hold it: secret results withheld."""
+        found = ACTIONS.get(ALIASES.get(str(action), str(action)))
+        if found is None or not found.secret_results:
+            return envelope
+        data = _withheld(envelope.get("data") or {}, frozenset(found.secret_results))
+        return {**envelope, "data": data}
+
     def operations(self) -> list[str]:
         """Every EC2 operation any action may call (the trimmed model's contents)."""
         return sorted({op for action in ACTIONS.values() for op in action.all_operations()})
+
+
+WITHHELD = "withheld: a secret result is returned to a sync call only, never stored"
+
+
+def _withheld(node: Any, keys: frozenset[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: WITHHELD if k in keys and v else _withheld(v, keys) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_withheld(v, keys) for v in node]
+    return node
 
 
 # Fixed by the declarations, and read on every call's path: computed once.

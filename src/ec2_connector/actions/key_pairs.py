@@ -92,6 +92,7 @@ ACTIONS = (
         check=_key_file_is_new,
         result="key-pair-info",
         secret_results=("key-material",),
+        async_requires="key-file",
         example={"key-name": "deploy"},
     ),
     Action(

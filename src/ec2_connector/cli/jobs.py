@@ -68,7 +68,7 @@ def submit_async(config: str | None, connector: str, request: dict[str, Any],
     from ..jobs import RefusedJob
 
     call = Call(config=config, broker=broker)
-    call.check(connector, request)
+    call.check(connector, request, job=True)
     if call.settings.broker or broker:
         with call:
             job = builder_for(call, connector, request).async_()
