@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
+from ec2_connector.execution import Request
 from ec2_connector.masking import mask_wire, redact
+from tests.conftest import launch
 from tests.harness import RefusingEndpoint
 
 SESSION_TOKEN = "MASKSESSIONTOKEN/IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3Q"
@@ -143,3 +145,35 @@ def test_redaction_masks_whole_values_only() -> None:
     assert redact("key abc in abcdef", ["abc"]) == "key abc in abcdef"  # under 4: kept
     assert redact("token=Zm9v/YmFy+ end", ["Zm9v/YmFy+"]) == "token=*** end"
     assert mask_wire("'UserData': 'SGVsbG8='") == "'UserData': '***'"
+
+
+def test_only_user_data_is_secret_for_modify_instance_attribute(
+    call: Call, ec2: Any, image_id: str, tmp_path: Path
+) -> None:
+    """Why: `attribute-value` was secret for every attribute, so a harmless
+    disable-api-termination job could not be resumed or audited, and redaction garbled
+    messages."""
+    (instance,) = launch(ec2, image_id, 1)
+    base = {"instance-id": instance, "action": "modify-instance-attribute"}
+    plain = Request("aws-ec2", base["action"], {**base, "attribute": "disableApiTermination",
+                                                 "attribute-value": "true"})
+    assert plain.secrets() == [] and "'true'" in repr(plain)
+    secret = Request("aws-ec2", base["action"], {**base, "attribute": "userData",
+                                                  "attribute-value": USER_DATA})
+    assert USER_DATA in secret.secrets() and "MASKUSERDATA" not in repr(secret)
+    builder = call.connector("aws-ec2").set("action", "modify-instance-attribute") \
+        .set("instance-id", instance).set("attribute", "disable-api-termination") \
+        .set("attribute-value", "true")
+    job = builder.async_()
+    assert job.wait(30_000).exitcode == 0
+    record = job.to_dict()
+    assert record["params"]["attribute-value"] == "true"
+    assert not record.get("secrets-held-in-memory")
+    held = ec2.describe_instance_attribute(InstanceId=instance,
+                                           Attribute="disableApiTermination")
+    assert held["DisableApiTermination"]["Value"] is True
+    hidden = call.connector("aws-ec2").set("action", "modify-instance-attribute") \
+        .set("instance-id", instance).set("attribute", "user-data") \
+        .set("attribute-value", USER_DATA).async_()
+    assert hidden.wait(30_000).exitcode == 0
+    assert "attribute-value" not in hidden.to_dict()["params"]

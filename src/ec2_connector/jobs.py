@@ -9,14 +9,12 @@ a request that carries its own secrets is refused for workers.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
 from typing import Any
 
 from . import lifecycle
-from .actions import catalog
 from .config import Connectors, Target
 from .context import Progress
 from .deadline import Deadline
@@ -184,7 +182,7 @@ class JobManager:
         timeout_ms = _timeout_ms(prepared.params, request, self.settings.timeout_ms)
         record = JobRecord(
             id=job_id or new_job_id(), connector=request.connector, action=prepared.action.name,
-            params=_storable(request.params), timeout_ms=request.timeout_ms,
+            params=_storable(request), timeout_ms=request.timeout_ms,
             target=target_of(prepared.target), executor=self.executor.name,
             created_at=now, expires_at=now + timeout_ms / 1000, secrets_held=secrets,
             resumed_from=resumed_from)
@@ -309,23 +307,23 @@ def _with_client_token(request: Request, action: str) -> Request:
     return Request(request.connector, request.action, params, request.timeout_ms)
 
 
-def _storable(params: dict[str, Any]) -> dict[str, Any]:
-    unstored = _unstored()
+def _storable(request: Request) -> dict[str, Any]:
+    unstored = _unstored(request)
     return {
         canonical(k): without_userinfo(v) if canonical(k) == "endpoint-url" else v
-        for k, v in params.items() if canonical(k) not in unstored
+        for k, v in request.params.items() if canonical(k) not in unstored
     }
 
 
-@functools.cache
-def _unstored() -> frozenset[str]:
-    # Values a job record must never hold: the declared secrets and the access key
-    # that goes with them; kept in memory with the running request only.
-    return catalog.secret_names() | {"access-key"}
+def _unstored(request: Request) -> frozenset[str]:
+    # Values a job record must never hold: the secrets of this request (`attribute-value`
+    # only when it is user data) and the access key that goes with them; kept in memory
+    # with the running request only.
+    return request.secret_names() | {"access-key"}
 
 
 def _holds_secrets(request: Request) -> bool:
-    unstored = _unstored()
+    unstored = _unstored(request)
     if any(canonical(k) in unstored for k in request.params):
         return True
     url = request.params.get("endpoint-url")

@@ -36,6 +36,7 @@ class ParamType:
 
 # EC2's integers are 32-bit: a larger count or port is refused here, not by EC2.
 INT32_MAX = 2**31 - 1
+USER_DATA_MAX = 16 * 1024  # EC2's limit on user data, before its base64 encoding
 MAX_DIGITS = 30
 
 
@@ -229,13 +230,17 @@ class Tags(Mapping_):
     name = "object"
     MAX_TAGS, MAX_KEY, MAX_VALUE = 50, 128, 256
 
-    def __init__(self, values: str = "string", *, reserved: int = 0) -> None:
+    def __init__(
+        self, values: str = "string", *, reserved: int = 0, allow_empty: bool = False
+    ) -> None:
         super().__init__(values)
         self.reserved = reserved  # tags the connector adds itself (the client token's)
+        self.allow_empty = allow_empty
 
     def convert(self, value: Any, param: str) -> dict[str, Any]:
         tags = super().convert(value, param)
-        if not tags:
+        if not tags and not self.allow_empty:
+            # An empty set of tags is a request for nothing: say so, never "success".
             raise InvalidRequest(f"parameter '{param}' must not be empty")
         limit = self.MAX_TAGS - self.reserved
         if len(tags) > limit:

@@ -264,3 +264,32 @@ def test_modify_bad_attribute_changes_nothing(call: Call, ec2: Any, image_id: st
         assert response.meta["attempts"] == 0
     attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiTermination")
     assert attr["DisableApiTermination"]["Value"] is False
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"min_instance": 2**31}, "at most 2147483647"),
+    ({"max_instance": 2**40}, "at most 2147483647"),
+    ({"min_instance": "9" * 5000}, "too large"),
+    ({"min_instance": float("nan")}, "'min-instance' must be an integer"),
+    ({"instance_type": float("inf")}, "finite"),
+    ({"user_data": "x" * (16 * 1024 + 1)}, "at most 16384"),
+    ({"user_data": "é" * (8 * 1024 + 1)}, "at most 16384"),
+    ({"tags": {"aws:x": "y"}}, "'aws:'"),
+    ({"tags": {f"k{n}": "v" for n in range(49)}}, "at most 48"),
+])
+def test_launches_ec2_would_refuse_are_refused_first(
+    call: Call, ec2: Any, image_id: str, params: dict[str, Any], expected: str
+) -> None:
+    """Why: MinCount >= 2**31 and NaN reached EC2."""
+    response = run(call, "create-instance", **{"image_id": image_id,
+                                               "instance_type": "t2.micro", **params})
+    assert response.exitcode == 2 and expected in response.message, response.message
+    assert response.meta["attempts"] == 0
+    assert all_instances(ec2) == []
+
+
+def test_user_data_of_16_kb_is_launched(call: Call, ec2: Any, image_id: str) -> None:
+    response = run(call, "create-instance", image_id=image_id, instance_type="t2.micro",
+                   user_data="x" * (16 * 1024))
+    assert response.exitcode == 0, response.message
+    assert len(all_instances(ec2)) == 1

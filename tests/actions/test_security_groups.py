@@ -98,9 +98,9 @@ def test_bad_rules_change_nothing(
 
 def test_group_id_checks(call: Call, ec2: Any) -> None:
     missing = run(call, "delete-security-group")
-    assert missing.exitcode == 2 and "one of 'group-id' / 'group-name'" in missing.message
+    assert missing.exitcode == 2 and "one of 'security-group-id' / 'group-name'" in missing.message
     malformed = run(call, "delete-security-group", group_id="web")
-    assert malformed.exitcode == 2 and "'group-id' is malformed" in malformed.message
+    assert malformed.exitcode == 2 and "'security-group-id' is malformed" in malformed.message
     ghost = run(call, "describe-security-group", group_id="sg-0123456789abcdef0")
     assert ghost.exitcode == 6
     nothing = run(call, "create-security-group", group_name="x")
@@ -113,3 +113,50 @@ def test_create_group_dry_run(call: Call, ec2: Any) -> None:
                    dry_run=True)
     assert response.exitcode == 0 and response.get("dry-run") is True
     assert "dry" not in {g["GroupName"] for g in groups(ec2).values()}
+
+
+@pytest.mark.parametrize(("cidr", "meant"), [
+    ("203.0.113.5/0", "0.0.0.0/0"), ("10.0.0.5/8", "10.0.0.0/8"),
+    ("203.0.113.5/24", "203.0.113.0/24"), ("2001:db8::1/32", "2001:db8::/32"),
+])
+def test_cidr_with_host_bits_is_refused_with_the_network_meant(
+    call: Call, ec2: Any, cidr: str, meant: str
+) -> None:
+    """Why: cidr-block=203.0.113.5/0 opened a port to 0.0.0.0/0, exit 0."""
+    gid = run(call, "create-security-group", group_name="cidr", group_description="x") \
+        .get("group-id")
+    before = groups(ec2)[gid]["IpPermissions"]
+    response = run(call, "security-group-add-rule", security_group_id=gid, from_port=22,
+                   cidr_block=cidr)
+    assert response.exitcode == 2, response.message
+    assert f"{cidr} has host bits set; did you mean {meant}" in response.message
+    assert groups(ec2)[gid]["IpPermissions"] == before
+
+
+def test_a_bare_address_is_one_host(call: Call, ec2: Any) -> None:
+    gid = run(call, "create-security-group", group_name="host", group_description="x") \
+        .get("group-id")
+    added = run(call, "security-group-add-rule", security_group_id=gid, from_port=22,
+                cidr_block="203.0.113.5")
+    assert added.exitcode == 0, added.message
+    ranges = [r["CidrIp"] for p in groups(ec2)[gid]["IpPermissions"] for r in p["IpRanges"]]
+    assert ranges == ["203.0.113.5/32"]
+
+
+@pytest.mark.parametrize("spelling", ["security-group-id", "group-id", "security_group_id"])
+def test_one_name_for_a_group_id_in_every_group_action(
+    call: Call, ec2: Any, spelling: str
+) -> None:
+    gid = run(call, "create-security-group", security_group_name="spell",
+              group_description="x").get("group-id")
+    assert gid in groups(ec2)
+    described = call.connector("aws-ec2").set("action", "describe-security-group") \
+        .set(spelling, gid).sync()
+    assert described.exitcode == 0 and described.get("security-group-info")[0]["group-id"] == gid
+    by_name = call.connector("aws-ec2").set("action", "describe-security-group") \
+        .set("security-group-name", "spell").sync()
+    assert by_name.get("security-group-info")[0]["group-id"] == gid
+    deleted = call.connector("aws-ec2").set("action", "delete-security-group") \
+        .set(spelling, gid).sync()
+    assert deleted.exitcode == 0 and deleted.get("group-id") == gid
+    assert gid not in groups(ec2)

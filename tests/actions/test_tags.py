@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from ec2_connector import Call
 from tests.actions.test_instances import run
 from tests.conftest import launch
@@ -64,4 +66,49 @@ def test_create_tags_dry_run(call: Call, ec2: Any, image_id: str) -> None:
     a = launch(ec2, image_id)[0]
     response = run(call, "create-tags", resource_id=a, tag_key="x", dry_run="true")
     assert response.exitcode == 0 and "would have succeeded" in response.message
+    assert tags_of(ec2, a) == {}
+
+
+def test_delete_tags_reports_only_what_it_removed(
+    call: Call, ec2: Any, image_id: str
+) -> None:
+    """Why: delete-tags with tags:={"env": "prod"} reported deleted-keys ["env"] while
+    env=staging was still there."""
+    a, b = launch(ec2, image_id, 2)
+    ec2.create_tags(Resources=[a], Tags=[{"Key": "env", "Value": "staging"},
+                                         {"Key": "team", "Value": "ops"}])
+    ec2.create_tags(Resources=[b], Tags=[{"Key": "env", "Value": "prod"}])
+    missed = run(call, "delete-tags", resource_id=a, tags={"env": "prod"})
+    assert missed.exitcode == 0, missed.message
+    assert missed.get("deleted-keys") == [] and missed.get("not-deleted-keys") == ["env"]
+    assert "nothing was deleted" in missed.message
+    assert tags_of(ec2, a) == {"env": "staging", "team": "ops"}
+    both = run(call, "delete-tags", resource_id=[a, b], tags={"env": "prod", "team": None})
+    assert both.exitcode == 0, both.message
+    assert both.get("deleted-keys") == ["env", "team"]
+    assert both.get("deleted") == {a: ["team"], b: ["env"]}
+    assert tags_of(ec2, a) == {"env": "staging"} and tags_of(ec2, b) == {}
+    absent = run(call, "delete-tags", resource_id=a, tag_key=["nosuch", "env"])
+    assert absent.get("deleted-keys") == ["env"] and absent.get("not-deleted-keys") == ["nosuch"]
+    assert "no match for nosuch" in absent.message
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"tags": {}}, "'tags' must not be empty"),
+    ({"tags": {"k" * 129: "v"}}, "over 128"),
+    ({"tags": {"k": "v" * 257}}, "over 256"),
+    ({"tags": {"aws:owner": "me"}}, "'aws:'"),
+    ({"tags": {f"k{n}": "v" for n in range(51)}}, "at most 50"),
+    ({"tags": {"k": float("nan")}}, "finite"),
+    ({"tags": {"k": "\ud800"}}, "lone surrogate"),
+    ({"tag_key": "k" * 129}, "over 128"),
+])
+def test_tags_ec2_would_refuse_are_refused_first(
+    call: Call, ec2: Any, image_id: str, params: dict[str, Any], expected: str
+) -> None:
+    """Why: `tags: {}` ended as exitcode 1 from a KeyError; junk reached EC2."""
+    (a,) = launch(ec2, image_id, 1)
+    response = run(call, "create-tags", resource_id=a, **params)
+    assert response.exitcode == 2 and expected in response.message, response.message
+    assert response.meta["attempts"] == 0
     assert tags_of(ec2, a) == {}

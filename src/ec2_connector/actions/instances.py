@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..action import Action
@@ -13,19 +13,29 @@ from ..errors import InvalidRequest, ServiceError
 from ..fields import Field, Fields, mapper
 from ..params import (
     INSTANCE_ID,
+    USER_DATA_MAX,
     Boolean,
     Integer,
     Mapping_,
     Param,
     String,
     StringList,
+    Tags,
     Text,
+)
+from ..tokens import (
+    DIGEST_TAG,
+    RESERVED_TAGS,
+    TOKEN_TAG,
+    ClientToken,
+    check_same_launch,
+    launch_digest,
+    launched_with,
+    token_lock,
 )
 from ..waits import wait_for, wait_params
 from .batch import state_change
 from .shapes import FILTERS_IN, INSTANCE_FIELDS, LAUNCH_FIELDS, tag_specs
-
-TOKEN_TAG = "ec2-connector:client-token"
 
 INSTANCE_IDS = Param(
     "instance-id", StringList(INSTANCE_ID), "one or more instance ids", required=True
@@ -39,16 +49,23 @@ def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     given = p.get("client-token")
     token = given or uuid.uuid4().hex
     ctx.partial["client-token"] = token
+    digest = launch_digest(p)
     if given:
-        earlier = _launched_with(ctx, token)
-        if earlier:
-            return {
-                "instance-info": [launch_info(i) for i in earlier],
-                "client-token": token,
-                "__message__": "success: instances with this client-token already exist; "
-                "nothing new was launched",
-            }
-    result = ctx.call("RunInstances", **_run_args(p, token))
+        # Look-up and launch under the token's lock: two launches with one token at once
+        # (threads, processes, two resumes) must not both find nothing and both launch.
+        with token_lock(token, ctx.sleep):
+            earlier = launched_with(_tagged(ctx, token), token)
+            if earlier:
+                check_same_launch(earlier, token, digest)
+                return {
+                    "instance-info": [launch_info(i) for i in earlier],
+                    "client-token": token,
+                    "__message__": "success: instances with this client-token already exist; "
+                    "nothing new was launched",
+                }
+            result = ctx.call("RunInstances", **_run_args(p, token, digest))
+    else:
+        result = ctx.call("RunInstances", **_run_args(p, token, digest))
     instances = result.get("Instances", [])
     ids = [i["InstanceId"] for i in instances]
     ctx.partial["instance-ids"] = ids
@@ -59,18 +76,19 @@ def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     return {"instance-info": [launch_info(i) for i in instances], "client-token": token}
 
 
-def _run_args(p: dict[str, Any], token: str) -> dict[str, Any]:
+def _run_args(p: dict[str, Any], token: str, digest: str = "") -> dict[str, Any]:
     count = p["min-instance"]
     maximum = p.get("max-instance", count)
     if maximum < count:
         raise InvalidRequest("parameter 'max-instance' must not be less than 'min-instance'")
+    tags = {**p.get("tags", {}), TOKEN_TAG: token, DIGEST_TAG: digest or launch_digest(p)}
     args: dict[str, Any] = {
         "ImageId": p["image-id"],
         "InstanceType": p["instance-type"],
         "MinCount": count,
         "MaxCount": maximum,
         "ClientToken": token,
-        "TagSpecifications": tag_specs("instance", {**p.get("tags", {}), TOKEN_TAG: token}),
+        "TagSpecifications": tag_specs("instance", tags),
     }
     optional = {
         "KeyName": p.get("key-name"),
@@ -85,9 +103,10 @@ def _run_args(p: dict[str, Any], token: str) -> dict[str, Any]:
     return args
 
 
-def _launched_with(ctx: Context, token: str) -> list[dict[str, Any]]:
+def _tagged(ctx: Context, token: str) -> list[dict[str, Any]]:
     # EC2 honours ClientToken itself, but many compatible endpoints do not: the tag we
-    # put on at launch finds what an earlier try with this token launched.
+    # put on at launch finds what an earlier try with this token launched. The filter
+    # narrows; `launched_with` compares exactly (a filter value may hold wildcards).
     found = []
     for page in ctx.pages(
         "DescribeInstances", Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}]
@@ -111,7 +130,16 @@ def _bool_attr(key: str) -> Callable[[Any, str], dict[str, Any]]:
 
 
 def _user_data_attr(v: Any, name: str) -> dict[str, Any]:
-    return {"UserData": {"Value": Text().convert(v, name).encode()}}
+    return {"UserData": {"Value": Text(max_bytes=USER_DATA_MAX).convert(v, name).encode()}}
+
+
+def _is_user_data(p: Mapping[str, Any]) -> bool:
+    """Is the attribute being set the user data? (Unsure counts as yes: it stays secret.)"""
+    attribute = p.get("attribute")
+    if not isinstance(attribute, str):
+        return True
+    return _ATTRIBUTE_NAMES.get(attribute.strip().replace("_", "-").lower()) in (
+        "user-data", None)
 
 
 ATTRIBUTES: dict[str, tuple[str, Callable[[Any, str], dict[str, Any]]]] = {
@@ -249,10 +277,11 @@ ACTIONS = (
             Param("key-name", String(), "key pair name"),
             Param("subnet-id", String(), "VPC subnet to launch into"),
             Param("security-group-id", StringList(), "security group ids"),
-            Param("user-data", Text(), "user data text (base64-encoded for EC2 by us)",
-                  secret=True),
-            Param("tags", Mapping_(), "tags applied at launch: key -> value"),
-            Param("client-token", String(r"[\x21-\x7e]{1,64}", "my-launch-1"),
+            Param("user-data", Text(max_bytes=USER_DATA_MAX),
+                  "user data text, at most 16 KB (base64-encoded for EC2 by us)", secret=True),
+            Param("tags", Tags(reserved=RESERVED_TAGS, allow_empty=True),
+                  "tags applied at launch: key -> value"),
+            Param("client-token", ClientToken(),
                   "idempotency token: a retry with it never launches twice"),
         ),
     ),
@@ -341,7 +370,8 @@ ACTIONS = (
         params=(
             Param("instance-id", INSTANCE_ID, "the instance to modify", required=True),
             Param("attribute", _AttributeName(), "attribute to change", required=True),
-            Param("attribute-value", _AnyValue(), "its new value", required=True, secret=True),
+            Param("attribute-value", _AnyValue(), "its new value (secret for user data)",
+                  required=True, secret=True, secret_when=_is_user_data),
         ),
         check=_attribute_args,
     ),

@@ -9,7 +9,18 @@ from ..action import Action
 from ..context import Context
 from ..errors import InvalidRequest
 from ..fields import TAGS, Field, Fields, mapper
-from ..params import GROUP_ID, Choice, Cidr, Group, Integer, Mapping_, Param, String, StringList
+from ..params import (
+    GROUP_ID,
+    Choice,
+    Cidr,
+    Group,
+    Integer,
+    Mapping_,
+    Param,
+    String,
+    StringList,
+    Tags,
+)
 from .shapes import FILTERS_IN, tags_in
 
 PERMISSION_FIELDS: Fields = {
@@ -96,7 +107,8 @@ class _Protocol(String):
 
 
 PORT = Integer(-1, 65535)
-GROUP_NAMES = Param("group-name", StringList(), "security group names (default VPC)")
+GROUP_NAMES = Param("group-name", StringList(), "security group names (default VPC)",
+                    aliases=("security-group-name",))
 RULE_PARAMS = (
     Param("security-group-id", GROUP_ID, "the group to change", required=True,
           aliases=("group-id",)),
@@ -122,11 +134,12 @@ ACTIONS = (
                 "vpc-id": "VpcId", "tags": tags_in("security-group")},
         example={"group-name": "web", "group-description": "web servers"},
         params=(
-            Param("group-name", String(), "name of the group", required=True),
+            Param("group-name", String(), "name of the group", required=True,
+                  aliases=("security-group-name",)),
             Param("group-description", String(), "description of the group", required=True,
                   aliases=("description",)),
             Param("vpc-id", String(), "VPC to create it in (default VPC if absent)"),
-            Param("tags", Mapping_(), "tags applied at creation: key -> value"),
+            Param("tags", Tags(), "tags applied at creation: key -> value"),
         ),
     ),
     Action(
@@ -134,17 +147,18 @@ ACTIONS = (
         doc="Describe security groups by id or by name.",
         operation="DescribeSecurityGroups",
         resource="security-group",
-        inputs={"group-id": "GroupIds", "group-name": "GroupNames"},
+        inputs={"security-group-id": "GroupIds", "group-name": "GroupNames"},
         result="security-group-info",
         items="SecurityGroups",
         fields=GROUP_FIELDS,
-        example={"group-id": [SG]},
+        example={"security-group-id": [SG]},
         mutating=False,
         params=(
-            Param("group-id", StringList(GROUP_ID), "security group ids"),
+            Param("security-group-id", StringList(GROUP_ID), "security group ids",
+                  aliases=("group-id",)),
             GROUP_NAMES,
         ),
-        groups=(Group(("group-id", "group-name"), exactly_one=False),),
+        groups=(Group(("security-group-id", "group-name"), exactly_one=False),),
     ),
     Action(
         name="list-security-group",
@@ -164,15 +178,16 @@ ACTIONS = (
         doc="Delete a security group by id or by name.",
         operation="DeleteSecurityGroup",
         resource="security-group",
-        inputs={"group-id": "GroupId", "group-name": "GroupName"},
-        echo=("group-id", "group-name"),
-        derive=lambda p: {"deleted": True},
-        example={"group-id": SG},
+        inputs={"security-group-id": "GroupId", "group-name": "GroupName"},
+        derive=lambda p: {"group-id": p.get("security-group-id"),
+                          "group-name": p.get("group-name"), "deleted": True},
+        example={"security-group-id": SG},
         params=(
-            Param("group-id", GROUP_ID, "security group id"),
-            Param("group-name", String(), "security group name (default VPC)"),
+            Param("security-group-id", GROUP_ID, "security group id", aliases=("group-id",)),
+            Param("group-name", String(), "security group name (default VPC)",
+                  aliases=("security-group-name",)),
         ),
-        groups=(Group(("group-id", "group-name")),),
+        groups=(Group(("security-group-id", "group-name")),),
     ),
     Action(
         name="security-group-add-rule",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..action import Action
+from ..context import Context
 from ..errors import InvalidRequest
-from ..params import RESOURCE_ID, Group, Mapping_, Param, String, StringList
+from ..params import RESOURCE_ID, Group, Param, String, StringList, Tags
 from .shapes import tag_list
 
 RESOURCE_IDS = Param(
@@ -18,6 +19,8 @@ ID = "i-0123456789abcdef0"
 def _tag_value_needs_key(p: dict[str, Any]) -> None:
     if "tag-value" in p and "tag-key" not in p:
         raise InvalidRequest("parameter 'tag-value' needs 'tag-key' (or give 'tags')")
+    if "tag-key" in p:  # the single tag within EC2's limits, as `tags` is
+        Tags().convert({p["tag-key"]: p.get("tag-value", "")}, "tag-key")
 
 
 def _tags_given(p: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +34,44 @@ def _tags_to_delete(p: dict[str, Any]) -> dict[str, Any]:
     else:
         spec = [{"Key": k} for k in p["tag-key"]]
     return {"Tags": spec}
+
+
+def delete_tags(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    """Delete, then report what is really gone: a key with a value deletes the tag only
+    where the value matches, and a key that was not there deletes nothing."""
+    resources = p["resource-id"]
+    spec = _tags_to_delete(p)["Tags"]
+    keys = sorted({t["Key"] for t in spec})
+    before = _held(ctx, resources, keys)
+    args: dict[str, Any] = {"Resources": resources, "Tags": spec}
+    if p.get("dry-run"):
+        args["DryRun"] = True
+    ctx.call("DeleteTags", **args)
+    after = _held(ctx, resources, keys)
+    removed = {r: sorted(set(before.get(r, {})) - set(after.get(r, {}))) for r in resources}
+    deleted = sorted({k for ks in removed.values() for k in ks})
+    kept = [k for k in keys if k not in deleted]
+    data: dict[str, Any] = {
+        "resource-id": resources, "deleted-keys": deleted,
+        "deleted": {r: ks for r, ks in removed.items() if ks}, "not-deleted-keys": kept,
+    }
+    if not deleted:
+        data["__message__"] = "success: no tag matched; nothing was deleted"
+    elif kept:
+        data["__message__"] = (
+            f"success: deleted {', '.join(deleted)}; no match for {', '.join(kept)}")
+    return data
+
+
+def _held(ctx: Context, resources: list[str], keys: list[str]) -> dict[str, dict[str, str]]:
+    """resource -> {key: value} of the tags with `keys` on `resources`, as EC2 holds them."""
+    filters = [{"Name": "resource-id", "Values": resources}, {"Name": "key", "Values": keys}]
+    held: dict[str, dict[str, str]] = {}
+    for page in ctx.pages("DescribeTags", Filters=filters, MaxResults=1000):
+        for tag in page.get("Tags", []):
+            held.setdefault(tag.get("ResourceId", ""), {})[tag.get("Key", "")] = tag.get(
+                "Value", "")
+    return held
 
 
 def _tag_filters(p: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +94,7 @@ ACTIONS = (
             RESOURCE_IDS,
             Param("tag-key", String(), "key of a single tag"),
             Param("tag-value", String(), "value of that tag (default empty)"),
-            Param("tags", Mapping_(), "several tags: key -> value"),
+            Param("tags", Tags(), "several tags: key -> value"),
         ),
         groups=(Group(("tag-key", "tags")),),
         check=_tag_value_needs_key,
@@ -65,18 +106,17 @@ ACTIONS = (
     ),
     Action(
         name="delete-tags",
-        doc="Remove tags from one or more resources (never all tags implicitly).",
+        doc="Remove tags from one or more resources (never all tags implicitly); reports "
+        "the keys really removed, read back before and after.",
+        run=delete_tags,
         operation="DeleteTags",
+        operations=("DescribeTags",),
         params=(
             RESOURCE_IDS,
             Param("tag-key", StringList(), "keys to remove, whatever their values"),
-            Param("tags", Mapping_("string-or-null"), "key -> value to remove on a match"),
+            Param("tags", Tags("string-or-null"), "key -> value to remove on a match"),
         ),
         groups=(Group(("tag-key", "tags")),),
-        inputs={"resource-id": "Resources"},
-        build=_tags_to_delete,
-        echo=("resource-id",),
-        derive=lambda p: {"deleted-keys": [t["Key"] for t in _tags_to_delete(p)["Tags"]]},
         example={"resource-id": ID, "tag-key": "env"},
     ),
     Action(

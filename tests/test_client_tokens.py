@@ -1,0 +1,140 @@
+"""Client tokens mean exactly one launch, with the same parameters.
+
+Why: tokens were matched through a tag filter, where `*` is a wildcard
+(`client-token: "*"` launched nothing and answered with every instance of the endpoint);
+the same token with other parameters answered "success"; and two launches with one token
+at the same moment launched twice on an endpoint that ignores ClientToken (moto does).
+Everything is read back from the endpoint with plain boto3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from ec2_connector import Call
+from ec2_connector.tokens import TOKEN_TAG
+from tests.conftest import all_instances, launch
+
+# Two processes racing with one token, this many times (20 for the issue's trial count).
+TOKEN_TRIALS = int(os.environ.get("TOKEN_TRIALS", "6"))
+
+
+def create(call: Call, image_id: str, **params: Any) -> Any:
+    builder = call.connector("aws-ec2").set("action", "create-instance") \
+        .set("image-id", image_id).set("instance-type", "t2.micro")
+    for key, value in params.items():
+        builder.set(key.replace("_", "-"), value)
+    return builder.sync()
+
+
+def with_token(ec2: Any, token: str) -> list[str]:
+    return sorted(
+        i["InstanceId"] for i in all_instances(ec2)
+        if {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get(TOKEN_TAG) == token
+    )
+
+
+@pytest.mark.parametrize("token", ["*", "?", "a*", "a b", "x" * 65, "é", "a/b", "a,b"])
+def test_malformed_tokens_are_refused(
+    call: Call, ec2: Any, image_id: str, token: str
+) -> None:
+    launch(ec2, image_id, 2)
+    response = create(call, image_id, client_token=token)
+    assert response.exitcode == 2, response.message
+    assert "'client-token' must be 1-64 characters" in response.message
+    assert response.meta["attempts"] == 0
+    assert len(all_instances(ec2)) == 2  # nothing launched, nothing claimed
+
+
+def test_a_token_with_other_parameters_is_refused(
+    call: Call, ec2: Any, image_id: str
+) -> None:
+    first = create(call, image_id, client_token="deploy-7")
+    assert first.exitcode == 0, first.message
+    ids = [i["instance-id"] for i in first.get("instance-info")]
+    for other in ({"instance_type": "t3.micro"}, {"min_instance": 3},
+                  {"user_data": "#!/bin/sh\necho other\n"}, {"max_instance": 2}):
+        response = create(call, image_id, client_token="deploy-7", **other)
+        assert response.exitcode == 2, (other, response.message)
+        assert response.message.startswith("IdempotentParameterMismatch:"), response.message
+        assert ids[0] in response.message
+    same = create(call, image_id, client_token="deploy-7")
+    assert same.exitcode == 0 and [i["instance-id"] for i in same.get("instance-info")] == ids
+    assert with_token(ec2, "deploy-7") == ids
+    assert len(all_instances(ec2)) == 1
+
+
+def test_matching_is_exact(call: Call, ec2: Any, image_id: str) -> None:
+    # An instance tagged with a token that merely starts like ours is not ours.
+    ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t2.micro",
+                      TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                          {"Key": TOKEN_TAG, "Value": "release-1.2"}]}])
+    response = create(call, image_id, client_token="release-1")
+    assert response.exitcode == 0, response.message
+    assert "already exist" not in response.message
+    assert len(with_token(ec2, "release-1")) == 1
+
+
+def test_threads_with_one_token_launch_once(call: Call, ec2: Any, image_id: str) -> None:
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda _: create(call, image_id, client_token="burst-1"),
+                                range(6)))
+    assert [r.exitcode for r in results] == [0] * 6, [r.message for r in results]
+    ids = {tuple(i["instance-id"] for i in r.get("instance-info")) for r in results}
+    assert len(ids) == 1
+    assert with_token(ec2, "burst-1") == sorted(next(iter(ids)))
+    assert len(all_instances(ec2)) == 1
+
+
+RACER = textwrap.dedent("""
+    import json, sys
+    from ec2_connector import Call
+    call = Call(json.loads(sys.argv[1]))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        token = line.strip()
+        r = call.connector("aws-ec2").set("action", "create-instance") \\
+            .set("image-id", sys.argv[2]).set("instance-type", "t2.micro") \\
+            .set("client-token", token).sync()
+        ids = [i["instance-id"] for i in (r.get("instance-info") or [])]
+        print(json.dumps({"exitcode": r.exitcode, "ids": ids, "message": r.message}),
+              flush=True)
+""")
+
+
+def test_two_processes_with_one_token_launch_once(
+    config: dict[str, Any], ec2: Any, image_id: str
+) -> None:
+    racers = [
+        subprocess.Popen([sys.executable, "-c", RACER, json.dumps(config), image_id],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        for racer in racers:
+            assert racer.stdout is not None and racer.stdout.readline().strip() == "ready"
+        for trial in range(TOKEN_TRIALS):
+            token = f"race-{trial}"
+            for racer in racers:  # both get the token within microseconds of each other
+                assert racer.stdin is not None
+                racer.stdin.write(token + "\n")
+                racer.stdin.flush()
+            answers = [json.loads(r.stdout.readline()) for r in racers if r.stdout]
+            assert [a["exitcode"] for a in answers] == [0, 0], answers
+            assert answers[0]["ids"] == answers[1]["ids"], answers
+            assert with_token(ec2, token) == sorted(answers[0]["ids"])
+            assert len(with_token(ec2, token)) == 1
+    finally:
+        for racer in racers:
+            if racer.stdin is not None:
+                racer.stdin.close()
+            racer.wait(timeout=30)
+    assert len(all_instances(ec2)) == TOKEN_TRIALS
