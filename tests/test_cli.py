@@ -153,9 +153,8 @@ def test_table_output(env: dict[str, str], image_id: str, ec2: Any) -> None:
     ids = launch(ec2, image_id, 2)
     result = run_cli(env, "call", "describe-instances", "--output", "table")
     lines = result.stdout.splitlines()
-    assert result.returncode == 0 and lines[0].startswith("INSTANCE-ID")
-    assert all(any(line.startswith(i) for line in lines) for i in ids)
-    assert lines[-1] == "exitcode 0: success (2 items)"
+    assert result.returncode == 0 and lines[0].split()[:3] == ["ID", "NAME", "STATE"]
+    assert sorted(line.split()[0] for line in lines[1:]) == sorted(ids)
 
 
 def test_ndjson_output(env: dict[str, str], image_id: str, ec2: Any) -> None:
@@ -237,7 +236,8 @@ def test_async_returns_at_once_and_the_job_outlives_the_command(
     shown = json.loads(run_cli(env, "jobs", "show", job_id).stdout)
     assert shown["status"] in ("queued", "running")  # not interrupted: its process lives on
     early = run_cli(env, "jobs", "wait", job_id, "--timeout", "100")
-    assert "still" in assert_one_line_error(early, 3)
+    assert "still" in assert_one_line_error(early, 75)  # gave up: not the job's own 3
+    assert envelope(early)["data"]["still-running"] is True
     waited = run_cli(env, "jobs", "wait", job_id, "--timeout", "20000")
     assert envelope(waited)["exitcode"] == 3
     assert json.loads(run_cli(env, "jobs", "show", job_id).stdout)["status"] == "timed-out"

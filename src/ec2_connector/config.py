@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,14 @@ class Connectors:
 
     def names(self) -> list[str]:
         return sorted({*self._load(), DEFAULT_CONNECTOR})
+
+    def use_profile(self, name: str, profile: str) -> None:
+        """Let connector `name` take its credentials from an AWS profile, for this Call
+        only (the CLI's --profile): the profile replaces any keys in its config."""
+        self._load()[name] = replace(
+            self.get(name), profile=profile, access_key=None, security_key=None,
+            session_token=None,
+        )
 
     def _load(self) -> dict[str, ConnectorConfig]:
         if self._loaded is None:

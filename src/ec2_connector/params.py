@@ -82,17 +82,19 @@ class String(ParamType):
 
 
 class Text(ParamType):
-    """Free text, kept as given (user data); may be empty; at most `max_bytes` as UTF-8."""
+    """Free text or bytes, kept as given (user data: gzip'd cloud-init is bytes); may be
+    empty; at most `max_bytes` (as UTF-8 for text)."""
 
     name = "text"
+    takes_bytes = True
 
     def __init__(self, max_bytes: int | None = None) -> None:
         self.max_bytes = max_bytes
 
-    def convert(self, value: Any, param: str) -> str:
-        if not isinstance(value, str):
+    def convert(self, value: Any, param: str) -> str | bytes:
+        if not isinstance(value, str | bytes):
             raise self.fail(param, "text", value)
-        size = len(checked_text(value, param).encode("utf-8"))
+        size = len(value if isinstance(value, bytes) else checked_text(value, param).encode())
         if self.max_bytes is not None and size > self.max_bytes:
             raise InvalidRequest(
                 f"parameter '{param}' is {size} bytes; EC2 takes at most {self.max_bytes}"
@@ -165,12 +167,15 @@ class Boolean(ParamType):
 
 
 class StringList(ParamType):
-    """A list of strings, a single string, or a comma-separated string."""
+    """A list of strings, a single string, or a comma-separated string. A list of ids
+    (items with a pattern) also splits on whitespace, as `$(aws ... --output text)` gives
+    them, and names the item that is malformed (ids are not secrets)."""
 
     name = "list"
 
     def __init__(self, item: String | None = None) -> None:
         self.item = item or String()
+        self._split = re.compile(r"[,\s]+" if self.item.pattern else ",")
 
     def convert(self, value: Any, param: str) -> list[str]:
         if isinstance(value, str):
@@ -181,14 +186,28 @@ class StringList(ParamType):
                 except (ValueError, RecursionError):
                     raise InvalidRequest(f"parameter '{param}' is not a valid list") from None
             else:
-                value = [part for part in stripped.split(",") if part.strip()]
+                value = self._parts(stripped)
         if not isinstance(value, list | tuple):
             raise self.fail(param, "a list of strings", value)
-        items = [self.item.convert(item, param) for item in value]
+        if self.item.pattern:
+            value = [p for v in value for p in (self._parts(v) if isinstance(v, str) else [v])]
+        items = [self._item(item, param, n) for n, item in enumerate(value, start=1)]
         if not items:
             # An empty id list must never reach EC2, where it can mean "all of them".
             raise InvalidRequest(f"parameter '{param}' must not be empty")
         return list(dict.fromkeys(items))
+
+    def _parts(self, text: str) -> list[str]:
+        return [part for part in self._split.split(text) if part.strip()]
+
+    def _item(self, item: Any, param: str, position: int) -> str:
+        if self.item.pattern is None:
+            return self.item.convert(item, param)
+        try:
+            return self.item.convert(item, param)
+        except InvalidRequest as exc:
+            shown = str(item)[:64] if isinstance(item, str) else type(item).__name__
+            raise InvalidRequest(f"{exc.message} (item {position}: '{shown}')") from None
 
 
 class Mapping_(ParamType):

@@ -1,4 +1,4 @@
-"""How the CLI shows a response: JSON, a table of the result list, NDJSON, a progress line.
+"""How the CLI shows a response: JSON, NDJSON, text, a table, a query's result, progress.
 
 Only formatting lives here; which response to show and with which exit code is the
 CLI's business. Nothing in this module imports boto3.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
-# Ids first: they are what a reader looks for in a row, wherever the mapping puts them.
-LEADING_COLUMNS = ("instance-id", "group-id", "resource-id", "job-id")
-MAX_CELL = 40
+from .response import SUCCESS_MESSAGE
+from .table import MAX_CELL, cell, columns_for, render_table, rows_of, text_rows, text_value
 
 
 def to_json(value: Any, *, indent: int | None = 2) -> str:
@@ -30,111 +30,157 @@ def ndjson_lines(envelope: Mapping[str, Any], result_key: str | None) -> Iterato
     yield to_json({**envelope, "data": data}, indent=None)
 
 
-def table_text(
-    envelope: Mapping[str, Any], result_key: str | None, width: int | None = None
-) -> str:
-    """A readable view: the result list as a table, other data as `key: value` lines."""
-    data = dict(envelope.get("data") or {})
-    lines: list[str] = []
-    items = data.pop(result_key, None) if result_key else None
-    if isinstance(items, list):
-        lines.extend(table(items, width=width) if items else ["(no items)"])
-    elif items is not None:
-        data = {result_key: items, **data}  # a scalar result: shown with the other data
-    lines.extend(f"{key}: {cell(value, limit=None)}" for key, value in data.items())
-    count = f" ({len(items)} items)" if isinstance(items, list) else ""
-    lines.append(f"exitcode {envelope.get('exitcode')}: {envelope.get('message')}{count}")
-    return "\n".join(lines)
-
-
 def table(rows: list[Any], *, width: int | None = None, limit: int | None = MAX_CELL) -> list[str]:
-    """Rows of dicts (or of scalars) as aligned text columns; `width` trims columns to fit."""
-    dict_rows = [r if isinstance(r, Mapping) else {"value": r} for r in rows]
-    columns = _columns(dict_rows)
-    cells = [[cell(row.get(c), limit=limit) for c in columns] for row in dict_rows]
-    sizes = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    shown = len(columns)
-    if width is not None:
-        shown = _fitting(sizes, width)
-    header = [c.upper() for c in columns[:shown]]
-    out = [_line(header, sizes[:shown])]
-    out.extend(_line(r[:shown], sizes[:shown]) for r in cells)
-    if shown < len(columns):
-        out.append(f"(+{len(columns) - shown} more columns: use --output json to see them)")
-    return out
+    """Rows of dicts (or scalars) as aligned columns, in their keys' order; columns that
+    are empty in every row are left out, trailing ones that do not fit `width` too."""
+    return render_table(rows, columns_for(rows, None), width=width, limit=limit)
 
 
-def _columns(rows: list[Mapping[str, Any]]) -> list[str]:
-    seen: dict[str, bool] = {}
-    for row in rows:
-        for key, value in row.items():
-            # A column empty in every row says nothing: leave it out of the table.
-            seen[key] = seen.get(key, False) or value not in (None, "", [], {})
-    present = [k for k, filled in seen.items() if filled] or list(seen)
-    first = [k for k in LEADING_COLUMNS if k in present]
-    return first + [k for k in present if k not in first]
+@dataclass(frozen=True)
+class View:
+    """How to show a response: which list is the result, its columns, a query, the terminal."""
+
+    result: str | None = None  # the data key of the result list (or value)
+    columns: tuple[str, ...] = ()  # column specs: the action's curated ones or --columns
+    query: Any = None  # a compiled JMESPath expression over data (table.compile_query)
+    width: int | None = None  # the terminal's width: columns that do not fit are left out
+    colour: bool = False
+    verbose: bool = False  # transport details (headers, meta) too
 
 
-def _fitting(sizes: list[int], width: int) -> int:
-    used, count = 0, 0
-    for size in sizes:
-        if count and used + size > width:
-            break
-        used += size + 2
-        count += 1
-    return count
-
-
-def _line(values: list[str], sizes: list[int]) -> str:
-    return "  ".join(v.ljust(s) for v, s in zip(values, sizes, strict=True)).rstrip()
-
-
-def cell(value: Any, *, limit: int | None = MAX_CELL) -> str:
-    """One value as table text: nested values as compact JSON, long ones cut."""
-    if value is None:
-        text = "-"
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, dict | list):
-        text = json.dumps(value, separators=(",", ":"), default=str)
+def render(envelope: Mapping[str, Any], output: str, view: View) -> Iterator[str]:
+    """The lines to print for `envelope` in `output` (json, ndjson, text or table)."""
+    shown = envelope if view.verbose else _without_transport(envelope)
+    data = shown.get("data") or {}
+    if view.query is not None:
+        yield from _queried(view.query.search(data), output, view)
+    elif output == "ndjson":
+        yield from ndjson_lines(shown, view.result)
+    elif output == "text":
+        yield from text_lines(data, view)
+    elif output == "table":
+        yield from table_lines(shown, view)
     else:
-        text = str(value)
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+        yield to_json(shown)
 
 
-def actions_text(entries: list[dict[str, Any]]) -> str:
-    """The catalog as a list: one action per line with its one-line doc."""
-    size = max(len(e["name"]) for e in entries)
-    return "\n".join(f"{e['name'].ljust(size)}  {e['doc']}" for e in entries)
+def _without_transport(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (envelope.get("meta") or {}).items() if k != "headers"}
+    return {**envelope, "meta": meta}
 
 
-def action_text(entry: Mapping[str, Any]) -> str:
-    """One action: its doc, result key, parameters and cross-parameter rules."""
-    lines = [f"{entry['name']}: {entry['doc']}"]
-    if entry.get("result"):
-        lines.append(f"result: {entry['result']}")
-    rows = [
-        {
-            "parameter": p["name"] + ("*" if p.get("required") else ""),
-            "type": p["type"],
-            "default": p.get("default"),
-            "aliases": ", ".join(p.get("aliases", [])) or None,
-            "doc": p["doc"],
-        }
-        for p in entry["parameters"]
-    ]
-    lines.append("")
-    lines.extend(table(rows, limit=None))
-    for rule in entry.get("rules", []):
-        kind = "exactly one of" if "one-of" in rule else "at least one of"
-        names = rule.get("one-of") or rule.get("any-of") or []
-        optional = "" if rule.get("required") else " (or none)"
-        lines.append(f"rule: {kind} {', '.join(names)}{optional}")
-    lines.append("* required")
-    return "\n".join(lines)
+def _queried(found: Any, output: str, view: View) -> Iterator[str]:
+    if output == "json":
+        yield to_json(found)
+    elif output == "ndjson":
+        for item in found if isinstance(found, list) else [found]:
+            yield to_json(item, indent=None)
+    elif output == "text":
+        yield from _text_of(found)
+    elif isinstance(found, list) and found and all(isinstance(i, Mapping) for i in found):
+        yield from render_table(found, columns_for(found, view.columns), width=view.width,
+                                colour=view.colour)
+    elif isinstance(found, Mapping):
+        yield from (f"{key}: {cell(value, limit=None)}" for key, value in found.items())
+    else:
+        yield from (cell(item, limit=None) for item in _listed(found))
 
+
+def _listed(found: Any) -> list[Any]:
+    if found is None:
+        return []
+    return found if isinstance(found, list) else [found]
+
+
+def _text_of(found: Any) -> Iterator[str]:
+    # As the AWS CLI's text output: one line per list element, values tab-separated.
+    for item in _listed(found):
+        if isinstance(item, Mapping):
+            yield "\t".join(text_value(v) for v in item.values())
+        elif isinstance(item, list):
+            yield "\t".join(text_value(v) for v in item)
+        else:
+            yield text_value(item)
+
+
+def text_lines(data: Mapping[str, Any], view: View) -> Iterator[str]:
+    """`--output text`: one tab-separated row per result item, no header."""
+    data = dict(data)
+    items = data.pop(view.result, None) if view.result else None
+    if isinstance(items, list):
+        items = after_wait(items, data)
+        yield from text_rows(rows_of(items, columns_for(items, view.columns)))
+    elif items is not None:
+        yield from _text_of(items)
+    else:
+        for key, value in data.items():
+            yield f"{key}\t{text_value(value)}"
+
+
+def table_lines(envelope: Mapping[str, Any], view: View) -> Iterator[str]:
+    """For a terminal: the result list as a table, other data as `key: value` lines.
+
+    A failure's message is already on stderr: only data it carries is shown here.
+    """
+    ok = envelope.get("exitcode") == 0
+    data = dict(envelope.get("data") or {})
+    items = data.pop(view.result, None) if view.result else None
+    if isinstance(items, list):
+        items = after_wait(items, data)
+        if items:
+            yield from render_table(items, columns_for(items, view.columns), width=view.width,
+                                    colour=view.colour)
+        elif ok:
+            yield "(none)"
+    elif items is not None:
+        data = {view.result: items, **data}
+    for key, value in data.items():
+        if _is_records(value):
+            if not ok:  # per-item outcomes: worth a table when some failed
+                yield f"{key}:"
+                yield from render_table(value, columns_for(value, None), width=view.width,
+                                        colour=view.colour)
+        else:
+            yield f"{key}: {cell(value, limit=None)}"
+    message = str(envelope.get("message", ""))
+    if ok and (message != SUCCESS_MESSAGE or not (items or data)):
+        yield message
+    if view.verbose:
+        yield from _meta_lines(envelope.get("meta") or {})
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
+
+
+def _meta_lines(meta: Mapping[str, Any]) -> Iterator[str]:
+    yield "meta:"
+    for key, value in meta.items():
+        if isinstance(value, Mapping):
+            yield f"  {key}:"
+            yield from (f"    {k}: {v}" for k, v in value.items())
+        else:
+            yield f"  {key}: {cell(value, limit=None)}"
+
+
+def after_wait(items: list[Any], data: dict[str, Any]) -> list[Any]:
+    """The result items with the state a wait reached, not the one the call answered.
+
+    A state change answers `stopping`; after `wait` the data's `last-states` holds what
+    each instance reached. That is the state to show: it replaces the item's, and the
+    `last-states` line is then not shown again.
+    """
+    states = data.get("last-states")
+    if not isinstance(states, Mapping) or not _is_records(items):
+        return items
+    keys = [k for k in _STATE_KEYS if k in items[0]]
+    if not keys or not all(item.get("instance-id") in states for item in items):
+        return items
+    data.pop("last-states")
+    return [{**item, keys[0]: states[item["instance-id"]]} for item in items]
+
+
+_STATE_KEYS = ("current-state", "instance-state-name")
 
 class LineSink:
     """Prints each streamed result item as one JSON line, as soon as it arrives.
@@ -147,12 +193,18 @@ class LineSink:
         self._stream = stream
         self._lock = threading.Lock()
         self._open = True
+        self.reader_gone = False  # the pipe closed (`| head`): the rest is dropped
 
     def __call__(self, item: Mapping[str, Any]) -> None:
         with self._lock:
             if self._open:
-                self._stream.write(to_json(item, indent=None) + "\n")
-                self._stream.flush()
+                try:
+                    self._stream.write(to_json(item, indent=None) + "\n")
+                    self._stream.flush()
+                except BrokenPipeError:
+                    # Raising would fail the call on its I/O thread; the command leaves
+                    # quietly instead once the call is over.
+                    self._open, self.reader_gone = False, True
 
     def close(self) -> None:
         with self._lock:

@@ -26,8 +26,9 @@ class Resource:
     `items` is where the described items sit in `describe`'s output (JMESPath),
     `selectors` the input members of `describe` naming items (the id list first; EC2
     refuses a page size next to them), `id_member` an item's id in the output.
-    `waiters` maps a state to botocore's waiter reaching it. `columns` are the result keys
-    a table shows, the id column first.
+    `waiters` maps a state to botocore's waiter reaching it. `columns` are what a table
+    shows of an item, the id column first: `label=path` or a path (a result key, a dotted
+    path such as `tags.Name`, or JMESPath); see table.py.
     """
 
     name: str
@@ -45,7 +46,7 @@ class Resource:
 
     @property
     def id_column(self) -> str:
-        return self.columns[0]
+        return self.columns[0].split("=", 1)[-1]  # a column is `label=path` or a path
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,8 +65,8 @@ _TABLE = (
     Resource(
         "instance", "instance-id", INSTANCE_ID, "InstanceId", "InvalidInstanceID.NotFound",
         "DescribeInstances", "Reservations[].Instances[]", ("InstanceIds",),
-        ("instance-id", "instance-state-name", "instance-type", "public-ip", "private-ip",
-         "launch-time"),
+        ("id=instance-id", "name=tags.Name", "state=instance-state-name", "type=instance-type",
+         "az=availability-zone", "private-ip", "public-ip", "launched=launch-time"),
         tag_type="instance", client_token=True,
         waiters={"running": "InstanceRunning", "stopped": "InstanceStopped",
                  "terminated": "InstanceTerminated"},
@@ -73,7 +74,8 @@ _TABLE = (
     Resource(
         "security-group", "group-id", GROUP_ID, "GroupId", "InvalidGroup.NotFound",
         "DescribeSecurityGroups", "SecurityGroups", ("GroupIds", "GroupNames"),
-        ("group-id", "group-name", "vpc-id", "group-description"),
+        ("id=group-id", "name=group-name", "vpc=vpc-id",
+         'rules-in=length("ip-permissions")', 'rules-out=length("ip-permissions-egress")'),
         tag_type="security-group",
     ),
     Resource(

@@ -189,7 +189,7 @@ def test_describe_instances_fields_and_pages(call: Call, ec2: Any, image_id: str
     info = response.get("instances-info")
     assert len(info) == 105 == len({i["instance-id"] for i in info})
     for item in info:
-        assert set(item) == SEED_DESCRIBE_FIELDS | {"tags", "security-groups"}
+        assert set(item) == SEED_DESCRIBE_FIELDS | {"tags", "security-groups", "availability-zone"}
     listed = run(call, "list-instances")
     assert len(listed.get("instance-list")) == 105
 

@@ -23,6 +23,7 @@ from ..params import (
     Tags,
     Text,
 )
+from ..resources import resource
 from ..tokens import (
     DIGEST_TAG,
     RESERVED_TAGS,
@@ -130,7 +131,8 @@ def _bool_attr(key: str) -> Callable[[Any, str], dict[str, Any]]:
 
 
 def _user_data_attr(v: Any, name: str) -> dict[str, Any]:
-    return {"UserData": {"Value": Text(max_bytes=USER_DATA_MAX).convert(v, name).encode()}}
+    value = Text(max_bytes=USER_DATA_MAX).convert(v, name)
+    return {"UserData": {"Value": value if isinstance(value, bytes) else value.encode()}}
 
 
 def _is_user_data(p: Mapping[str, Any]) -> bool:
@@ -226,10 +228,15 @@ class _AnyValue(String):
         return value
 
 
+STATE_COLUMNS = ("id=instance-id", "state=current-state", "previous=previous-state")
+
+
 def state_action(
     name: str, doc: str, operation: str, result: str, target: str, *extra: Param
 ) -> Action:
     """One of the state changes: the same shape, each with its operation and target state."""
+    # RebootInstances answers with no states: its result is the list of ids.
+    columns = ("id=instance-id",) if operation == "RebootInstances" else STATE_COLUMNS
     return Action(
         name=name,
         doc=doc,
@@ -238,6 +245,7 @@ def state_action(
         operations=("DescribeInstances",),
         resource="instance",
         result=result,
+        columns=columns,
         waits=True,
         params=(INSTANCE_IDS, *extra),
         example={"instance-id": [ID]},
@@ -264,6 +272,7 @@ ACTIONS = (
         operations=("DescribeInstances",),
         resource="instance",
         result="instance-info",
+        columns=resource("instance").columns,  # its items are instances, as describe's
         example={"image-id": "ami-0123456789abcdef0", "instance-type": "t3.micro"},
         waits=True,
         check=lambda p: _run_args(p, "check"),

@@ -55,6 +55,7 @@ INSTANCE_FIELDS: Fields = {
     "virtualization-type": "VirtualizationType",
     "vpc-id": "VpcId",
     "ami-launch-index": "AmiLaunchIndex",
+    "availability-zone": "Placement.AvailabilityZone",  # for tables: where it runs
     "tags": TAGS,
     "security-groups": Field(
         "SecurityGroups", each={"group-id": "GroupId", "group-name": "GroupName"}

@@ -134,7 +134,7 @@ ACTIONS = (
         items="Tags",
         fields={"resource-id": "ResourceId", "resource-type": "ResourceType", "key": "Key",
                 "value": "Value"},
-        columns=("resource-id", "resource-type", "key", "value"),
+        columns=("resource=resource-id", "type=resource-type", "key", "value"),
         example={"resource-id": [ID]},
     ),
 )

@@ -6,24 +6,30 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..render import LineSink, ProgressLine, action_text, actions_text, to_json
-from .output import emit
+from ..render import LineSink, ProgressLine, View, to_json
+from .helptext import action_help, actions_list
+from .output import chosen_output, emit, make_view
 from .parser import UsageError
-from .request import builder_for, gather_request, result_key_of
+from .request import builder_for, find_action, flag_hint, gather_request
 
 if TYPE_CHECKING:
+    from ..action import Action
     from ..call import RequestBuilder
 
 
 def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
-    # parse_known_args leaves pairs that came after an option in `extra`: same meaning.
-    unknown = [word for word in extra if word.startswith("-")]
-    if unknown:
-        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
-    request = gather_request([*args.words, *extra], args.request)
+    if args.help:
+        return _call_help(args)
+    words = _words(args, extra)
+    if args.profile and args.async_ and not args.wait_job:
+        raise UsageError("--profile does not reach a detached job: use --wait-job, or a "
+                         "connector with \"profile\" in its config")
+    request = gather_request(words, args.request, _flags(args))
     if args.timeout is not None:
         request["timeout"] = args.timeout  # the flag beats a timeout in the request file
-    result_key = result_key_of(request)
+    action = find_action(str(request.get("action")))
+    view = make_view(args, action.result if action else None, curated_columns(action))
+    output = chosen_output(args)
     from ..call import Call
 
     if args.async_ and not args.wait_job:
@@ -34,41 +40,92 @@ def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
     progress = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
     try:
         with Call(config=args.config, broker=args.broker) as call:
-            response = _run(builder_for(call, args.connector, request), args, progress)
+            if args.profile:
+                call.connectors.use_profile(args.connector, args.profile)
+            builder = builder_for(call, args.connector, request)
+            response, sink = _run(builder, args, output, view, progress)
     finally:
         if progress is not None:
             progress.close()
-    return emit(response.to_dict(), args.output, result_key)
+    if sink is not None and sink.reader_gone:
+        raise BrokenPipeError  # `| head` took what it wanted: leave quietly
+    return emit(response.to_dict(), output, view)
 
 
-def _run(builder: RequestBuilder, args: argparse.Namespace, progress: ProgressLine | None) -> Any:
+def _words(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The action and pairs; an unknown --flag is refused with the pair it likely means."""
+    for position, word in enumerate(extra):
+        if word.startswith("-") and word != "-":
+            value = word.split("=", 1)[1] if "=" in word else None
+            if value is None and position + 1 < len(extra):
+                following = extra[position + 1]
+                value = None if following.startswith("-") or "=" in following else following
+            first = args.words[0] if args.words and "=" not in args.words[0] else ""
+            raise UsageError(flag_hint(word, value, find_action(first)))
+    # parse_known_args leaves pairs that came after an option in `extra`: same meaning.
+    return [*args.words, *extra]
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The AWS CLI's flags as the pairs they equal."""
+    flags: dict[str, Any] = {"region": args.region, "endpoint-url": args.endpoint_url}
+    if args.dry_run:
+        flags["dry-run"] = True
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def _call_help(args: argparse.Namespace) -> int:
+    words = [w for w in args.words if "=" not in w]
+    if words:
+        from ..actions import catalog
+
+        print(action_help(catalog.get(words[0])))
+    else:
+        args.parser.print_help()
+    return 0
+
+
+def _run(
+    builder: RequestBuilder, args: argparse.Namespace, output: str, view: View,
+    progress: ProgressLine | None,
+) -> tuple[Any, LineSink | None]:
     if progress is not None:
         builder.on_progress(progress)
     if args.async_ or args.wait_job:
-        return builder.async_().wait()
-    if args.output != "ndjson":
-        return builder.sync()
+        return builder.async_().wait(), None
+    if output != "ndjson" or view.query is not None:
+        return builder.sync(), None
     # NDJSON streams a listing's items as their pages arrive, in bounded memory; the
     # final envelope line then carries an empty list and meta "streamed-items".
     sink = LineSink(sys.stdout)
     builder.on_item(sink)
     try:
-        return builder.sync()
+        return builder.sync(), sink
     finally:
         sink.close()
 
 
+def curated_columns(action: Action | None) -> tuple[str, ...]:
+    """The columns a table of the action's result shows, as its declaration says."""
+    return tuple(action.table_columns()) if action is not None else ()
 
 
 def cmd_actions(args: argparse.Namespace, extra: list[str]) -> int:
     from ..actions import catalog
 
     if args.action:
-        entry = catalog.get(args.action).describe()
-        print(to_json(entry) if args.json else action_text(entry))
+        action = catalog.get(args.action)
+        print(to_json(action.describe()) if args.json else action_help(action))
     else:
         entries = catalog.describe()
-        print(to_json(entries) if args.json else actions_text(entries))
+        print(to_json(entries) if args.json else actions_list(entries))
+    return 0
+
+
+def cmd_completion(args: argparse.Namespace, extra: list[str]) -> int:
+    from .completion import script
+
+    sys.stdout.write(script(args.shell))
     return 0
 
 
@@ -79,7 +136,30 @@ def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(
             f"the HTTP service needs {exc.name}: pip install 'ec2-connector[service]'"
         ) from None
+    _check_free(args.host, args.port)
     return serve(args.host, args.port, config=args.config)
+
+
+def _check_free(host: str, port: int) -> None:
+    """A port already taken is a mistake to say in one line (exitcode 2), before the
+    service starts; the server would otherwise fail during its own start-up."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}: {exc.strerror or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                + (" (is another server running there?)" if exc.errno == errno.EADDRINUSE else "")
+            ) from None
 
 
 def cmd_sandbox(args: argparse.Namespace, extra: list[str]) -> int:

@@ -11,6 +11,7 @@ stdout pipe, closes it, and stays until the job has ended.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -29,8 +30,8 @@ def submit_detached(config: str | None, connector: str, request: dict[str, Any])
         start_new_session=True, close_fds=True,
     )
     assert child.stdin is not None and child.stdout is not None
-    order = json.dumps({"config": config, "connector": connector, "request": request},
-                       default=str)
+    order = json.dumps({"config": config, "connector": connector,
+                        "request": {k: _packed(v) for k, v in request.items()}}, default=str)
     try:
         child.stdin.write(order.encode())
         child.stdin.close()
@@ -58,7 +59,8 @@ def main() -> int:
         order = json.loads(sys.stdin.buffer.read())
         os.dup2(devnull, 0)
         with Call(config=order["config"]) as call:
-            builder = builder_for(call, order["connector"], order["request"])
+            request = {k: _unpacked(v) for k, v in order["request"].items()}
+            builder = builder_for(call, order["connector"], request)
             job = call.jobs.submit(builder.request())
             _report(out, {"job-id": job.id, "status": job.status})
             job.wait()
@@ -68,6 +70,21 @@ def main() -> int:
                       "meta": {}})
         return 1
     return 0
+
+
+# Bytes (user-data read from a file) cross the pipe as base64, tagged: JSON has no bytes,
+# and str() of them would launch with the text "b'...'" as user data.
+_BYTES = "__bytes_base64__"
+
+
+def _packed(value: Any) -> Any:
+    return {_BYTES: base64.b64encode(value).decode()} if isinstance(value, bytes) else value
+
+
+def _unpacked(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {_BYTES}:
+        return base64.b64decode(value[_BYTES])
+    return value
 
 
 def _report(out: int, message: dict[str, Any]) -> None:

@@ -13,9 +13,9 @@ from ..errors import TimedOut
 from ..job import JobRecord
 from ..render import table, to_json
 from ..settings import BROKER_ENV
-from .output import emit
-from .parser import PROG, UsageError, _add_broker, _Parser
-from .request import builder_for, result_key_of
+from .output import chosen_output, emit, make_view
+from .parser import GAVE_UP, PROG, UsageError, _add_broker, _Parser, add_output_options
+from .request import builder_for, find_action
 
 Positive = Callable[[str], int]
 
@@ -25,12 +25,19 @@ def add_jobs(commands: Any, outputs: tuple[str, ...], positive: Positive) -> Non
     sub = jobs.add_subparsers(dest="jobs_command", required=True,
                               metavar="list|show|wait|resume|prune", parser_class=_Parser)
     listing = sub.add_parser("list", help="the latest jobs, newest first")
-    listing.add_argument("--limit", type=positive, default=50)
+    listing.add_argument("--limit", type=positive, default=50,
+                         help="at most this many (default: %(default)s)")
     listing.add_argument("--status", metavar="STATUS", help="only jobs with this status")
-    listing.add_argument("--output", choices=("json", "table"), default="json")
+    listing.add_argument("--output", choices=("json", "table"), default="json",
+                         help="json (default) or a table: id, status, action, age, message")
     show = sub.add_parser("show", help="one job and, when done, its response")
-    wait = sub.add_parser("wait", help="wait for a job; print its response, exit with its code")
-    wait.add_argument("--timeout", type=positive, metavar="MS", help="give up after MS")
+    wait = sub.add_parser(
+        "wait", help="wait for a job; print its response, exit with its code",
+        epilog=f"Exit code {GAVE_UP}: --timeout passed and the job is still going (the "
+        "envelope's data has still-running: true); wait again later. A job that itself "
+        "timed out exits 3.")
+    wait.add_argument("--timeout", type=positive, metavar="MS",
+                      help=f"give up after MS (exit {GAVE_UP}; the job goes on)")
     resume = sub.add_parser(
         "resume", help="run an interrupted job again, once, at the endpoint it was submitted "
         "to, and wait for it (a create keeps its client token, so it never launches twice)")
@@ -40,7 +47,7 @@ def add_jobs(commands: Any, outputs: tuple[str, ...], positive: Positive) -> Non
     for command in (show, wait, resume):
         command.add_argument("id", metavar="ID", help="a job id, or a unique prefix of one")
     for command in (wait, resume):
-        command.add_argument("--output", choices=outputs, default="json")
+        add_output_options(command)
     prune = sub.add_parser("prune", help="delete jobs that ended long ago")
     prune.add_argument("--older-than", required=True, metavar="AGE",
                        help="e.g. 7d, 12h, 30m")
@@ -55,7 +62,8 @@ def add_worker(commands: Any, positive: Positive) -> None:
     worker.add_argument("--concurrency", type=positive, default=16,
                         help="jobs at once (threads), default 16")
     worker.add_argument("--config", metavar="FILE", help="connector config (JSON)")
-    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--loglevel", default="INFO",
+                        help="DEBUG, INFO, WARNING or ERROR (default: %(default)s)")
     _add_broker(worker)
     worker.set_defaults(run=cmd_worker)
 
@@ -115,20 +123,29 @@ def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _wait(job: Any, args: argparse.Namespace) -> int:
+    action = find_action(str(job.to_dict().get("action")))
+    view = make_view(args, action.result if action else None,
+                     tuple(action.table_columns()) if action else ())
     progress = JobProgress(sys.stderr) if sys.stderr.isatty() else None
     try:
         response = job.wait(args.timeout, on_poll=progress)
-    except TimedOut as exc:
-        raise TimedOut(
-            f"{exc.message} after waiting {args.timeout} ms; it may still end: wait again "
-            f"with '{PROG} jobs wait {job.id}'",
-            data={"job-id": job.id, "status": job.status},
-        ) from None
+    except TimedOut:
+        return emit(_gave_up(job.id, job.status, args.timeout), chosen_output(args))
     finally:
         if progress is not None:
             progress.close()
-    action = job.to_dict().get("action")
-    return emit(response.to_dict(), args.output, result_key_of({"action": action}))
+    return emit(response.to_dict(), chosen_output(args), view)
+
+
+def _gave_up(job_id: str, status: str, waited: int) -> dict[str, Any]:
+    # Not the job's own exitcode 3 (it timed out): the job goes on, a script may wait again.
+    return {
+        "exitcode": GAVE_UP,
+        "message": f"gave up after waiting {waited} ms; the job is still {status}: wait "
+        f"again with '{PROG} jobs wait {job_id}'",
+        "data": {"job-id": job_id, "status": status, "still-running": True},
+        "meta": {},
+    }
 
 
 def cmd_worker(args: argparse.Namespace, extra: list[str]) -> int:

@@ -1,33 +1,71 @@
-"""How a command leaves: one line on stderr for a failure, the envelope on stdout."""
+"""How a command leaves: one line on stderr for a failure, the response on stdout.
+
+On a terminal the response is shown for people (a table, or `key: value` lines); into
+a pipe it is the JSON envelope, so scripts keep working. `--output` chooses either way.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import shutil
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConnectorError
-from ..render import ndjson_lines, table_text, to_json
-from .parser import PROG
+from ..render import View, render
+from .parser import PROG, UsageError
 
 
 def error_envelope(exc: ConnectorError) -> dict[str, Any]:
     return {"exitcode": int(exc.exit_code), "message": exc.message, "data": exc.data, "meta": {}}
 
 
-def emit(envelope: dict[str, Any], output: str, result_key: str | None = None) -> int:
+def chosen_output(args: argparse.Namespace | None) -> str:
+    """--output, else table on a terminal and json into a pipe or file."""
+    given = getattr(args, "output", None) if args is not None else None
+    if given:
+        return str(given)
+    return "table" if sys.stdout.isatty() else "json"
+
+
+def make_view(
+    args: argparse.Namespace, result: str | None = None, columns: Sequence[str] = ()
+) -> View:
+    """The view the output options ask for; a bad --query is refused before any call."""
+    query = None
+    if getattr(args, "query", None):
+        from ..table import compile_query
+
+        try:
+            query = compile_query(args.query)
+        except ValueError as exc:
+            raise UsageError(f"--query is not a JMESPath expression: {exc}") from None
+    terminal = sys.stdout.isatty()
+    return View(
+        result=result,
+        columns=tuple(getattr(args, "columns", None) or columns),
+        query=query,
+        width=shutil.get_terminal_size().columns if terminal else None,
+        colour=terminal and use_colour(),
+        verbose=bool(getattr(args, "verbose", False)),
+    )
+
+
+def use_colour() -> bool:
+    # https://no-color.org: NO_COLOR set to anything but empty turns colour off.
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def emit(envelope: dict[str, Any], output: str | None, view: View | None = None) -> int:
     """Print an envelope in the chosen output; a failure also gets one line on stderr."""
     exitcode = int(envelope.get("exitcode", 1))
     if exitcode != 0:
         message = " ".join(str(envelope.get("message", "")).split())
         print(f"{PROG}: {message} (exitcode {exitcode})", file=sys.stderr, flush=True)
-    if output == "ndjson":
-        for line in ndjson_lines(envelope, result_key):
-            print(line)
-    elif output == "table":
-        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-        print(table_text(envelope, result_key, width))
-    else:
-        print(to_json(envelope))
+    output = output or chosen_output(None)
+    for line in render(envelope, output, view or View()):
+        sys.stdout.write(line + "\n")
     sys.stdout.flush()
     return exitcode

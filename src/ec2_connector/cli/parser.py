@@ -9,7 +9,8 @@ from ..config import DEFAULT_CONNECTOR
 from ..errors import InvalidRequest
 
 PROG = "ec2-connector"
-OUTPUTS = ("json", "table", "ndjson")
+OUTPUTS = ("json", "table", "text", "ndjson")
+GAVE_UP = 75  # `jobs wait --timeout` gave up; the job goes on (sysexits EX_TEMPFAIL)
 
 
 class UsageError(InvalidRequest):
@@ -26,51 +27,104 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from .commands import cmd_actions, cmd_demo, cmd_sandbox, cmd_serve
+    from .commands import cmd_actions, cmd_completion, cmd_demo, cmd_sandbox
 
-    parser = _Parser(prog=PROG, description="Flint's AWS-EC2 connector: calls, jobs, service.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     parser_class=_Parser)
+    parser = _Parser(
+        prog=PROG, description="Flint's AWS-EC2 connector: run EC2 actions from a shell, as "
+        "jobs, or behind an HTTP service.", epilog=f"'{PROG} COMMAND --help' for one command; "
+        f"'{PROG} actions' for the actions a call can run.", allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                        help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_call(commands)
-    actions = commands.add_parser("actions", help="the action catalog")
+    actions = commands.add_parser(
+        "actions", help="the action catalog, or one action's parameters and an example",
+        description="Without ACTION: every action with its one-line description. With "
+        "ACTION: its parameters (types, choices, defaults, which are secret), its result "
+        "and a ready-to-run example.")
     actions.add_argument("action", nargs="?", metavar="ACTION", help="one action in detail")
-    actions.add_argument("--json", action="store_true", help="the catalog as JSON")
+    actions.add_argument("--json", action="store_true", help="the catalog entry as JSON")
     actions.set_defaults(run=cmd_actions)
     _add_jobs(commands)
-    serve = commands.add_parser("serve", help="the HTTP service (needs the 'service' extra)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_port, default=8700)
-    serve.add_argument("--config", metavar="FILE", help="connector config (JSON)")
-    serve.set_defaults(run=cmd_serve)
-    sandbox = commands.add_parser("sandbox", help="a local EC2-compatible endpoint (moto)")
-    sandbox.add_argument("--port", type=_port, default=5000)
+    _add_serve(commands)
+    sandbox = commands.add_parser(
+        "sandbox", help="a local EC2-compatible endpoint to try calls on (moto)",
+        description="Run an EC2-compatible endpoint on 127.0.0.1 until Ctrl-C; it prints the "
+        "settings to point calls at it. Needs the 'sandbox' extra.")
+    sandbox.add_argument("--port", type=_port, default=5000,
+                         help="loopback port to listen on (default: %(default)s)")
     sandbox.set_defaults(run=cmd_sandbox)
-    demo = commands.add_parser("demo", help="the seed's flow against an embedded sandbox")
+    demo = commands.add_parser(
+        "demo", help="a tour: launch, tag, stop and terminate in an embedded sandbox",
+        description="Walk through a typical script (launch, describe, tag, stop, terminate) "
+        "against an embedded EC2-compatible sandbox; touches no AWS account.")
     demo.set_defaults(run=cmd_demo)
+    completion = commands.add_parser(
+        "completion", help="a shell completion script: bash, zsh or fish",
+        description="Print a completion script for subcommands, action names and each "
+        "action's parameter names. bash: eval \"$(ec2-connector completion bash)\"; zsh: "
+        "the same in ~/.zshrc; fish: ec2-connector completion fish | source.")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
+    completion.set_defaults(run=cmd_completion)
     return parser
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """How a response is shown: the same options on every command that prints one."""
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-o", "--output", choices=OUTPUTS, default=None,
+        help="json: the whole envelope (the default when stdout is not a terminal); "
+        "table: the result for people (the default on a terminal); text: tab-separated "
+        "rows, no header; ndjson: one line per result item, then the envelope")
+    group.add_argument("--query", metavar="EXPR",
+                       help="JMESPath over the response's data, e.g. "
+                       "'instance-list[].instance-id' (hyphenated names need no quotes)")
+    group.add_argument("--columns", metavar="A,B,...", type=_names,
+                       help="table/text columns: labels of the curated ones, or item keys "
+                       "and paths such as tags.Env")
+    group.add_argument("-v", "--verbose", action="store_true",
+                       help="also show transport details: HTTP headers and the whole meta")
 
 
 def _add_call(commands: Any) -> None:
     from .commands import cmd_call
 
     call = commands.add_parser(
-        "call", help="run one action",
-        description="Values: key=value is a string, key:=json a JSON value (list, object, "
-        "number, true/false). --request FILE (or - for stdin) gives a whole JSON request.",
+        "call", help="run one action", add_help=False, allow_abbrev=False,
+        usage=f"{PROG} call ACTION [key=value | key:=json ...] [options]",
+        description="Run ACTION once and print its response; the exit code is the "
+        "response's exitcode. 'call ACTION --help' shows that action's parameters.",
+        epilog="Values: key=value is a string; key:=json a JSON value (list, object, number, "
+        "true/false). A list parameter may be repeated (instance-id=i-1 instance-id=i-2) or "
+        "given as 'i-1,i-2' or 'i-1 i-2'. key=@FILE or key=file://FILE reads the value from "
+        "a file (bytes for user-data, so gzip'd cloud-init works), key=fileb://FILE as "
+        "bytes, key=@- from stdin; \\@ keeps a leading @.",
     )
-    call.add_argument("words", nargs="*", metavar="ACTION [key=value | key:=json ...]")
-    call.add_argument("--connector", default=DEFAULT_CONNECTOR, help="connector name")
-    call.add_argument("--config", metavar="FILE", help="connector config (JSON)")
-    call.add_argument("--timeout", type=_positive, metavar="MS", help="bound on the call, ms")
+    call.add_argument("words", nargs="*", metavar="ACTION [key=value ...]",
+                      help="the action, then its parameters")
+    call.add_argument("-h", "--help", action="store_true",
+                      help="this help, or with ACTION that action's parameters")
+    aws = call.add_argument_group("as in the AWS CLI (each equal to its pair)")
+    aws.add_argument("--region", help="AWS region (region=...)")
+    aws.add_argument("--endpoint-url", metavar="URL", help="EC2 endpoint (endpoint-url=...)")
+    aws.add_argument("--profile", help="take credentials from this AWS profile")
+    aws.add_argument("--dry-run", action="store_true",
+                     help="ask EC2 whether the call would succeed, change nothing (dry-run=true)")
+    call.add_argument("--connector", default=DEFAULT_CONNECTOR,
+                      help="connector name (default: %(default)s)")
+    call.add_argument("--config", metavar="FILE",
+                      help="connector config (JSON; default: $EC2_CONNECTOR_CONFIG)")
+    call.add_argument("--timeout", type=_positive, metavar="MS",
+                      help="bound on the whole call, ms (default: 60000)")
     call.add_argument("--async", dest="async_", action="store_true",
                       help="submit as a job and print its id at once")
     call.add_argument("--wait-job", action="store_true",
                       help="run as a job and wait for its response")
     call.add_argument("--request", metavar="FILE", help="a JSON request object; - for stdin")
-    call.add_argument("--output", choices=OUTPUTS, default="json")
+    add_output_options(call)
     _add_broker(call)
-    call.set_defaults(run=cmd_call)
+    call.set_defaults(run=cmd_call, parser=call)
 
 
 def _add_jobs(commands: Any) -> None:
@@ -83,6 +137,33 @@ def _add_jobs(commands: Any) -> None:
 def _add_broker(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", metavar="URL",
                         help="redis:// URL: jobs on Celery workers (default $EC2_CONNECTOR_BROKER)")
+
+
+def _add_serve(commands: Any) -> None:
+    from .commands import cmd_serve
+
+    serve = commands.add_parser(
+        "serve", help="the HTTP service (needs the 'service' extra)",
+        description="Serve the connector over HTTP (POST /v1/connectors/NAME/sync, jobs, "
+        "the catalog; OpenAPI at /docs) until Ctrl-C or SIGTERM.",
+        epilog="Environment: EC2_CONNECTOR_TOKEN is the bearer token every /v1 request "
+        "must send (Authorization: Bearer <token>); without it there is no auth, and the "
+        "service refuses to listen beyond loopback. EC2_CONNECTOR_CONFIG: the connector "
+        "config when --config is not given.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=_port, default=8700,
+                       help="port to listen on (default: %(default)s)")
+    serve.add_argument("--config", metavar="FILE",
+                       help="connector config (JSON; default: $EC2_CONNECTOR_CONFIG)")
+    serve.set_defaults(run=cmd_serve)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected column names, e.g. id,state")
+    return names
 
 
 def _positive(text: str) -> int:

@@ -1,47 +1,126 @@
-"""From command-line words to a flat request, and from a request to a builder."""
+"""From command-line words to a flat request, and from a request to a builder.
+
+Words are `key=value` (a string) or `key:=json` (a JSON value), as httpie reads them. A
+value `@FILE`, `file://FILE` or `@-` is read from a file or stdin (as bytes where the
+parameter takes bytes, e.g. user-data), `fileb://FILE` always as bytes. A key given
+twice accumulates for a list parameter and is refused for any other. Errors name the
+key and the position, never a value: it may be a secret.
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequest
+from ..params import Param, StringList, canonical
 from .parser import PROG, UsageError
 
 if TYPE_CHECKING:
+    from ..action import Action
     from ..call import Call, RequestBuilder
 
 
-def gather_request(words: list[str], request_file: str | None) -> dict[str, Any]:
-    """The flat request: the --request object, then ACTION, then key=value pairs over it."""
-    request = read_request(request_file) if request_file else {}
+class Words:
+    """The request being gathered, with what is known of its action's parameters."""
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self.request = base
+        self.action: Action | None = None
+        self.index: dict[str, Param] = {}
+        self.given: set[str] = set()  # parameters given on the command line (not the file)
+        self.stdin_used = False
+
+    def set_action(self, name: str) -> None:
+        self.request["action"] = name
+        self.action = find_action(name)
+        self.index = self.action.param_index() if self.action else {}
+
+    def add(self, key: str, value: Any, where: str) -> None:
+        """Add one parameter: a repeat extends a list parameter, else must not differ."""
+        param = self.index.get(canonical(key))
+        name = param.name if param else canonical(key)
+        known = next((k for k in self.request if self._name(k) == name), None)
+        if known is None or name not in self.given:
+            if known is not None:
+                del self.request[known]  # a pair beats the --request file
+            self.request[key] = value
+        elif param is not None and isinstance(param.type, StringList):
+            self.request[known] = [*_as_list(self.request[known]), *_as_list(value)]
+        elif self.request[known] != value:
+            raise UsageError(
+                f"'{name}' is given twice ({where}); it takes one value"
+                + ("" if param is None else f" ({param.type.name})")
+            )
+        self.given.add(name)
+
+    def _name(self, key: str) -> str:
+        param = self.index.get(canonical(key))
+        return param.name if param else canonical(key)
+
+    def takes_bytes(self, key: str) -> bool:
+        param = self.index.get(canonical(key))
+        return bool(param is not None and getattr(param.type, "takes_bytes", False))
+
+
+def find_action(name: str) -> Action | None:
+    from ..actions import catalog
+
+    try:
+        return catalog.get(name)
+    except InvalidRequest:
+        return None
+
+
+def gather_request(
+    words: list[str], request_file: str | None, flags: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The flat request: the --request object, then ACTION, then pairs and flags over it."""
+    gathered = Words(read_request(request_file) if request_file else {})
+    if request_file == "-":
+        gathered.stdin_used = True
+    words = list(words)
     if words and "=" not in words[0]:
-        request["action"] = words.pop(0)
+        gathered.set_action(words.pop(0))
+    elif gathered.request.get("action"):
+        gathered.set_action(str(gathered.request["action"]))
     for position, word in enumerate(words, start=1):
-        key, value = parse_pair(word, position)
-        request[key] = value
-    if not request.get("action"):
+        if "=" not in word:
+            raise UsageError(_not_a_pair(word, position, words, gathered))
+        key, value = parse_pair(word, position, gathered)
+        gathered.add(key, value, f"parameter {position}")
+    for key, value in (flags or {}).items():
+        gathered.add(key, value, f"as --{key} and as a pair")
+    if not gathered.request.get("action"):
         raise UsageError(
             f"no action: give ACTION or an 'action' in --request (see '{PROG} actions')"
         )
-    return request
+    return gathered.request
 
 
-def parse_pair(word: str, position: int) -> tuple[str, Any]:
-    """`key=value` (a string) or `key:=json` (a JSON value), as httpie reads them.
+def _not_a_pair(word: str, position: int, words: list[str], gathered: Words) -> str:
+    if gathered.action is None and find_action(word) is not None:
+        pairs = " ".join(w for w in words if "=" in w)
+        return (f"the action comes first: {PROG} call {canonical(word)} {pairs}".rstrip()
+                + f" (see '{PROG} call --help')")
+    return f"parameter {position} is not key=value or key:=json (see '{PROG} call --help')"
 
-    Errors name the key and the position, never the value: it may be a secret.
-    """
+
+def parse_pair(word: str, position: int, gathered: Words | None = None) -> tuple[str, Any]:
+    """One `key=value` or `key:=json` word; a value may come from a file or stdin."""
+    gathered = gathered or Words({})
     index = word.find("=")
     is_json = index > 0 and word[index - 1] == ":"
     key = word[: index - 1] if is_json else word[:index]
     if index < 0 or not key:
-        raise UsageError(
-            f"parameter {position} is not key=value or key:=json"
-        )
-    raw = word[index + 1 :]
+        raise UsageError(f"parameter {position} is not key=value or key:=json")
+    raw: Any = word[index + 1 :]
+    # \@ keeps a value that starts with @ (a tag value "@home") from naming a file.
+    raw = raw[1:] if raw.startswith("\\@") else read_value(key, raw, gathered, json_text=is_json)
     if not is_json:
         return key, raw
     try:
@@ -52,6 +131,63 @@ def parse_pair(word: str, position: int) -> tuple[str, Any]:
             f"the value of '{key}' (given with :=) is not valid JSON: {reason}; "
             f"use {key}=text for a plain string"
         ) from None
+
+
+def read_value(key: str, raw: str, gathered: Words, *, json_text: bool = False) -> Any:
+    """The value itself, or what the file or stdin it names holds."""
+    binary = False
+    if raw.startswith("fileb://"):
+        source, binary = raw[len("fileb://"):], True
+    elif raw.startswith("file://"):
+        source = raw[len("file://"):]
+    elif raw.startswith("@") and len(raw) > 1:
+        source = raw[1:]
+    else:
+        return raw
+    if binary and json_text:
+        raise UsageError(f"'{key}': fileb:// gives bytes, not JSON; use {key}:=@FILE")
+    binary = binary or (gathered.takes_bytes(key) and not json_text)
+    where = "stdin" if source == "-" else f"file '{source}'"
+    try:
+        if source == "-":
+            if gathered.stdin_used:
+                raise UsageError(f"'{key}': stdin is already read by another value")
+            gathered.stdin_used = True
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(source).expanduser().read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the value of '{key}' from {where}: {exc.strerror}") \
+            from None
+    if binary:
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"the value of '{key}' in {where} is not UTF-8 text; fileb:// gives bytes"
+        ) from None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def flag_hint(flag: str, value: str | None, action: Action | None) -> str:
+    """What to say of an unknown `--flag`: the pair it most likely means."""
+    name = canonical(flag.lstrip("-").split("=", 1)[0])
+    if action is not None:
+        index = action.param_index()
+        match = name if name in index else next(
+            iter(difflib.get_close_matches(name, list(index), n=1, cutoff=0.75)), None
+        )
+        if match is not None:
+            param = index[match]
+            shown = value if value is not None else (
+                "true" if param.type.name == "boolean" else "...")
+            return (f"unknown flag '{flag}': parameters are pairs; did you mean "
+                    f"{param.name}={shown}?")
+    return f"unrecognized arguments: {flag} (see '{PROG} call --help')"
 
 
 def read_request(source: str) -> dict[str, Any]:
@@ -73,14 +209,10 @@ def read_request(source: str) -> dict[str, Any]:
     return request
 
 
-def result_key_of(request: dict[str, Any]) -> str | None:
+def result_key_of(request: Mapping[str, Any]) -> str | None:
     """The data key holding the action's result list (for table and ndjson output)."""
-    from ..actions import catalog
-
-    try:
-        return catalog.get(str(request.get("action"))).result
-    except InvalidRequest:
-        return None
+    action = find_action(str(request.get("action")))
+    return action.result if action else None
 
 
 def builder_for(call: Call, connector: str, request: dict[str, Any]) -> RequestBuilder:

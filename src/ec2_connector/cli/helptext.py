@@ -1,0 +1,117 @@
+"""Help made from the declarations: the catalog, and one action in full with an example.
+
+`actions ACTION` and `call ACTION --help` print the same text: what the action does, each
+parameter with its type, choices, default and whether it is secret, the rules across
+parameters, what the result holds, and the declared example as a command line to run.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..action import CONNECTION_NAMES
+from .parser import PROG
+
+if TYPE_CHECKING:
+    from ..action import Action
+
+
+def actions_list(entries: list[dict[str, Any]]) -> str:
+    """The catalog as a list: one action per line with its one-line doc."""
+    size = max(len(e["name"]) for e in entries)
+    lines = [f"{e['name'].ljust(size)}  {e['doc']}" for e in entries]
+    lines.append("")
+    lines.append(f"'{PROG} actions ACTION' for its parameters and an example.")
+    return "\n".join(lines)
+
+
+def action_help(action: Action) -> str:
+    """One action: its doc, parameters, rules, result and a ready-to-run example."""
+    entry = {**action.describe(), "fields": list(action.fields)}
+    name = entry["name"]
+    own = [p for p in entry["parameters"] if p["name"] not in CONNECTION_NAMES]
+    required = " ".join(f"{p['name']}=..." for p in own if p.get("required"))
+    lines = [f"{name}: {entry['doc']}", "",
+             f"usage: {PROG} call {name} {required} [key=value ...] [options]".replace("  ", " ")]
+    if entry.get("aliases"):
+        lines.append(f"also called: {', '.join(entry['aliases'])}")
+    lines += ["", "parameters (* required):"]
+    size = max((len(p["name"]) + 1 for p in own), default=0)
+    for param in own:
+        lines.extend(_param_lines(param, size))
+    for rule in entry.get("rules", []):
+        kind = "exactly one of" if "one-of" in rule else "at least one of"
+        names = rule.get("one-of") or rule.get("any-of") or []
+        optional = "" if rule.get("required") else " (or none)"
+        lines.append(f"rule: {kind} {', '.join(names)}{optional}")
+    common = [p for p in entry["parameters"] if p["name"] in CONNECTION_NAMES]
+    lines += ["", "every action also takes: " + ", ".join(
+        p["name"] + (" (secret)" if p.get("secret") else "") for p in common)]
+    lines += _result_lines(entry)
+    lines += ["", *_example_lines(entry, own)]
+    return "\n".join(lines)
+
+
+def _param_lines(param: Mapping[str, Any], size: int) -> list[str]:
+    label = param["name"] + ("*" if param.get("required") else "")
+    notes = []
+    if "default" in param:
+        notes.append(f"default: {_shown(param['default'])}")
+    if param.get("aliases"):
+        notes.append(f"also: {', '.join(param['aliases'])}")
+    if param.get("secret"):
+        notes.append("secret: never shown, logged or stored")
+    doc = param["doc"] + (f" ({'; '.join(notes)})" if notes else "")
+    lines = [f"  {label.ljust(size)}  {param['type'].ljust(8)}  {doc}"]
+    if param.get("choices"):
+        lines.append(f"  {''.ljust(size)}  {''.ljust(8)}  one of: {', '.join(param['choices'])}")
+    return lines
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def _result_lines(entry: Mapping[str, Any]) -> list[str]:
+    result = entry.get("result")
+    if not result:
+        return []
+    lines = ["", f"result: data['{result}']"]
+    if entry.get("fields"):
+        lines.append(f"  fields: {', '.join(entry['fields'])}")
+    if entry.get("columns"):
+        labels = [c.split("=", 1)[0] for c in entry["columns"]]
+        lines.append(f"  table columns: {', '.join(labels)} (choose with --columns)")
+    return lines
+
+
+def _example_lines(entry: Mapping[str, Any], own: list[Mapping[str, Any]]) -> list[str]:
+    example = entry.get("example")
+    if example:
+        return ["example:", "  " + example_command(entry["name"], example)]
+    # No declared example: a template from the required parameters.
+    template = {p["name"]: f"<{p['name']}>" for p in own if p.get("required")}
+    return ["example (fill in the <...>):", "  " + example_command(entry["name"], template)]
+
+
+def example_command(action: str, example: Mapping[str, Any]) -> str:
+    """A request as the command line that sends it: strings as key=value, the rest as
+    key:=json (a list of plain strings as key=a,b)."""
+    words = [PROG, "call", action]
+    for key, value in example.items():
+        if isinstance(value, str):
+            words.append(shlex.quote(f"{key}={value}"))
+        elif isinstance(value, list) and value and all(_plain(v) for v in value):
+            words.append(shlex.quote(f"{key}={','.join(value)}"))
+        else:
+            words.append(shlex.quote(f"{key}:={json.dumps(value, separators=(',', ':'))}"))
+    return " ".join(words)
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and "," not in value and value.strip() == value

@@ -1,0 +1,141 @@
+"""What the command prints: tables on a terminal, JSON into pipes, text, --query, colour."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import run_tty
+from tests.conftest import launch
+from tests.test_cli import TIMEOUT, envelope, run_cli
+
+
+@pytest.fixture
+def named(ec2: Any, image_id: str) -> list[str]:
+    """Three running instances tagged Name=web-N, one of them stopped."""
+    ids = launch(ec2, image_id, 3)
+    for n, instance in enumerate(ids):
+        ec2.create_tags(Resources=[instance], Tags=[{"Key": "Name", "Value": f"web-{n}"}])
+    ec2.stop_instances(InstanceIds=[ids[2]])
+    return ids
+
+
+def test_a_terminal_gets_the_curated_columns_fitted_to_its_width(
+    env: dict[str, str], named: list[str], ec2: Any
+) -> None:
+    narrow = run_tty(env, "call", "describe-instances", columns=80)
+    assert narrow.returncode == 0 and narrow.stderr == ""
+    lines = narrow.plain.splitlines()
+    assert lines[0].split()[:3] == ["ID", "NAME", "STATE"]  # state and Name always fit
+    assert all(len(line) <= 80 for line in lines), lines
+    assert "LAUNCHED" not in lines[0] and "not shown at this width" in lines[-1]
+    rows = {line.split()[0]: line.split() for line in lines[1:4]}
+    assert set(rows) == set(named)
+    truth = {i["InstanceId"]: i for r in ec2.describe_instances()["Reservations"]
+             for i in r["Instances"]}
+    for instance, row in rows.items():
+        name = next(t["Value"] for t in truth[instance]["Tags"] if t["Key"] == "Name")
+        assert row[1:3] == [name, truth[instance]["State"]["Name"]]
+    wide = run_tty(env, "call", "describe-instances", columns=160)
+    header = wide.plain.splitlines()[0].split()
+    assert header == ["ID", "NAME", "STATE", "TYPE", "AZ", "PRIVATE-IP", "PUBLIC-IP",
+                      "LAUNCHED"]
+    assert "not shown" not in wide.plain and "{" not in wide.plain  # no JSON cells
+    assert "\x1b[32mrunning" in wide.stdout and "\x1b[31mstopped" in wide.stdout
+
+
+def test_no_color_and_chosen_columns(env: dict[str, str], named: list[str]) -> None:
+    plain = run_tty({**env, "NO_COLOR": "1"}, "call", "describe-instances",
+                    "--columns", "id,state,tags.Name,instance-type", columns=120)
+    assert "\x1b[" not in plain.stdout
+    lines = plain.stdout.splitlines()
+    assert lines[0].split() == ["ID", "STATE", "NAME", "INSTANCE-TYPE"]
+    assert sorted(line.split()[2] for line in lines[1:]) == ["web-0", "web-1", "web-2"]
+
+
+def test_the_state_after_a_wait_is_the_state_shown(
+    env: dict[str, str], named: list[str], ec2: Any
+) -> None:
+    result = run_tty(env, "call", "stop-instances", f"instance-id={named[0]}", "wait:=true",
+                     "wait-interval:=100", columns=100)
+    assert result.returncode == 0
+    rows = [line.split() for line in result.plain.splitlines()]
+    assert rows[0] == ["ID", "STATE", "PREVIOUS"]
+    truth = ec2.describe_instances(InstanceIds=[named[0]])["Reservations"][0]["Instances"][0]
+    assert rows[1] == [named[0], truth["State"]["Name"], "running"]
+    assert rows[1][1] == "stopped" and "last-states" not in result.plain
+
+
+def test_a_failure_on_a_terminal_is_one_line_and_no_envelope(env: dict[str, str]) -> None:
+    result = run_tty(env, "call", "describe-instances", "instance-id=i-0123456789abcdef0")
+    assert result.returncode == 6 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and "NotFound" in result.stderr
+
+
+def test_a_pipe_keeps_the_envelope_and_headers_need_verbose(
+    env: dict[str, str], named: list[str]
+) -> None:
+    quiet = envelope(run_cli(env, "call", "describe-instances"))
+    assert "headers" not in quiet["meta"] and len(quiet["data"]["instances-info"]) == 3
+    verbose = envelope(run_cli(env, "call", "describe-instances", "--verbose"))
+    assert verbose["meta"]["headers"] and verbose["data"] == quiet["data"]
+    table = run_tty(env, "call", "describe-instances", "-v", columns=100)
+    assert "meta:" in table.plain and "headers:" in table.plain
+
+
+def test_text_and_query_for_shell_pipelines(
+    env: dict[str, str], named: list[str], ec2: Any
+) -> None:
+    ids = run_cli(env, "call", "list-instances", "--query", "instance-list[].instance-id",
+                  "--output", "text")
+    assert ids.returncode == 0 and sorted(ids.stdout.split()) == sorted(named)
+    assert ids.stdout.count("\n") == 3  # one per line: $(...) and `while read` both work
+    rows = run_cli(env, "call", "describe-instances", "--output", "text",
+                   "--columns", "instance-id,instance-state-name,tags.Name")
+    parsed = sorted(line.split("\t") for line in rows.stdout.splitlines())
+    truth = sorted([i["InstanceId"], i["State"]["Name"], i["Tags"][0]["Value"]]
+                   for r in ec2.describe_instances()["Reservations"] for i in r["Instances"])
+    assert parsed == truth  # no header, tab-separated, one row per item
+    stopped = run_cli(env, "call", "describe-instances", "--query",
+                      "instances-info[?instance-state-name=='stopped'].tags.Name")
+    assert json.loads(stopped.stdout) == ["web-2"]
+
+
+def test_a_bad_query_is_refused_before_anything_is_sent(env: dict[str, str]) -> None:
+    result = run_cli(env, "call", "create-security-group", "group-name=q", "description=d",
+                     "--query", "group-id[")
+    assert result.returncode == 2 and "--query" in result.stderr
+    assert "group-id" not in envelope(result)["data"]
+
+
+@pytest.mark.parametrize("output", ["json", "ndjson", "text", "table"])
+def test_a_closed_pipe_exits_quietly_with_0(
+    env: dict[str, str], named: list[str], output: str
+) -> None:
+    # The reader is gone before the first write (as `| head -1` once it has its line).
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ec2_connector.cli", "call", "describe-instances",
+         "--output", output], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(TIMEOUT) == 0 and stderr == b""
+
+
+def test_head_takes_the_first_line_of_a_long_listing(
+    env: dict[str, str], ec2: Any, image_id: str
+) -> None:
+    launch(ec2, image_id, 40)
+    done = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m ec2_connector.cli call describe-instances "
+         "--output ndjson | head -1; echo \"${PIPESTATUS[0]}\""],
+        env=env, capture_output=True, text=True, timeout=TIMEOUT,
+    )
+    first, status = done.stdout.splitlines()
+    assert json.loads(first)["instance-id"].startswith("i-") and status == "0"
+    assert done.stderr == ""
