@@ -8,8 +8,6 @@ import socket
 import subprocess
 from typing import Any
 
-import pytest
-
 from ec2_connector import __version__
 from tests.conftest import launch
 from tests.test_cli import TIMEOUT, assert_one_line_error, envelope, run_cli
