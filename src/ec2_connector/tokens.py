@@ -72,7 +72,8 @@ def launch_digest(p: Mapping[str, Any]) -> str:
         defining["security-group-id"] = sorted(defining["security-group-id"])
     user_data = p.get("user-data")
     if user_data is not None:
-        defining["user-data"] = hashlib.sha256(user_data.encode("utf-8")).hexdigest()
+        raw = user_data if isinstance(user_data, bytes) else user_data.encode("utf-8")
+        defining["user-data"] = hashlib.sha256(raw).hexdigest()  # bytes: from a file
     text = json.dumps(defining, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

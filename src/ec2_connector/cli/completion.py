@@ -10,11 +10,11 @@ from typing import Any
 
 from .parser import PROG
 
-COMMANDS = ("call", "actions", "jobs", "serve", "sandbox", "demo", "completion")
+COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion")
 CALL_FLAGS = ("--region", "--endpoint-url", "--profile", "--dry-run", "--connector",
               "--config", "--timeout", "--async", "--wait-job", "--request", "--output",
               "--query", "--columns", "--verbose", "--help")
-JOBS = ("list", "show", "wait", "resume")
+JOBS = ("list", "show", "wait", "resume", "prune")
 SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_ec2_connector"
 
