@@ -176,9 +176,10 @@ JUNK = st.recursive(
                    | st.dictionaries(JUNK_KEYS, inner, max_size=3)),
     max_leaves=6,
 )
-# wait and endpoint-url stay out (a wait on the capture endpoint would last its whole
-# timeout; the endpoint is the capture server's); the timeout is set by the builder.
-JUNK_OFF_LIMITS = OFF_LIMITS | {"wait"}
+# wait, endpoint-url and key-file stay out (a wait on the capture endpoint would last its
+# whole timeout; the endpoint is the capture server's; a key file would be written where
+# the fuzzer says); the timeout is set by the builder.
+JUNK_OFF_LIMITS = OFF_LIMITS | {"wait", "key-file", "key_file"}
 
 
 @st.composite

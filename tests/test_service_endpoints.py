@@ -123,3 +123,18 @@ def test_the_library_keeps_the_per_request_override(
                                                 "endpoint-url": hostile.url})
     assert response.exitcode == 0, response.message
     assert len(hostile.captured) == before + 1
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"action": "describe-instances", "region": "\\ud800"}',
+    b'{"action": "create-tags", "resource-id": "i-0123456789abcdef0", "tags": {"k": NaN}}',
+    b'{"action": "create-instance", "image-id": "ami-0123456789abcdef0", '
+    b'"instance-type": "t3.micro", "min-instance": 1' + b"0" * 5000 + b"}",
+    b'{"action": "describe-instances", "filters": {"a": [[[[["x"]]]]]}}',
+], ids=["lone-surrogate", "nan", "5000-digits", "nested"])
+def test_junk_bodies_are_an_exitcode_2_envelope(service: ServiceProcess, raw: bytes) -> None:
+    with httpx.Client(base_url=service.url, timeout=30, headers={
+            "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}) as client:
+        response = client.post("/v1/connectors/aws-ec2/sync", content=raw)
+    assert response.status_code in (200, 400), response.text
+    assert response.json()["exitcode"] == 2, response.text

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..action import In
 from ..fields import TAGS, Field, Fields
-from ..params import Mapping_, Param, String, StringList
+from ..params import Mapping_, Param, String, StringList, Tags
 from ..resources import resource
 
 LAUNCH_FIELDS: Fields = {
@@ -93,7 +93,7 @@ def tags_in(resource_name: str) -> In:
 
 
 FILTERS = Param("filters", Mapping_("string-list"), "EC2 filters: name -> value or list")
-TAGS_PARAM = Param("tags", Mapping_(), "tags applied at creation: key -> value")
+TAGS_PARAM = Param("tags", Tags(), "tags applied at creation: key -> value")
 CLIENT_TOKEN = Param("client-token", String(r"[\x21-\x7e]{1,64}", "my-request-1"),
                      "idempotency token: a retry with it never creates twice")
 
