@@ -7,7 +7,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..render import LineSink, ProgressLine, View, to_json
-from .helptext import action_help, actions_list
 from .output import chosen_output, emit, make_view
 from .parser import UsageError
 from .request import builder_for, find_action, flag_hint, gather_request
@@ -78,6 +77,7 @@ def _call_help(args: argparse.Namespace) -> int:
     words = [w for w in args.words if "=" not in w]
     if words:
         from ..actions import catalog
+        from .helptext import action_help
 
         print(action_help(catalog.get(words[0])))
     else:
@@ -112,6 +112,7 @@ def curated_columns(action: Action | None) -> tuple[str, ...]:
 
 def cmd_actions(args: argparse.Namespace, extra: list[str]) -> int:
     from ..actions import catalog
+    from .helptext import action_help, actions_list
 
     if args.action:
         action = catalog.get(args.action)
