@@ -13,7 +13,7 @@ import time
 from bench.endpoints import CannedProcess, connector_config
 from bench.measure import Figure, interleaved, median
 from ec2_connector import Call
-from ec2_connector.jobs import DEFAULT_WORKERS
+from ec2_connector.settings import DEFAULT_WORKERS
 
 INSTANCES = 5
 DELAY_MS = 50

@@ -35,11 +35,13 @@ def call_for(url: str, **extra: Any) -> Call:
 
 class LaunchThenHang(HTTPHarnessServer):
     """Forwards every request to EC2 but never answers RunInstances: a launch whose
-    answer is lost, the case a client token exists for."""
+    answer is lost, the case a client token exists for (or, with `answer_after`,
+    answers it only that many seconds later)."""
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, answer_after: float | None = None) -> None:
         super().__init__()
         self.upstream_port = upstream_port
+        self.answer_after = answer_after
 
     def respond(self, req: RequestHandler) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
@@ -48,7 +50,8 @@ class LaunchThenHang(HTTPHarnessServer):
         upstream = conn.getresponse()
         body = upstream.read()
         conn.close()
-        if req.params().get("Action") == "RunInstances":
+        if req.params().get("Action") == "RunInstances" and (
+                self.answer_after is None or req.pause(self.answer_after)):
             req.pause(60)
             return
         req.send_body(upstream.status, body)

@@ -7,7 +7,6 @@ WORKER_JOBS scales the mixed-job run (default 200, about 10 s on two cores).
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -26,11 +25,10 @@ import pytest
 from ec2_connector import Call
 from ec2_connector.actions.instances import TOKEN_TAG
 from tests.conftest import all_instances, launch
-from tests.harness import HTTPHarnessServer, RequestHandler
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
 from tests.test_cli import assert_one_line_error, clean_env
-from tests.test_execution import config_for
+from tests.test_execution import LaunchThenHang, config_for
 
 JOBS = int(os.environ.get("WORKER_JOBS", "200"))
 LEASE, SWEEP = "3", "1"
@@ -132,30 +130,11 @@ def test_mixed_jobs_run_on_two_workers_and_are_read_from_a_third_process(
     assert len(all_instances(ec2)) == creates + 2
 
 
-class SlowLaunch(HTTPHarnessServer):
-    """Forwards to EC2, but answers RunInstances only after `delay` seconds: a worker
-    can be killed while it holds launches that EC2 has already made."""
-
-    def __init__(self, upstream_port: int, delay: float) -> None:
-        super().__init__()
-        self.upstream_port, self.delay = upstream_port, delay
-
-    def respond(self, req: RequestHandler) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
-        if req.params().get("Action") == "RunInstances" and req.pause(self.delay):
-            return
-        req.send_body(upstream.status, body)
-
-
 def test_kill_9_of_a_worker_loses_no_job_and_launches_nothing_twice(
     broker: str, moto_server: Any, endpoint: str, ec2: Any, image_id: str, tmp_path: Path
 ) -> None:
-    with SlowLaunch(moto_server.port, delay=4) as slow:
+    # EC2 launches at once but the answer takes 4 s: the worker dies holding launches.
+    with LaunchThenHang(moto_server.port, answer_after=4) as slow:
         config = tmp_path / "slow.json"
         config.write_text(json.dumps(config_for(slow.url, region="us-east-1")))
         doomed = Worker(broker, config, tmp_path / "doomed.log", concurrency=8).wait_ready()
@@ -274,3 +253,11 @@ def test_the_service_sends_jobs_to_the_workers(
         assert secret.status_code == 400 and secret.json()["exitcode"] == 2
     with Call(broker=broker) as anywhere:
         assert anywhere.job(job_id).status == "succeeded"
+    env = {**clean_env(tmp_path / "cli"), "EC2_CONNECTOR_BROKER": broker}
+    cli = [sys.executable, "-m", "ec2_connector.cli"]
+    submitted = subprocess.run([*cli, "call", "describe-instances", "--async"], env=env,
+                               capture_output=True, text=True, timeout=60)
+    cli_job = json.loads(submitted.stdout)["job-id"]
+    waited = subprocess.run([*cli, "jobs", "wait", cli_job[:8]], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert waited.returncode == 0 and json.loads(waited.stdout)["exitcode"] == 0

@@ -9,6 +9,7 @@ a request that carries its own secrets is refused for workers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from . import lifecycle
 from .config import Connectors, Target
 from .context import Progress
 from .deadline import Deadline
-from .errors import ConnectorError, InvalidRequest, NotFound, TimedOut
+from .errors import ConnectorError, InvalidRequest, NotFound, StoreError, TimedOut
 from .execution import Request, prepare
 from .executors import CeleryExecutor, Executor, ThreadExecutor
 from .job import JobRecord, JobStatus, new_holder, new_job_id
@@ -164,6 +165,11 @@ class JobManager:
                                            workers or settings.workers, runtime)
         if settings.prune_after:
             self.prune(parse_age(settings.prune_after))
+        if not self.executor.remote:
+            # One sweep on opening, as a worker's sweeper does for the shared store: jobs
+            # whose holder died show as interrupted in any listing or query of them.
+            with contextlib.suppress(StoreError):
+                lifecycle.sweep(self.store)
 
     def submit(self, request: Request, *, progress: Progress | None = None,
                resumed_from: str | None = None, job_id: str | None = None) -> Job:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import EndpointUnreachable, StoreError
-from .job import LIVE, JobRecord, JobStatus
+from .job import JobRecord, JobStatus
+from .store import Transitions
 
 PREFIX = "ec2-connector:"
 _FIELDS = tuple(f.name for f in fields(JobRecord))
@@ -65,7 +65,7 @@ def masked_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}{port}", parts.path, "", ""))
 
 
-class RedisJobStore:
+class RedisJobStore(Transitions):
     """Job records in one Redis database, shared by every submitter and worker."""
 
     def __init__(self, url: str) -> None:
@@ -116,21 +116,6 @@ class RedisJobStore:
             if record.lease_until is not None:
                 pipe.zadd(f"{PREFIX}leases", {record.id: record.lease_until})
             pipe.execute()
-
-    def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
-        now = time.time()
-        won = self.transition(job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING,
-                              holder=holder, lease_until=now + lease_s, started_at=now)
-        return self.get(job_id) if won else None
-
-    def renew(self, job_id: str, holder: str, lease_s: float) -> bool:
-        return self.transition(job_id, LIVE, held_by=holder, lease_until=time.time() + lease_s)
-
-    def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
-               response: dict[str, Any]) -> bool:
-        return self.transition(
-            job_id, [JobStatus.RUNNING, JobStatus.INTERRUPTED], held_by=holder, status=status,
-            message=message, response=response, finished_at=time.time(), lease_until=None)
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,

@@ -102,7 +102,35 @@ _FAILURES = (
 )
 
 
-class SQLiteJobStore:
+class Transitions:
+    """claim, renew and finish, the same for every store: compare-and-sets on `transition`."""
+
+    def transition(self, job_id: str, expect: Iterable[JobStatus], *,
+                   held_by: str | None = None, lapsed_before: float | None = None,
+                   **changes: Any) -> bool:
+        raise NotImplementedError
+
+    def get(self, job_id: str) -> JobRecord | None:
+        raise NotImplementedError
+
+    def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
+        now = time.time()
+        won = self.transition(job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING,
+                              holder=holder, lease_until=now + lease_s, started_at=now)
+        return self.get(job_id) if won else None
+
+    def renew(self, job_id: str, holder: str, lease_s: float) -> bool:
+        return self.transition(job_id, LIVE, held_by=holder, lease_until=time.time() + lease_s)
+
+    def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
+               response: dict[str, Any]) -> bool:
+        # An interrupted job still held by us was only slow to renew: its result is real.
+        return self.transition(
+            job_id, [JobStatus.RUNNING, JobStatus.INTERRUPTED], held_by=holder, status=status,
+            message=message, response=response, finished_at=time.time(), lease_until=None)
+
+
+class SQLiteJobStore(Transitions):
     """The jobs table of one home folder, shared by every process that opens it."""
 
     def __init__(self, home: str | os.PathLike[str] | None = None,
@@ -159,22 +187,6 @@ class SQLiteJobStore:
         marks = ", ".join("?" for _ in _COLUMNS)
         self._write(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({marks})",
                     [_encode(c, values[c]) for c in _COLUMNS])
-
-    def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
-        now = time.time()
-        won = self.transition(job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING,
-                              holder=holder, lease_until=now + lease_s, started_at=now)
-        return self.get(job_id) if won else None
-
-    def renew(self, job_id: str, holder: str, lease_s: float) -> bool:
-        return self.transition(job_id, LIVE, held_by=holder, lease_until=time.time() + lease_s)
-
-    def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
-               response: dict[str, Any]) -> bool:
-        # An interrupted job still held by us was only slow to renew: its result is real.
-        return self.transition(
-            job_id, [JobStatus.RUNNING, JobStatus.INTERRUPTED], held_by=holder, status=status,
-            message=message, response=response, finished_at=time.time(), lease_until=None)
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,

@@ -1,0 +1,118 @@
+"""Benchmark 7: jobs on Celery workers (Redis broker and store) against the local pool.
+
+`describe-instances` jobs against the canned endpoint with 50 ms per request, from the
+first submit to the last result read back from the store: with 1, 2 and 4 worker
+processes (`ec2-connector worker --concurrency 16` each), and with the in-process pool
+of 16 threads. Goals (issue 10): N workers at least 0.85·N times one worker's rate, and
+one worker at least 0.85x the in-process pool. Also the submit latency of `async_()`
+(p50 and p99) to Redis and to SQLite.
+
+On a 2-core machine the worker count stops scaling once the CPUs are busy (each job
+costs the submitter, the broker and a worker some CPU); the notes say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.endpoints import CannedProcess, connector_config
+from bench.jobs import jobs_rate
+from bench.measure import Figure, median
+from ec2_connector import Call
+from tests.harness.processes import terminate
+from tests.harness.redis import RedisServer
+
+DELAY_MS = 50
+CONCURRENCY = 16
+
+
+def start_workers(count: int, broker: str, config: Path, work: Path) -> list[Any]:
+    env_extra = {"EC2_CONNECTOR_CONFIG": str(config), "EC2_CONNECTOR_THROTTLE_RATE": "100000"}
+    procs, logs = [], []
+    for n in range(count):
+        log = work / f"worker{count}-{n}.log"
+        logs.append(log)
+        with log.open("wb") as out:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "ec2_connector.cli", "worker", "--broker", broker,
+                 "--concurrency", str(CONCURRENCY)],
+                env={**os.environ, **env_extra}, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True))
+    deadline = time.monotonic() + 60
+    for proc, log in zip(procs, logs, strict=True):
+        while b"ready" not in log.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start: {log.read_text()[-1000:]}")
+            time.sleep(0.1)
+    return procs
+
+
+def submit_latency_ms(call: Call, count: int) -> list[float]:
+    builder = call.connector("aws-ec2").set("action", "describe-instances")
+    samples, jobs = [], []
+    for _ in range(count):
+        started = time.perf_counter()
+        jobs.append(builder.async_())
+        samples.append((time.perf_counter() - started) * 1000)
+    for job in jobs:
+        job.wait(600_000)
+    return samples
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else float("nan")
+
+
+def run(rounds: int = 2, jobs: int = 1000, latency: int = 300) -> list[Figure]:
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory() as tmp, \
+            CannedProcess(instances=5, delay_ms=DELAY_MS) as canned:
+        work = Path(tmp)
+        redis = RedisServer()
+        try:
+            config = work / "connectors.json"
+            config.write_text(json.dumps(connector_config(canned.url)))
+            with Call(config=connector_config(canned.url), home=work / "home",
+                      workers=CONCURRENCY) as local:
+                jobs_rate(local, 50)
+                pool = median([jobs_rate(local, jobs) for _ in range(rounds)])
+                sqlite_ms = submit_latency_ms(local, latency)
+            rates: dict[int, float] = {}
+            redis_ms: list[float] = []
+            for count in (1, 2, 4):
+                procs = start_workers(count, redis.url, config, work)
+                try:
+                    with Call(config=connector_config(canned.url), broker=redis.url) as call:
+                        jobs_rate(call, 50)
+                        rates[count] = median([jobs_rate(call, jobs) for _ in range(rounds)])
+                        if count == 1:
+                            redis_ms = submit_latency_ms(call, latency)
+                finally:
+                    for proc in procs:
+                        terminate(proc)
+                redis.flush()
+        finally:
+            redis.stop()
+    figures.append(Figure(
+        "7. workers", f"1 worker vs in-process pool ({DELAY_MS} ms delay)", rates[1], pool,
+        "jobs/s", "≥ 0.85x", rates[1] / pool >= 0.85,
+        f"{jobs} jobs; concurrency {CONCURRENCY} each"))
+    for count in (2, 4):
+        figures.append(Figure(
+            "7. workers", f"{count} workers vs 1 worker", rates[count], rates[1], "jobs/s",
+            f"≥ {0.85 * count:.2f}x", rates[count] / rates[1] >= 0.85 * count,
+            f"{jobs} jobs; the submitter, Redis and the workers share the machine's cores"))
+    figures.append(Figure(
+        "7. workers", "async_() submit latency p50, Redis vs SQLite",
+        statistics.median(redis_ms), statistics.median(sqlite_ms), "ms", "informative", None,
+        f"p99: Redis {p99(redis_ms):.2f} ms, SQLite {p99(sqlite_ms):.2f} ms; "
+        f"{latency} submits each", {"redis": redis_ms, "sqlite": sqlite_ms}))
+    return figures
