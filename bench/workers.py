@@ -50,6 +50,8 @@ def start_workers(count: int, broker: str, config: Path, work: Path) -> list[Any
     for proc, log in zip(procs, logs, strict=True):
         while b"ready" not in log.read_bytes():
             if proc.poll() is not None or time.monotonic() > deadline:
+                for started in procs:
+                    terminate(started)
                 raise RuntimeError(f"worker did not start: {log.read_text()[-1000:]}")
             time.sleep(0.1)
     return procs

@@ -270,3 +270,24 @@ def test_jobs_list_table_status_limit_and_prune(call: Call, home: Path, tmp_path
     assert json.loads(pruned.stdout) == {"pruned": 1}
     assert [j["job-id"] for j in json.loads(run_cli(env, "jobs", "list").stdout)] == [
         "f4i1ed0002"]
+
+
+def test_jobs_wait_draws_a_progress_line_on_a_terminal(home: Path) -> None:
+    import pty
+
+    from tests.test_cli import _read_all
+
+    with SilentServer() as silent:
+        env = local_env(home)
+        submitted = run_cli(env, "call", "describe-instances", f"endpoint-url={silent.url}",
+                            "--timeout", "1500", "--async")
+        job_id = json.loads(submitted.stdout)["job-id"]
+        master, slave = pty.openpty()
+        try:
+            waited = run_cli(env, "jobs", "wait", job_id, stderr=slave)
+            os.close(slave)
+            drawn = _read_all(master)
+        finally:
+            os.close(master)
+    assert waited.returncode == 3
+    assert f"job {job_id[:12]}: running" in drawn and "\x1b[K" in drawn

@@ -8,6 +8,7 @@ travels through Celery's broker; a worker rebuilds the request from the record.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import weakref
@@ -67,7 +68,8 @@ class ThreadExecutor:
         self._closed = False
         # Runs before concurrent.futures' own exit hook (they run newest first), while
         # the I/O pool still takes work: a script may end right after `async_()`.
-        threading._register_atexit(_drain_later(weakref.ref(self)))  # type: ignore[attr-defined]
+        with contextlib.suppress(RuntimeError):  # already exiting: nothing left to wait for
+            threading._register_atexit(_drain_later(weakref.ref(self)))  # type: ignore[attr-defined]
 
     def submit(self, job_id: str, request: Request, progress: Progress | None) -> None:
         with self._lock:
