@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .response import SUCCESS_MESSAGE
-from .table import MAX_CELL, cell, columns_for, render_table, rows_of, text_rows, text_value
+from .table import MAX_CELL, Column, cell, columns_for, render_table, rows_of, text_rows, text_value
 
 
 def to_json(value: Any, *, indent: int | None = 2) -> str:
@@ -46,6 +46,21 @@ class View:
     width: int | None = None  # the terminal's width: columns that do not fit are left out
     colour: bool = False
     verbose: bool = False  # transport details (headers, meta) too
+    chosen: tuple[str, ...] = ()  # --columns: curated labels, or keys and paths
+    notes: list[str] = field(default_factory=list)  # for stderr: a chosen column found nothing
+
+    def columns_of(self, items: list[Any]) -> list[Column]:
+        """--columns if given (a curated label means that column), else the curated ones."""
+        if not self.chosen:
+            return columns_for(items, self.columns)
+        curated = {c.label: c for c in columns_for(items, self.columns)}
+        columns = [curated.get(name) or Column.parse(name) for name in self.chosen]
+        rows = rows_of(items, columns)
+        for n, column in enumerate(columns):
+            if rows and all(row[n] is None for row in rows):
+                self.notes.append(f"column '{column.label}' is empty in every row (labels: "
+                                  f"{', '.join(curated) or '-'}; or any result field)")
+        return columns
 
 
 def render(envelope: Mapping[str, Any], output: str, view: View) -> Iterator[str]:
@@ -78,7 +93,7 @@ def _queried(found: Any, output: str, view: View) -> Iterator[str]:
     elif output == "text":
         yield from _text_of(found)
     elif isinstance(found, list) and found and all(isinstance(i, Mapping) for i in found):
-        yield from render_table(found, columns_for(found, view.columns), width=view.width,
+        yield from render_table(found, view.columns_of(found), width=view.width,
                                 colour=view.colour)
     elif isinstance(found, Mapping):
         yield from (f"{key}: {cell(value, limit=None)}" for key, value in found.items())
@@ -109,7 +124,7 @@ def text_lines(data: Mapping[str, Any], view: View) -> Iterator[str]:
     items = data.pop(view.result, None) if view.result else None
     if isinstance(items, list):
         items = after_wait(items, data)
-        yield from text_rows(rows_of(items, columns_for(items, view.columns)))
+        yield from text_rows(rows_of(items, view.columns_of(items)))
     elif items is not None:
         yield from _text_of(items)
     else:
@@ -128,7 +143,7 @@ def table_lines(envelope: Mapping[str, Any], view: View) -> Iterator[str]:
     if isinstance(items, list):
         items = after_wait(items, data)
         if items:
-            yield from render_table(items, columns_for(items, view.columns), width=view.width,
+            yield from render_table(items, view.columns_of(items), width=view.width,
                                     colour=view.colour)
         elif ok:
             yield "(none)"

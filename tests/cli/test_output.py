@@ -54,7 +54,12 @@ def test_no_color_and_chosen_columns(env: dict[str, str], named: list[str]) -> N
     assert "\x1b[" not in plain.stdout
     lines = plain.stdout.splitlines()
     assert lines[0].split() == ["ID", "STATE", "NAME", "INSTANCE-TYPE"]
-    assert sorted(line.split()[2] for line in lines[1:]) == ["web-0", "web-1", "web-2"]
+    rows = sorted(line.split() for line in lines[1:])
+    assert [row[0] for row in rows] == sorted(named)  # "id": the curated column of that label
+    assert sorted(row[2] for row in rows) == ["web-0", "web-1", "web-2"]
+    assert plain.stderr == ""
+    typo = run_tty(env, "call", "describe-instances", "--columns", "id,sate", columns=120)
+    assert typo.returncode == 0 and "column 'sate' is empty in every row" in typo.stderr
 
 
 def test_the_state_after_a_wait_is_the_state_shown(

@@ -45,7 +45,8 @@ def make_view(
     terminal = sys.stdout.isatty()
     return View(
         result=result,
-        columns=tuple(getattr(args, "columns", None) or columns),
+        columns=tuple(columns),
+        chosen=tuple(getattr(args, "columns", None) or ()),
         query=query,
         width=shutil.get_terminal_size().columns if terminal else None,
         colour=terminal and use_colour(),
@@ -65,7 +66,10 @@ def emit(envelope: dict[str, Any], output: str | None, view: View | None = None)
         message = " ".join(str(envelope.get("message", "")).split())
         print(f"{PROG}: {message} (exitcode {exitcode})", file=sys.stderr, flush=True)
     output = output or chosen_output(None)
-    for line in render(envelope, output, view or View()):
+    view = view or View()
+    for line in render(envelope, output, view):
         sys.stdout.write(line + "\n")
     sys.stdout.flush()
+    for note in dict.fromkeys(view.notes):
+        print(f"{PROG}: note: {note}", file=sys.stderr, flush=True)
     return exitcode
