@@ -6,8 +6,8 @@ connector config, and `ec2_connector` logging at DEBUG to a file. Then every std
 stderr, log file, response envelope, repr and the raw bytes of the job database (and its
 WAL) are searched for those values and their base64 forms: none may appear.
 
-botocore's own DEBUG logging prints request bodies (with the user data) and is outside
-the connector's control: its logger stays at INFO here, as it should in production.
+botocore and urllib3 log at DEBUG too: their records (request bodies with the user data,
+headers with the session token) pass the connector's masking filter like its own.
 """
 
 from __future__ import annotations
@@ -130,14 +130,14 @@ def failing_requests(refused: str, silent: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def debug_log(tmp_path: Path) -> Iterator[Path]:
-    """ec2_connector at DEBUG into a file; botocore kept at INFO."""
+    """ec2_connector, botocore and urllib3 at DEBUG into a file."""
     path = tmp_path / "debug.log"
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
     ours, botocore, root = (logging.getLogger(n) for n in ("ec2_connector", "botocore", ""))
     saved = (ours.level, botocore.level, root.level)
     ours.setLevel(logging.DEBUG)
-    botocore.setLevel(logging.INFO)
+    botocore.setLevel(logging.DEBUG)
     root.setLevel(logging.DEBUG)
     root.addHandler(handler)
     yield path
@@ -190,6 +190,9 @@ def test_library_sync_and_async(
     call.close()
     evidence.add_files("home (closed)", home)
     evidence.add("debug log", debug_log.read_bytes())
+    # The log holds botocore's wire-level lines: headers with the token, bodies with data.
+    assert b"DEBUG botocore.endpoint" in debug_log.read_bytes()
+    assert b"X-Amz-Security-Token" in debug_log.read_bytes()
     evidence.assert_clean()
 
 
@@ -313,6 +316,7 @@ def test_service(endpoint: str, world: dict[str, Any], tmp_path: Path) -> None:
     for name, content in svc.outputs().items():
         evidence.add(f"service {name}", content)
     assert b"DEBUG" in svc.log_path.read_bytes() or svc.log_path.stat().st_size > 0
+    assert b"X-Amz-Security-Token" in svc.log_path.read_bytes()  # botocore's DEBUG lines
     evidence.add_files("service home (closed)", svc.home)
     evidence.assert_clean()
 

@@ -118,8 +118,7 @@ class ServiceProcess:
 def log_config(path: str, level: str) -> dict[str, Any]:
     """The service's own log config, plus a file receiving everything at `level`.
 
-    botocore and urllib3 stay at INFO: botocore's DEBUG lines carry request bodies and
-    signing material, which is outside the connector's control.
+    botocore and urllib3 log at `level` too: the connector's filter masks their records.
     """
     from ec2_connector.service import log_config as service_log_config
 
@@ -131,7 +130,7 @@ def log_config(path: str, level: str) -> dict[str, Any]:
         "handlers": ["default", "file"], "level": level, "propagate": False,
     }
     for name in ("botocore", "urllib3", "boto3"):
-        config["loggers"][name] = {"handlers": ["file"], "level": "INFO", "propagate": False}
+        config["loggers"][name] = {"handlers": ["file"], "level": level, "propagate": False}
     config["root"] = {"handlers": ["file"], "level": level}
     return config
 
