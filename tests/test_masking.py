@@ -97,9 +97,12 @@ def test_wire_fields_are_masked_in_any_log_record(debug_log: Captured) -> None:
                              b"AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=ff00"})
     log.debug("body: Action=RunInstances&UserData=SWdub3Jl%3D&MinCount=1")
     log.debug("x-amz-security-token:tokenvalue99\nauthorization: AWS4 Credential=x")
+    log.debug("Response body:\nb'<keyMaterial>-----BEGIN RSA PRIVATE KEY-----\\nMIIEpQIB"
+              "secretkeybody\\n-----END RSA PRIVATE KEY-----</keyMaterial>'")
+    log.debug("parsed: {'KeyMaterial': 'MIIEsecondcopy', 'Output': 'x'}")
     text = "\n".join(debug_log.lines)
     for secret in ("abcdefgh1234", "Signature=ff00", "SWdub3Jl", "tokenvalue99",
-                   "AWS4 Credential=x"):
+                   "AWS4 Credential=x", "secretkeybody", "MIIEsecondcopy"):
         assert secret not in text, text
     assert "MinCount=1" in text
 

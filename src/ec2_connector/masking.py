@@ -3,7 +3,8 @@
 What is secret: the values of parameters an action declares secret (some only in some
 requests: `attribute-value` only when the attribute is user data), the password part of
 an endpoint URL, and whatever rides in `Authorization`, `X-Amz-Security-Token` and
-`UserData` wherever botocore or urllib3 print them.
+`UserData` (and key material, console output, private keys) wherever botocore or urllib3
+print them.
 
 Masking replaces whole values only, never a piece of a word, and never a value shorter
 than 4 characters (masking "stop" inside "stopped" hides nothing and garbles the text).
@@ -30,11 +31,14 @@ MIN_LENGTH = 4
 MASKED_LOGGERS = ("ec2_connector", "botocore", "urllib3")
 
 # `Name: value`, `'Name': b'value'`, `Name=value` (a query string), `<userData>..`.
-_NAMES = r"x-amz-security-token|authorization|user[-_]?data(?:\.value)?"
+_NAMES = r"x-amz-security-token|authorization|user[-_]?data(?:\.value)?|key[-_]?material"
 _QUOTED = re.compile(rf"(?i)((?:{_NAMES})['\"]?\s*[:=]\s*b?)(['\"])((?:(?!\2).)*)\2")
 _HEADER_LINE = re.compile(r"(?im)^(\s*authorization\s*:\s*)(\S.*)$")
 _BARE = re.compile(rf"(?i)((?:{_NAMES})\s*[:=]\s*)([^\s&'\"<>,}}]+)")
-_XML = re.compile(r"(?is)(<userData>\s*(?:<value>)?)([^<]+)")
+# In response bodies (botocore logs them at DEBUG): user data, key material, console output.
+_XML = re.compile(r"(?is)(<(?:userData|keyMaterial|output)>\s*(?:<value>)?)([^<]+)")
+_PEM = re.compile(
+    r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?-----END [A-Z0-9 ]*PRIVATE KEY-----")
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -52,7 +56,8 @@ def mask_wire(text: str) -> str:
     text = _QUOTED.sub(lambda m: f"{m[1]}{m[2]}{MASK}{m[2]}", text)
     text = _HEADER_LINE.sub(lambda m: f"{m[1]}{MASK}", text)
     text = _BARE.sub(lambda m: m[1] + MASK if m[2] != MASK else m[0], text)
-    return _XML.sub(lambda m: m[1] + MASK, text)
+    text = _XML.sub(lambda m: m[1] + MASK, text)
+    return _PEM.sub(MASK, text)
 
 
 def secret_forms(value: Any) -> list[str]:
