@@ -38,20 +38,30 @@ class _Held:
 
     def connect(self) -> None:
         ctx = current()
-        if ctx is not None:
-            ctx.hold(self)
-            # A black hole never answers the SYN: the connect itself must end by the
-            # deadline, since there is no socket to shut down until it returns.
-            remaining = max(_MIN_CONNECT_S, ctx.deadline.remaining())
-            if not isinstance(self.timeout, int | float) or self.timeout > remaining:
-                self.timeout = remaining
+        if ctx is None:
+            super().connect()  # type: ignore[misc]
+            return
+        _hold(ctx, self)
+        # A black hole never answers the SYN: the connect itself must end by the
+        # deadline, since there is no socket to shut down until it returns.
+        remaining = max(_MIN_CONNECT_S, ctx.deadline.remaining())
+        if not isinstance(self.timeout, int | float) or self.timeout > remaining:
+            self.timeout = remaining
         super().connect()  # type: ignore[misc]
+        if ctx.abandoned:  # abandoned while connecting: there was no socket to cut then
+            cut(self)
+            raise ConnectionAbortedError("the call was abandoned at its deadline")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         ctx = current()
         if ctx is not None:
-            ctx.hold(self)
+            _hold(ctx, self)
         super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+def _hold(ctx: Any, conn: Any) -> None:
+    if not ctx.hold(conn):
+        raise ConnectionAbortedError("the call was abandoned at its deadline")
 
 
 class HeldHTTPConnection(_Held, AWSHTTPConnection):  # type: ignore[misc]

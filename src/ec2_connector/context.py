@@ -147,16 +147,18 @@ class Context:
                 cut(conn)
             self._held.clear()
 
-    def hold(self, conn: Any) -> None:
-        """`conn` carries this call's traffic until `let_go`; cut at once if abandoned."""
+    def hold(self, conn: Any) -> bool:
+        """`conn` carries this call's traffic until `let_go`; False (and `conn` cut) if
+        the call is already abandoned: then nothing more may go through it."""
         from .connections import cut
 
         with self._held_lock:
             conn.held_by = self
             if self.abandoned:
                 cut(conn)
-            else:
-                self._held.add(conn)
+                return False
+            self._held.add(conn)
+            return True
 
     def let_go(self, conn: Any) -> None:
         with self._held_lock:

@@ -1,0 +1,119 @@
+"""Benchmark 8 (issue 8): 200 calls hung on a body that never ends, then 32 healthy calls.
+
+The hostile endpoint (tests/harness EndlessBodyServer) and the healthy one (the canned
+endpoint, 10 ms delay) each run in their own process. Measured per round: how many of
+the 32 healthy calls succeed (goal 100 %), their median latency against the same 32
+calls with nothing hung (goal ≤ 1.2x), and how long after the last hung call's deadline
+every hung call has returned and its socket is closed (goal ≤ 1 s).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.endpoints import CannedProcess, connector_config
+from bench.measure import Figure, median
+from ec2_connector import Call, Runtime
+from tests.harness.processes import terminate
+from tests.harness.service import ROOT
+
+HUNG = 200
+HEALTHY = 32
+HUNG_MS = 3000
+HEALTHY_MS = 5000
+SERVE_ENDLESS = (
+    "import sys\nfrom tests.harness import EndlessBodyServer\n"
+    "server = EndlessBodyServer().start()\nprint(server.port, flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def client_sockets(port: int) -> int:
+    """Sockets of this process connected (or connecting) to `port`."""
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            ours.add(link[8:-1])
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines
+               if int(line.split()[2].split(":")[1], 16) == port and line.split()[9] in ours)
+
+
+def healthy_round(call: Call) -> tuple[int, list[float]]:
+    def one(_: int) -> tuple[bool, float]:
+        started = time.perf_counter()
+        response = (call.connector("aws-ec2").set("action", "describe-instances")
+                    .timeout(HEALTHY_MS).sync())
+        return response.exitcode == 0, time.perf_counter() - started
+
+    with ThreadPoolExecutor(HEALTHY) as pool:
+        results = list(pool.map(one, range(HEALTHY)))
+    return sum(ok for ok, _ in results), [took for _, took in results]
+
+
+def hung_round(healthy_url: str, endless_url: str, port: int) -> tuple[int, float, float]:
+    """(healthy calls that succeeded, their median latency, release lag in s)."""
+    runtime = Runtime()
+    healthy = Call(config=connector_config(healthy_url), runtime=runtime)
+    healthy_round(healthy)  # warm: client built, connections open
+    hostile = Call(config=connector_config(endless_url), runtime=runtime)
+    deadlines: list[float] = []
+
+    def hang() -> None:
+        deadlines.append(time.monotonic() + HUNG_MS / 1000)
+        hostile.connector("aws-ec2").set("action", "describe-instances").timeout(HUNG_MS).sync()
+
+    threads = [threading.Thread(target=hang) for _ in range(HUNG)]
+    for thread in threads:
+        thread.start()
+    while runtime.bulkheads.in_flight() < runtime.settings.max_in_flight:
+        time.sleep(0.01)
+    ok, latencies = healthy_round(healthy)
+    for thread in threads:
+        thread.join()
+    while client_sockets(port):
+        time.sleep(0.01)
+    return ok, median(latencies), time.monotonic() - max(deadlines)
+
+
+def run(rounds: int = 3) -> list[Figure]:
+    endless = subprocess.Popen([sys.executable, "-c", SERVE_ENDLESS], cwd=ROOT,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert endless.stdout is not None
+        port = int(endless.stdout.readline())
+        with CannedProcess(instances=5, delay_ms=10, detail="basic") as canned:
+            idle = []
+            for _ in range(rounds):
+                idle.append(median(healthy_round(Call(config=connector_config(canned.url)))[1]))
+            hung = [hung_round(canned.url, f"http://127.0.0.1:{port}", port)
+                    for _ in range(rounds)]
+    finally:
+        terminate(endless)
+    ok = [100.0 * h[0] / HEALTHY for h in hung]
+    p50 = [h[1] for h in hung]
+    lag = [h[2] for h in hung]
+    name = f"{HUNG} calls hung on an endless body"
+    return [
+        Figure("8. hung endpoint", f"{name}: {HEALTHY} healthy calls succeed", min(ok), 100.0,
+               "%", "100 %", min(ok) == 100.0, "worst of the rounds; baseline: the aim",
+               {"ok": ok}),
+        Figure("8. hung endpoint", f"{name}: healthy p50 latency", median(p50) * 1000,
+               median(idle) * 1000, "ms", "≤ 1.2x", median(p50) <= 1.2 * median(idle),
+               "baseline: the same 32 calls with nothing hung",
+               {"hung": p50, "idle": idle}),
+        Figure("8. hung endpoint", f"{name}: released after the deadline", max(lag) * 1000,
+               1000.0, "ms", "≤ 1 s", max(lag) <= 1.0,
+               "every hung call returned and its socket closed; worst of the rounds; "
+               "baseline: the aim", {"lag": lag}),
+    ]
