@@ -115,8 +115,9 @@ def test_declaration_matches_the_model(name: str) -> None:
     action = ACTIONS[name]
     for op in action.all_operations():
         operation(op)
-    if action.operation is None:
-        pytest.fail(f"{name} declares no operation")
+    if action.operation is None:  # only the passthrough names its operation per call
+        assert name == "call-operation", f"{name} declares no operation"
+        return
     op = operation(action.operation)
     for param, spec in action.inputs.items():
         assert param in {p.name for p in action.params}, f"{param} is not a parameter"

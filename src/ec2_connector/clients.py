@@ -47,6 +47,18 @@ class ClientCache:
         self._session_lock = threading.Lock()
         self._clients: OrderedDict[tuple[Any, ...], BaseClient] = OrderedDict()
         self._session: Any = None
+        self._full: ClientCache | None = None
+
+    def full(self) -> ClientCache:
+        """The clients with every EC2 operation (call-operation's), built on first use:
+        the full model costs ~150 ms to load, which no other action pays."""
+        if self.full_model:
+            return self
+        with self._lock:
+            if self._full is None:
+                self._full = ClientCache(self.operations, max_clients=self.max_clients,
+                                         full_model=True)
+            return self._full
 
     def __len__(self) -> int:
         with self._lock:
@@ -81,6 +93,9 @@ class ClientCache:
         """Forget every cached client (long-lived services rotating credentials)."""
         with self._lock:
             self._clients.clear()
+            full = self._full
+        if full is not None:
+            full.clear()
 
     def reset(self) -> None:
         """After a fork: new locks, and no client (their sockets belong to the parent)."""
@@ -88,6 +103,7 @@ class ClientCache:
         self._session_lock = threading.Lock()
         self._clients = OrderedDict()
         self._session = None
+        self._full = None
 
     def _session_for(self, profile: str | None) -> Any:
         import botocore.session

@@ -21,13 +21,14 @@ TOP_LEVEL_KEYS = ("connectors",)
 _KEYS = {
     "type", "access-key", "security-key", "session-token", "region", "endpoint-url",
     "profile", "max-attempts", "retry-mode", "max-in-flight", "description",
-    "allowed-endpoint-urls",
+    "allowed-endpoint-urls", "allow-operations",
 }
 # Settings checked with the request parameter of the same name's type.
 _TYPES = {
     "access-key": String(), "security-key": String(), "session-token": String(),
     "region": region_type(), "endpoint-url": EndpointUrl(), "profile": String(),
     "allowed-endpoint-urls": StringList(EndpointUrl()),
+    "allow-operations": StringList(),
 }
 
 
@@ -46,6 +47,7 @@ class ConnectorConfig:
     retry_mode: str = DEFAULT_RETRY_MODE
     max_in_flight: int | None = None  # calls in flight to its endpoint; None: the runtime's
     allowed_endpoint_urls: tuple[str, ...] = ()
+    allow_operations: tuple[str, ...] = ()  # call-operation beyond read-only: "Modify*"
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> ConnectorConfig:
@@ -81,6 +83,7 @@ class ConnectorConfig:
             allowed_endpoint_urls=tuple(
                 _normal_url(u) for u in entry.get("allowed-endpoint-urls") or ()
             ),
+            allow_operations=tuple(entry.get("allow-operations") or ()),
         )
 
     def allows_endpoint(self, url: str) -> bool:
@@ -195,6 +198,7 @@ class Target:
     retry_mode: str
     max_in_flight: int | None = None
     region_source: str = "request"
+    allow_operations: tuple[str, ...] = ()
 
     @classmethod
     def resolve(cls, connector: ConnectorConfig, params: Mapping[str, Any]) -> Target:
@@ -215,6 +219,7 @@ class Target:
             retry_mode=connector.retry_mode,
             max_in_flight=connector.max_in_flight,
             region_source=source,
+            allow_operations=connector.allow_operations,
         )
 
     def shown_endpoint(self) -> str:

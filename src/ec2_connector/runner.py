@@ -144,10 +144,11 @@ def _put(args: dict[str, Any], member: str, value: Any) -> None:
 
 
 def pages(
-    ctx: Context, operation: str, args: dict[str, Any], selectors: tuple[str, ...] = ()
+    ctx: Context, operation: str, args: dict[str, Any], selectors: tuple[str, ...] = (),
+    *, sized: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Every page of `operation`, each fetched inside the deadline; one call when botocore
-    has no paginator for it."""
+    has no paginator for it. `sized`: ask for big pages (unless `selectors` are given)."""
     from . import model  # botocore: not imported by commands that only read the catalog
 
     config = model.paginator(operation, ctx.clients.operations)
@@ -155,7 +156,7 @@ def pages(
         yield ctx.call(operation, **args)
         return
     limit = config.get("limit_key")
-    if limit and limit not in args and not any(args.get(s) for s in selectors):
+    if sized and limit and limit not in args and not any(args.get(s) for s in selectors):
         size = page_size(ctx, operation, limit)
         if size:
             args = {**args, limit: size}

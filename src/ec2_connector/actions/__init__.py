@@ -13,6 +13,7 @@ from . import (
     instances,
     key_pairs,
     launch_templates,
+    passthrough,
     regions,
     security_groups,
     snapshots,
@@ -25,7 +26,7 @@ ACTIONS: dict[str, Action] = {
     action.name: action
     for module in (
         instances, security_groups, tags, volumes, snapshots, images, addresses, key_pairs,
-        vpcs, regions, launch_templates,
+        vpcs, regions, launch_templates, passthrough,
     )
     for action in module.ACTIONS
 }
@@ -58,6 +59,8 @@ class _Catalog:
     def storable(self, action: str | None, envelope: dict[str, Any]) -> dict[str, Any]:
         """A response envelope as a job record may hold it: secret results withheld."""
         found = ACTIONS.get(ALIASES.get(str(action), str(action)))
+        if found is not None and found.run is passthrough.call_operation:
+            return passthrough.storable(envelope)
         if found is None or not found.secret_results:
             return envelope
         data = _withheld(envelope.get("data") or {}, frozenset(found.secret_results))
