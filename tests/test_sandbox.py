@@ -58,8 +58,10 @@ def sandbox_env(tmp_path: Path) -> dict[str, str]:
 
 def test_sandbox_command_prints_settings_that_work_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
+    written = tmp_path / "written.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ec2_connector.cli", "sandbox", "--port", str(port)],
+        [sys.executable, "-m", "ec2_connector.cli", "sandbox", "--port", str(port),
+         "--write-config", str(written)],
         env=sandbox_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -73,14 +75,23 @@ def test_sandbox_command_prints_settings_that_work_and_stops_on_sigterm(tmp_path
         assert f"listening on http://127.0.0.1:{port}" in text
         assert f"export AWS_ENDPOINT_URL_EC2=http://127.0.0.1:{port}" in text
         config = json.loads(text[text.index("{") : text.rindex("}") + 1])
-        path = tmp_path / "sandbox.json"
-        path.write_text(json.dumps(config))
+        assert json.loads(written.read_text()) == config
+        amis = re.findall(r"^  (ami-[0-9a-f]+)$", text, re.M)
+        assert len(amis) == 2
         result = subprocess.run(
             [sys.executable, "-m", "ec2_connector.cli", "call", "describe-instances",
-             "--config", str(path)],
+             "--config", str(written)],
             env=sandbox_env(tmp_path), capture_output=True, text=True, timeout=60,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+        for ami in amis:  # both launch, as printed
+            launched = subprocess.run(
+                [sys.executable, "-m", "ec2_connector.cli", "call", "create-instance",
+                 f"image-id={ami}", "instance-type=t2.micro", "--config", str(written)],
+                env=sandbox_env(tmp_path), capture_output=True, text=True, timeout=60,
+            )
+            assert launched.returncode == 0, launched.stdout + launched.stderr
+            assert ami in launched.stdout
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
     finally:

@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import masking
+from . import fanout, masking
 from .action import MAX_TIMEOUT_MS, Action
 from .actions import catalog
 from .bulkhead import Bulkhead, NotSent
@@ -121,6 +121,9 @@ def execute(
 ) -> Response:
     """Run a request to completion or to its deadline, on this thread; never raises for a
     request's failure."""
+    if fanout.wanted(request):  # several regions or connectors: one call for each
+        return fanout.execute(request, connectors, runtime=runtime, progress=progress,
+                              on_item=on_item)
     run = _Run(request, connectors, runtime or shared(), progress, on_item)
     return run.response(run.here)
 
@@ -135,6 +138,9 @@ async def execute_async(
 ) -> Response:
     """`execute` for an event loop: the action runs on an I/O thread, as for `execute`, and
     the loop awaits it up to the same deadline, with no thread of its own blocked waiting."""
+    if fanout.wanted(request):
+        return await asyncio.to_thread(fanout.execute, request, connectors, runtime=runtime,
+                                       progress=progress, on_item=on_item)
     run = _Run(request, connectors, runtime or shared(), progress, on_item)
     if run.refused is None:
         try:

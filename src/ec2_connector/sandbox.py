@@ -148,21 +148,59 @@ def _moto_parts() -> tuple[Any, Any, Any]:
     return DomainDispatcherApplication(create_backend_app), MotoRequestHandler, make_server
 
 
-def instructions(sandbox: Sandbox) -> str:
-    """What `ec2-connector sandbox` prints: the endpoint and how to point the connector at it."""
+def usable_images(sandbox: Sandbox, count: int = 2) -> list[str]:
+    """AMI ids the sandbox launches, found the way a user would: with describe-image."""
+    from .call import Call
+
+    with Call(config=sandbox.config()) as call:
+        response = (call.connector("aws-ec2").set("action", "describe-image")
+                    .set("owner", "amazon")
+                    .set("filters", {"architecture": "x86_64", "state": "available",
+                                     "root-device-type": "ebs"})
+                    .sync())
+    if response.exitcode != 0:
+        return []
+    images = sorted(response.get("image-info") or [],
+                    key=lambda i: (i.get("creation-date") or "", i["image-id"]), reverse=True)
+    return [i["image-id"] for i in images[:count]]
+
+
+def instructions(sandbox: Sandbox, images: list[str] | None = None,
+                 config_file: str | None = None) -> str:
+    """What `ec2-connector sandbox` prints: the endpoint, AMIs to launch, and how to point
+    the connector at it."""
     env = "\n".join(f"  export {k}={v}" for k, v in sandbox.environment().items())
     config = to_json(sandbox.config())
+    file = config_file or "sandbox.json"
+    images = images or []
+    amis = "".join(f"  {image}\n" for image in images)
+    launch = (f"  ec2-connector call create-instance image-id={images[0]} "
+              f"instance-type=t2.micro --config {file}\n" if images else "")
+    written = f"Its connector config is written to {file}:\n" if config_file else (
+        f"Point the connector at it with a config file, e.g. {file}:\n")
     return (
         f"EC2 sandbox (moto) listening on {sandbox.url}\n"
-        f"AMI ids and instance types are validated; moto accepts any access key.\n\n"
-        f"Point the connector at it with a config file, e.g. sandbox.json:\n{config}\n"
-        f"  ec2-connector call describe-instances --config sandbox.json\n\n"
+        f"AMI ids and instance types are validated; moto accepts any access key.\n"
+        f"AMIs to launch (found with describe-image):\n{amis}\n"
+        f"{written}{config}\n"
+        f"  ec2-connector call describe-instances --config {file}\n{launch}\n"
         f"or with environment variables (the connector 'aws-ec2' without a config):\n{env}\n\n"
         f"Stop it with Ctrl-C."
     )
 
 
-def serve_until_stopped(port: int, out: TextIO) -> int:
+def write_config(sandbox: Sandbox, path: str) -> None:
+    """The connector config for the sandbox, written to `path` (replaced if it exists)."""
+    from pathlib import Path
+
+    target = Path(path).expanduser()
+    try:
+        target.write_text(to_json(sandbox.config()) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequest(f"cannot write the config to {target}: {exc.strerror}") from None
+
+
+def serve_until_stopped(port: int, out: TextIO, config_file: str | None = None) -> int:
     """Run a sandbox in the foreground until SIGINT or SIGTERM; the `sandbox` command."""
     stop = threading.Event()
 
@@ -172,7 +210,10 @@ def serve_until_stopped(port: int, out: TextIO) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with Sandbox(port) as sandbox:
-            print(instructions(sandbox), file=out, flush=True)
+            if config_file:
+                write_config(sandbox, config_file)
+            images = usable_images(sandbox)
+            print(instructions(sandbox, images, config_file), file=out, flush=True)
             while not stop.wait(1.0):
                 pass
             print("sandbox stopped", file=out, flush=True)

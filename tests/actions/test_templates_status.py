@@ -81,3 +81,54 @@ def test_bad_template_input_sends_nothing(
     assert text in response.message
     assert response.meta["attempts"] == 0
     assert ec2.describe_launch_templates()["LaunchTemplates"] == []
+
+
+def test_create_instance_extras_and_launch_template(call: Call, ec2: Any, image_id: str) -> None:
+    template = ec2.create_launch_template(
+        LaunchTemplateName="tpl", LaunchTemplateData={"ImageId": image_id,
+                                                      "InstanceType": "t2.micro"})
+    template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+    response = run(call, "create-instance", launch_template_name="tpl",
+                   shutdown_behavior="terminate", termination_protection=True,
+                   security_group="default",
+                   block_device_mappings=[{"device-name": "/dev/sdb", "volume-size": 20}])
+    assert response.exitcode == 0, response.message
+    [info] = response.get("instance-info")
+    iid = info["instance-id"]
+    held = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert held["ImageId"] == image_id and held["InstanceType"] == "t2.micro"
+    assert {g["GroupName"] for g in held["SecurityGroups"]} == {"default"}
+    # moto ignores DisableApiTermination at launch: termination-protection is checked
+    # against botocore's model only (tests/test_declarations.py validates the input).
+    shutdown = ec2.describe_instance_attribute(
+        InstanceId=iid, Attribute="instanceInitiatedShutdownBehavior")
+    assert shutdown["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
+    devices = {m["DeviceName"] for m in held.get("BlockDeviceMappings", [])}
+    assert "/dev/sdb" in devices
+    by_id = run(call, "create-instance", launch_template_id=template_id,
+                launch_template_version="$Latest")
+    assert by_id.exitcode == 0, by_id.message
+
+
+@pytest.mark.parametrize(
+    ("params", "text"),
+    [
+        ({"instance-type": "t2.micro"}, "missing required parameter 'image-id'"),
+        ({"launch-template-id": "lt-0123456789abcdef0", "launch-template-name": "tpl"},
+         "give only one of"),
+        ({"image-id": "ami-0123456789abcdef0", "instance-type": "t2.micro",
+          "launch-template-version": "3"}, "'launch-template-version' needs"),
+        ({"launch-template-name": "tpl", "shutdown-behavior": "explode"}, "must be one of"),
+        ({"launch-template-name": "tpl", "block-device-mappings": [{"volume-size": 8}]},
+         "needs 'device-name'"),
+        ({"launch-template-name": "tpl", "block-device-mappings": [
+            {"device-name": "/dev/sdb", "colour": 1}]}, "unknown key 'colour'"),
+    ],
+)
+def test_bad_create_instance_extras_send_nothing(
+    call: Call, ec2: Any, params: dict[str, Any], text: str
+) -> None:
+    response = run(call, "create-instance", **params)
+    assert response.exitcode == 2, response.message
+    assert text in response.message
+    assert response.meta["attempts"] == 0

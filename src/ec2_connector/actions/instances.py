@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..action import Action
 from ..context import Context
@@ -15,13 +16,17 @@ from ..params import (
     INSTANCE_ID,
     USER_DATA_MAX,
     Boolean,
+    Choice,
+    Group,
     Integer,
     Mapping_,
     Param,
+    ParamType,
     String,
     StringList,
     Tags,
     Text,
+    canonical,
 )
 from ..resources import resource
 from ..tokens import (
@@ -83,15 +88,27 @@ def _run_args(p: dict[str, Any], token: str, digest: str = "") -> dict[str, Any]
     if maximum < count:
         raise InvalidRequest("parameter 'max-instance' must not be less than 'min-instance'")
     tags = {**p.get("tags", {}), TOKEN_TAG: token, DIGEST_TAG: digest or launch_digest(p)}
+    template = _template(p)
+    if template is None:
+        for name in ("image-id", "instance-type"):
+            if name not in p:
+                raise InvalidRequest(f"missing required parameter '{name}' (or give "
+                                     "'launch-template-id' or 'launch-template-name')")
     args: dict[str, Any] = {
-        "ImageId": p["image-id"],
-        "InstanceType": p["instance-type"],
         "MinCount": count,
         "MaxCount": maximum,
         "ClientToken": token,
         "TagSpecifications": tag_specs("instance", tags),
     }
     optional = {
+        "ImageId": p.get("image-id"),
+        "InstanceType": p.get("instance-type"),
+        "LaunchTemplate": template,
+        "SecurityGroups": p.get("security-group"),
+        "InstanceInitiatedShutdownBehavior": p.get("shutdown-behavior"),
+        "DisableApiTermination": p.get("termination-protection"),
+        "IamInstanceProfile": _profile(p.get("iam-instance-profile")),
+        "BlockDeviceMappings": p.get("block-device-mappings"),
         "KeyName": p.get("key-name"),
         "SubnetId": p.get("subnet-id"),
         "SecurityGroupIds": p.get("security-group-id"),
@@ -102,6 +119,86 @@ def _run_args(p: dict[str, Any], token: str, digest: str = "") -> dict[str, Any]
     if p.get("availability-zone"):
         args["Placement"] = {"AvailabilityZone": p["availability-zone"]}
     return args
+
+
+def _template(p: dict[str, Any]) -> dict[str, Any] | None:
+    if p.get("launch-template-id"):
+        found = {"LaunchTemplateId": p["launch-template-id"]}
+    elif p.get("launch-template-name"):
+        found = {"LaunchTemplateName": p["launch-template-name"]}
+    else:
+        if p.get("launch-template-version"):
+            raise InvalidRequest("parameter 'launch-template-version' needs "
+                                 "'launch-template-id' or 'launch-template-name'")
+        return None
+    if p.get("launch-template-version"):
+        found["Version"] = p["launch-template-version"]
+    return found
+
+
+def _profile(value: str | None) -> dict[str, str] | None:
+    if not value:
+        return None
+    return {"Arn": value} if value.startswith("arn:") else {"Name": value}
+
+
+class _BlockDevices(ParamType):
+    """A list of objects: device-name (required), volume-size, volume-type,
+    delete-on-termination, encrypted, snapshot-id, iops; a JSON string of one is accepted."""
+
+    name = "list"
+    FIELDS: ClassVar[dict[str, tuple[str, ParamType]]] = {
+        "volume-size": ("VolumeSize", Integer(1, 65536)),
+        "volume-type": ("VolumeType", Choice("gp2", "gp3", "io1", "io2", "st1", "sc1",
+                                              "standard")),
+        "delete-on-termination": ("DeleteOnTermination", Boolean()),
+        "encrypted": ("Encrypted", Boolean()),
+        "snapshot-id": ("SnapshotId", String(r"snap-[0-9a-f]{8}(?:[0-9a-f]{9})?",
+                                             "snap-0123456789abcdef0")),
+        "iops": ("Iops", Integer(100, 256000)),
+    }
+
+    def convert(self, value: Any, param: str) -> list[dict[str, Any]]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise InvalidRequest(f"parameter '{param}' is not a valid JSON list") from None
+        if not isinstance(value, list) or not value:
+            raise self.fail(param, "a non-empty list of objects", value)
+        return [self._one(item, f"{param}[{n}]") for n, item in enumerate(value)]
+
+    def _one(self, item: Any, where: str) -> dict[str, Any]:
+        if not isinstance(item, dict):
+            raise self.fail(where, "an object", item)
+        item = {canonical(str(k)): v for k, v in item.items()}
+        unknown = set(item) - {"device-name", *self.FIELDS}
+        if unknown:
+            raise InvalidRequest(f"parameter '{where}' has an unknown key '{sorted(unknown)[0]}'")
+        if "device-name" not in item:
+            raise InvalidRequest(f"parameter '{where}' needs 'device-name'")
+        ebs = {member: kind.convert(item[key], f"{where}.{key}")
+               for key, (member, kind) in self.FIELDS.items() if key in item}
+        device = String().convert(item["device-name"], f"{where}.device-name")
+        return {"DeviceName": device, **({"Ebs": ebs} if ebs else {})}
+
+
+LAUNCH_EXTRAS = (
+    Param("security-group", StringList(), "security group names (EC2-Classic style; "
+          "default VPC)"),
+    Param("shutdown-behavior", Choice("stop", "terminate"),
+          "what a shutdown from inside the instance does"),
+    Param("termination-protection", Boolean(), "refuse termination until turned off"),
+    Param("iam-instance-profile", String(), "instance profile name or ARN"),
+    Param("launch-template-id", resource("launch-template").id_type,
+          "launch from this template (its values are the defaults)"),
+    Param("launch-template-name", String(r"[a-zA-Z0-9().\-/_]{3,128}", "web-servers"),
+          "launch from the template of this name"),
+    Param("launch-template-version", String(r"\d+|\$Latest|\$Default", "$Latest"),
+          "template version (default: its default version)"),
+    Param("block-device-mappings", _BlockDevices(),
+          'volumes: [{"device-name": "/dev/xvda", "volume-size": 20}]'),
+)
 
 
 def _tagged(ctx: Context, token: str) -> list[dict[str, Any]]:
@@ -276,10 +373,12 @@ ACTIONS = (
         example={"image-id": "ami-0123456789abcdef0", "instance-type": "t3.micro"},
         waits=True,
         check=lambda p: _run_args(p, "check"),
+        groups=(Group(("launch-template-id", "launch-template-name"), required=False),),
         params=(
             Param("image-id", String(r"ami-[0-9a-f]{8,17}", "ami-0123456789abcdef0"),
-                  "AMI to launch", required=True),
-            Param("instance-type", String(), "instance type, e.g. t3.micro", required=True),
+                  "AMI to launch (required without a launch template)", required=False),
+            Param("instance-type", String(), "instance type, e.g. t3.micro (required without a "
+                  "launch template)"),
             Param("min-instance", Integer(1), "launch at least this many, or none", default=1),
             Param("max-instance", Integer(1), "launch at most this many (default: min)"),
             Param("availability-zone", String(), "placement, e.g. us-east-1a"),
@@ -290,6 +389,7 @@ ACTIONS = (
                   "user data text, at most 16 KB (base64-encoded for EC2 by us)", secret=True),
             Param("tags", Tags(reserved=RESERVED_TAGS, allow_empty=True),
                   "tags applied at launch: key -> value"),
+            *LAUNCH_EXTRAS,
             Param("client-token", ClientToken(),
                   "idempotency token: a retry with it never launches twice"),
         ),

@@ -166,7 +166,7 @@ def _check_free(host: str, port: int) -> None:
 def cmd_sandbox(args: argparse.Namespace, extra: list[str]) -> int:
     from ..sandbox import serve_until_stopped
 
-    return serve_until_stopped(args.port, sys.stdout)
+    return serve_until_stopped(args.port, sys.stdout, args.write_config)
 
 
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:

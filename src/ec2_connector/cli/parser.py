@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         "settings to point calls at it. Needs the 'sandbox' extra.")
     sandbox.add_argument("--port", type=_port, default=5000,
                          help="loopback port to listen on (default: %(default)s)")
+    sandbox.add_argument("--write-config", metavar="FILE",
+                         help="also write the connector config it prints to FILE")
     sandbox.set_defaults(run=cmd_sandbox)
     demo = commands.add_parser(
         "demo", help="a tour: launch, tag, stop and terminate in an embedded sandbox",

@@ -1,0 +1,219 @@
+"""One read-only request over many regions and connectors at once.
+
+`region: "*"` (every region enabled for the account: DescribeRegions, keeping those whose
+opt-in status is `opt-in-not-required` or `opted-in`, since endpoints such as moto list
+regions AWS would not serve), or a list of regions, and `connectors: [...]` (several
+accounts), run the request once per connector and region, in parallel (at most
+`max-parallel` at a time, default 16), all under the request's one deadline. Each item is
+tagged with its `region` (and `connector` when there are several), streamed items too;
+`regions` reports each call (region, connector, ok, count, exitcode, message). Some
+failing and some not is exitcode 8; all failing is the first failure's exitcode.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from .action import CONNECTION_NAMES, MAX_TIMEOUT_MS, Action
+from .deadline import Deadline
+from .errors import ConnectorError, ExitCode, InvalidRequest
+from .netparams import region_type
+from .params import Integer, String, StringList, canonical
+from .response import Response
+
+if TYPE_CHECKING:
+    from .config import Connectors
+    from .context import ItemSink, Progress
+    from .execution import Request
+    from .runtime import Runtime
+
+DEFAULT_MAX_PARALLEL = 16
+ENABLED = frozenset({"opt-in-not-required", "opted-in"})
+FAN_OUT_NAMES = ("region", "connectors", "max-parallel")
+_REGIONS = StringList(region_type())
+_CONNECTORS = StringList(String())
+_PARALLEL = Integer(1, 64)
+
+
+def wanted(request: Request) -> bool:
+    """Does this request ask for more than one region or connector?"""
+    params = _named(request.params)
+    region = params.get("region")
+    return region == "*" or isinstance(region, list | tuple) or "connectors" in params
+
+
+def execute(
+    request: Request,
+    connectors: Connectors,
+    *,
+    runtime: Runtime | None = None,
+    progress: Progress | None = None,
+    on_item: ItemSink | None = None,
+) -> Response:
+    """Run the request over its regions and connectors; never raises for a failure."""
+    from .runtime import shared
+
+    runtime = runtime or shared()
+    params = _named(request.params)
+    deadline = Deadline(_timeout(params, request) or runtime.settings.timeout_ms)
+    meta: dict[str, Any] = {"connector": request.connector, "action": request.action}
+    try:
+        plan = _Plan(request, params, connectors, deadline, runtime)
+        return plan.run(progress, on_item, meta)
+    except ConnectorError as exc:
+        meta.update({"duration-ms": deadline.elapsed_ms(), "attempts": 0})
+        return Response(int(exc.exit_code), exc.message, dict(exc.data), meta)
+
+
+def _named(params: Mapping[Any, Any]) -> dict[str, Any]:
+    # Keys that are not text are left to the validation of the single call.
+    return {canonical(k): v for k, v in params.items() if isinstance(k, str)}
+
+
+def _timeout(params: Mapping[str, Any], request: Request) -> int | None:
+    raw = params.get("timeout", request.timeout_ms)
+    try:
+        return None if raw is None else int(Integer(1, MAX_TIMEOUT_MS).convert(raw, "timeout"))
+    except InvalidRequest:
+        return None  # the validation of the first call reports it
+
+
+class _Plan:
+    """The calls of one fanned-out request, validated before any is sent."""
+
+    def __init__(self, request: Request, params: dict[str, Any], connectors: Connectors,
+                 deadline: Deadline, runtime: Runtime | None) -> None:
+        from .execution import Request as Request_
+
+        self.request, self.connectors, self.deadline = request, connectors, deadline
+        self.runtime = runtime
+        names = params.get("connectors")
+        self.names = _CONNECTORS.convert(names, "connectors") if names else [
+            request.connector]
+        for name in self.names:
+            connectors.get(name)  # an unknown name is exitcode 2
+        self.max_parallel = _PARALLEL.convert(
+            params.get("max-parallel", DEFAULT_MAX_PARALLEL), "max-parallel")
+        region = params.get("region")
+        self.every_region = region == "*"
+        self.regions = None if self.every_region or region is None else _REGIONS.convert(
+            region, "region")
+        self.base = {k: v for k, v in params.items() if k not in FAN_OUT_NAMES}
+        first = Request_(self.names[0], request.action, dict(self.base), request.timeout_ms)
+        self.action = _read_only(first, connectors, deadline)
+
+    def run(self, progress: Progress | None, on_item: ItemSink | None,
+            meta: dict[str, Any]) -> Response:
+        pairs = [(name, region) for name in self.names for region in self._regions_of(name)]
+        tagger = _Tagger(on_item, several=len(self.names) > 1)
+        workers = max(1, min(self.max_parallel, len(pairs)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="ec2-connector-fan-out") as pool:
+            calls = [pool.submit(self._one, name, region, progress, tagger)
+                     for name, region in pairs]
+            responses = [call.result() for call in calls]
+        return _merged(self.action, pairs, responses, tagger.several, meta, self.deadline)
+
+    def _regions_of(self, name: str) -> list[str]:
+        if self.regions is not None:
+            return self.regions
+        if not self.every_region:
+            return [str(self.base.get("region") or "")] if self.base.get("region") else [""]
+        connection = {k: v for k, v in self.base.items() if k in CONNECTION_NAMES}
+        found = self._call(name, {**connection, "action": "get-regions"}, None, None)
+        if not found.ok:
+            raise _failure_of(found, f"listing the regions of connector '{name}'")
+        return sorted(r["region-name"] for r in found.get("region") or []
+                      if r.get("opt-in-status") in ENABLED)
+
+    def _one(self, name: str, region: str, progress: Progress | None,
+             tagger: _Tagger) -> Response:
+        params = {**self.base, "action": self.request.action}
+        if region:
+            params["region"] = region
+        return self._call(name, params, progress, tagger.sink(name, region))
+
+    def _call(self, name: str, params: dict[str, Any], progress: Progress | None,
+              on_item: ItemSink | None) -> Response:
+        from .execution import as_request, execute
+
+        left_ms = max(1, int(self.deadline.remaining() * 1000))
+        request = as_request(name, {**params, "timeout": left_ms}, left_ms)
+        return execute(request, self.connectors, runtime=self.runtime, progress=progress,
+                       on_item=on_item)
+
+
+def _read_only(request: Request, connectors: Connectors, deadline: Deadline) -> Action:
+    from .actions.passthrough import call_operation, read_only
+    from .execution import prepare
+
+    prepared = prepare(request, connectors, deadline)
+    action = prepared.action
+    passthrough = action.run is call_operation
+    if (passthrough and not read_only(prepared.params["operation"])) or (
+            not passthrough and action.mutating):
+        raise InvalidRequest(
+            f"'{action.name}' changes things: only read-only actions run over several "
+            "regions or connectors at once")
+    return action
+
+
+class _Tagger:
+    """The caller's item sink, fed from every call's thread, each item tagged."""
+
+    def __init__(self, on_item: ItemSink | None, several: bool) -> None:
+        self.on_item, self.several = on_item, several
+        self.lock = threading.Lock()
+
+    def sink(self, name: str, region: str) -> ItemSink | None:
+        if self.on_item is None:
+            return None
+        tags = self.tags(name, region)
+        on_item = self.on_item
+
+        def tagged(item: dict[str, Any]) -> None:
+            with self.lock:
+                on_item({**item, **tags})
+
+        return tagged
+
+    def tags(self, name: str, region: str) -> dict[str, str]:
+        return {"region": region, **({"connector": name} if self.several else {})}
+
+
+def _merged(action: Action, pairs: list[tuple[str, str]], responses: list[Response],
+            several: bool, meta: dict[str, Any], deadline: Deadline) -> Response:
+    key = action.result if action.items else None
+    items: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    report: list[dict[str, Any]] = []
+    for (name, region), response in zip(pairs, responses, strict=True):
+        tags = {"region": region or response.meta.get("region"),
+                **({"connector": name} if several else {})}
+        found = (response.get(key) or []) if key else []
+        items += [{**item, **tags} for item in found]
+        if not key and response.ok:
+            results.append({**tags, **response.data})
+        count = response.meta.get("streamed-items", len(found)) if key else None
+        report.append({**tags, "ok": response.ok, "count": count,
+                       "exitcode": response.exitcode, "message": response.message})
+    data: dict[str, Any] = {key: items} if key else {"results": results}
+    data["regions"] = report
+    failed = [r for r in report if not r["ok"]]
+    meta.update({"duration-ms": deadline.elapsed_ms(), "calls": len(pairs),
+                 "attempts": sum(int(r.meta.get("attempts") or 0) for r in responses)})
+    if not failed:
+        return Response(0, "success", data, meta)
+    shown = "; ".join(f"{r['region']}: {r['message']}" for r in failed[:3])
+    if len(failed) < len(report):
+        message = f"{len(failed)} of {len(report)} calls failed: {shown}"
+        return Response(int(ExitCode.PARTIAL), message, data, meta)
+    return Response(int(failed[0]["exitcode"]), f"every call failed: {shown}", data, meta)
+
+
+def _failure_of(response: Response, doing: str) -> ConnectorError:
+    error = ConnectorError(f"{doing}: {response.message}")
+    error.exit_code = ExitCode(response.exitcode)
+    return error

@@ -1,0 +1,83 @@
+"""One read-only call over every region, a list of regions, or several connectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from ec2_connector import Call
+from tests.harness import RefusingEndpoint
+
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+
+
+def client(endpoint: str, region: str) -> Any:
+    return boto3.client("ec2", region_name=region, endpoint_url=endpoint,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def launch_in(endpoint: str, region: str) -> str:
+    ec2 = client(endpoint, region)
+    image = sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])[0]
+    return str(ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                 InstanceType="t2.micro")["Instances"][0]["InstanceId"])
+
+
+def test_every_region_finds_instances_in_three(call: Call, endpoint: str) -> None:
+    launched = {region: launch_in(endpoint, region) for region in REGIONS}
+    enabled = {r["RegionName"] for r in client(endpoint, "us-east-1").describe_regions(
+        AllRegions=True)["Regions"] if r["OptInStatus"] != "not-opted-in"}
+    streamed: list[dict[str, Any]] = []
+    response = (call.connector("aws-ec2").set("action", "describe-instances")
+                .set("region", "*").set("max-parallel", 8).sync())
+    assert response.exitcode == 0, response.message
+    found = {i["instance-id"]: i["region"] for i in response.get("instances-info")}
+    assert found == {iid: region for region, iid in launched.items()}
+    report = response.get("regions")
+    assert {r["region"] for r in report} == enabled and all(r["ok"] for r in report)
+    assert sum(r["count"] for r in report) == 3
+
+    listed = (call.connector("aws-ec2").set("action", "list-instances")
+              .set("region", ["eu-west-1", "ap-southeast-2"]).on_item(streamed.append).sync())
+    assert listed.exitcode == 0, listed.message
+    assert sorted((i["instance-id"], i["region"]) for i in streamed) == sorted(
+        (launched[r], r) for r in ("eu-west-1", "ap-southeast-2"))
+
+
+def test_an_unreachable_connector_is_a_partial_failure(endpoint: str, tmp_path: Path) -> None:
+    iid = launch_in(endpoint, "us-east-1")
+    with RefusingEndpoint() as refusing:
+        config = {"connectors": {
+            "good": {"endpoint-url": endpoint, "region": "us-east-1"},
+            "down": {"endpoint-url": refusing.url, "region": "us-east-1", "max-attempts": 1},
+        }}
+        with Call(config=config, home=tmp_path / "home") as call:
+            response = (call.connector("good").set("action", "describe-instances")
+                        .set("connectors", ["good", "down"]).set("timeout", 20000).sync())
+    assert response.exitcode == 8, response.message
+    assert [(i["instance-id"], i["connector"]) for i in response.get("instances-info")] == [
+        (iid, "good")]
+    by_name = {r["connector"]: r for r in response.get("regions")}
+    assert by_name["good"]["ok"] and by_name["good"]["count"] == 1
+    assert not by_name["down"]["ok"] and by_name["down"]["exitcode"] == 4
+
+
+def test_fan_out_refuses_changes_and_bad_input(call: Call, endpoint: str) -> None:
+    for params, text in [
+        ({"action": "stop-instances", "instance-id": "i-0123456789abcdef0", "region": "*"},
+         "only read-only actions"),
+        ({"action": "call-operation", "operation": "CreateTags", "region": ["us-east-1"]},
+         "only read-only actions"),
+        ({"action": "describe-instances", "region": ["us-east-1", "-bad-"]},
+         "'region' is malformed"),
+        ({"action": "describe-instances", "connectors": ["aws-ec2", "nope"]},
+         "unknown connector 'nope'"),
+        ({"action": "describe-instances", "region": "*", "max-parallel": 0}, "max-parallel"),
+        ({"action": "describe-instances", "region": "*", "colour": 1}, "unknown parameter"),
+    ]:
+        response = call.execute("aws-ec2", params)
+        assert response.exitcode == 2, (params, response.message)
+        assert text in response.message
+        assert response.meta["attempts"] == 0
