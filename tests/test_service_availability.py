@@ -36,8 +36,11 @@ def hostile() -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def service(moto_server: MotoServer, hostile: dict[str, str],
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    config = {"connectors": {"healthy": connector(moto_server.url),
-                             **{name: connector(url) for name, url in hostile.items()}}}
+    # A small bound for the hostile connectors, so that "not sent" is certain even when a
+    # loaded machine spreads the hostile calls' arrival over seconds.
+    hostile_connectors = {name: {**connector(url), "max-in-flight": 8}
+                          for name, url in hostile.items()}
+    config = {"connectors": {"healthy": connector(moto_server.url), **hostile_connectors}}
     env = {"EC2_CONNECTOR_REQUEST_READ_TIMEOUT": str(READ_S),
            "EC2_CONNECTOR_MAX_REQUESTS": str(MAX_REQUESTS)}
     with ServiceProcess(tmp_path_factory.mktemp("availability"), config, env=env) as running:
