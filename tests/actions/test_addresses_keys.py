@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from tests.actions.test_instances import run
+from tests.actions.test_instances import refused, run
 from tests.conftest import launch
 from tests.test_secrets_sweep import debug_log  # noqa: F401  (a fixture)
 
@@ -62,10 +62,7 @@ def test_address_flow(call: Call, ec2: Any, image_id: str) -> None:
 def test_bad_address_and_key_input_sends_nothing(
     call: Call, ec2: Any, action: str, params: dict[str, Any], text: str
 ) -> None:
-    response = run(call, action, **params)
-    assert response.exitcode == 2, response.message
-    assert text in response.message
-    assert response.meta["attempts"] == 0
+    refused(call, action, text, params)
     assert ec2.describe_addresses()["Addresses"] == []
     assert ec2.describe_key_pairs()["KeyPairs"] == []
 

@@ -31,6 +31,15 @@ def run(call: Call, action: str, **params: Any) -> Any:
     return builder.sync()
 
 
+def refused(call: Call, action: str, text: str, params: dict[str, Any]) -> Any:
+    """Run a bad request: exitcode 2, `text` in its one-line message, nothing sent."""
+    response = run(call, action, **params)
+    assert response.exitcode == 2, response.message
+    assert text in response.message
+    assert response.meta["attempts"] == 0
+    return response
+
+
 def state_of(ec2: Any, instance_id: str) -> str:
     result = ec2.describe_instances(InstanceIds=[instance_id])
     return str(result["Reservations"][0]["Instances"][0]["State"]["Name"])

@@ -9,7 +9,7 @@ import pytest
 from ec2_connector import Call
 from ec2_connector.actions import ACTIONS
 from ec2_connector.runner import input_args
-from tests.actions.test_instances import run
+from tests.actions.test_instances import refused, run
 from tests.conftest import launch
 
 
@@ -104,10 +104,7 @@ def test_listings_default_to_own_snapshots_and_images() -> None:
 def test_bad_snapshot_and_image_input_sends_nothing(
     call: Call, ec2: Any, action: str, params: dict[str, Any], text: str
 ) -> None:
-    response = run(call, action, **params)
-    assert response.exitcode == 2, response.message
-    assert text in response.message
-    assert response.meta["attempts"] == 0
+    refused(call, action, text, params)
     assert ec2.describe_images(Owners=["self"])["Images"] == []
     assert ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [
         "vol-0123456789abcdef0"]}])["Snapshots"] == []

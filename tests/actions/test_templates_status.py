@@ -9,7 +9,7 @@ import pytest
 
 from ec2_connector import Call
 from ec2_connector.actions import WITHHELD
-from tests.actions.test_instances import run
+from tests.actions.test_instances import refused, run
 from tests.conftest import launch
 
 
@@ -76,10 +76,7 @@ def test_instance_status_console_output_and_list_alias(
 def test_bad_template_input_sends_nothing(
     call: Call, ec2: Any, action: str, params: dict[str, Any], text: str
 ) -> None:
-    response = run(call, action, **params)
-    assert response.exitcode == 2, response.message
-    assert text in response.message
-    assert response.meta["attempts"] == 0
+    refused(call, action, text, params)
     assert ec2.describe_launch_templates()["LaunchTemplates"] == []
 
 
