@@ -326,7 +326,7 @@ class CannedEC2Server(HTTPHarnessServer):
 
     @property
     def requests_served(self) -> int:
-        """Responses fully written, all actions and errors included."""
+        """Responses written (counted as writing starts), all actions and errors included."""
         with self._served_lock:
             return sum(self._served.values())
 
@@ -342,9 +342,11 @@ class CannedEC2Server(HTTPHarnessServer):
         if req.pause(self.delay_ms / 1000.0):
             req.drop()
             return
-        req.send_body(status, body)
+        # Counted before the first byte goes out: a client holding its answer
+        # must find it counted, or tests race the server thread.
         with self._served_lock:
             self._served[params.get("Action", "")] += 1
+        req.send_body(status, body)
 
     def answer(self, params: Params) -> Answer:
         """Compute the (status, XML body) for one request's parameters; no I/O."""
