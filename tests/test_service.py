@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from ec2_connector import Call, Response
+from ec2_connector.actions import catalog
 from ec2_connector.execution import as_request, execute_async
 from tests.conftest import MotoServer, all_instances, free_port, launch
 from tests.harness import CannedEC2Server, SilentServer
@@ -272,6 +273,16 @@ def test_openapi_describes_the_request_body(service: Service) -> None:
     assert body["additionalProperties"] is True
     assert {"200", "400", "401", "404", "413"} <= set(operation["responses"])
     assert "422" not in json.dumps(schema["paths"])
+
+
+def test_openapi_examples_are_the_declared_examples(service: Service) -> None:
+    schema = httpx.get(service.url + "/openapi.json").json()
+    operation = schema["paths"]["/v1/connectors/{name}/sync"]["post"]
+    examples = operation["requestBody"]["content"]["application/json"]["examples"]
+    assert set(examples) == set(catalog.names())
+    for name, example in examples.items():
+        assert example["value"] == {"action": name, **catalog.get(name).example}
+        assert example["summary"]
 
 
 def test_secrets_stay_out_of_responses_and_logs(service: Service, endpoint: str) -> None:

@@ -114,11 +114,16 @@ def request_body() -> dict[str, Any]:
                         "description": "bound on the whole call in ms (default 60000)"},
         },
         "additionalProperties": True,
-        "example": {"action": "describe-instances", "instance-id": ["i-0123456789abcdef0"],
-                    "region": "us-east-1"},
     }
-    return {"requestBody": {"required": True,
-                            "content": {"application/json": {"schema": schema}}}}
+    # One example per action, each its declared `example`: the same request the catalog,
+    # `ec2-connector actions NAME` and the property test use, so none can drift.
+    examples = {
+        name: {"summary": catalog.get(name).doc.split("\n", 1)[0],
+               "value": {"action": name, **catalog.get(name).example}}
+        for name in catalog.names()
+    }
+    media = {"schema": schema, "examples": examples}
+    return {"requestBody": {"required": True, "content": {"application/json": media}}}
 
 
 def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
