@@ -32,7 +32,7 @@ def test_paginated_describe_and_max_items(call: Call, ec2: Any, image_id: str) -
         ({"operation": "DescribeVolumez"}, "unknown EC2 operation 'DescribeVolumez' "
          "(did you mean 'DescribeVolumes'?)"),
         ({"operation": "DescribeVolumes", "parameters": {"VolumeIdz": ["vol-1"]}},
-         "Unknown parameter in input"),  # its name masked: parameters is secret
+         "Unknown parameter in input: \"VolumeIdz\""),
         ({"operation": "DescribeVolumes", "parameters": {"MaxResults": "five"}},
          "Invalid type for parameter"),
         ({"operation": "CreateTags", "parameters": {"Resources": ["vol-1"], "Tags": []}},
@@ -90,3 +90,23 @@ def test_sensitive_output_masked_in_job_records(endpoint: str, tmp_path: Path) -
         assert stored.get("result")["KeyName"] == "two"
     database = b"".join(p.read_bytes() for p in (tmp_path / "home").rglob("*") if p.is_file())
     assert database and b"BEGIN RSA" not in database
+
+
+def test_messages_name_ordinary_values_and_mask_sensitive_ones(
+    endpoint: str, tmp_path: Path
+) -> None:
+    config = {"connectors": {"aws-ec2": {"endpoint-url": endpoint,
+                                         "allow-operations": ["RunInstances"]}}}
+    with Call(config=config, home=tmp_path / "home") as call:
+        plain = run(call, "call-operation", operation="DescribeVolumes",
+                    parameters={"VolumeIds": "vol-0feedfacefeedface"})
+        assert plain.exitcode == 2 and plain.meta["attempts"] == 0
+        assert "vol-0feedfacefeedface" in plain.message
+        secret = "cloud-init-secret-7f3a"
+        sensitive = run(call, "call-operation", operation="RunInstances",
+                        parameters={"ImageId": "ami-12345678", "MinCount": "one",
+                                    "MaxCount": 1, "UserData": secret})
+        assert sensitive.exitcode == 2 and sensitive.meta["attempts"] == 0
+        # Input holding a sensitive member is masked whole in messages, as before.
+        assert "Invalid type for parameter" in sensitive.message
+        assert secret not in repr(sensitive) and secret not in sensitive.message

@@ -9,13 +9,16 @@ dry-run rule of every action. The full model is loaded only by this action.
 
 Sensitive values (members the model marks sensitive, and `UserData`, console `Output`)
 are returned to a sync caller, masked in what a job record keeps, and the raw body of
-an operation whose output has any is withheld. `parameters` is a secret parameter: a job
-record never holds it.
+an operation whose output has any is withheld. A job record never holds `parameters`;
+in messages its values are masked only when it carries a sensitive member (or when the
+operation is unknown), so an ordinary error still names the id or value it is about.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
+import json
 from datetime import datetime
 from typing import Any
 
@@ -155,15 +158,38 @@ def masked(shape: Any, value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _full_model() -> Any:
+    # Loaded once, and only by call-operation requests: the full model costs ~100 ms.
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("ec2")
+
+
+def _carries_sensitive(params: Any) -> bool:
+    """Whether this request's `parameters` hold a member the model marks sensitive.
+
+    Undecidable requests (an unknown operation, unreadable input) count as sensitive."""
+    value = params.get("parameters")
+    try:
+        if isinstance(value, str):
+            value = json.loads(value)
+        input_shape = _full_model().operation_model(str(params.get("operation"))).input_shape
+    except Exception:  # any doubt keeps the values masked
+        return True
+    if not value:
+        return False
+    if input_shape is None or not isinstance(value, dict):
+        return True
+    return bool(masked(input_shape, value) != value)
+
+
 def storable(envelope: dict[str, Any]) -> dict[str, Any]:
     """A call-operation envelope as a job record may keep it: sensitive values masked."""
     data = envelope.get("data") or {}
     if "result" not in data or "operation" not in data:
         return envelope
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("ec2")
-    output = model.operation_model(data["operation"]).output_shape
+    output = _full_model().operation_model(data["operation"]).output_shape
     return {**envelope, "data": {**data, "result": masked(output, data["result"])}}
 
 
@@ -178,7 +204,7 @@ PARAMS: tuple[Param, ...] = (
     Param("operation", _OperationName(), "EC2 operation, e.g. DescribeVpcEndpoints",
           required=True),
     Param("parameters", _Input(), "its input, in EC2's own PascalCase members",
-          default={}, secret=True),
+          default={}, secret=True, secret_when=_carries_sensitive),
     Param("max-items", Integer(1), "stop after this many result items (paginated "
           "operations)"),
 )
