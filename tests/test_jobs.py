@@ -206,3 +206,24 @@ def test_a_job_runs_from_its_record_alone(call: Call, ec2: Any, image_id: str) -
     assert job.status == "succeeded"
     assert [i["instance-id"] for i in job.wait(1000).get("instance-info")] == [
         i["InstanceId"] for i in all_instances(ec2)]
+
+
+def test_every_create_job_carries_a_client_token_from_submit(call: Call, ec2: Any) -> None:
+    volume = (call.connector("aws-ec2").set("action", "create-volume")
+              .set("availability-zone", "us-east-1a").set("size", 1).async_())
+    token = volume.to_dict()["params"]["client-token"]  # stored before the job runs
+    response = volume.wait(timeout_ms=30000)
+    assert response.exitcode == 0, response.message
+    volume_id = response.get("volume-details")["volume-id"]
+    assert [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]] == [volume_id]
+    assert isinstance(token, str) and 1 <= len(token) <= 64
+    given = (call.connector("aws-ec2").set("action", "create-volume")
+             .set("availability-zone", "us-east-1a").set("size", 1)
+             .set("client-token", "mine-1").async_())
+    assert given.to_dict()["params"]["client-token"] == "mine-1"
+    assert given.wait(timeout_ms=30000).exitcode == 0
+    tagging = (call.connector("aws-ec2").set("action", "create-tags")
+               .set("resource-id", volume_id).set("tag-key", "a").set("tag-value", "b")
+               .async_())
+    assert "client-token" not in tagging.to_dict()["params"]
+    assert tagging.wait(timeout_ms=30000).exitcode == 0

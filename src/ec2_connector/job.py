@@ -141,6 +141,11 @@ def interrupted_message(record: JobRecord) -> str:
             f"; resume it (client-token '{token}'): instances it may have launched are "
             "returned instead of launching again"
         )
+    elif token:
+        text += (
+            f"; resume it (client-token '{token}'): EC2 answers a create repeated with its "
+            "client token with what the first one created"
+        )
     if record.secrets_held:
         text += (
             "; it cannot be resumed without the credentials or secret values passed on the "

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from . import lifecycle
+from .action import Action
 from .config import Connectors, Target
 from .context import Progress
 from .deadline import Deadline
@@ -183,7 +184,7 @@ class JobManager:
                 "this request carries its own credentials or secret values, which never "
                 "travel to workers: give them in the workers' connector config (or their AWS "
                 "credential chain) instead, or run it without a broker")
-        request = _with_client_token(request, prepared.action.name)
+        request = _with_client_token(request, prepared.action)
         now = time.time()
         timeout_ms = _timeout_ms(prepared.params, request, self.settings.timeout_ms)
         record = JobRecord(
@@ -303,11 +304,13 @@ def _timeout_ms(params: dict[str, Any], request: Request, default: int) -> int:
     return int(value)
 
 
-def _with_client_token(request: Request, action: str) -> Request:
+def _with_client_token(request: Request, action: Action) -> Request:
     # A create job carries its token from the moment it is stored, so a job resumed
-    # after a crash finds what the first run launched instead of launching again.
+    # after a crash gets what the first run created instead of creating again (from our
+    # own token look-up for instances, from EC2's ClientToken for the other creates).
     names = {canonical(k) for k in request.params}
-    if action != "create-instance" or "client-token" in names:
+    takes_token = any(p.name == "client-token" for p in action.all_params())
+    if not takes_token or "client-token" in names:
         return request
     params = {**request.params, "client-token": new_job_id()}
     return Request(request.connector, request.action, params, request.timeout_ms)
