@@ -64,9 +64,10 @@ def declared_names(action: Action) -> list[str]:
 
 
 def names_a_parameter(message: str, action: Action, raw: dict[str, Any]) -> bool:
-    """True when the message quotes a parameter of the request or of the action."""
+    """True when the message quotes a parameter of the request or of the action (or a
+    member or list item of one: 'tags.env', 'block-device-mappings[0]')."""
     names = {canonical(str(k)) for k in raw} | {p.name for p in action.all_params()}
-    return any(re.search(f"'{re.escape(name)}[.']", message) for name in names)
+    return any(re.search(f"'{re.escape(name)}[.'\\[]", message) for name in names)
 
 
 def check_validate(action: Action, raw: dict[str, Any]) -> None:
