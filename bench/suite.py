@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import bigaccount, deadline, hung, jobs, oneshot, overhead, throughput, workers
+from bench import bigaccount, deadline, fanout, hung, jobs, oneshot, overhead, throughput, workers
 from bench.measure import Figure
 
 # name -> (full settings, quick settings)
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., list[Figure]], dict[str, int], dict[st
     "6": (deadline.run, {"rounds": 5}, {"rounds": 3}),
     "7": (workers.run, {"rounds": 2}, {"rounds": 1, "jobs": 300, "latency": 100}),
     "8": (hung.run, {"rounds": 3}, {"rounds": 1}),
+    "9": (fanout.run, {"rounds": 5}, {"rounds": 2}),
 }
 
 

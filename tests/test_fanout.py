@@ -8,7 +8,9 @@ from typing import Any
 import boto3
 
 from ec2_connector import Call
-from tests.harness import RefusingEndpoint
+from tests.harness import CannedEC2Server, RefusingEndpoint
+from tests.harness.canned import NOT_OPTED_IN
+from tests.harness.canned import REGIONS as CANNED_REGIONS
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 
@@ -81,3 +83,20 @@ def test_fan_out_refuses_changes_and_bad_input(call: Call, endpoint: str) -> Non
         assert response.exitcode == 2, (params, response.message)
         assert text in response.message
         assert response.meta["attempts"] == 0
+
+
+def test_every_region_of_the_canned_endpoint_leaves_out_the_one_not_opted_in(
+        tmp_path: Path) -> None:
+    with CannedEC2Server(instances=2) as canned:
+        config = {"connectors": {"aws-ec2": {
+            "endpoint-url": canned.url, "region": "us-east-1", "access-key": "AKIATEST",
+            "security-key": "testing"}}}
+        with Call(config=config, home=tmp_path / "home") as call:
+            response = (call.connector("aws-ec2").set("action", "describe-instances")
+                        .set("region", "*").sync())
+        served = canned.served_by_action
+    assert response.exitcode == 0, response.message
+    assert sorted(r["region"] for r in response.get("regions")) == sorted(CANNED_REGIONS)
+    assert NOT_OPTED_IN not in {i["region"] for i in response.get("instances-info")}
+    assert len(response.get("instances-info")) == 2 * len(CANNED_REGIONS)
+    assert served == {"DescribeRegions": 1, "DescribeInstances": len(CANNED_REGIONS)}

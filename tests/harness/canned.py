@@ -289,7 +289,8 @@ class CannedEC2Server(HTTPHarnessServer):
     """Fast fake EC2 endpoint answering from pre-rendered XML.
 
     Supports DescribeInstances (paginated via MaxResults/NextToken, or by
-    ``InstanceId.N``), Stop/Start/TerminateInstances, RebootInstances;
+    ``InstanceId.N``), Stop/Start/TerminateInstances, RebootInstances,
+    DescribeRegions (``REGIONS``, one of them not opted in);
     anything else is a 400 ``InvalidAction``.  ``delay_ms`` (settable while
     running) is waited per request in that connection's own thread, so
     concurrent requests overlap.  ``DryRun=true`` answers 412 DryRunOperation.
@@ -317,6 +318,7 @@ class CannedEC2Server(HTTPHarnessServer):
             "StartInstances": self._change_state,
             "TerminateInstances": self._change_state,
             "RebootInstances": self._reboot,
+            "DescribeRegions": _regions,
         }
 
     @property
@@ -401,6 +403,26 @@ class CannedEC2Server(HTTPHarnessServer):
         if not indexed_params(params, "InstanceId"):
             return _missing_instance_ids()
         return 200, ec2_response_xml("RebootInstances", "<return>true</return>")
+
+
+# The 17 regions enabled by default, and one an account must opt in to: the same canned
+# answer serves every region (a fan-out over `region: "*"` against one endpoint).
+REGIONS = (
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-southeast-1",
+    "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-north-1", "eu-west-1",
+    "eu-west-2", "eu-west-3", "sa-east-1", "us-east-1", "us-east-2", "us-west-1",
+    "us-west-2",
+)
+NOT_OPTED_IN = "af-south-1"
+
+
+def _regions(params: Params) -> Answer:
+    status = [(name, "opt-in-not-required") for name in REGIONS]
+    items = "".join(
+        f"<item><regionName>{name}</regionName><regionEndpoint>ec2.{name}.amazonaws.com"
+        f"</regionEndpoint><optInStatus>{opt_in}</optInStatus></item>"
+        for name, opt_in in [*status, (NOT_OPTED_IN, "not-opted-in")])
+    return 200, ec2_response_xml("DescribeRegions", f"<regionInfo>{items}</regionInfo>")
 
 
 def _missing_instance_ids() -> Answer:
