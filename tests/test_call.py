@@ -217,3 +217,26 @@ def test_absurd_timeouts_are_invalid(call: Call) -> None:
         assert response.exitcode == 2 and "'timeout'" in response.message, value
     huge = call.connector("aws-ec2").set("action", "list-instances").timeout(10**15).sync()
     assert huge.exitcode == 2 and "'timeout'" in huge.message
+
+
+def test_a_list_of_connectors_runs_on_each(endpoint: str, tmp_path: Path) -> None:
+    from tests.test_fanout import launch_in
+
+    ids = {region: launch_in(endpoint, region) for region in ("us-east-1", "eu-west-1")}
+    config = {"connectors": {"east": {"endpoint-url": endpoint, "region": "us-east-1"},
+                             "west": {"endpoint-url": endpoint, "region": "eu-west-1"}}}
+    with Call(config=config, home=tmp_path / "home") as call:
+        both = call.connector(["east", "west"]).set("action", "describe-instances").sync()
+        assert both.exitcode == 0, both.message
+        found = {(i["instance-id"], i["connector"]) for i in both.get("instances-info")}
+        assert found == {(ids["us-east-1"], "east"), (ids["eu-west-1"], "west")}
+        for names in ([], ["east", "nope"]):
+            refused = call.connector(names).set("action", "describe-instances").sync()
+            assert refused.exitcode == 2 and refused.meta["attempts"] == 0, refused.message
+        changing = (call.connector(["east", "west"]).set("action", "stop-instances")
+                    .set("instance-id", ids["us-east-1"]).sync())
+        assert changing.exitcode == 2 and "read-only" in changing.message
+    held = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    state = held.describe_instances(InstanceIds=[ids["us-east-1"]])
+    assert state["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"

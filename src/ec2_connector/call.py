@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .actions import catalog
@@ -49,8 +49,14 @@ class Call:
         self._broker = broker or settings.broker
         self._jobs: JobManager | None = None
 
-    def connector(self, name: str) -> RequestBuilder:
-        return RequestBuilder(self, name)
+    def connector(self, name: str | Sequence[str]) -> RequestBuilder:
+        """A request to the connector `name`; a list of names runs a read-only request
+        on each of them at once (the `connectors` parameter)."""
+        if isinstance(name, str):
+            return RequestBuilder(self, name)
+        names = list(name)
+        builder = RequestBuilder(self, names[0] if names else "")
+        return builder.set("connectors", names)
 
     def actions(self) -> list[dict[str, Any]]:
         """The catalog: every action with its parameters and docs."""
