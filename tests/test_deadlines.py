@@ -31,6 +31,7 @@ from tests.test_execution import config_for
 HOSTILE_CALLS = int(os.environ.get("DEADLINE_HOSTILE_CALLS", "200"))
 SLACK_S = float(os.environ.get("DEADLINE_SLACK_S", "1.0"))
 HOSTILE_MS = 2000
+HOSTILE_IN_FLIGHT = 8
 HEALTHY_CALLS = 32
 HOSTILE: dict[str, Callable[[], LoopbackServer]] = {
     "silent": SilentServer,
@@ -103,10 +104,13 @@ def test_a_hostile_endpoint_under_load_starves_nobody(kind: str, config: dict[st
     assert healthy.connector("aws-ec2").set("action", "describe-instances").sync().exitcode == 0
     with HOSTILE[kind]() as hostile:
         threads, sockets = connector_threads(), client_sockets(hostile.port)
-        load = Load(Call(config=config_for(hostile.url), runtime=runtime), HOSTILE_CALLS,
-                    HOSTILE_MS)
+        # A small bound for the hostile connector, so that "not sent" is certain even when
+        # a loaded machine spreads the calls' start, or a refused connect frees a slot early.
+        limit = min(HOSTILE_CALLS, HOSTILE_IN_FLIGHT)
+        hostile_call = Call(config=config_for(hostile.url, **{"max-in-flight": limit}),
+                            runtime=runtime)
+        load = Load(hostile_call, HOSTILE_CALLS, HOSTILE_MS)
         load.start()
-        limit = min(HOSTILE_CALLS, runtime.settings.max_in_flight)
         settle(lambda: runtime.bulkheads.in_flight() >= limit, time.monotonic() + 2)
 
         def one(_: int) -> Response:
