@@ -162,3 +162,33 @@ def test_ctrl_c_ends_jobs_wait_and_the_job_goes_on(tmp_path: Path, silent: Silen
         holder = str(store.get(job_id).holder)  # type: ignore[union-attr]
         store.close()
         os.kill(int(holder.split(":")[1]), signal.SIGTERM)  # the runner is this test's to stop
+
+
+def test_ctrl_c_while_the_command_is_starting_is_one_line_and_130(
+    tmp_path: Path, silent: SilentServer
+) -> None:
+    """SIGINT while the command still imports (~150 ms, before a command has taken it for
+    itself): no traceback, one line, 130; the same as once it waits. Trials start past
+    twice Python's own start-up (a bare `python -c pass`), which runs nothing of ours."""
+    env = env_for(tmp_path, silent.url)
+    bare = []
+    for _ in range(3):
+        began = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], env=env, check=True, timeout=30)
+        bare.append(time.monotonic() - began)
+    script = str(Path(sys.executable).with_name("ec2-connector"))
+    wrong = []
+    for command in ([script], CLI):
+        for after_ms in (0, 10, 20, 30, 45, 60, 80, 100, 130, 160, 200):
+            proc = subprocess.Popen([*command, "call", "describe-instances", "--timeout",
+                                     "60000"], env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            time.sleep(2 * max(bare) + after_ms / 1000)
+            proc.send_signal(signal.SIGINT)
+            try:
+                stdout, stderr = proc.communicate(timeout=10)
+            finally:
+                terminate(proc)
+            if (proc.returncode, stdout, stderr) != (130, "", "ec2-connector: interrupted\n"):
+                wrong.append((command[-1], after_ms, proc.returncode, stderr))
+    assert wrong == []

@@ -1,23 +1,37 @@
-"""ec2-connector: Flint's AWS-EC2 connector for Python scripts, shells and services."""
+"""ec2-connector: Flint's AWS-EC2 connector for Python scripts, shells and services.
 
-from .call import Call, RequestBuilder
-from .errors import (
-    AuthError,
-    ConnectorError,
-    EndpointUnreachable,
-    ExitCode,
-    InvalidRequest,
-    NotFound,
-    PartialFailure,
-    ServiceError,
-    StoreError,
-    Throttled,
-    TimedOut,
-)
-from .job import JobRecord, JobStatus
-from .response import Response
-from .runtime import Runtime
-from .settings import Settings
+The public names are imported on first use (PEP 562), so importing the package imports
+none of it: the `ec2-connector` command must take Ctrl-C from its first line, before the
+~100 ms the catalog of actions takes to import (see `cli.main`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# Not `typing` (~8 ms, with `re`): a type checker reads this name as typing's own.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .call import Call, RequestBuilder
+    from .errors import (
+        AuthError,
+        ConnectorError,
+        EndpointUnreachable,
+        ExitCode,
+        InvalidRequest,
+        NotFound,
+        PartialFailure,
+        ServiceError,
+        StoreError,
+        Throttled,
+        TimedOut,
+    )
+    from .job import JobRecord, JobStatus
+    from .response import Response
+    from .runtime import Runtime
+    from .settings import Settings
 
 __version__ = "0.1.0"
 
@@ -42,3 +56,24 @@ __all__ = [
     "TimedOut",
     "__version__",
 ]
+
+_ERRORS = ["AuthError", "ConnectorError", "EndpointUnreachable", "ExitCode", "InvalidRequest",
+           "NotFound", "PartialFailure", "ServiceError", "StoreError", "Throttled", "TimedOut"]
+_MODULE_OF = {
+    **dict.fromkeys(_ERRORS, "errors"),
+    "Call": "call", "RequestBuilder": "call", "JobRecord": "job", "JobStatus": "job",
+    "Response": "response", "Runtime": "runtime", "Settings": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # asked once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -3,7 +3,9 @@
 Start-up time matters (a one-shot call is compared with the AWS CLI), so boto3, FastAPI
 and moto are imported only by the commands that need them: `actions` never loads boto3.
 Every failure leaves through `main()`: one line on stderr, the envelope on stdout, and
-the exit code of the error's class; no traceback for a user's mistake.
+the exit code of the error's class; no traceback for a user's mistake, nor for a Ctrl-C
+at any moment: this package imports nothing until `main()` has taken SIGINT, and the
+rest of the command is imported from there.
 
 parser.py builds the argument parser, request.py turns words into a request, output.py
 prints envelopes, commands.py runs each command, detached.py runs `--async` jobs.
@@ -11,51 +13,104 @@ prints envelopes, commands.py runs each command, detached.py runs `--async` jobs
 
 from __future__ import annotations
 
+# The C half of `signal`, loaded by the interpreter itself before any code of ours: the
+# public module adds enums, and importing those (~3 ms) would be a moment in which a
+# Ctrl-C still ends in a traceback.
+import _signal
 import os
 import sys
-from collections.abc import Sequence
 
-from ..errors import ConnectorError, translate
-from . import interrupt
-from .output import chosen_output, emit, error_envelope
-from .parser import PROG, UsageError, build_parser
+TYPE_CHECKING = False  # not `typing` either (~8 ms): a type checker reads it as typing's
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .parser import UsageError, build_parser
 
 __all__ = ["PROG", "UsageError", "build_parser", "main"]
 
+PROG = "ec2-connector"
+INTERRUPTED = f"{PROG}: interrupted\n".encode()
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code (the response's exitcode for calls)."""
-    args = None
+    """Run one command; return its exit code (the response's exitcode for calls).
+
+    It takes SIGINT for the process, from its first line to the process's end: a Ctrl-C
+    is one line and exit 130 (the commands that serve stop their servers first)."""
+    previous = _take_sigint()
     try:
-        try:
-            parser = build_parser()
-            args, extra = parser.parse_known_args(argv)
-            if args.command is None:  # no command: how to use it, on stderr
-                parser.print_help(sys.stderr)
-                return 2
-            if extra and args.command != "call":
-                parser.error(f"unrecognized arguments: {' '.join(extra)}")
-            if args.command in ("call", "jobs"):  # the others stop their own servers on Ctrl-C
-                interrupt.install(PROG)
-            return int(args.run(args, extra))
-        except ConnectorError as exc:
-            return emit(error_envelope(exc), chosen_output(args))
-        except SystemExit as exc:  # --help and --version: their text is printed
-            return exc.code if isinstance(exc.code, int) else 0
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
-            sys.stdout.flush()
-            # A call still running on an I/O thread would hold the interpreter's exit until
-            # its deadline; Ctrl-C means now. (A job of this process is then marked
-            # interrupted.)
-            os._exit(130)
-        except BrokenPipeError:
-            raise
-        except Exception as exc:  # a bug of ours: still one line and an envelope
-            return emit(error_envelope(translate(exc)), chosen_output(args))
+        return _run(argv, previous)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # A call still running on an I/O thread would hold the interpreter's exit until
+        # its deadline; Ctrl-C means now. (A job of this process is then marked
+        # interrupted.)
+        os._exit(130)
     except BrokenPipeError:
         # The reader went away (`| head`) having read what it wanted: nothing more can be
         # shown, and that is no failure. stdout goes to /dev/null so the interpreter's
         # last flush cannot complain on stderr.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        _take_sigint()  # whatever the command left, until the process is gone
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    # Until a command takes SIGINT itself (`interrupt.install`): nothing of the command
+    # has started that would need recording or stopping.
+    try:
+        os.write(2, INTERRUPTED)
+    finally:
+        os._exit(130)
+
+
+def _take_sigint() -> Any:
+    """Handle SIGINT with `_interrupted`; return the handler it replaces (None off the
+    main thread, where Python lets no code take signals)."""
+    try:
+        return _signal.signal(_signal.SIGINT, _interrupted)
+    except ValueError:
+        return None
+
+
+def _run(argv: Sequence[str] | None, previous: Any) -> int:
+    import signal
+
+    from ..errors import ConnectorError, translate
+    from . import interrupt
+    from .output import chosen_output, emit, error_envelope
+    from .parser import build_parser
+
+    args = None
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if args.command is None:  # no command: how to use it, on stderr
+            parser.print_help(sys.stderr)
+            return 2
+        if extra and args.command != "call":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if args.command in ("call", "jobs"):
+            interrupt.install(PROG)
+        elif previous is not None:  # the others stop their own servers on Ctrl-C
+            signal.signal(signal.SIGINT, previous)
+        return int(args.run(args, extra))
+    except ConnectorError as exc:
+        return emit(error_envelope(exc), chosen_output(args))
+    except SystemExit as exc:  # --help and --version: their text is printed
+        return exc.code if isinstance(exc.code, int) else 0
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:  # a bug of ours: still one line and an envelope
+        return emit(error_envelope(translate(exc)), chosen_output(args))
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("UsageError", "build_parser"):
+        from . import parser
+
+        return getattr(parser, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

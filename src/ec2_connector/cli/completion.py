@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .parser import PROG
+from . import PROG
 
 COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion")
 CALL_FLAGS = ("--region", "--endpoint-url", "--profile", "--dry-run", "--connector",

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..action import CONNECTION_NAMES
-from .parser import PROG
+from . import PROG
 
 if TYPE_CHECKING:
     from ..action import Action

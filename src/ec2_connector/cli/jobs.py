@@ -13,8 +13,9 @@ from ..errors import TimedOut
 from ..job import JobRecord
 from ..render import table, to_json
 from ..settings import BROKER_ENV
+from . import PROG
 from .output import chosen_output, emit, make_view
-from .parser import GAVE_UP, PROG, UsageError, _add_broker, _Parser, add_output_options
+from .parser import GAVE_UP, UsageError, _add_broker, _Parser, add_output_options
 from .request import builder_for, find_action
 
 Positive = Callable[[str], int]

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..errors import ConnectorError
 from ..render import View, render
-from .parser import PROG, UsageError
+from . import PROG
+from .parser import UsageError
 
 
 def error_envelope(exc: ConnectorError) -> dict[str, Any]:

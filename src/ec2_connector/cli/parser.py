@@ -7,8 +7,8 @@ from typing import Any, NoReturn
 
 from ..config import DEFAULT_CONNECTOR
 from ..errors import InvalidRequest
+from . import PROG
 
-PROG = "ec2-connector"
 OUTPUTS = ("json", "table", "text", "ndjson")
 GAVE_UP = 75  # `jobs wait --timeout` gave up; the job goes on (sysexits EX_TEMPFAIL)
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequest
 from ..params import Param, StringList, canonical
-from .parser import PROG, UsageError
+from . import PROG
+from .parser import UsageError
 
 if TYPE_CHECKING:
     from ..action import Action
