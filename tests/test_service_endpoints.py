@@ -23,6 +23,8 @@ SERVICE_KEY = "AKIASERVICEKEY000000"
 SERVICE_SECRET = "service-secret-key-value-0123456789"
 SERVICE_TOKEN = "SERVICESESSIONTOKEN-IQoJb3JpZ2luX2VjEJr"
 TOKEN = "redirect-test-token"
+PROD_KEY = "AKIAPRODKEY000000000"
+PROD_TOKEN = "PRODSESSIONTOKEN-IQoJb3JpZ2luX2VjEJr"
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,11 @@ def service(
         "session-token": SERVICE_TOKEN, "region": "us-east-1",
         "endpoint-url": moto_server.url, "allowed-endpoint-urls": [allowed.url + "/"],
     }
+    # A second connector, whose URLs allow nothing but its own endpoint.
+    prod = {"access-key": PROD_KEY, "security-key": "prod-secret-key-value-0123456789",
+            "session-token": PROD_TOKEN, "region": "us-east-1", "endpoint-url": moto_server.url}
     workdir = tmp_path_factory.mktemp("redirects")
-    with ServiceProcess(workdir, {"connectors": {"aws-ec2": connector}},
+    with ServiceProcess(workdir, {"connectors": {"aws-ec2": connector, "prod": prod}},
                         token=TOKEN) as process:
         yield process
 
@@ -109,6 +114,26 @@ def test_an_allowed_endpoint_gets_the_service_credentials(
     assert response.status_code == 200 and response.json()["exitcode"] == 0, response.text
     _, headers, _ = allowed.captured[-1]
     assert f"Credential={SERVICE_KEY}/" in headers["Authorization"]
+
+
+@pytest.mark.parametrize("named", [["prod"], "prod", ["aws-ec2", "prod"]],
+                         ids=["list", "string", "both"])
+def test_an_endpoint_allowed_for_one_connector_gets_no_other_connectors_credentials(
+    service: ServiceProcess, allowed: CaptureServer, named: Any
+) -> None:
+    """Why: with `connectors` in the body, the URL was checked against the route's
+    connector only, so prod's keys and session token went to a URL allowed for another."""
+    before = len(allowed.captured)
+    response = post(service, "sync", {"action": "describe-instances", "connectors": named,
+                                      "endpoint-url": allowed.url})
+    assert response.status_code == 400, response.text
+    assert response.json()["exitcode"] == 2 and "'prod'" in response.json()["message"]
+    assert len(allowed.captured) == before
+    assert PROD_KEY.encode() not in allowed.everything()
+    assert PROD_TOKEN.encode() not in allowed.everything()
+    own = post(service, "sync", {"action": "describe-instances", "connectors": ["aws-ec2"],
+                                 "endpoint-url": allowed.url})
+    assert own.status_code == 200 and own.json()["exitcode"] == 0, own.text
 
 
 def test_the_library_keeps_the_per_request_override(

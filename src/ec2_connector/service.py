@@ -42,7 +42,7 @@ from .admission import Admission, bounded_protocol
 from .call import Call
 from .errors import ConnectorError, InvalidRequest, NotFound, translate
 from .execution import as_request, execute_async
-from .params import canonical
+from .params import String, StringList, canonical
 from .settings import TOKEN_ENV, Settings
 
 MAX_BODY = 1024 * 1024
@@ -289,6 +289,9 @@ def check_connector(call: Call, name: str) -> None:
         raise Rejected(404, f"unknown connector '{name}' (known: {known})")
 
 
+_NAMES = StringList(String())
+
+
 def check_redirects(call: Call, name: str, body: dict[str, Any]) -> None:
     """Refuse a request that would send the service's credentials where its config does
     not say: an `endpoint-url` of the caller's, or a `profile` of the service's machine.
@@ -301,17 +304,21 @@ def check_redirects(call: Call, name: str, body: dict[str, Any]) -> None:
     if {"access-key", "security-key"} <= keys:
         return
     try:
-        connector = call.connectors.get(name)
+        # A request naming `connectors` runs with each of their credentials, not the
+        # route's: the URL must be allowed for every one of them.
+        named = [n for k, v in given if k == "connectors" for n in _NAMES.convert(v, k)]
+        used = [call.connectors.get(n) for n in named or [name]]
     except InvalidRequest as exc:
         raise Rejected(400, exc.message) from None
     for key, value in given:
-        if key == "endpoint-url" and not (
-            isinstance(value, str) and connector.allows_endpoint(value)
-        ):
+        refusing = [] if key != "endpoint-url" else [
+            c.name for c in used if not (isinstance(value, str) and c.allows_endpoint(value))]
+        if refusing:
             raise Rejected(400, (
                 "the service sends its credentials only to the endpoint of its connector "
                 "config: 'endpoint-url' needs the request's own 'access-key' and "
-                "'security-key', or a URL in the connector's 'allowed-endpoint-urls'"
+                "'security-key', or a URL in the 'allowed-endpoint-urls' of connector "
+                + ", ".join(f"'{n}'" for n in refusing)
             ))
         if key == "profile":
             raise Rejected(400, (
