@@ -264,6 +264,19 @@ def test_async_refuses_an_invalid_request_before_queueing(service: Service) -> N
         assert len(client.get("/v1/jobs").json()) == before
 
 
+def test_an_ambiguous_job_id_prefix_is_400_not_500(service: Service) -> None:
+    """Why: schemathesis found GET /v1/jobs/1 answering 500 once two jobs' ids began
+    with '1'. Of 17 jobs, two share a first hex digit."""
+    with service.client() as client:
+        ids = [client.post("/v1/connectors/aws-ec2/async",
+                           json={"action": "describe-instances"}).json()["job-id"]
+               for _ in range(17)]
+        prefix = next(i[0] for i in ids if sum(j[0] == i[0] for j in ids) > 1)
+        answer = client.get(f"/v1/jobs/{prefix}")
+        assert "ambiguous" in assert_refused(answer, 400)
+        assert client.get(f"/v1/jobs/{ids[0]}").json()["job-id"] == ids[0]
+
+
 def test_openapi_describes_the_request_body(service: Service) -> None:
     schema = httpx.get(service.url + "/openapi.json").json()
     operation = schema["paths"]["/v1/connectors/{name}/sync"]["post"]

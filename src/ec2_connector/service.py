@@ -251,13 +251,18 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
         jobs = await threads.run(lambda: [j.to_dict() for j in call.jobs.list(limit=limit)])
         return json_response(jobs)
 
-    @router.get("/jobs/{job_id}", tags=["jobs"], responses={404: REJECTIONS[404]})
+    @router.get("/jobs/{job_id}", tags=["jobs"],
+                responses={404: REJECTIONS[404], 400: {
+                    "model": Envelope, "description": "a prefix more than one job id shares"}})
     async def get_job(job_id: str) -> HTTPResponse:
-        """One job; `response` holds its envelope once it is done."""
+        """One job, by its id or a unique prefix of it; `response` holds its envelope once
+        it is done."""
         try:
             return json_response(await threads.run(lambda: call.job(job_id).to_dict()))
         except NotFound as exc:
             raise Rejected(404, exc.message) from None
+        except InvalidRequest as exc:  # a prefix two jobs share
+            raise Rejected(400, exc.message) from None
 
     @router.get("/actions", tags=["catalog"])
     async def actions() -> HTTPResponse:
