@@ -272,6 +272,25 @@ def test_execute_unusable_timeout(refusing_call: Call, timeout: Any) -> None:
     assert response.exitcode == 2, response.message
 
 
+HUGE_INT = 10**4400  # str() of it raises ValueError
+
+
+@pytest.mark.parametrize("params", [
+    {"region": ["us-east-1", HUGE_INT]},
+    {"instance-id": [HUGE_INT]},
+    {HUGE_INT: "x"},
+], ids=["in-a-region-list", "in-an-id-list", "as-a-key"])
+def test_a_huge_int_anywhere_is_exitcode_2(refusing_call: Call, params: dict[Any, Any]) -> None:
+    """Why: FUZZ_REQUESTS=10000 found a 4,400-digit int in a list raising ValueError out
+    of sync(), and as a parameter name ending as "unexpected failure" (exitcode 1)."""
+    builder = refusing_call.connector("aws-ec2").set("action", "describe-instances")
+    for key, value in params.items():
+        builder.set(key, value)
+    response = builder.sync()
+    assert response.exitcode == 2, response.message
+    assert "too large" in response.message or "unknown parameter" in response.message
+
+
 # --------------------------------------------------------------------------- the service
 
 # Checks left out: `negative_data_rejection` expects a 4xx for a body the schema rejects,

@@ -158,7 +158,7 @@ class Action:
         index = _param_index(self)
         values: dict[str, Any] = {}
         for key, value in raw.items():
-            name = canonical(str(key))
+            name = canonical(key)
             if name in ("action", "connector-name"):
                 continue
             param = index.get(name)

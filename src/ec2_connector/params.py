@@ -38,6 +38,7 @@ class ParamType:
 INT32_MAX = 2**31 - 1
 USER_DATA_MAX = 16 * 1024  # EC2's limit on user data, before its base64 encoding
 MAX_DIGITS = 30
+_TOO_LARGE = 10**MAX_DIGITS
 
 
 def checked_text(text: str, param: str) -> str:
@@ -57,7 +58,8 @@ def scalar_text(value: Any, param: str, expected: str = "a string") -> str:
         raise ParamType().fail(param, expected, value)
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidRequest(f"parameter '{param}' must be a finite number or a string")
-    if isinstance(value, int) and len(text_of(value)) > MAX_DIGITS:
+    # Compared, not printed: str() of an int past 4,300 digits raises ValueError.
+    if isinstance(value, int) and not -_TOO_LARGE < value < _TOO_LARGE:
         raise InvalidRequest(f"parameter '{param}' is a number too large to be meant")
     return checked_text(str(value), param)
 
