@@ -291,6 +291,23 @@ def test_a_huge_int_anywhere_is_exitcode_2(refusing_call: Call, params: dict[Any
     assert "too large" in response.message or "unknown parameter" in response.message
 
 
+@pytest.mark.parametrize("params", [
+    {"region": ["us-east-1", "\ud800"]},
+    {"instance-id": ["i-0123456789abcdef0", "a\udfffb"]},
+], ids=["region-list", "id-list"])
+def test_a_list_item_with_a_lone_surrogate_is_named_printably(
+    refusing_call: Call, params: dict[str, Any]
+) -> None:
+    """Why: the message quoted the item raw, so the CLI could not print it."""
+    builder = refusing_call.connector("aws-ec2").set("action", "describe-instances")
+    for key, value in params.items():
+        builder.set(key, value)
+    response = builder.sync()
+    assert response.exitcode == 2, response.message
+    assert "(item 2: " in response.message
+    response.message.encode("utf-8")
+
+
 # --------------------------------------------------------------------------- the service
 
 # Checks left out: `negative_data_rejection` expects a 4xx for a body the schema rejects,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, printable
 
 
 class ParamType:
@@ -208,7 +208,7 @@ class StringList(ParamType):
         try:
             return self.item.convert(item, param)
         except InvalidRequest as exc:
-            shown = str(item)[:64] if isinstance(item, str) else type(item).__name__
+            shown = printable(item) if isinstance(item, str) else type(item).__name__
             raise InvalidRequest(f"{exc.message} (item {position}: '{shown}')") from None
 
 
