@@ -272,6 +272,24 @@ def test_jobs_list_table_status_limit_and_prune(call: Call, home: Path, tmp_path
         "f4i1ed0002"]
 
 
+def test_a_prune_setting_prunes_whenever_a_store_is_opened(home: Path) -> None:
+    store = SQLiteJobStore(home)
+    old = time.time() - 10 * 86400
+    store.add(JobRecord("0ld0000001", "aws-ec2", "stop-instances", {}, None,
+                        status=JobStatus.SUCCEEDED, created_at=old, finished_at=old))
+    store.add(JobRecord("0ld0000002", "aws-ec2", "stop-instances", {}, None, created_at=old))
+    store.add(JobRecord("new0000003", "aws-ec2", "list-instances", {}, None,
+                        status=JobStatus.FAILED, message="AuthFailure: nope"))
+    store.close()
+    listed = {j["job-id"] for j in json.loads(run_cli(local_env(home), "jobs", "list").stdout)}
+    assert listed == {"0ld0000001", "0ld0000002", "new0000003"}
+    pruning = local_env(home, EC2_CONNECTOR_PRUNE_AFTER="7d")
+    listed = {j["job-id"] for j in json.loads(run_cli(pruning, "jobs", "list").stdout)}
+    assert listed == {"0ld0000002", "new0000003"}  # an old job that never ended is kept
+    bad = run_cli(local_env(home, EC2_CONNECTOR_PRUNE_AFTER="soon"), "jobs", "list")
+    assert "not an age: 'soon'" in assert_one_line_error(bad, 2)
+
+
 def test_jobs_wait_draws_a_progress_line_on_a_terminal(home: Path) -> None:
     import pty
 
