@@ -4,6 +4,7 @@ nowhere on disk or in /proc, and store failures with their own exitcode."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,40 @@ def test_damaged_or_empty_store_is_reported_with_its_path(home: Path) -> None:
         with Call(home=home) as call:
             refused = call.connector("aws-ec2").set("action", "list-instances").async_()
             assert refused.wait().exitcode == 9
+
+
+@contextlib.contextmanager
+def small_filesystem(where: Path) -> Iterator[Path]:
+    """A real file system of 400 KiB (tmpfs), to fill or make read-only."""
+    where.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(where)],
+                   check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def test_a_full_or_read_only_store_is_exitcode_9_saying_which(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "fs") as fs:
+        home = fs / "home"
+        db = home / "jobs.sqlite3"
+        assert run_cli(local_env(home), "jobs", "list").returncode == 0  # the store exists
+        with (fs / "filler").open("wb", buffering=0) as filler:
+            with contextlib.suppress(OSError):
+                while True:
+                    filler.write(b"x" * 4096)
+            with Call(home=home) as call:
+                refused = call.connector("aws-ec2").set("action", "list-instances") \
+                    .set("filters", {"tag:Name": "x" * 200}).async_()
+                response = refused.wait()
+        assert refused.id is None and response.exitcode == 9
+        assert f"job store {db} cannot grow: the disk is full" in response.message
+        (fs / "filler").unlink()
+        subprocess.run(["mount", "-o", "remount,ro", str(fs)], check=True)
+        submitted = run_cli(local_env(home), "call", "list-instances", "--async")
+        line = assert_one_line_error(submitted, 9)
+        assert str(db) in line and "read-only" in line
 
 
 def test_a_locked_store_delays_the_final_write_not_the_waiter(

@@ -102,6 +102,10 @@ _FAILURES = (
 )
 
 
+# What opening a store may need to write: its -shm file (32 KiB) and the first WAL pages.
+_ROOM_TO_OPEN = 64 * 1024
+
+
 class Transitions:
     """claim, renew and finish, the same for every store: compare-and-sets on `transition`."""
 
@@ -149,14 +153,18 @@ class SQLiteJobStore(Transitions):
             # Two connections, each used by one thread at a time: writes, and reads. Under
             # WAL a read never waits for a write, so a poll does not queue behind updates.
             self._lock = threading.Lock()
-            self._db = _connect(self.path, self._busy_ms)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-            self._migrate()
-            with contextlib.suppress(OSError):
-                os.chmod(self.path, 0o600)
             self._read_lock = threading.Lock()
-            self._reader = _connect(self.path, self._busy_ms)
+            self._db = _connect(self.path, self._busy_ms)
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+                self._migrate()
+                with contextlib.suppress(OSError):
+                    os.chmod(self.path, 0o600)
+                self._reader = _connect(self.path, self._busy_ms)
+            except BaseException:
+                self._db.close()  # a store that failed to open holds no file open
+                raise
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -242,13 +250,23 @@ class SQLiteJobStore(Transitions):
 
 def _connect(path: Path, busy_ms: int) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
-    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        db.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        db.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
 def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
     text = str(exc).lower()
+    if "unable to open" in text or "disk i/o error" in text:
+        # Opening a WAL store writes its -shm and -wal files: on a read-only or full file
+        # system SQLite says only that, so the file system is asked why.
+        why = _file_system_refuses(path.parent)
+        if why:
+            return StoreError(f"job store {path} {why}")
     for needle, what in _FAILURES:
         if needle in text:
             advice = ""
@@ -256,6 +274,19 @@ def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
                 advice = "; move it aside (its jobs are lost) and a new one is created"
             return StoreError(f"job store {path} {what}{advice}")
     return StoreError(f"job store {path}: {exc}")
+
+
+def _file_system_refuses(folder: Path) -> str | None:
+    """Why the file system holding `folder` refuses writes, if it plainly does."""
+    try:
+        found = os.statvfs(folder)
+    except OSError:
+        return None
+    if found.f_flag & os.ST_RDONLY:
+        return "is on a read-only file system"
+    if found.f_bavail * found.f_frsize < _ROOM_TO_OPEN:
+        return "cannot grow: the disk is full"
+    return None
 
 
 def _encode(column: str, value: Any) -> Any:
