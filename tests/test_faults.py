@@ -17,6 +17,7 @@ import pytest
 from ec2_connector import Call, RequestBuilder, Response
 from tests.conftest import launch
 from tests.harness import (
+    CaptureServer,
     DroppingServer,
     FaultProxy,
     GarbageServer,
@@ -140,6 +141,29 @@ def test_garbage_is_a_service_error_with_a_clear_message(kind: str) -> None:
         response, _ = timed(builder(srv.url))
     assert response.exitcode == 1, response.message
     assert "not an EC2 response" in response.message
+    assert_clean_message(response)
+
+
+@pytest.mark.parametrize(("action", "params", "member"), [
+    ("create-launch-template", {"launch-template-name": "web", "image-id":
+                                "ami-0123456789abcdef0", "instance-type": "t3.micro"},
+     "LaunchTemplate"),
+    ("modify-volume", {"volume-id": "vol-0123456789abcdef0", "size": 20},
+     "VolumeModification"),
+])
+def test_an_answer_without_its_result_is_a_service_error_naming_what_is_missing(
+    action: str, params: dict[str, Any], member: str
+) -> None:
+    """Why: the 10,000-request fuzz found an answer lacking `LaunchTemplate` ending as
+    "unexpected failure: AttributeError", its traceback logged at ERROR."""
+    with CaptureServer() as srv:  # well-formed EC2 XML, but a DescribeInstances answer
+        request = builder(srv.url).set("action", action)
+        for key, value in params.items():
+            request.set(key, value)
+        response = request.sync()
+    assert response.exitcode == 1, response.message
+    assert "unexpected failure" not in response.message
+    assert member in response.message
     assert_clean_message(response)
 
 

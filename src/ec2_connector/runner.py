@@ -53,7 +53,12 @@ class _Plan:
             data = {action.result or "items": self.collect(ctx, action.operation, args, p)}
         else:
             output = ctx.call(action.operation, **args)
-            mapped = self.map_item(self.find(output))
+            found = self.find(output)
+            if found is None:  # an answer of another shape: nothing to map, nothing to claim
+                raise ServiceError(
+                    f"the endpoint's answer to {action.operation} holds no {action.item}",
+                    code="MalformedResponse")
+            mapped = self.map_item(found)
             data = {action.result: mapped} if action.item and action.result else mapped
         for name in action.echo:
             data[name] = p.get(name)
