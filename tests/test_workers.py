@@ -25,6 +25,7 @@ import pytest
 from ec2_connector import Call
 from ec2_connector.actions.instances import TOKEN_TAG
 from tests.conftest import all_instances, launch
+from tests.harness import CaptureServer
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
 from tests.test_cli import assert_one_line_error, clean_env
@@ -188,6 +189,31 @@ def test_a_broker_that_is_down_or_silent_fails_submission_fast(tmp_path: Path) -
                 text=True, timeout=30)
             assert "unreachable" in assert_one_line_error(cli, 4)
             assert time.monotonic() - started < 10
+
+
+def test_time_in_the_queue_counts_against_a_jobs_deadline(broker: str, tmp_path: Path) -> None:
+    """A job whose deadline passed while no worker ran is ended by the worker that takes
+    it as timed out in the queue, and nothing is sent to EC2 for it."""
+    with CaptureServer() as ec2_endpoint:
+        config = tmp_path / "capture.json"
+        config.write_text(json.dumps(config_for(ec2_endpoint.url, region="us-east-1")))
+        with Call(config=config_for(ec2_endpoint.url), broker=broker) as call:
+            job = call.connector("aws-ec2").set("action", "describe-instances") \
+                .timeout(1500).async_()
+            time.sleep(2)  # no worker yet: the whole deadline passes in the queue
+            late = Worker(broker, config, tmp_path / "late.log").wait_ready()
+            try:
+                deadline = time.monotonic() + 60
+                while job.record().status.value in ("queued", "running") \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                record = job.record()
+            finally:
+                late.stop()
+        assert record.status.value == "timed-out", record
+        assert "timed out in the queue" in (record.message or "")
+        assert record.holder is not None and record.holder.split(":")[1] == str(late.proc.pid)
+        assert ec2_endpoint.captured == []
 
 
 def test_request_carried_secrets_never_travel_to_workers(broker: str, endpoint: str) -> None:
