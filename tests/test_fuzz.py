@@ -225,6 +225,7 @@ def test_sync_never_raises_and_sends_nothing_invalid(
     response = builder.sync()  # the property: this returns, whatever went in
     event(f"exitcode {response.exitcode}")
     assert isinstance(response.exitcode, int) and response.message
+    assert "unexpected failure" not in response.message  # every fault has its own words
     response.message.encode("utf-8")  # printable by the CLI: no lone surrogate
     json.dumps(response.to_dict(), default=str)  # and sendable by the service
     if response.exitcode == 2:
