@@ -235,6 +235,40 @@ def test_sync_never_raises_and_sends_nothing_invalid(
         assert response.exitcode in (0, 1, 3, 5, 6, 8), (response.exitcode, response.message)
 
 
+@pytest.fixture(scope="module")
+def capturing_jobs(tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[tuple[Call, CaptureServer]]:
+    with CaptureServer() as srv:
+        connector = {
+            "access-key": "AKIAFUZZ000000000000", "security-key": "fuzz-secret",
+            "endpoint-url": srv.url, "max-attempts": 1, "region": "us-east-1",
+        }
+        with Call(config={"connectors": {"aws-ec2": connector}},
+                  home=tmp_path_factory.mktemp("fuzz-jobs")) as call:
+            yield call, srv
+
+
+@settings(max_examples=max(50, FUZZ_REQUESTS // 3), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(case=junk_request())
+def test_async_never_raises_and_stores_nothing_invalid(
+    capturing_jobs: tuple[Call, CaptureServer], case: tuple[Any, list[tuple[Any, Any]]]
+) -> None:
+    call, server = capturing_jobs
+    name, pairs = case
+    builder = call.connector("aws-ec2").set("action", name).timeout(5000)
+    for key, value in pairs:
+        builder.set(key, value)
+    before = server.requests_received
+    job = builder.async_()  # the property: this returns, whatever went in
+    response = job.wait(30000)
+    assert "unexpected failure" not in response.message
+    response.message.encode("utf-8")
+    if response.exitcode == 2 and job.id is None:  # refused before a job existed
+        assert server.requests_received == before, response.message
+
+
 CONNECTION = sorted({"access-key", "security-key", "session-token", "region", "include-raw-body"})
 
 
