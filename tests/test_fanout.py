@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from ec2_connector import Call
 from tests.harness import CannedEC2Server, RefusingEndpoint
@@ -100,3 +102,95 @@ def test_every_region_of_the_canned_endpoint_leaves_out_the_one_not_opted_in(
     assert NOT_OPTED_IN not in {i["region"] for i in response.get("instances-info")}
     assert len(response.get("instances-info")) == 2 * len(CANNED_REGIONS)
     assert served == {"DescribeRegions": 1, "DescribeInstances": len(CANNED_REGIONS)}
+
+
+def test_an_async_job_runs_over_regions_and_connectors(endpoint: str, tmp_path: Path) -> None:
+    launched = {region: launch_in(endpoint, region) for region in REGIONS}
+    config = {"connectors": {
+        "east": {"endpoint-url": endpoint, "region": "us-east-1"},
+        "west": {"endpoint-url": endpoint, "region": "eu-west-1"},
+    }}
+    with Call(config=config, home=tmp_path / "home") as call:
+        job = (call.connector("east").set("action", "describe-instances")
+               .set("region", list(REGIONS)).async_())
+        response = job.wait(30000)
+        assert response.exitcode == 0, response.message
+        assert {i["instance-id"]: i["region"] for i in response.get("instances-info")} == {
+            iid: region for region, iid in launched.items()}
+
+        accounts = call.connector(["east", "west"]).set("action", "describe-instances").async_()
+        both = accounts.wait(30000)
+        record = accounts.record()
+    assert both.exitcode == 0, both.message
+    assert sorted((i["connector"], i["region"]) for i in both.get("instances-info")) == [
+        ("east", "us-east-1"), ("west", "eu-west-1")]
+    # Where each connector went is kept, so that a resume can check every one of them.
+    assert {name: t["region"] for name, t in record.target["connectors"].items()} == {
+        "east": "us-east-1", "west": "eu-west-1"}
+
+
+def test_cli_async_over_every_region_and_its_refusals(endpoint: str, tmp_path: Path) -> None:
+    from tests.test_cli import assert_one_line_error, clean_env, envelope, run_cli
+
+    iid = launch_in(endpoint, "ap-southeast-2")
+    path = tmp_path / "connectors.json"
+    path.write_text(json.dumps({"connectors": {"aws-ec2": {
+        "endpoint-url": endpoint, "region": "us-east-1"}}}))
+    env = {**clean_env(tmp_path / "home"), "EC2_CONNECTOR_CONFIG": str(path)}
+    submitted = run_cli(env, "call", "describe-instances", "region=*", "max-parallel=8",
+                        "--async")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = json.loads(submitted.stdout)["job-id"]
+    body = envelope(run_cli(env, "jobs", "wait", job_id, "--timeout", "60000"))
+    assert body["exitcode"] == 0, body["message"]
+    assert [(i["instance-id"], i["region"]) for i in body["data"]["instances-info"]] == [
+        (iid, "ap-southeast-2")]
+    assert len(body["data"]["regions"]) > 3
+
+    for args, text in [
+        (["stop-instances", "instance-id=i-0123456789abcdef0", "region=*"],
+         "only read-only actions"),
+        (["describe-instances", "region:=[\"us-east-1\", \"-bad-\"]"], "'region' is malformed"),
+        (["describe-instances", "connectors:=[\"aws-ec2\", \"nope\"]"], "unknown connector"),
+    ]:
+        refused = run_cli(env, "call", *args, "--async")
+        assert text in assert_one_line_error(refused, 2), args
+    listed = json.loads(run_cli(env, "jobs", "list").stdout)
+    assert [job["job-id"] for job in listed] == [job_id]  # no refused request became a job
+
+
+def test_an_interrupted_fan_out_job_resumes_only_where_each_connector_went(
+        endpoint: str, tmp_path: Path) -> None:
+    from ec2_connector.errors import InvalidRequest
+    from ec2_connector.job import JobStatus
+
+    keys = {"endpoint-url": endpoint, "access-key": "testing", "security-key": "testing"}
+    config: dict[str, Any] = {"connectors": {"east": {**keys, "region": "us-east-1"},
+                                             "west": {**keys, "region": "eu-west-1"}}}
+    with Call(config=config, home=tmp_path / "home") as call:
+        job = call.connector(["east", "west"]).set("action", "describe-instances").async_()
+        assert job.wait(30000).exitcode == 0
+        # As a sweep marks the job of a dead holder:
+        assert call.jobs.store.transition(job.id, [JobStatus.SUCCEEDED],
+                                          status=JobStatus.INTERRUPTED)
+    config["connectors"]["west"]["region"] = "ap-south-1"
+    with Call(config=config, home=tmp_path / "home") as call:
+        with pytest.raises(InvalidRequest, match="connector 'west' now goes to"):
+            call.jobs.resume(job.id)
+        resumed = call.jobs.resume(job.id, force=True).wait(30000)
+    assert resumed.exitcode == 0, resumed.message
+    assert sorted((r["connector"], r["region"]) for r in resumed.get("regions")) == [
+        ("east", "us-east-1"), ("west", "ap-south-1")]
+
+
+def test_a_region_list_given_as_text(call: Call, endpoint: str) -> None:
+    launched = {region: launch_in(endpoint, region) for region in REGIONS[1:]}
+    # As a shell gives them: `region="$(aws ... --output text)"`, or comma-separated.
+    for text in ("eu-west-1 ap-southeast-2", "eu-west-1,ap-southeast-2", " eu-west-1\t"
+                 "ap-southeast-2\n", '["eu-west-1", "ap-southeast-2"]'):
+        response = call.execute("aws-ec2", {"action": "describe-instances", "region": text})
+        assert response.exitcode == 0, (text, response.message)
+        assert {i["instance-id"]: i["region"] for i in response.get("instances-info")} == {
+            iid: region for region, iid in launched.items()}, text
+    bad = call.execute("aws-ec2", {"action": "describe-instances", "region": "eu-west-1 -x-"})
+    assert bad.exitcode == 2 and "'-x-'" in bad.message and bad.meta["attempts"] == 0

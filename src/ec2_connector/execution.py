@@ -101,7 +101,11 @@ class Prepared:
 
 
 def prepare(request: Request, connectors: Connectors, deadline: Deadline) -> Prepared:
-    """Validate a request; raise InvalidRequest (exitcode 2) before anything is sent."""
+    """Validate a request; raise InvalidRequest (exitcode 2) before anything is sent. A
+    request over several regions or connectors is validated whole and prepared as its
+    first call."""
+    if fanout.wanted(request):
+        return fanout.plan(request, connectors, deadline).first
     config = connectors.get(request.connector)
     if not request.action:
         raise InvalidRequest("missing required parameter 'action'")

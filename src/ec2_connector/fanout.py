@@ -12,6 +12,7 @@ failing and some not is exitcode 8; all failing is the first failure's exitcode.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +26,9 @@ from .params import Integer, String, StringList, canonical
 from .response import Response
 
 if TYPE_CHECKING:
-    from .config import Connectors
+    from .config import Connectors, Target
     from .context import ItemSink, Progress
-    from .execution import Request
+    from .execution import Prepared, Request
     from .runtime import Runtime
 
 DEFAULT_MAX_PARALLEL = 16
@@ -36,13 +37,20 @@ FAN_OUT_NAMES = ("region", "connectors", "max-parallel")
 _REGIONS = StringList(region_type())
 _CONNECTORS = StringList(String())
 _PARALLEL = Integer(1, 64)
+_SEPARATOR = re.compile(r"[,\s]")
 
 
 def wanted(request: Request) -> bool:
     """Does this request ask for more than one region or connector?"""
     params = _named(request.params)
-    region = params.get("region")
-    return region == "*" or isinstance(region, list | tuple) or "connectors" in params
+    return "connectors" in params or _many(params.get("region"))
+
+
+def _many(region: Any) -> bool:
+    if isinstance(region, str):  # "*", or a list as text: "a,b", "a b", '["a", "b"]'
+        text = region.strip()
+        return text == "*" or text.startswith("[") or _SEPARATOR.search(text) is not None
+    return isinstance(region, list | tuple)
 
 
 def execute(
@@ -61,8 +69,7 @@ def execute(
     deadline = Deadline(_timeout(params, request) or runtime.settings.timeout_ms)
     meta: dict[str, Any] = {"connector": request.connector, "action": request.action}
     try:
-        plan = _Plan(request, params, connectors, deadline, runtime)
-        return plan.run(progress, on_item, meta)
+        return _Plan(request, params, connectors, deadline, runtime).run(progress, on_item, meta)
     except ConnectorError as exc:
         meta.update({"duration-ms": deadline.elapsed_ms(), "attempts": 0})
         return Response(int(exc.exit_code), exc.message, dict(exc.data), meta)
@@ -98,12 +105,20 @@ class _Plan:
         self.max_parallel = _PARALLEL.convert(
             params.get("max-parallel", DEFAULT_MAX_PARALLEL), "max-parallel")
         region = params.get("region")
-        self.every_region = region == "*"
+        self.every_region = isinstance(region, str) and region.strip() == "*"
         self.regions = None if self.every_region or region is None else _REGIONS.convert(
             region, "region")
         self.base = {k: v for k, v in params.items() if k not in FAN_OUT_NAMES}
         first = Request_(self.names[0], request.action, dict(self.base), request.timeout_ms)
-        self.action = _read_only(first, connectors, deadline)
+        self.first = _read_only(first, connectors, deadline)
+        self.action = self.first.action
+
+    def targets(self) -> dict[str, Target]:
+        """Where each connector's calls go (the region aside), as jobs record it."""
+        from .config import Target as Target_
+
+        base = {k: v for k, v in self.first.params.items() if k != "region"}
+        return {name: Target_.resolve(self.connectors.get(name), base) for name in self.names}
 
     def run(self, progress: Progress | None, on_item: ItemSink | None,
             meta: dict[str, Any]) -> Response:
@@ -145,7 +160,13 @@ class _Plan:
                        on_item=on_item)
 
 
-def _read_only(request: Request, connectors: Connectors, deadline: Deadline) -> Action:
+def plan(request: Request, connectors: Connectors, deadline: Deadline,
+         runtime: Runtime | None = None) -> _Plan:
+    """A fanned-out request validated whole, nothing sent: InvalidRequest if bad."""
+    return _Plan(request, _named(request.params), connectors, deadline, runtime)
+
+
+def _read_only(request: Request, connectors: Connectors, deadline: Deadline) -> Prepared:
     from .actions.passthrough import call_operation, read_only
     from .execution import prepare
 
@@ -157,7 +178,7 @@ def _read_only(request: Request, connectors: Connectors, deadline: Deadline) -> 
         raise InvalidRequest(
             f"'{action.name}' changes things: only read-only actions run over several "
             "regions or connectors at once")
-    return action
+    return prepared
 
 
 class _Tagger:

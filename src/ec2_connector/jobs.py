@@ -15,13 +15,13 @@ import threading
 import time
 from typing import Any
 
-from . import lifecycle
+from . import fanout, lifecycle
 from .action import Action
 from .config import Connectors, Target
 from .context import Progress
 from .deadline import Deadline
 from .errors import ConnectorError, InvalidRequest, NotFound, StoreError, TimedOut
-from .execution import Request, prepare
+from .execution import Prepared, Request, prepare
 from .executors import CeleryExecutor, Executor, ThreadExecutor
 from .job import JobRecord, JobStatus, new_holder, new_job_id
 from .masking import without_userinfo
@@ -190,7 +190,7 @@ class JobManager:
         record = JobRecord(
             id=job_id or new_job_id(), connector=request.connector, action=prepared.action.name,
             params=_storable(request), timeout_ms=request.timeout_ms,
-            target=target_of(prepared.target), executor=self.executor.name,
+            target=self._target_of(request, prepared), executor=self.executor.name,
             created_at=now, expires_at=now + timeout_ms / 1000, secrets_held=secrets,
             resumed_from=resumed_from)
         if not self.executor.remote:
@@ -229,18 +229,36 @@ class JobManager:
         log.info("job %s resumed as %s", record.id, new_id)
         return self.submit(request, resumed_from=record.id, job_id=new_id)
 
+    def _target_of(self, request: Request, prepared: Prepared) -> dict[str, Any]:
+        if not fanout.wanted(request):
+            return target_of(prepared.target)
+        # Several connectors or regions: where each connector went, so that a resume can
+        # check every one of them (the regions are the request's own).
+        deadline = Deadline(self.settings.timeout_ms)
+        each = fanout.plan(request, self.connectors, deadline).targets()
+        return {**target_of(prepared.target), "fan-out": True,
+                "connectors": {name: target_of(t) for name, t in each.items()}}
+
     def _check_target(self, record: JobRecord) -> None:
-        params = {canonical(k): v for k, v in record.params.items()}
-        now = target_of(Target.resolve(self.connectors.get(record.connector), params))
         was = record.target or {}
-        differs = [k for k in ("endpoint", "region", "profile") if was.get(k) != now.get(k)]
-        if was and differs:
-            raise InvalidRequest(
-                f"job {record.id} was submitted to {was.get('endpoint')} (region "
-                f"{was.get('region')}), but connector '{record.connector}' now goes to "
-                f"{now.get('endpoint')} (region {now.get('region')}); resume it with the "
-                "config it was submitted with, or with --force (force=True) to send it "
-                "where the connector now points")
+        if was.get("fan-out"):
+            request = lifecycle.request_of(record)
+            now = self._target_of(request, prepare(request, self.connectors, Deadline(1000)))
+            pairs = [(name, was["connectors"].get(name) or {}, target)
+                     for name, target in now["connectors"].items()]
+        else:
+            params = {canonical(k): v for k, v in record.params.items()}
+            target = target_of(Target.resolve(self.connectors.get(record.connector), params))
+            pairs = [(record.connector, was, target)]
+        for name, before, after in pairs:
+            if before and any(before.get(k) != after.get(k)
+                              for k in ("endpoint", "region", "profile")):
+                raise InvalidRequest(
+                    f"job {record.id} was submitted to {before.get('endpoint')} (region "
+                    f"{before.get('region')}), but connector '{name}' now goes to "
+                    f"{after.get('endpoint')} (region {after.get('region')}); resume it "
+                    "with the config it was submitted with, or with --force (force=True) "
+                    "to send it where the connector now points")
 
     def read(self, job_id: str) -> JobRecord:
         record = self.store.get(job_id)

@@ -140,6 +140,8 @@ def request_of(record: JobRecord) -> Request:
     """The request a record describes, aimed at the target it was submitted to."""
     params = dict(record.params)
     target = record.target or {}
+    if target.get("fan-out"):  # each connector's own target; resume checks every one
+        return Request(record.connector, record.action, params, record.timeout_ms)
     if target.get("endpoint-url") and "endpoint-url" not in params:
         params["endpoint-url"] = target["endpoint-url"]
     if target.get("region") and "region" not in params:
