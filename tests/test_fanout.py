@@ -194,3 +194,22 @@ def test_a_region_list_given_as_text(call: Call, endpoint: str) -> None:
             iid: region for region, iid in launched.items()}, text
     bad = call.execute("aws-ec2", {"action": "describe-instances", "region": "eu-west-1 -x-"})
     assert bad.exitcode == 2 and "'-x-'" in bad.message and bad.meta["attempts"] == 0
+
+
+def test_the_client_cache_holds_every_region_of_every_connector(tmp_path: Path) -> None:
+    from ec2_connector import Runtime, Settings
+
+    runtime = Runtime(Settings(max_clients=8))
+    with CannedEC2Server(instances=1) as canned:
+        config = {"connectors": {
+            name: {"endpoint-url": canned.url, "region": "us-east-1",
+                   "access-key": f"AKIA{n:016d}", "security-key": "testing"}
+            for n, name in enumerate(("a", "b", "c"))}}
+        with Call(config=config, home=tmp_path / "home", runtime=runtime) as call:
+            for _ in range(2):
+                response = (call.connector(["a", "b", "c"]).set("action", "describe-instances")
+                            .set("region", "*").sync())
+                assert response.exitcode == 0, response.message
+                # Every connector x region keeps its client (the configured 8 would churn).
+                assert len(runtime.clients) == 3 * len(CANNED_REGIONS)
+    runtime.close()

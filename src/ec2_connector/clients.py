@@ -41,7 +41,7 @@ class ClientCache:
         self, operations: Iterable[str], *, max_clients: int = 128, full_model: bool = False
     ) -> None:
         self.operations = tuple(operations)
-        self.max_clients = max_clients
+        self.max_clients = self._configured = max_clients
         self.full_model = full_model
         self._lock = threading.Lock()
         self._session_lock = threading.Lock()
@@ -56,9 +56,20 @@ class ClientCache:
             return self
         with self._lock:
             if self._full is None:
-                self._full = ClientCache(self.operations, max_clients=self.max_clients,
+                self._full = ClientCache(self.operations, max_clients=self._configured,
                                          full_model=True)
+                self._full.max_clients = self.max_clients
             return self._full
+
+    def reserve(self, calls: int) -> None:
+        """Room for `calls` more clients than configured: a call over every region of
+        several connectors keeps all its clients, so repeating it builds none (the room
+        stays: it is what the largest such call needs)."""
+        with self._lock:
+            self.max_clients = max(self.max_clients, self._configured + calls)
+            full = self._full
+        if full is not None:
+            full.reserve(calls)
 
     def __len__(self) -> int:
         with self._lock:

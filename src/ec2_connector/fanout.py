@@ -123,6 +123,8 @@ class _Plan:
     def run(self, progress: Progress | None, on_item: ItemSink | None,
             meta: dict[str, Any]) -> Response:
         pairs = [(name, region) for name in self.names for region in self._regions_of(name)]
+        if self.runtime is not None:
+            self.runtime.clients.reserve(len(pairs))
         tagger = _Tagger(on_item, several=len(self.names) > 1)
         workers = max(1, min(self.max_parallel, len(pairs)))
         with ThreadPoolExecutor(workers, thread_name_prefix="ec2-connector-fan-out") as pool:
