@@ -225,5 +225,5 @@ def test_any_well_formed_region_with_an_explicit_endpoint(capture: CaptureServer
     assert list_instances(config, region="us_east").exitcode == 2
     # Text with spaces or commas is a list of regions (as a shell gives them), each one
     # checked: one malformed name refuses the whole call, nothing sent.
-    assert signed_regions(capture) == ["local-1"]
     assert list_instances(config, region="local-1 us_east").exitcode == 2
+    assert signed_regions(capture) == ["local-1"]
