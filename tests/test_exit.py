@@ -55,17 +55,21 @@ def test_a_script_exits_on_time_against_an_endless_body(tmp_path: Path) -> None:
         "import sys\nfrom ec2_connector import Call\n"
         f"config = {config_for('URL')!r}\n"
         "config['connectors']['aws-ec2']['endpoint-url'] = sys.argv[1]\n"
+        "import time\nprint(time.monotonic(), flush=True)\n"
         "r = Call(config=config).connector('aws-ec2').set('action', 'describe-instances')"
         ".timeout(3000).sync()\nprint(r.exitcode)\n"
     )
     with EndlessBodyServer() as endless:
-        started = time.monotonic()
         done = subprocess.run([sys.executable, "-c", script, endless.url],
                               env=clean_env(tmp_path / "home"), capture_output=True,
                               text=True, timeout=60)
-        took = time.monotonic() - started
-    assert (done.returncode, done.stdout) == (0, "3\n"), done.stderr
-    assert took < 4.0, f"the script took {took:.1f} s"
+        ended = time.monotonic()
+    began, exitcode = done.stdout.split()
+    assert (done.returncode, exitcode) == (0, "3"), done.stderr
+    # Timed from the call's start (one clock for every process): what a loaded machine
+    # adds to the interpreter's start-up is not ours; the 3 s deadline + 1 s is.
+    took = ended - float(began)
+    assert took < 4.0, f"the script exited {took:.1f} s after its call began"
 
 
 def interrupt(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> float:
