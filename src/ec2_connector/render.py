@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from . import table as tables
 from .response import SUCCESS_MESSAGE
 from .table import MAX_CELL, Column, cell, columns_for, render_table, rows_of, text_rows, text_value
 
@@ -64,11 +65,14 @@ class View:
 
 
 def render(envelope: Mapping[str, Any], output: str, view: View) -> Iterator[str]:
-    """The lines to print for `envelope` in `output` (json, ndjson, text or table)."""
+    """The lines to print for `envelope` in `output` (json, ndjson, text or table).
+
+    table.QueryFailed when the query cannot apply to the data (before any line).
+    """
     shown = envelope if view.verbose else _without_transport(envelope)
     data = shown.get("data") or {}
     if view.query is not None:
-        yield from _queried(view.query.search(data), output, view)
+        yield from _queried(tables.search(view.query, data), output, view)
     elif output == "ndjson":
         yield from ndjson_lines(shown, view.result)
     elif output == "text":

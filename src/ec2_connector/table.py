@@ -66,7 +66,16 @@ def path_reader(path: str) -> Callable[[Any], Any]:
 
         return walk
     compiled = compile_query(path)
-    return lambda item: compiled.search(item)
+
+    def evaluate(item: Any) -> Any:
+        # A function given the wrong type (length of a missing key) is an empty cell, as a
+        # missing key is: one odd item must not cost the whole table.
+        try:
+            return search(compiled, item)
+        except QueryFailed:
+            return None
+
+    return evaluate
 
 
 def compile_query(expression: str) -> Any:
@@ -83,6 +92,21 @@ def compile_query(expression: str) -> Any:
     except JMESPathError as exc:
         reason = " ".join(str(exc).split()) or "not a JMESPath expression"
         raise ValueError(reason) from None
+
+
+class QueryFailed(ValueError):
+    """A valid expression that cannot apply to this value (a function given a null)."""
+
+
+def search(compiled: Any, value: Any) -> Any:
+    """`compiled` (from compile_query) over `value`; QueryFailed with JMESPath's reason."""
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        return compiled.search(value)
+    except JMESPathError as exc:
+        raise QueryFailed(" ".join(str(exc).split()) or "the expression does not apply") \
+            from None
 
 
 def quote_hyphenated(expression: str) -> str:

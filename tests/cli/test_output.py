@@ -11,7 +11,7 @@ import pytest
 
 from tests.cli.conftest import run_tty
 from tests.conftest import launch
-from tests.test_cli import TIMEOUT, envelope, run_cli
+from tests.test_cli import TIMEOUT, assert_one_line_error, envelope, run_cli
 
 
 @pytest.fixture
@@ -144,3 +144,25 @@ def test_head_takes_the_first_line_of_a_long_listing(
     first, status = done.stdout.splitlines()
     assert json.loads(first)["instance-id"].startswith("i-") and status == "0"
     assert done.stderr == ""
+
+
+def test_a_query_that_cannot_apply_never_hides_the_call_s_own_outcome(
+    env: dict[str, str], named: list[str]
+) -> None:
+    # A failed call keeps its own exitcode and its one line, whatever the query makes of
+    # the (empty) data it carries.
+    failed = run_cli(env, "call", "describe-instances", "instance-id=i-0123456789abcdef0",
+                     "--query", "length(instances-info)")
+    assert "NotFound" in assert_one_line_error(failed, 6) and failed.stdout == ""
+    # A call that succeeded, with a query a function cannot take (length of null): one line
+    # that says the call ran and why the query failed, not an "unexpected failure".
+    done = run_cli(env, "call", "describe-instances", "--query", "length(nothing)")
+    line = assert_one_line_error(done, 2)
+    assert "--query" in line and "length()" in line and "the call itself succeeded" in line
+    assert done.stdout == ""
+    # A column that is an expression reads '-' where it cannot apply, as a missing key does.
+    rows = run_cli(env, "call", "describe-instances", "--output", "text",
+                   "--columns", "instance-id,n=length(nothing)")
+    assert rows.returncode == 0 and rows.stderr.startswith("ec2-connector: note: column 'n'")
+    assert sorted(line.split("\t")[0] for line in rows.stdout.splitlines()) == sorted(named)
+    assert {line.split("\t")[1] for line in rows.stdout.splitlines()} == {"None"}

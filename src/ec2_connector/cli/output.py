@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ConnectorError
 from ..render import View, render
+from ..table import QueryFailed
 from . import PROG
 from .parser import UsageError
 
@@ -63,12 +64,22 @@ def use_colour() -> bool:
 def emit(envelope: dict[str, Any], output: str | None, view: View | None = None) -> int:
     """Print an envelope in the chosen output; a failure also gets one line on stderr."""
     exitcode = int(envelope.get("exitcode", 1))
-    if exitcode != 0:
-        message = " ".join(str(envelope.get("message", "")).split())
-        print(f"{PROG}: {message} (exitcode {exitcode})", file=sys.stderr, flush=True)
+    message = " ".join(str(envelope.get("message", "")).split())
     output = output or chosen_output(None)
     view = view or View()
-    for line in render(envelope, output, view):
+    try:
+        lines = list(render(envelope, output, view))
+    except QueryFailed as exc:
+        # The call's own outcome comes first: a failure keeps its code and its line. Only
+        # a call that succeeded is failed by its query, saying that the call itself ran.
+        lines = []
+        if exitcode == 0:
+            exitcode = int(UsageError.exit_code)
+            message = (f"--query cannot apply to this result: {exc} (the call itself "
+                       "succeeded)")
+    if exitcode != 0:
+        print(f"{PROG}: {message} (exitcode {exitcode})", file=sys.stderr, flush=True)
+    for line in lines:
         sys.stdout.write(line + "\n")
     sys.stdout.flush()
     for note in dict.fromkeys(view.notes):
