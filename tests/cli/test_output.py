@@ -166,3 +166,18 @@ def test_a_query_that_cannot_apply_never_hides_the_call_s_own_outcome(
     assert rows.returncode == 0 and rows.stderr.startswith("ec2-connector: note: column 'n'")
     assert sorted(line.split("\t")[0] for line in rows.stdout.splitlines()) == sorted(named)
     assert {line.split("\t")[1] for line in rows.stdout.splitlines()} == {"None"}
+
+
+@pytest.mark.parametrize("output", ["json", "ndjson", "text", "table"])
+def test_a_closed_pipe_keeps_a_failure_s_exitcode(env: dict[str, str], output: str) -> None:
+    # `set -o pipefail; ec2-connector call ... | head -1` must still see the call fail.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ec2_connector.cli", "call", "describe-instances",
+         "instance-id=i-0123456789abcdef0", "--output", output],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(TIMEOUT) == 6
+    assert len(stderr.splitlines()) == 1 and "NotFound" in stderr and "Traceback" not in stderr

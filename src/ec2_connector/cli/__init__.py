@@ -49,9 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # interrupted.)
         os._exit(130)
     except BrokenPipeError:
-        # The reader went away (`| head`) having read what it wanted: nothing more can be
-        # shown, and that is no failure. stdout goes to /dev/null so the interpreter's
-        # last flush cannot complain on stderr.
+        # The reader went away (`| head`) having read what it wanted, from a command
+        # whose output is not a response (help, catalog, listing): that is no failure.
+        # (A response's own exit code is kept by emit.) stdout goes to /dev/null so the
+        # interpreter's last flush cannot complain on stderr.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     finally:

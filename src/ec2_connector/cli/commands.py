@@ -42,12 +42,12 @@ def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
             if args.profile:
                 call.connectors.use_profile(args.connector, args.profile)
             builder = builder_for(call, args.connector, request)
-            response, sink = _run(builder, args, output, view, progress)
+            response = _run(builder, args, output, view, progress)
     finally:
         if progress is not None:
             progress.close()
-    if sink is not None and sink.reader_gone:
-        raise BrokenPipeError  # `| head` took what it wanted: leave quietly
+    # After `| head` took what it wanted (LineSink.reader_gone), emit's write finds the pipe
+    # closed and leaves quietly, with the call's exit code.
     return emit(response.to_dict(), output, view)
 
 
@@ -88,19 +88,19 @@ def _call_help(args: argparse.Namespace) -> int:
 def _run(
     builder: RequestBuilder, args: argparse.Namespace, output: str, view: View,
     progress: ProgressLine | None,
-) -> tuple[Any, LineSink | None]:
+) -> Any:
     if progress is not None:
         builder.on_progress(progress)
     if args.async_ or args.wait_job:
-        return builder.async_().wait(), None
+        return builder.async_().wait()
     if output != "ndjson" or view.query is not None:
-        return builder.sync(), None
+        return builder.sync()
     # NDJSON streams a listing's items as their pages arrive, in bounded memory; the
     # final envelope line then carries an empty list and meta "streamed-items".
     sink = LineSink(sys.stdout)
     builder.on_item(sink)
     try:
-        return builder.sync(), sink
+        return builder.sync()
     finally:
         sink.close()
 

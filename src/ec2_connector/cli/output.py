@@ -79,9 +79,19 @@ def emit(envelope: dict[str, Any], output: str | None, view: View | None = None)
                        "succeeded)")
     if exitcode != 0:
         print(f"{PROG}: {message} (exitcode {exitcode})", file=sys.stderr, flush=True)
-    for line in lines:
-        sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    try:
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`) having read what it wanted; the exit code stays
+        # the call's, so `set -o pipefail` still sees a failure.
+        quiet_stdout()
     for note in dict.fromkeys(view.notes):
         print(f"{PROG}: note: {note}", file=sys.stderr, flush=True)
     return exitcode
+
+
+def quiet_stdout() -> None:
+    """stdout to /dev/null, so the interpreter's last flush cannot complain on stderr."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
