@@ -111,6 +111,16 @@ def test_bash_completion_completes_commands_actions_and_parameters(
     after = _complete(script, "ec2-connector", "call", "stop-instances", "region", "=",
                       "us-east-1", "ins")
     assert after == ["instance-id="]
+    # A flag's value is not the action: AWS CLI habits put --region or -o first.
+    for flag in (["--region", "us-east-1"], ["-o", "table"], ["--config", "c.json"]):
+        assert _complete(script, "ec2-connector", "call", *flag, "terminate-ins") == [
+            "terminate-instances"]
+        assert _complete(script, "ec2-connector", "call", *flag, "stop-instances", "ins") == [
+            "instance-id="]
+    assert _complete(script, "ec2-connector", "call", "describe-instances", "-o", "") == [
+        "json", "table", "text", "ndjson"]
+    assert _complete(script, "ec2-connector", "call", "describe-instances", "--region", "") == []
+    assert "-o" in _complete(script, "ec2-connector", "call", "-")
     for shell in ("zsh", "fish"):
         other = run_cli(env, "completion", shell)
         assert other.returncode == 0 and "describe-instances" in other.stdout

@@ -6,14 +6,13 @@ Python. Regenerate after an upgrade (`ec2-connector completion bash > ...`).
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from . import PROG
+from .parser import build_parser
 
 COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion")
-CALL_FLAGS = ("--region", "--endpoint-url", "--profile", "--dry-run", "--connector",
-              "--config", "--timeout", "--async", "--wait-job", "--request", "--output",
-              "--query", "--columns", "--verbose", "--help")
 JOBS = ("list", "show", "wait", "resume", "prune")
 SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_ec2_connector"
@@ -23,13 +22,25 @@ def script(shell: str) -> str:
     from ..actions import catalog
 
     entries = catalog.describe()
+    options = call_options()
     if shell == "fish":
-        return _fish(entries)
-    text = _bash(entries)
+        return _fish(entries, options)
+    text = _bash(entries, options)
     if shell == "zsh":
         # zsh runs bash completion functions through its bashcompinit layer.
         text = "autoload -U +X bashcompinit && bashcompinit\n" + text
     return text
+
+
+def call_options() -> list[argparse.Action]:
+    """The options of `call`, read from its parser so that the script cannot drift."""
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    return [a for a in commands.choices["call"]._actions if a.option_strings]
+
+
+def _takes_value(option: argparse.Action) -> bool:
+    return option.nargs != 0
 
 
 def _names(entry: dict[str, Any]) -> list[str]:
@@ -40,8 +51,12 @@ def _params(entry: dict[str, Any]) -> str:
     return " ".join(f"{p['name']}=" for p in entry["parameters"])
 
 
-def _bash(entries: list[dict[str, Any]]) -> str:
+def _bash(entries: list[dict[str, Any]], options: list[argparse.Action]) -> str:
     actions = " ".join(n for e in entries for n in _names(e))
+    flags = " ".join(o for a in options for o in a.option_strings)
+    valued = "|".join(o for a in options if _takes_value(a) for o in a.option_strings)
+    outputs = next(" ".join(a.choices) for a in options if "--output" in a.option_strings
+                   and a.choices)
     cases = "\n".join(
         f"        {'|'.join(_names(e))}) echo \"{_params(e)}\" ;;" for e in entries
     )
@@ -56,6 +71,8 @@ def _bash(entries: list[dict[str, Any]]) -> str:
     local command="" action="" word i
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${{COMP_WORDS[i]}}"
+        # A flag's value (--region us-east-1, -o table) is not the action: skip both.
+        case "$word" in {valued}) ((i++)); continue ;; esac
         # A pair reaches us split at = and : (COMP_WORDBREAKS): skip all of its parts.
         case "$word" in -*|=|:|:=|*=*) continue ;; esac
         case "${{COMP_WORDS[i+1]}}" in =|:|:=) continue ;; esac
@@ -64,6 +81,11 @@ def _bash(entries: list[dict[str, Any]]) -> str:
         elif [[ -z "$action" ]]; then action="$word"; fi
     done
     case "$cur$prev" in *=*) return 0 ;; esac
+    case "$prev" in
+    -o|--output) COMPREPLY=($(compgen -W "{outputs}" -- "$cur")); return 0 ;;
+    --config|--request) compopt -o default 2>/dev/null; COMPREPLY=(); return 0 ;;
+    {valued}) return 0 ;;
+    esac
     if [[ -z "$command" ]]; then
         COMPREPLY=($(compgen -W "{' '.join(COMMANDS)} --help --version" -- "$cur"))
         return 0
@@ -71,7 +93,7 @@ def _bash(entries: list[dict[str, Any]]) -> str:
     case "$command" in
     call|actions)
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=($(compgen -W "{' '.join(CALL_FLAGS)}" -- "$cur"))
+            COMPREPLY=($(compgen -W "{flags}" -- "$cur"))
         elif [[ -z "$action" ]]; then
             COMPREPLY=($(compgen -W "{actions}" -- "$cur"))
         elif [[ "$command" == call ]]; then
@@ -87,7 +109,7 @@ complete -F {_FUNCTION} {PROG}
 """
 
 
-def _fish(entries: list[dict[str, Any]]) -> str:
+def _fish(entries: list[dict[str, Any]], options: list[argparse.Action]) -> str:
     actions = " ".join(n for e in entries for n in _names(e))
     lines = [
         f"# {PROG} completion for fish: {PROG} completion fish | source",
@@ -99,13 +121,19 @@ def _fish(entries: list[dict[str, Any]]) -> str:
         f"complete -c {PROG} -n '__fish_seen_subcommand_from completion' "
         f"-a '{' '.join(SHELLS)}'",
     ]
-    lines += [
-        f"complete -c {PROG} -n '__fish_seen_subcommand_from call' -l {flag[2:]}"
-        for flag in CALL_FLAGS
-    ]
+    lines += [f"complete -c {PROG} -n '__fish_seen_subcommand_from call' {_fish_option(o)}"
+              for o in options]
     for entry in entries:
         lines.append(
             f"complete -c {PROG} -n '__fish_seen_subcommand_from call; and "
             f"__fish_seen_subcommand_from {' '.join(_names(entry))}' -a '{_params(entry)}'"
         )
     return "\n".join(lines) + "\n"
+
+
+def _fish_option(option: argparse.Action) -> str:
+    names = " ".join(f"-l {o[2:]}" if o.startswith("--") else f"-s {o[1:]}"
+                     for o in option.option_strings)
+    if option.choices:
+        return f"{names} -xa '{' '.join(option.choices)}'"
+    return f"{names} -r" if _takes_value(option) else names
