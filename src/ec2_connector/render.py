@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from . import table as tables
 from .response import SUCCESS_MESSAGE
-from .table import MAX_CELL, Column, cell, columns_for, render_table, rows_of, text_rows, text_value
+from .table import Column, cell, columns_for, render_table, rows_of, text_rows, text_value
 
 
 def to_json(value: Any, *, indent: int | None = 2) -> str:
@@ -29,12 +29,6 @@ def ndjson_lines(envelope: Mapping[str, Any], result_key: str | None) -> Iterato
         for item in data.pop(result_key):
             yield to_json(item, indent=None)
     yield to_json({**envelope, "data": data}, indent=None)
-
-
-def table(rows: list[Any], *, width: int | None = None, limit: int | None = MAX_CELL) -> list[str]:
-    """Rows of dicts (or scalars) as aligned columns, in their keys' order; columns that
-    are empty in every row are left out, trailing ones that do not fit `width` too."""
-    return render_table(rows, columns_for(rows, None), width=width, limit=limit)
 
 
 @dataclass(frozen=True)

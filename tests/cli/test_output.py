@@ -181,3 +181,25 @@ def test_a_closed_pipe_keeps_a_failure_s_exitcode(env: dict[str, str], output: s
     stderr = proc.stderr.read()
     assert proc.wait(TIMEOUT) == 6
     assert len(stderr.splitlines()) == 1 and "NotFound" in stderr and "Traceback" not in stderr
+
+
+def test_jobs_list_is_a_table_on_a_terminal_and_json_into_a_pipe(
+    env: dict[str, str], named: list[str]
+) -> None:
+    done = run_cli(env, "call", "describe-instances", "--wait-job")
+    failed = run_cli(env, "call", "stop-instances", "instance-id=i-0123456789abcdef0",
+                     "--wait-job")
+    assert (done.returncode, failed.returncode) == (0, 6)
+    shown = run_tty(env, "jobs", "list", columns=100)
+    assert shown.returncode == 0 and shown.stderr == ""
+    lines = shown.plain.splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "ACTION", "AGE", "MESSAGE"]
+    assert [line.split()[1:3] for line in lines[1:]] == [
+        ["failed", "stop-instances"], ["succeeded", "describe-instances"]]
+    assert "\x1b[32msucceeded" in shown.stdout and "\x1b[31mfailed" in shown.stdout
+    assert "\x1b[" not in run_tty({**env, "NO_COLOR": "1"}, "jobs", "list").stdout
+    piped = json.loads(run_cli(env, "jobs", "list").stdout)
+    assert [job["status"] for job in piped] == ["failed", "succeeded"]
+    text = run_cli(env, "jobs", "list", "-o", "text").stdout.splitlines()
+    assert [row.split("\t")[1] for row in text] == ["failed", "succeeded"]
+    assert [row.split("\t")[0] for row in text] == [job["job-id"][:12] for job in piped]

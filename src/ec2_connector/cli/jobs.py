@@ -11,10 +11,11 @@ from typing import Any, TextIO
 
 from ..errors import TimedOut
 from ..job import JobRecord
-from ..render import table, to_json
+from ..render import to_json
 from ..settings import BROKER_ENV
+from ..table import columns_for, render_table, text_rows
 from . import PROG
-from .output import chosen_output, emit, make_view
+from .output import chosen_output, emit, make_view, use_colour
 from .parser import GAVE_UP, UsageError, _add_broker, _Parser, add_output_options
 from .request import builder_for, find_action
 
@@ -29,8 +30,10 @@ def add_jobs(commands: Any, outputs: tuple[str, ...], positive: Positive) -> Non
     listing.add_argument("--limit", type=positive, default=50,
                          help="at most this many (default: %(default)s)")
     listing.add_argument("--status", metavar="STATUS", help="only jobs with this status")
-    listing.add_argument("--output", choices=("json", "table"), default="json",
-                         help="json (default) or a table: id, status, action, age, message")
+    listing.add_argument("-o", "--output", choices=("json", "table", "text"),
+                         help="table: id, status, action, age, message (the default on a "
+                         "terminal); json: the records (the default into a pipe); text: the "
+                         "table's rows, tab-separated, no header")
     show = sub.add_parser("show", help="one job and, when done, its response")
     wait = sub.add_parser(
         "wait", help="wait for a job; print its response, exit with its code",
@@ -101,13 +104,7 @@ def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
     with Call(config=getattr(args, "config", None), broker=args.broker) as call:
         if args.jobs_command == "list":
             jobs = call.jobs.list(limit=args.limit, status=args.status)
-            records = [job.record() for job in jobs]
-            if args.output == "table":
-                width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-                print("\n".join(table([_row(r) for r in records], width=width))
-                      if records else "(no jobs)")
-            else:
-                print(to_json([r.public() for r in records]))
+            _print_jobs([job.record() for job in jobs], chosen_output(args))
             return 0
         if args.jobs_command == "prune":
             removed = call.jobs.prune(parse_age(args.older_than))
@@ -161,6 +158,22 @@ def cmd_worker(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(
             f"the worker needs {exc.name}: pip install 'ec2-connector[worker]'") from None
     return serve(broker, args.concurrency, args.config, args.loglevel)
+
+
+def _print_jobs(records: list[JobRecord], output: str) -> None:
+    rows = [_row(r) for r in records]
+    if output == "json":
+        print(to_json([r.public() for r in records]))
+    elif output == "text":
+        print("\n".join(text_rows(list(r.values()) for r in rows)))
+    elif not rows:
+        print("(no jobs)")
+    else:
+        terminal = sys.stdout.isatty()
+        print("\n".join(render_table(
+            rows, columns_for(rows, None),
+            width=shutil.get_terminal_size().columns if terminal else None,
+            colour=terminal and use_colour())))
 
 
 def _row(record: JobRecord) -> dict[str, Any]:
