@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from typing import Any
@@ -203,3 +204,15 @@ def test_jobs_list_is_a_table_on_a_terminal_and_json_into_a_pipe(
     text = run_cli(env, "jobs", "list", "-o", "text").stdout.splitlines()
     assert [row.split("\t")[1] for row in text] == ["failed", "succeeded"]
     assert [row.split("\t")[0] for row in text] == [job["job-id"][:12] for job in piped]
+
+
+def test_async_answers_as_query_and_output_ask(env: dict[str, str], named: list[str]) -> None:
+    job = run_cli(env, "call", "describe-instances", "--async", "--query", "job-id", "-o", "text")
+    assert job.returncode == 0 and re.fullmatch(r"[0-9a-f]{32}\n", job.stdout), job.stdout
+    waited = envelope(run_cli(env, "jobs", "wait", job.stdout.strip(), "--timeout", "30000"))
+    assert waited["exitcode"] == 0 and len(waited["data"]["instances-info"]) == 3
+    shown = run_tty(env, "call", "describe-instances", "--async")
+    lines = shown.plain.splitlines()
+    assert shown.returncode == 0 and lines[0].startswith("job-id: ") and "{" not in shown.plain
+    assert set(json.loads(run_cli(env, "call", "describe-instances", "--async").stdout)) == {
+        "job-id", "status"}  # into a pipe: as before

@@ -34,7 +34,7 @@ def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
     if args.async_ and not args.wait_job:
         from .jobs import submit_async
 
-        return submit_async(args.config, args.connector, request, args.broker)
+        return submit_async(args.config, args.connector, request, args.broker, output, view)
 
     progress = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
     try:

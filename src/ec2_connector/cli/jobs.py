@@ -11,11 +11,11 @@ from typing import Any, TextIO
 
 from ..errors import TimedOut
 from ..job import JobRecord
-from ..render import to_json
+from ..render import View, to_json
 from ..settings import BROKER_ENV
 from ..table import columns_for, render_table, text_rows
 from . import PROG
-from .output import chosen_output, emit, make_view, use_colour
+from .output import chosen_output, emit, emit_accepted, make_view, use_colour
 from .parser import GAVE_UP, UsageError, _add_broker, _Parser, add_output_options
 from .request import builder_for, find_action
 
@@ -73,7 +73,7 @@ def add_worker(commands: Any, positive: Positive) -> None:
 
 
 def submit_async(config: str | None, connector: str, request: dict[str, Any],
-                 broker: str | None) -> int:
+                 broker: str | None, output: str = "json", view: View | None = None) -> int:
     """`call --async`: validate first (exitcode 2 and no job if invalid), then submit to
     the workers (with a broker) or to a detached runner (without)."""
     from ..call import Call
@@ -86,15 +86,13 @@ def submit_async(config: str | None, connector: str, request: dict[str, Any],
             job = builder_for(call, connector, request).async_()
             if isinstance(job, RefusedJob):
                 return emit(job.response.to_dict(), "json")
-            print(to_json({"job-id": job.id, "status": job.status}), flush=True)
-        return 0
+            return emit_accepted({"job-id": job.id, "status": job.status}, output, view)
     from .detached import submit_detached
 
     accepted = submit_detached(config, connector, request)
     if "job-id" not in accepted:  # the runner could not submit the job
         return emit(accepted, "json")
-    print(to_json(accepted), flush=True)
-    return 0
+    return emit_accepted(accepted, output, view)
 
 
 def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:

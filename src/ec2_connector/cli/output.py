@@ -11,10 +11,12 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..errors import ConnectorError
-from ..render import View, render
+from ..render import View, render, to_json
+from ..response import SUCCESS_MESSAGE
 from ..table import QueryFailed
 from . import PROG
 from .parser import UsageError
@@ -90,6 +92,18 @@ def emit(envelope: dict[str, Any], output: str | None, view: View | None = None)
     for note in dict.fromkeys(view.notes):
         print(f"{PROG}: note: {note}", file=sys.stderr, flush=True)
     return exitcode
+
+
+def emit_accepted(accepted: dict[str, Any], output: str, view: View | None = None) -> int:
+    """`call --async`'s answer, {"job-id", "status"}: that object in JSON, as scripts read
+    it; through --query or another --output (`-o text --query job-id`: the id) as asked."""
+    view = view or View()
+    if output == "json" and view.query is None:
+        print(to_json(accepted), flush=True)
+        return 0
+    shown = replace(view, result=None, columns=(), chosen=())
+    return emit({"exitcode": 0, "message": SUCCESS_MESSAGE, "data": accepted, "meta": {}},
+                output, shown)
 
 
 def quiet_stdout() -> None:
