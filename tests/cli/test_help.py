@@ -147,3 +147,11 @@ def test_every_option_has_help(env: dict[str, str]) -> None:
         return missing
 
     assert walk(build_parser()) == []
+
+
+def test_an_unknown_argument_points_at_its_own_command_s_help(env: dict[str, str]) -> None:
+    for words, command in ((["serve", "--bogus"], "serve"), (["jobs", "list", "-x"], "jobs list"),
+                           (["actions", "create-instance", "more"], "actions")):
+        line = assert_one_line_error(run_cli(env, *words), 2)
+        assert line.startswith(f"ec2-connector: {command}: unrecognized arguments: "), line
+        assert line.endswith(f"(see 'ec2-connector {command} --help') (exitcode 2)"), line

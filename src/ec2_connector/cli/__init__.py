@@ -83,7 +83,7 @@ def _run(argv: Sequence[str] | None, previous: Any) -> int:
     from ..errors import ConnectorError, translate
     from . import interrupt
     from .output import chosen_output, emit, error_envelope
-    from .parser import build_parser
+    from .parser import build_parser, command_parser
 
     args = None
     try:
@@ -93,7 +93,7 @@ def _run(argv: Sequence[str] | None, previous: Any) -> int:
             parser.print_help(sys.stderr)
             return 2
         if extra and args.command != "call":
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command in ("call", "jobs"):
             interrupt.install(PROG)
         elif previous is not None:  # the others stop their own servers on Ctrl-C

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from . import PROG
-from .parser import build_parser
+from .parser import build_parser, command_parser
 
 COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion")
 JOBS = ("list", "show", "wait", "resume", "prune")
@@ -34,9 +34,8 @@ def script(shell: str) -> str:
 
 def call_options() -> list[argparse.Action]:
     """The options of `call`, read from its parser so that the script cannot drift."""
-    commands = next(a for a in build_parser()._actions
-                    if isinstance(a, argparse._SubParsersAction))
-    return [a for a in commands.choices["call"]._actions if a.option_strings]
+    call = command_parser(build_parser(), argparse.Namespace(command="call"))
+    return [a for a in call._actions if a.option_strings]
 
 
 def _takes_value(option: argparse.Action) -> bool:

@@ -71,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(parser: argparse.ArgumentParser,
+                   args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command `args` were parsed for: its errors name it."""
+    for dest in ("command", "jobs_command"):
+        commands = next((a for a in parser._actions
+                         if isinstance(a, argparse._SubParsersAction) and a.dest == dest), None)
+        chosen = getattr(args, dest, None)
+        if commands is None or chosen not in commands.choices:
+            break
+        parser = commands.choices[chosen]
+    return parser
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """How a response is shown: the same options on every command that prints one."""
     group = parser.add_argument_group("output")
