@@ -137,6 +137,8 @@ def test_values_from_stdin_and_text_files(
         (["call", "region=us-east-1", "describe-instances"],
          "the action comes first: ec2-connector call describe-instances region=us-east-1"),
         (["call", "describe-instances", "--bogus"], "unrecognized arguments: --bogus"),
+        (["call", "describe-instances", "connector=other"],
+         "the connector is chosen with --connector other, not a pair"),
     ],
 )
 def test_habits_from_the_aws_cli_get_a_hint(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,8 @@ from .parser import UsageError
 if TYPE_CHECKING:
     from ..action import Action
     from ..call import Call, RequestBuilder
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class Words:
@@ -93,6 +96,10 @@ def gather_request(
         if "=" not in word:
             raise UsageError(_not_a_pair(word, position, words, gathered))
         key, value = parse_pair(word, position, gathered)
+        if canonical(key) == "connector" and "connector" not in gathered.index:
+            # A connector's name is no secret, but a value read from a file may be.
+            name = value if isinstance(value, str) and _NAME.fullmatch(value) else "NAME"
+            raise UsageError(f"the connector is chosen with --connector {name}, not a pair")
         gathered.add(key, value, f"parameter {position}")
     for key, value in (flags or {}).items():
         gathered.add(key, value, f"as --{key} and as a pair")
