@@ -66,7 +66,8 @@ def render(envelope: Mapping[str, Any], output: str, view: View) -> Iterator[str
     shown = envelope if view.verbose else _without_transport(envelope)
     data = shown.get("data") or {}
     if view.query is not None:
-        yield from _queried(tables.search(view.query, data), output, view)
+        items = data.get(view.result) if view.result else None
+        yield from _queried(tables.search(view.query, data), output, view, items)
     elif output == "ndjson":
         yield from ndjson_lines(shown, view.result)
     elif output == "text":
@@ -82,7 +83,7 @@ def _without_transport(envelope: Mapping[str, Any]) -> dict[str, Any]:
     return {**envelope, "meta": meta}
 
 
-def _queried(found: Any, output: str, view: View) -> Iterator[str]:
+def _queried(found: Any, output: str, view: View, items: Any = None) -> Iterator[str]:
     if output == "json":
         yield to_json(found)
     elif output == "ndjson":
@@ -90,9 +91,12 @@ def _queried(found: Any, output: str, view: View) -> Iterator[str]:
             yield to_json(item, indent=None)
     elif output == "text":
         yield from _text_of(found)
-    elif isinstance(found, list) and found and all(isinstance(i, Mapping) for i in found):
-        yield from render_table(found, view.columns_of(found), width=view.width,
-                                colour=view.colour)
+    elif _is_records(found):
+        # The result's own items (filtered, sorted, sliced) keep its curated columns; objects
+        # the query made (`[].{name: tags.Name}`) are shown by their own keys.
+        own = isinstance(items, list) and {id(i) for i in found} <= {id(i) for i in items}
+        columns = view.columns_of(found) if own or view.chosen else columns_for(found, None)
+        yield from render_table(found, columns, width=view.width, colour=view.colour)
     elif isinstance(found, Mapping):
         yield from (f"{key}: {cell(value, limit=None)}" for key, value in found.items())
     else:

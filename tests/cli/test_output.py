@@ -216,3 +216,22 @@ def test_async_answers_as_query_and_output_ask(env: dict[str, str], named: list[
     assert shown.returncode == 0 and lines[0].startswith("job-id: ") and "{" not in shown.plain
     assert set(json.loads(run_cli(env, "call", "describe-instances", "--async").stdout)) == {
         "job-id", "status"}  # into a pipe: as before
+
+
+def test_a_query_s_own_objects_are_a_table_of_their_keys(
+    env: dict[str, str], named: list[str], ec2: Any
+) -> None:
+    # The AWS CLI habit --query '...[].{name: ..., type: ...}' on a terminal: the table has
+    # the query's keys, not the curated columns (which would read nothing in them).
+    picked = run_tty(env, "call", "describe-instances", "--query",
+                     "instances-info[].{name: tags.Name, type: instance-type}", columns=100)
+    lines = picked.plain.splitlines()
+    assert picked.returncode == 0 and lines[0].split() == ["NAME", "TYPE"]
+    assert sorted(line.split() for line in lines[1:]) == [
+        ["web-0", "t2.micro"], ["web-1", "t2.micro"], ["web-2", "t2.micro"]]
+    # The result's own items, filtered, keep the curated columns.
+    stopped = run_tty(env, "call", "describe-instances", "--query",
+                      "instances-info[?instance-state-name=='stopped']", columns=160)
+    rows = stopped.plain.splitlines()
+    assert rows[0].split()[:3] == ["ID", "NAME", "STATE"]
+    assert rows[1].split()[:3] == [named[2], "web-2", "stopped"] and len(rows) == 2
