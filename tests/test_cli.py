@@ -180,6 +180,17 @@ def test_progress_is_drawn_on_a_terminal(env: dict[str, str], image_id: str) -> 
     assert result.returncode == 0 and "waiting for running" in drawn
 
 
+def test_progress_of_an_empty_listing_counts_0(env: dict[str, str]) -> None:
+    master, slave = pty.openpty()
+    try:
+        result = run_cli(env, "call", "describe-key-pairs", stderr=slave)
+        os.close(slave)
+        drawn = _read_all(master)
+    finally:
+        os.close(master)
+    assert result.returncode == 0 and "described 0 so far" in drawn and "None" not in drawn
+
+
 def _read_all(fd: int) -> str:
     chunks = []
     while True:

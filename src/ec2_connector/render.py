@@ -270,5 +270,5 @@ def progress_text(event: Mapping[str, Any]) -> str | None:
             f"[{shown}] (poll {event.get('polls')})"
         )
     if kind == "page":
-        return f"described {event.get('items')} so far..."
+        return f"described {event.get('items') or 0} so far..."  # None: nothing found yet
     return None
