@@ -160,7 +160,8 @@ def table_lines(envelope: Mapping[str, Any], view: View) -> Iterator[str]:
         else:
             yield f"{key}: {cell(value, limit=None)}"
     message = str(envelope.get("message", ""))
-    if ok and (message != SUCCESS_MESSAGE or not (items or data)):
+    # "success" says something only when nothing else is shown ("(none)" already does).
+    if ok and (message != SUCCESS_MESSAGE or not (isinstance(items, list) or data)):
         yield message
     if view.verbose:
         yield from _meta_lines(envelope.get("meta") or {})

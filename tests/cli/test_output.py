@@ -235,3 +235,11 @@ def test_a_query_s_own_objects_are_a_table_of_their_keys(
     rows = stopped.plain.splitlines()
     assert rows[0].split()[:3] == ["ID", "NAME", "STATE"]
     assert rows[1].split()[:3] == [named[2], "web-2", "stopped"] and len(rows) == 2
+
+
+def test_an_empty_listing_on_a_terminal_is_one_line(env: dict[str, str]) -> None:
+    empty = run_tty(env, "call", "describe-key-pairs")
+    assert empty.returncode == 0 and empty.plain.splitlines() == ["(none)"]
+    done = run_tty(env, "call", "create-security-group", "group-name=g", "description=d")
+    assert done.returncode == 0 and [line.split(": ")[0] for line in done.plain.splitlines()] == [
+        "group-id"]
