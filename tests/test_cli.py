@@ -277,3 +277,16 @@ def test_jobs_resume(env: dict[str, str], image_id: str, ec2: Any) -> None:
     assert shown["status"] == "resumed" and new_job in shown["message"]
     done = run_cli(env, "jobs", "resume", new_job)
     assert "not interrupted" in assert_one_line_error(done, 2)
+
+
+def test_a_one_shot_call_imports_nothing_of_jobs(env: dict[str, str]) -> None:
+    # Start-up is most of a one-shot call's time (compared with the AWS CLI's): the job
+    # machinery is for --async and `jobs`, not for a sync call.
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ec2_connector.cli", "call",
+         "describe-instances"], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "ec2_connector.call" in imported  # the probe itself works
+    assert not imported & {"ec2_connector.job", "ec2_connector.jobs", "ec2_connector.store"}

@@ -7,10 +7,9 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import TimedOut
-from ..job import JobRecord
 from ..render import View, to_json
 from ..settings import BROKER_ENV
 from ..table import columns_for, render_table, text_rows
@@ -18,6 +17,11 @@ from . import PROG
 from .output import chosen_output, emit, emit_accepted, make_view, use_colour
 from .parser import GAVE_UP, UsageError, _add_broker, _Parser, add_output_options
 from .request import builder_for, find_action
+
+if TYPE_CHECKING:
+    # Only for hints: the parser imports this module for every command, and a one-shot
+    # call needs neither the job record nor what it imports (uuid, platform).
+    from ..job import JobRecord
 
 Positive = Callable[[str], int]
 
