@@ -148,6 +148,22 @@ def test_builder_is_reusable_and_envelope_shape(call: Call, ec2: Any, image_id: 
         assert key in envelope["meta"]
 
 
+def test_meta_headers_are_the_last_answers_in_lower_case(call: Call, ec2: Any,
+                                                         image_id: str) -> None:
+    iid = launch(ec2, image_id)[0]
+    ok = call.connector("aws-ec2").set("action", "stop-instances").set("instance-id", iid).sync()
+    failed = (call.connector("aws-ec2").set("action", "stop-instances")
+              .set("instance-id", "i-0123456789abcdef0").sync())
+    assert (ok.exitcode, failed.exitcode) == (0, 6)
+    for response in (ok, failed):
+        assert response.headers and all(k == k.lower() for k in response.headers)
+        assert response.headers["content-type"].startswith("text/xml")
+        assert response.meta["http-status"] == 200
+    # Each names its own last answer: the failed call's is the describe it made to learn
+    # which ids exist (200), not the stop of the call before.
+    assert ok.headers["x-amzn-requestid"] != failed.headers["x-amzn-requestid"]
+
+
 def test_include_raw_body(call: Call, ec2: Any, image_id: str) -> None:
     iid = launch(ec2, image_id)[0]
     response = (call.connector("aws-ec2").set("action", "describe-instances")

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call, Response, Runtime, Settings
+from ec2_connector.deadline import COMPACT_AT, Deadline, Watchdog
 from tests.harness import (
     BlackHoleServer,
     EndlessBodyServer,
@@ -159,3 +160,18 @@ def test_a_bad_bound_in_flight_is_refused() -> None:
                 .connector("aws-ec2").set("action", "describe-instances").sync())
     assert response.exitcode == 2
     assert response.message == "connector 'aws-ec2': max-in-flight must be a positive integer"
+
+
+def test_calls_that_end_early_leave_no_pile_of_alarms_behind() -> None:
+    """Each call arms an alarm at its deadline and cancels it when it ends; thousands of
+    short calls under a long timeout must not pile cancelled alarms up (memory, and the
+    cost of arming), and an alarm still armed fires on time through the sweeps."""
+    watchdog = Watchdog()
+    fired = threading.Event()
+    watchdog.arm(Deadline(300), fired.set)
+    for _ in range(20 * COMPACT_AT):
+        watchdog.arm(Deadline(600_000), lambda: None).cancel()
+    assert len(watchdog) <= 2 * COMPACT_AT + 1
+    assert watchdog.pending() == 1
+    assert fired.wait(5), "the live alarm never fired"
+    assert watchdog.pending() == 0

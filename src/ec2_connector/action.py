@@ -169,12 +169,11 @@ class Action:
             if value is None:
                 continue
             values[param.name] = param.type.convert(value, param.name)
-        for param in self.all_params():
+        for param in _filled(self):
             if param.name not in values:
                 if param.required:
                     raise InvalidRequest(f"missing required parameter '{param.name}'")
-                if param.default is not NOTHING:
-                    values[param.name] = param.default
+                values[param.name] = param.default
         for group in self.groups:
             group.check(values)
         if self.check is not None:
@@ -219,3 +218,15 @@ def _param_index(action: Action) -> dict[str, Param]:
     if index is None:
         index = _INDEX_CACHE[action.name] = action.param_index()
     return index
+
+
+_FILLED_CACHE: dict[str, tuple[Param, ...]] = {}
+
+
+def _filled(action: Action) -> tuple[Param, ...]:
+    """The parameters a request must give or that have a default, in declared order."""
+    filled = _FILLED_CACHE.get(action.name)
+    if filled is None:
+        filled = _FILLED_CACHE[action.name] = tuple(
+            p for p in action.all_params() if p.required or p.default is not NOTHING)
+    return filled

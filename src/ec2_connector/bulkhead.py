@@ -27,10 +27,14 @@ class Bulkhead:
         self.endpoint = endpoint
         self.limit = limit
         self.in_flight = 0
-        self._cond = threading.Condition()
+        # The lock is taken bare on the way in and out (a Condition's own `with` costs
+        # more than a short call's place is worth); the condition only for waiting.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiting = 0
 
     def try_enter(self) -> bool:
-        with self._cond:
+        with self._lock:
             if self.in_flight >= self.limit:
                 return False
             self.in_flight += 1
@@ -38,17 +42,24 @@ class Bulkhead:
 
     def enter(self, timeout: float) -> None:
         """Take a place, waiting up to `timeout` seconds; NotSent if none came free."""
-        ends = time.monotonic() + timeout
-        with self._cond:
-            while self.in_flight >= self.limit:
-                left = ends - time.monotonic()
-                if left <= 0:
+        with self._lock:
+            if self.in_flight < self.limit and timeout > 0:
+                self.in_flight += 1
+                return
+            ends = time.monotonic() + timeout
+            self._waiting += 1
+            try:
+                while self.in_flight >= self.limit:
+                    left = ends - time.monotonic()
+                    if left <= 0:
+                        raise self.refusal()
+                    self._cond.wait(left)
+                if time.monotonic() >= ends:  # a place, but too late to use it: pass it on
+                    self._cond.notify()
                     raise self.refusal()
-                self._cond.wait(left)
-            if time.monotonic() >= ends:  # a place, but too late to use it: pass it on
-                self._cond.notify()
-                raise self.refusal()
-            self.in_flight += 1
+                self.in_flight += 1
+            finally:
+                self._waiting -= 1
 
     async def enter_async(self, timeout: float) -> None:
         """`enter` for an event loop: polls (every place given back is a thread's doing,
@@ -65,9 +76,10 @@ class Bulkhead:
             delay = min(delay * 2, 0.05)
 
     def leave(self) -> None:
-        with self._cond:
+        with self._lock:
             self.in_flight -= 1
-            self._cond.notify()
+            if self._waiting:
+                self._cond.notify()
 
     def refusal(self) -> NotSent:
         return NotSent(f"not sent: {self.in_flight} calls to {self.endpoint} already in flight")

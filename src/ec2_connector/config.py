@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -226,12 +227,17 @@ class Target:
         """The endpoint as meta shows it: never with userinfo in it."""
         if not self.endpoint_url:
             return f"https://ec2.{self.region}.amazonaws.com"
-        from urllib.parse import urlsplit
+        return _shown(self.endpoint_url)
 
-        parts = urlsplit(self.endpoint_url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{host}{port}{parts.path}"
+
+@functools.lru_cache(maxsize=256)  # few endpoints, and every call's bulkhead asks
+def _shown(endpoint_url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint_url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _credentials(

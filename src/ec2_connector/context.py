@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .config import Target
@@ -11,6 +12,8 @@ from .deadline import Deadline
 from .errors import TimedOut, translate
 
 if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
     from .clients import ClientCache
 
 Progress = Callable[[dict[str, Any]], None]
@@ -58,13 +61,14 @@ class Context:
         self.attempts = 0
         self.abandoned = False
         self.http_status: int | None = None
-        self.headers: dict[str, str] = {}
+        self._headers: dict[str, str] | None = {}
+        self._wire_headers: Any = None  # as the last answer came, until asked for
         self.request_id: str | None = None
         self.raw_body: str | None = None
         self.endpoint: str | None = None
         self.partial: dict[str, Any] = {}
         self.notes: dict[str, Any] = {}
-        self._stop = threading.Event()
+        self._stop: threading.Event | None = None  # made by the first sleep: most never do
         self._held: set[Any] = set()
         self._held_lock = threading.Lock()
         # Called before each request to EC2 (a worker's shared rate limit), if set.
@@ -81,29 +85,45 @@ class Context:
         self.endpoint = client.meta.endpoint_url
         return client
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers of the last answer, names in lower case."""
+        if self._headers is None:
+            headers = self._wire_headers or {}
+            self._headers = {str(k).lower(): str(v) for k, v in headers.items()}
+        return self._headers
+
     def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """Run one EC2 operation; botocore failures leave here already translated."""
-        from botocore.exceptions import ClientError
-
         method = getattr(self.client(), _snake(operation))
         try:
             result: dict[str, Any] = method(**kwargs)
-        except ClientError as exc:
-            error_meta = exc.response.get("ResponseMetadata", {})
-            self.request_id = error_meta.get("RequestId", self.request_id)
+        except _client_error() as exc:
+            self._answered(exc.response.get("ResponseMetadata", {}))
             if exc.response.get("Error", {}).get("Code") == "DryRunOperation":
                 raise DryRunSucceeded() from None
             raise translate(exc) from exc
         except TimedOut:
             raise
         except Exception as exc:
+            self._answered({})
             error = translate(exc)
             if error.code == "MalformedResponse" and self.http_status:
                 error.message += f" (HTTP {self.http_status})"
             raise error from exc
-        metadata = result.get("ResponseMetadata", {})
-        self.request_id = metadata.get("RequestId", self.request_id)
+        self._answered(result.get("ResponseMetadata", {}))
         return result
+
+    def _answered(self, metadata: Mapping[str, Any]) -> None:
+        """Keep the request id botocore parsed, else the answer's header's (if any)."""
+        lowered = metadata.get("HTTPHeaders")
+        if self._headers is None and isinstance(lowered, dict):
+            self._headers = lowered  # lowered by botocore already: no second copy
+        request_id = metadata.get("RequestId")
+        if request_id is None and self._wire_headers is not None:
+            request_id = self.headers.get("x-amzn-requestid")
+        if request_id is not None:
+            self.request_id = request_id
 
     def pages(self, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every page of a paginated operation, each fetched inside the deadline."""
@@ -127,11 +147,17 @@ class Context:
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but never past the deadline; wake at once if the caller gave up."""
+        with self._held_lock:  # made under the lock `abandon` sets it under: no lost wake-up
+            if self._stop is None:
+                self._stop = threading.Event()
+                if self.abandoned:
+                    self._stop.set()
+            stop = self._stop
         remaining = self.deadline.remaining()
         if seconds >= remaining:
-            self._stop.wait(remaining)
+            stop.wait(remaining)
             raise TimedOut("timed out while waiting")
-        if self._stop.wait(seconds):
+        if stop.wait(seconds):
             raise TimedOut("timed out while waiting")
 
     def abandon(self) -> None:
@@ -140,9 +166,10 @@ class Context:
         from .connections import cut
 
         self.abandoned = True
-        self._stop.set()
         # Under the lock: a connection given back meanwhile may already serve another call.
         with self._held_lock:
+            if self._stop is not None:
+                self._stop.set()
             for conn in self._held:
                 cut(conn)
             self._held.clear()
@@ -175,14 +202,28 @@ class Context:
 
     def record_http(self, response: dict[str, Any]) -> None:
         self.http_status = response.get("status_code")
-        headers = response.get("headers") or {}
-        self.headers = {str(k).lower(): str(v) for k, v in headers.items()}
-        self.request_id = self.headers.get("x-amzn-requestid", self.request_id)
+        # Lowered only when asked for: a parsed answer brings them lowered by botocore.
+        self._wire_headers = response.get("headers")
+        self._headers = None
         if self.include_raw_body:
             body = response.get("body") or b""
             self.raw_body = body.decode("utf-8", "replace") if isinstance(body, bytes) else None
 
 
+_ClientError: type[ClientError] | None = None
+
+
+def _client_error() -> type[ClientError]:
+    # botocore is imported by the first call, not with this module (start-up time).
+    global _ClientError
+    if _ClientError is None:
+        from botocore.exceptions import ClientError as error
+
+        _ClientError = error
+    return _ClientError
+
+
+@functools.cache  # a few dozen operations, on every call's path
 def _snake(operation: str) -> str:
     out = []
     for i, ch in enumerate(operation):

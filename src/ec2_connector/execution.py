@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -30,7 +31,7 @@ from .context import Context, DryRunSucceeded, ItemSink, Progress, activate
 from .deadline import Deadline
 from .errors import ConnectorError, InvalidRequest, TimedOut, translate
 from .masking import MASK, redact, secret_forms, userinfo, without_userinfo
-from .params import Integer, canonical, text_of
+from .params import Integer, Param, canonical, text_of
 from .response import SUCCESS_MESSAGE, Response
 from .runtime import Runtime, shared
 
@@ -55,8 +56,11 @@ class Request:
             action = None
         if action is None:  # an unknown action: every name any action keeps secret
             return catalog.secret_names()
+        secret = _secret_params(action)
+        if not secret:
+            return frozenset()
         given = {canonical(k): v for k, v in self.params.items()}
-        return frozenset(p.name for p in action.all_params() if p.secret_in(given))
+        return frozenset(p.name for p in secret if p.secret_in(given))
 
     def secrets(self) -> list[str]:
         """The secret values this request carries, to be masked wherever text leaves us."""
@@ -78,9 +82,21 @@ class Request:
         return f"Request(connector={self.connector!r}, action={self.action!r}, params={shown})"
 
 
+@functools.lru_cache(maxsize=1024)  # parameter names: every call's, several times
 def _loose(name: str) -> str:
     # `securityKey`, `Security-Key` and `security_key` are one name to a masker.
     return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_SECRET_PARAMS: dict[str, tuple[Param, ...]] = {}
+
+
+def _secret_params(action: Action) -> tuple[Param, ...]:
+    """The parameters of `action` that may be secret (most actions have none)."""
+    found = _SECRET_PARAMS.get(action.name)
+    if found is None:
+        found = _SECRET_PARAMS[action.name] = tuple(p for p in action.all_params() if p.secret)
+    return found
 
 
 def _shown_url(key: object, value: Any) -> Any:

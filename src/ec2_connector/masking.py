@@ -43,6 +43,8 @@ _PEM = re.compile(
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with every whole occurrence of each secret value masked."""
+    if not secrets:  # the common case: a call that carried no secret
+        return text
     for secret in sorted({s for s in secrets if len(s) >= MIN_LENGTH}, key=len, reverse=True):
         if secret in text:
             edge_l = r"(?<![A-Za-z0-9])" if secret[0].isalnum() else ""
@@ -120,11 +122,15 @@ def in_flight(secrets: Iterable[str]) -> Iterator[None]:
 
 
 def add(values: Iterable[str]) -> None:
+    if not values:  # most calls carry no secret: no lock to take
+        return
     with _inflight_lock:
         _inflight.update(values)
 
 
 def remove(values: Iterable[str]) -> None:
+    if not values:
+        return
     with _inflight_lock:
         _inflight.subtract(values)
         for value in [v for v, n in _inflight.items() if n <= 0]:
