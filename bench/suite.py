@@ -26,7 +26,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., list[Figure]], dict[str, int], dict[st
     "5": (bigaccount.run, {"rounds": 3}, {"rounds": 1}),
     "6": (deadline.run, {"rounds": 5}, {"rounds": 3}),
     "7": (workers.run, {"rounds": 2}, {"rounds": 1, "jobs": 300, "latency": 100}),
-    "8": (hung.run, {"rounds": 3}, {"rounds": 1}),
+    "8": (hung.run, {"rounds": 5}, {"rounds": 1}),
     "9": (fanout.run, {"rounds": 5}, {"rounds": 2}),
 }
 

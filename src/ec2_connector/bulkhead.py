@@ -75,6 +75,11 @@ class Bulkhead:
             await asyncio.sleep(min(delay, left))
             delay = min(delay * 2, 0.05)
 
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a place."""
+        return self._waiting
+
     def leave(self) -> None:
         with self._lock:
             self.in_flight -= 1
@@ -104,6 +109,11 @@ class Bulkheads:
         """Calls in flight to every endpoint (a measure for tests and benchmarks)."""
         with self._lock:
             return sum(b.in_flight for b in self._by_key.values())
+
+    def waiting(self) -> int:
+        """Calls waiting for a place, to every endpoint (a measure, as `in_flight`)."""
+        with self._lock:
+            return sum(b.waiting for b in self._by_key.values())
 
     def reset(self) -> None:
         self._lock = threading.Lock()
