@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from typing import Any
@@ -27,30 +28,32 @@ _FIELDS = tuple(f.name for f in fields(JobRecord))
 SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
 
-# KEYS: job hash, lease index. ARGV: id, the number of expected statuses, the statuses,
-# holder ("" for any), lapsed-before ("" for no check), then field/value pairs.
+# KEYS: job hash, lease index. ARGV: id, "1" to answer with the record (else 1), the
+# number of expected statuses, the statuses, holder ("" for any), lapsed-before ("" for
+# no check), then field/value pairs. Answers 0 when nothing changed.
 _TRANSITION = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local n = tonumber(ARGV[2])
-local status = redis.call('HGET', KEYS[1], 'status')
+local n = tonumber(ARGV[3])
+local current = redis.call('HMGET', KEYS[1], 'status', 'holder', 'lease_until')
 local ok = false
-for i = 3, 2 + n do if status == ARGV[i] then ok = true end end
+for i = 4, 3 + n do if current[1] == ARGV[i] then ok = true end end
 if not ok then return 0 end
-local holder = ARGV[3 + n]
-if holder ~= '' and redis.call('HGET', KEYS[1], 'holder') ~= holder then return 0 end
-local before = ARGV[4 + n]
+local holder = ARGV[4 + n]
+if holder ~= '' and current[2] ~= holder then return 0 end
+local before = ARGV[5 + n]
 if before ~= '' then
-  local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until'))
+  local lease = tonumber(current[3])
   if lease == nil or lease >= tonumber(before) then return 0 end
 end
-for i = 5 + n, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  if ARGV[i] == 'lease_until' then
-    local lease = tonumber(ARGV[i + 1])
-    if lease == nil then redis.call('ZREM', KEYS[2], ARGV[1])
-    else redis.call('ZADD', KEYS[2], lease, ARGV[1]) end
-  end
+local lease_set, lease = false, nil
+for i = 6 + n, #ARGV, 2 do
+  if ARGV[i] == 'lease_until' then lease_set, lease = true, tonumber(ARGV[i + 1]) end
 end
+if #ARGV >= 6 + n then redis.call('HSET', KEYS[1], unpack(ARGV, 6 + n)) end
+if lease_set then
+  if lease == nil then redis.call('ZREM', KEYS[2], ARGV[1])
+  else redis.call('ZADD', KEYS[2], lease, ARGV[1]) end
+end
+if ARGV[2] == '1' then return redis.call('HGETALL', KEYS[1]) end
 return 1
 """
 
@@ -120,16 +123,27 @@ class RedisJobStore(Transitions):
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
                    **changes: Any) -> bool:
-        expected = [json.dumps(JobStatus(s).value) for s in expect]
-        args: builtins.list[Any] = [job_id, len(expected), *expected,
-                                    json.dumps(held_by) if held_by is not None else "",
-                                    "" if lapsed_before is None else repr(lapsed_before)]
-        for name, value in changes.items():
-            encoded = value.value if isinstance(value, JobStatus) else value
-            args += [name, json.dumps(encoded)]
+        return bool(self._cas(job_id, expect, held_by, lapsed_before, False, changes))
+
+    def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
+        # One round trip: the script answers with the claimed record, not a flag to be
+        # followed by a read.
+        now = time.time()
+        row = self._cas(job_id, [JobStatus.QUEUED], None, None, True,
+                        {"status": JobStatus.RUNNING, "holder": holder,
+                         "lease_until": now + lease_s, "started_at": now})
+        if not row:
+            return None
+        return _decode(dict(zip(row[::2], row[1::2], strict=True)))
+
+    def _cas(self, job_id: str, expect: Iterable[JobStatus], held_by: str | None,
+             lapsed_before: float | None, answer_record: bool, changes: dict[str, Any]) -> Any:
+        args = _cas_args(job_id, expect, held_by, lapsed_before, answer_record, changes)
         with self._guard():
-            done = self._transition(keys=[self._key(job_id), f"{PREFIX}leases"], args=args)
-        return bool(done)
+            return self._transition(keys=self._keys(job_id), args=args)
+
+    def _keys(self, job_id: str) -> builtins.list[str]:
+        return [self._key(job_id), f"{PREFIX}leases"]
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._guard():
@@ -184,6 +198,20 @@ class RedisJobStore(Transitions):
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._redis.close()
+
+
+def _cas_args(job_id: str, expect: Iterable[JobStatus], held_by: str | None,
+              lapsed_before: float | None, answer_record: bool,
+              changes: dict[str, Any]) -> builtins.list[Any]:
+    """The transition script's ARGV (see `_TRANSITION`)."""
+    expected = [json.dumps(JobStatus(s).value) for s in expect]
+    args: builtins.list[Any] = [job_id, "1" if answer_record else "", len(expected), *expected,
+                                json.dumps(held_by) if held_by is not None else "",
+                                "" if lapsed_before is None else repr(lapsed_before)]
+    for name, value in changes.items():
+        encoded = value.value if isinstance(value, JobStatus) else value
+        args += [name, json.dumps(encoded)]
+    return args
 
 
 def _decode(raw: dict[str, str]) -> JobRecord:
