@@ -76,6 +76,24 @@ def test_only_the_holder_renews_and_finishes(store: JobStore) -> None:
     assert not store.finish("f1", "me", JobStatus.FAILED, "again", envelope)
 
 
+def test_leases_are_renewed_together_only_for_their_holder(store: JobStore) -> None:
+    for job_id in ("m1", "m2", "m3", "m4"):
+        store.add(record(job_id))
+        assert store.claim(job_id, "me", 10) is not None
+    envelope = {"exitcode": 0, "message": "success", "data": {}, "meta": {}}
+    assert store.finish("m3", "me", JobStatus.SUCCEEDED, "success", envelope)
+    held = [("m1", "me"), ("m2", "me"), ("m3", "me"), ("m4", "someone-else"), ("gone", "me")]
+    assert store.renew_many(held, 60) == ["m3", "m4", "gone"]
+    for job_id in ("m1", "m2"):
+        renewed = store.get(job_id)
+        assert renewed is not None and renewed.lease_until is not None
+        assert renewed.lease_until > time.time() + 50
+    mine = store.get("m4")
+    assert mine is not None and mine.lease_until is not None
+    assert mine.lease_until < time.time() + 11  # another holder's lease is not extended
+    assert store.renew_many([], 60) == []
+
+
 def test_a_lapsed_lease_is_seen_and_swept(store: JobStore) -> None:
     store.add(record("l1", lease_until=time.time() - 1, holder="gone"))
     store.add(record("l2", lease_until=time.time() + 60, holder="alive"))

@@ -59,12 +59,17 @@ class Leases:
         while not self._stop.wait(self.lease_s / 3):
             with self._lock:
                 held = list(self._held.items())
-            for job_id, holder in held:
-                try:
-                    if not self.store.renew(job_id, holder, self.lease_s):
-                        self.release(job_id)  # ended, or taken over: nothing to keep
-                except Exception as exc:  # the store is down: the next round tries again
-                    log.warning("could not renew the lease of job %s: %s", job_id, exc)
+            if not held:
+                continue
+            try:
+                # One call for all of them: a shared store renews a worker's leases in
+                # one round trip, not one per job.
+                lost = self.store.renew_many(held, self.lease_s)
+            except Exception as exc:  # the store is down: the next round tries again
+                log.warning("could not renew the leases of %d job(s): %s", len(held), exc)
+                continue
+            for job_id in lost:
+                self.release(job_id)  # ended, or taken over: nothing to keep
 
     def stop(self) -> None:
         self._stop.set()

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import EndpointUnreachable, StoreError
-from .job import JobRecord, JobStatus
+from .job import LIVE, JobRecord, JobStatus
 from .store import Transitions
 
 PREFIX = "ec2-connector:"
@@ -124,6 +124,19 @@ class RedisJobStore(Transitions):
                    held_by: str | None = None, lapsed_before: float | None = None,
                    **changes: Any) -> bool:
         return bool(self._cas(job_id, expect, held_by, lapsed_before, False, changes))
+
+    def renew_many(self, held: builtins.list[tuple[str, str]],
+                   lease_s: float) -> builtins.list[str]:
+        # Each renewal is still its own compare-and-set script; the pipeline only sends
+        # them together, so a worker holding many jobs pays one round trip per round.
+        until = time.time() + lease_s
+        with self._guard():
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id, holder in held:
+                self._transition(keys=self._keys(job_id), client=pipe, args=_cas_args(
+                    job_id, LIVE, holder, None, False, {"lease_until": until}))
+            done = pipe.execute()
+        return [job_id for (job_id, _), ok in zip(held, done, strict=True) if not ok]
 
     def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
         # One round trip: the script answers with the claimed record, not a flag to be

@@ -43,6 +43,10 @@ class JobStore(Protocol):
     def renew(self, job_id: str, holder: str, lease_s: float) -> bool:
         """Extend the lease of a live job, only by its holder."""
 
+    def renew_many(self, held: builtins.list[tuple[str, str]],
+                   lease_s: float) -> builtins.list[str]:
+        """`renew` for each (job id, holder); the ids whose lease was not extended."""
+
     def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
                response: dict[str, Any]) -> bool:
         """Record how the job ended, only by its holder."""
@@ -125,6 +129,10 @@ class Transitions:
 
     def renew(self, job_id: str, holder: str, lease_s: float) -> bool:
         return self.transition(job_id, LIVE, held_by=holder, lease_until=time.time() + lease_s)
+
+    def renew_many(self, held: builtins.list[tuple[str, str]],
+                   lease_s: float) -> builtins.list[str]:
+        return [job_id for job_id, holder in held if not self.renew(job_id, holder, lease_s)]
 
     def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
                response: dict[str, Any]) -> bool:
