@@ -63,6 +63,10 @@ def make_app(broker: str) -> Celery:
         },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+        # Nothing here uses `celery inspect`/`control` or task rate limits; without them a
+        # worker keeps no broadcast channel to poll and checks no bucket per message.
+        worker_enable_remote_control=False,
+        worker_disable_rate_limits=True,
         task_serializer="json",
         accept_content=["json"],
     )
@@ -162,6 +166,16 @@ def _run_job(task: Any, job_id: str) -> None:
     state(task.app).run(job_id)
 
 
+def quiet_task_lines() -> None:
+    """Celery's own two INFO lines per task ("received", "succeeded in") name its task
+    uuid, not the job; the job's end is logged once, by job id, in `WorkerState.run`.
+    Failures of a task still reach the log (Celery logs them at ERROR)."""
+    for name in ("celery.worker.strategy", "celery.app.trace"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def serve(broker: str, concurrency: int, config: str | None = None,
           loglevel: str = "INFO") -> int:
     """Run a worker in this process until it is stopped (threads pool)."""
@@ -169,6 +183,7 @@ def serve(broker: str, concurrency: int, config: str | None = None,
     if config is not None:
         app.conf.ec2_connector_config = config
     logging.basicConfig(level=loglevel, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    quiet_task_lines()
     worker_state = state(app)
     worker_state.store.ping()
     sweeper = threading.Thread(target=worker_state.sweep_forever, args=(worker_state.sweep_s,),
