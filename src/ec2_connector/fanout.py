@@ -42,8 +42,13 @@ _SEPARATOR = re.compile(r"[,\s]")
 
 def wanted(request: Request) -> bool:
     """Does this request ask for more than one region or connector?"""
-    params = _named(request.params)
-    return "connectors" in params or _many(params.get("region"))
+    # Every call asks, so no dict is built for it.
+    for key, value in request.params.items():
+        if isinstance(key, str):
+            name = key.strip().replace("_", "-")
+            if name == "connectors" or (name == "region" and _many(value)):
+                return True
+    return False
 
 
 def _many(region: Any) -> bool:
