@@ -176,7 +176,7 @@ class JobManager:
                resumed_from: str | None = None, job_id: str | None = None) -> Job:
         """Validate, write the job to the store, then hand it to the executor; an invalid
         request is refused (InvalidRequest) before anything is written."""
-        prepared = prepare(request, self.connectors, Deadline(self.settings.timeout_ms))
+        prepared, target = self._prepared(request)
         prepared.action.check_async(prepared.params)
         secrets = _holds_secrets(request)
         if secrets and self.executor.remote:
@@ -190,7 +190,7 @@ class JobManager:
         record = JobRecord(
             id=job_id or new_job_id(), connector=request.connector, action=prepared.action.name,
             params=_storable(request), timeout_ms=request.timeout_ms,
-            target=self._target_of(request, prepared), executor=self.executor.name,
+            target=target, executor=self.executor.name,
             created_at=now, expires_at=now + timeout_ms / 1000, secrets_held=secrets,
             resumed_from=resumed_from)
         if not self.executor.remote:
@@ -229,21 +229,22 @@ class JobManager:
         log.info("job %s resumed as %s", record.id, new_id)
         return self.submit(request, resumed_from=record.id, job_id=new_id)
 
-    def _target_of(self, request: Request, prepared: Prepared) -> dict[str, Any]:
-        if not fanout.wanted(request):
-            return target_of(prepared.target)
-        # Several connectors or regions: where each connector went, so that a resume can
-        # check every one of them (the regions are the request's own).
+    def _prepared(self, request: Request) -> tuple[Prepared, dict[str, Any]]:
+        """The request validated (once), and the target its record keeps. Over several
+        connectors or regions, where each connector goes too (the regions are the
+        request's own), so that a resume can check every one of them."""
         deadline = Deadline(self.settings.timeout_ms)
-        each = fanout.plan(request, self.connectors, deadline).targets()
-        return {**target_of(prepared.target), "fan-out": True,
-                "connectors": {name: target_of(t) for name, t in each.items()}}
+        if not fanout.wanted(request):
+            prepared = prepare(request, self.connectors, deadline)
+            return prepared, target_of(prepared.target)
+        plan = fanout.plan(request, self.connectors, deadline)
+        each = {name: target_of(t) for name, t in plan.targets().items()}
+        return plan.first, {**target_of(plan.first.target), "fan-out": True, "connectors": each}
 
     def _check_target(self, record: JobRecord) -> None:
         was = record.target or {}
         if was.get("fan-out"):
-            request = lifecycle.request_of(record)
-            now = self._target_of(request, prepare(request, self.connectors, Deadline(1000)))
+            _, now = self._prepared(lifecycle.request_of(record))
             pairs = [(name, was["connectors"].get(name) or {}, target)
                      for name, target in now["connectors"].items()]
         else:
