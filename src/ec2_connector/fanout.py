@@ -45,7 +45,7 @@ def wanted(request: Request) -> bool:
     # Every call asks, so no dict is built for it.
     for key, value in request.params.items():
         if isinstance(key, str):
-            name = key.strip().replace("_", "-")
+            name = canonical(key)
             if name == "connectors" or (name == "region" and _many(value)):
                 return True
     return False
