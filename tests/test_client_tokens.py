@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from ec2_connector.tokens import TOKEN_TAG
+from ec2_connector.actions.tokens import TOKEN_TAG
 from tests.conftest import all_instances, launch
 
 # Two processes racing with one token, this many times: the 20 trials (a few

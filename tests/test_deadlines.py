@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call, Response, Runtime, Settings
-from ec2_connector.deadline import COMPACT_AT, Deadline, Watchdog
+from ec2_connector.transport.deadline import COMPACT_AT, Deadline, Watchdog
 from tests.harness import (
     BlackHoleServer,
     EndlessBodyServer,

@@ -16,12 +16,12 @@ import pytest
 from botocore.model import ListShape, OperationModel, ServiceModel, Shape, StructureShape
 from botocore.validate import ParamValidator
 
-from ec2_connector.action import Action, In
 from ec2_connector.actions import ACTIONS, ALIASES, catalog
+from ec2_connector.actions.runner import input_args
 from ec2_connector.errors import NotFound, class_for_code
-from ec2_connector.fields import Field, Fields
-from ec2_connector.resources import RESOURCES
-from ec2_connector.runner import input_args
+from ec2_connector.spec.action import Action, In
+from ec2_connector.spec.fields import Field, Fields
+from ec2_connector.spec.resources import RESOURCES
 
 SESSION = botocore.session.get_session()
 MODEL: ServiceModel = SESSION.get_service_model("ec2")
@@ -209,7 +209,7 @@ def test_the_checks_catch_a_wrong_declaration() -> None:
 def test_field_rules_timestamps_and_absent_lists() -> None:
     from datetime import UTC, datetime
 
-    from ec2_connector.fields import TAGS, mapper
+    from ec2_connector.spec.fields import TAGS, mapper
 
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     fields = {"t": "LaunchTime", "s": "State.Name", "ids": "Groups[].GroupId", "tags": TAGS,

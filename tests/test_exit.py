@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from ec2_connector.job import JobRecord, JobStatus
-from ec2_connector.store import SQLiteJobStore
+from ec2_connector.jobs.record import JobRecord, JobStatus
+from ec2_connector.jobs.store import SQLiteJobStore
 from tests.harness import EndlessBodyServer, SilentServer
 from tests.harness.processes import terminate
 from tests.test_cli import clean_env

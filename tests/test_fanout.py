@@ -162,7 +162,7 @@ def test_cli_async_over_every_region_and_its_refusals(endpoint: str, tmp_path: P
 def test_an_interrupted_fan_out_job_resumes_only_where_each_connector_went(
         endpoint: str, tmp_path: Path) -> None:
     from ec2_connector.errors import InvalidRequest
-    from ec2_connector.job import JobStatus
+    from ec2_connector.jobs.record import JobStatus
 
     keys = {"endpoint-url": endpoint, "access-key": "testing", "security-key": "testing"}
     config: dict[str, Any] = {"connectors": {"east": {**keys, "region": "us-east-1"},

@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ec2_connector import Call, InvalidRequest
-from ec2_connector.action import Action
 from ec2_connector.actions import ACTIONS
-from ec2_connector.params import canonical
+from ec2_connector.spec.action import Action
+from ec2_connector.spec.params import canonical
 from tests.harness import CaptureServer, RefusingEndpoint
 from tests.harness.service import ROOT, ServiceProcess
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from ec2_connector.job import JobRecord, JobStatus
-from ec2_connector.store import SQLiteJobStore
+from ec2_connector.jobs.record import JobRecord, JobStatus
+from ec2_connector.jobs.store import SQLiteJobStore
 from tests.conftest import all_instances
 from tests.harness import SilentServer
 from tests.test_cli import assert_one_line_error, clean_env, envelope, run_cli

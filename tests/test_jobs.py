@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from ec2_connector import Call, InvalidRequest, NotFound, TimedOut, lifecycle
-from ec2_connector.job import JobRecord, JobStatus
-from ec2_connector.store import SQLiteJobStore
+from ec2_connector import Call, InvalidRequest, NotFound, TimedOut
+from ec2_connector.jobs import lifecycle
+from ec2_connector.jobs.record import JobRecord, JobStatus
+from ec2_connector.jobs.store import SQLiteJobStore
 from tests.conftest import all_instances
 from tests.harness import CannedEC2Server, RequestHandler, SilentServer
 from tests.test_execution import LaunchThenHang, config_for

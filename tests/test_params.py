@@ -8,7 +8,7 @@ import pytest
 
 from ec2_connector.actions import catalog
 from ec2_connector.errors import InvalidRequest
-from ec2_connector.params import (
+from ec2_connector.spec.params import (
     INSTANCE_ID,
     Boolean,
     Cidr,

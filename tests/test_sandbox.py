@@ -17,7 +17,7 @@ import botocore.exceptions
 import pytest
 
 from ec2_connector import Call
-from ec2_connector.sandbox import Sandbox, SandboxUnavailable
+from ec2_connector.sandbox.server import Sandbox, SandboxUnavailable
 from tests.conftest import free_port
 from tests.harness.processes import run_cli_without
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from ec2_connector import lifecycle
-from ec2_connector.job import JobRecord, JobStatus
-from ec2_connector.redis_store import RedisJobStore
-from ec2_connector.store import JobStore, SQLiteJobStore, parse_age
+from ec2_connector.jobs import lifecycle
+from ec2_connector.jobs.record import JobRecord, JobStatus
+from ec2_connector.jobs.redis import RedisJobStore
+from ec2_connector.jobs.store import JobStore, SQLiteJobStore, parse_age
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         Throttled,
         TimedOut,
     )
-    from .job import JobRecord, JobStatus
+    from .jobs.record import JobRecord, JobStatus
     from .response import Response
     from .runtime import Runtime
     from .settings import Settings
@@ -61,7 +61,8 @@ _ERRORS = ["AuthError", "ConnectorError", "EndpointUnreachable", "ExitCode", "In
            "NotFound", "PartialFailure", "ServiceError", "StoreError", "Throttled", "TimedOut"]
 _MODULE_OF = {
     **dict.fromkeys(_ERRORS, "errors"),
-    "Call": "call", "RequestBuilder": "call", "JobRecord": "job", "JobStatus": "job",
+    "Call": "call", "RequestBuilder": "call",
+    "JobRecord": "jobs.record", "JobStatus": "jobs.record",
     "Response": "response", "Runtime": "runtime", "Settings": "settings",
 }
 

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from .actions import catalog
 from .config import Connectors
-from .context import ItemSink, Progress
-from .deadline import Deadline
 from .execution import Request, as_request, execute, prepare
-from .params import text_of
 from .response import Response
 from .runtime import Runtime, shared
 from .settings import Settings
+from .spec.params import text_of
+from .transport.context import ItemSink, Progress
+from .transport.deadline import Deadline
 
 if TYPE_CHECKING:
-    from .jobs import Job, JobManager, RefusedJob
+    from .jobs.manager import Job, JobManager, RefusedJob
 
 
 class Call:
@@ -86,7 +86,7 @@ class Call:
     @property
     def jobs(self) -> JobManager:
         if self._jobs is None:
-            from .jobs import JobManager
+            from .jobs.manager import JobManager
 
             self._jobs = JobManager(
                 self.connectors, home=self._home, workers=self._workers, runtime=self.runtime,
@@ -159,7 +159,7 @@ class RequestBuilder:
         submission (invalid: exitcode 2; store or broker down: 4 or 9) gives a
         `RefusedJob` that is already done with that response, and no job exists."""
         from .errors import ConnectorError
-        from .jobs import RefusedJob
+        from .jobs.manager import RefusedJob
 
         try:
             return self._call.jobs.submit(self.request(), progress=self._progress)

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import regions
 from .errors import InvalidRequest, unknown_name
-from .netparams import EndpointUrl, region_type
-from .params import String, StringList
 from .settings import CONFIG_ENV, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_MODE
+from .spec.netparams import EndpointUrl, region_type
+from .spec.params import String, StringList
+from .transport import regions
 
 DEFAULT_CONNECTOR = "aws-ec2"
 DEFAULT_REGION = regions.DEFAULT_REGION

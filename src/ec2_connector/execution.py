@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import fanout, masking
-from .action import MAX_TIMEOUT_MS, Action
 from .actions import catalog
-from .bulkhead import Bulkhead, NotSent
 from .config import Connectors, Target
-from .context import Context, DryRunSucceeded, ItemSink, Progress, activate
-from .deadline import Deadline
 from .errors import ConnectorError, InvalidRequest, TimedOut, translate
 from .masking import MASK, redact, secret_forms, userinfo, without_userinfo
-from .params import Integer, Param, canonical, text_of
 from .response import SUCCESS_MESSAGE, Response
 from .runtime import Runtime, shared
+from .spec.action import MAX_TIMEOUT_MS, Action
+from .spec.params import Integer, Param, canonical, text_of
+from .transport.bulkhead import Bulkhead, NotSent
+from .transport.context import Context, DryRunSucceeded, ItemSink, Progress, activate
+from .transport.deadline import Deadline
 
 log = logging.getLogger("ec2_connector")
 masking.install()  # before the first call can log anything

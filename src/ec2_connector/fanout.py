@@ -18,18 +18,18 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .action import CONNECTION_NAMES, MAX_TIMEOUT_MS, Action
-from .deadline import Deadline
 from .errors import ConnectorError, ExitCode, InvalidRequest
-from .netparams import region_type
-from .params import Integer, String, StringList, canonical
 from .response import Response
+from .spec.action import CONNECTION_NAMES, MAX_TIMEOUT_MS, Action
+from .spec.netparams import region_type
+from .spec.params import Integer, String, StringList, canonical
+from .transport.deadline import Deadline
 
 if TYPE_CHECKING:
     from .config import Connectors, Target
-    from .context import ItemSink, Progress
     from .execution import Prepared, Request
     from .runtime import Runtime
+    from .transport.context import ItemSink, Progress
 
 DEFAULT_MAX_PARALLEL = 16
 ENABLED = frozenset({"opt-in-not-required", "opted-in"})

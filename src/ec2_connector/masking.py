@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from .params import text_of
+from .spec.params import text_of
 
 MASK = "***"
 MIN_LENGTH = 4

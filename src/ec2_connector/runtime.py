@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from .actions import catalog
-from .bulkhead import Bulkheads
-from .clients import ClientCache
-from .deadline import Watchdog
 from .settings import Settings
+from .transport.bulkhead import Bulkheads
+from .transport.clients import ClientCache
+from .transport.deadline import Watchdog
 
 if TYPE_CHECKING:
-    from .context import Context
+    from .transport.context import Context
 
 _all: weakref.WeakSet[Runtime] = weakref.WeakSet()
 _shared: Runtime | None = None

@@ -8,7 +8,7 @@ import pytest
 
 from ec2_connector import Call
 from ec2_connector.actions import ACTIONS
-from ec2_connector.runner import input_args
+from ec2_connector.actions.runner import input_args
 from tests.actions.test_instances import refused, run
 from tests.conftest import launch
 

@@ -120,7 +120,7 @@ def log_config(path: str, level: str) -> dict[str, Any]:
 
     botocore and urllib3 log at `level` too: the connector's filter masks their records.
     """
-    from ec2_connector.service import log_config as service_log_config
+    from ec2_connector.service.app import log_config as service_log_config
 
     config: dict[str, Any] = service_log_config()
     config["handlers"]["file"] = {
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from ec2_connector import Call, Settings
-    from ec2_connector.service import create_app, server_options
+    from ec2_connector.service.app import create_app, server_options
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def app_from_env() -> Any:
     """The app of one worker process, its config from $EC2_CONNECTOR_CONFIG."""
-    from ec2_connector.service import create_app
+    from ec2_connector.service.app import create_app
 
     return create_app()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..action import Action
 from ..errors import unknown_name
-from ..params import canonical, text_of
+from ..spec.action import Action
+from ..spec.params import canonical, text_of
 from . import (
     addresses,
     images,

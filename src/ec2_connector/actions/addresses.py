@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..action import Action
-from ..fields import TAGS, Fields
-from ..params import Boolean, Group, Param, String, StringList
+from ..spec.action import Action
+from ..spec.fields import TAGS, Fields
+from ..spec.params import Boolean, Group, Param, String, StringList
 from .shapes import (
     FILTERS,
     FILTERS_IN,

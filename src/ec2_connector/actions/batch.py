@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..action import Runner
-from ..context import Context
 from ..errors import NotFound, PartialFailure
-from ..fields import mapper
-from ..resources import resource
-from ..waits import wait_for, wait_params
+from ..spec.action import Runner
+from ..spec.fields import mapper
+from ..spec.resources import resource
+from ..transport.context import Context
 from .shapes import STATE_CHANGE_FIELDS
+from .waits import wait_for, wait_params
 
 NOT_FOUND_CODE = str(resource("instance").not_found)
 state_item = mapper(STATE_CHANGE_FIELDS)

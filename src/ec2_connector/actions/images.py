@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..action import Action
-from ..fields import TAGS, Field, Fields
-from ..params import Boolean, Group, Param, String, StringList
+from ..spec.action import Action
+from ..spec.fields import TAGS, Field, Fields
+from ..spec.params import Boolean, Group, Param, String, StringList
 from .shapes import (
     CLIENT_TOKEN,
     FILTERS,

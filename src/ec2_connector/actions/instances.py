@@ -8,11 +8,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from ..action import Action
-from ..context import Context
 from ..errors import InvalidRequest, ServiceError
-from ..fields import Field, Fields, mapper
-from ..params import (
+from ..spec.action import Action
+from ..spec.fields import Field, Fields, mapper
+from ..spec.params import (
     INSTANCE_ID,
     USER_DATA_MAX,
     Boolean,
@@ -28,8 +27,11 @@ from ..params import (
     Text,
     canonical,
 )
-from ..resources import resource
-from ..tokens import (
+from ..spec.resources import resource
+from ..transport.context import Context
+from .batch import state_change
+from .shapes import FILTERS_IN, INSTANCE_FIELDS, LAUNCH_FIELDS, tag_specs
+from .tokens import (
     DIGEST_TAG,
     RESERVED_TAGS,
     TOKEN_TAG,
@@ -39,9 +41,7 @@ from ..tokens import (
     launched_with,
     token_lock,
 )
-from ..waits import wait_for, wait_params
-from .batch import state_change
-from .shapes import FILTERS_IN, INSTANCE_FIELDS, LAUNCH_FIELDS, tag_specs
+from .waits import wait_for, wait_params
 
 INSTANCE_IDS = Param(
     "instance-id", StringList(INSTANCE_ID), "one or more instance ids", required=True

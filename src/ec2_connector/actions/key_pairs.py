@@ -12,12 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..action import Action
-from ..context import Context
 from ..errors import InvalidRequest
-from ..fields import TAGS, Fields
-from ..params import Choice, Group, Param, String, StringList, Text
-from ..resources import resource
+from ..spec.action import Action
+from ..spec.fields import TAGS, Fields
+from ..spec.params import Choice, Group, Param, String, StringList, Text
+from ..spec.resources import resource
+from ..transport.context import Context
 from .shapes import FILTERS, FILTERS_IN, TAGS_PARAM, listing, tag_specs, tags_in
 
 KEY_FIELDS: Fields = {

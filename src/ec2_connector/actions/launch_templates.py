@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from ..action import Action, In
-from ..fields import TAGS, Fields
-from ..params import Group, Param, String, StringList, Text
-from ..resources import resource
+from ..spec.action import Action, In
+from ..spec.fields import TAGS, Fields
+from ..spec.params import Group, Param, String, StringList, Text
+from ..spec.resources import resource
 from .shapes import CLIENT_TOKEN, FILTERS, FILTERS_IN, TAGS_PARAM, example_id, listing, tags_in
 
 LT = example_id("launch-template")

@@ -22,11 +22,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..action import Action
-from ..context import Context
 from ..errors import InvalidRequest, unknown_name
-from ..params import Integer, Mapping_, Param, String
-from ..runner import pages
+from ..spec.action import Action
+from ..spec.params import Integer, Mapping_, Param, String
+from ..transport.context import Context
+from .runner import pages
 
 READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Search")
 ALSO_SENSITIVE = frozenset({"UserData", "Output"})
@@ -91,7 +91,7 @@ def _validate(args: dict[str, Any], op_model: Any) -> None:
 def _collect(
     ctx: Context, operation: str, args: dict[str, Any], max_items: int | None
 ) -> tuple[dict[str, Any], int]:
-    from .. import model
+    from ..transport import model
 
     config = model.paginator(operation, ctx.clients.operations) or {}
     keys = config.get("result_key") or []

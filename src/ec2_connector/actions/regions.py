@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..fields import Fields
-from ..params import Boolean, Param, StringList
-from ..resources import resource
+from ..spec.fields import Fields
+from ..spec.params import Boolean, Param, StringList
+from ..spec.resources import resource
 from .shapes import FILTERS, FILTERS_IN, listing
 
 REGION_FIELDS: Fields = {

@@ -5,11 +5,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from ..action import Action
-from ..context import Context
 from ..errors import InvalidRequest
-from ..fields import TAGS, Field, Fields, mapper
-from ..params import (
+from ..spec.action import Action
+from ..spec.fields import TAGS, Field, Fields, mapper
+from ..spec.params import (
     GROUP_ID,
     Choice,
     Cidr,
@@ -21,6 +20,7 @@ from ..params import (
     StringList,
     Tags,
 )
+from ..transport.context import Context
 from .shapes import FILTERS_IN, tags_in
 
 PERMISSION_FIELDS: Fields = {

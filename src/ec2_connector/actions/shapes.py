@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..action import In
-from ..fields import TAGS, Field, Fields
-from ..params import Mapping_, Param, String, StringList, Tags
-from ..resources import resource
+from ..spec.action import In
+from ..spec.fields import TAGS, Field, Fields
+from ..spec.params import Mapping_, Param, String, StringList, Tags
+from ..spec.resources import resource
 
 LAUNCH_FIELDS: Fields = {
     # The `instance-info` item of create-instance.
@@ -117,7 +117,7 @@ def example_id(resource_name: str) -> str:
 def listing(resource_name: str, fields: Fields, result: str, doc: str, **more: Any) -> Any:
     """The declaration of a read-only listing of a resource: its describe operation,
     ids (a list, or none: all) and filters, every page, each item mapped by `fields`."""
-    from ..action import Action
+    from ..spec.action import Action
 
     res = resource(resource_name)
     params = more.pop("params", (ids_param(resource_name, f"{res.name} ids (none: all)"),

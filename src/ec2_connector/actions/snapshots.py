@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..action import Action
-from ..fields import TAGS, Fields
-from ..params import Boolean, Param, String, StringList
+from ..spec.action import Action
+from ..spec.fields import TAGS, Fields
+from ..spec.params import Boolean, Param, String, StringList
 from .shapes import FILTERS, TAGS_PARAM, example_id, id_param, ids_param, listing, tags_in
 
 SNAP = example_id("snapshot")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..action import Action
-from ..context import Context
 from ..errors import InvalidRequest
-from ..params import RESOURCE_ID, Group, Param, String, StringList, Tags
+from ..spec.action import Action
+from ..spec.params import RESOURCE_ID, Group, Param, String, StringList, Tags
+from ..transport.context import Context
 from .shapes import tag_list
 
 RESOURCE_IDS = Param(

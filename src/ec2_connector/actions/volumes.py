@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..action import Action
-from ..context import Context
 from ..errors import ServiceError
-from ..fields import TAGS, Field, Fields
-from ..params import Boolean, Choice, Group, Integer, Param, String
-from ..waits import wait_for, wait_params
+from ..spec.action import Action
+from ..spec.fields import TAGS, Field, Fields
+from ..spec.params import Boolean, Choice, Group, Integer, Param, String
+from ..transport.context import Context
 from .shapes import (
     CLIENT_TOKEN,
     FILTERS,
@@ -19,6 +18,7 @@ from .shapes import (
     listing,
     tags_in,
 )
+from .waits import wait_for, wait_params
 
 VOL = example_id("volume")
 ATTACHMENT_FIELDS: Fields = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..action import Action, In
-from ..fields import TAGS, Field, Fields
-from ..params import Boolean, Choice, Cidr, Group, Param, String
+from ..spec.action import Action, In
+from ..spec.fields import TAGS, Field, Fields
+from ..spec.params import Boolean, Choice, Cidr, Group, Param, String
 from .shapes import (
     FILTERS,
     TAGS_PARAM,

@@ -6,14 +6,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..render import LineSink, ProgressLine, View, to_json
 from .output import chosen_output, emit, make_view
 from .parser import UsageError
+from .render import LineSink, ProgressLine, View, to_json
 from .request import builder_for, find_action, flag_hint, gather_request
 
 if TYPE_CHECKING:
-    from ..action import Action
     from ..call import RequestBuilder
+    from ..spec.action import Action
 
 
 def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
@@ -132,7 +132,7 @@ def cmd_completion(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
     try:
-        from ..service import serve
+        from ..service.app import serve
     except ImportError as exc:
         raise UsageError(
             f"the HTTP service needs {exc.name}: pip install 'ec2-connector[service]'"
@@ -164,12 +164,12 @@ def _check_free(host: str, port: int) -> None:
 
 
 def cmd_sandbox(args: argparse.Namespace, extra: list[str]) -> int:
-    from ..sandbox import serve_until_stopped
+    from ..sandbox.server import serve_until_stopped
 
     return serve_until_stopped(args.port, sys.stdout, args.write_config)
 
 
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
-    from ..demo import run
+    from ..sandbox.demo import run
 
     return run(sys.stdout)

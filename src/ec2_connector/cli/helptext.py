@@ -12,11 +12,11 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..action import CONNECTION_NAMES
+from ..spec.action import CONNECTION_NAMES
 from . import PROG
 
 if TYPE_CHECKING:
-    from ..action import Action
+    from ..spec.action import Action
 
 
 def actions_list(entries: list[dict[str, Any]]) -> str:

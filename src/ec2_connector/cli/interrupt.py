@@ -39,9 +39,9 @@ def install(prog: str) -> None:
 def record_interrupted() -> None:
     """Mark the jobs whose lease this process holds, and that have not ended, interrupted
     (a broker's jobs run elsewhere: they are not this process's to mark)."""
-    from ..job import JobStatus, interrupted_message
+    from ..jobs.record import JobStatus, interrupted_message
+    from ..jobs.store import SQLiteJobStore
     from ..settings import Settings
-    from ..store import SQLiteJobStore
 
     settings = Settings.from_env()
     if settings.broker:

@@ -10,18 +10,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import TimedOut
-from ..render import View, to_json
 from ..settings import BROKER_ENV
-from ..table import columns_for, render_table, text_rows
 from . import PROG
 from .output import chosen_output, emit, emit_accepted, make_view, use_colour
 from .parser import GAVE_UP, UsageError, _add_broker, _Parser, add_output_options
+from .render import View, to_json
 from .request import builder_for, find_action
+from .table import columns_for, render_table, text_rows
 
 if TYPE_CHECKING:
     # Only for hints: the parser imports this module for every command, and a one-shot
     # call needs neither the job record nor what it imports (uuid, platform).
-    from ..job import JobRecord
+    from ..jobs.record import JobRecord
 
 Positive = Callable[[str], int]
 
@@ -81,7 +81,7 @@ def submit_async(config: str | None, connector: str, request: dict[str, Any],
     """`call --async`: validate first (exitcode 2 and no job if invalid), then submit to
     the workers (with a broker) or to a detached runner (without)."""
     from ..call import Call
-    from ..jobs import RefusedJob
+    from ..jobs.manager import RefusedJob
 
     call = Call(config=config, broker=broker)
     call.check(connector, request, job=True)
@@ -101,7 +101,7 @@ def submit_async(config: str | None, connector: str, request: dict[str, Any],
 
 def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
     from ..call import Call
-    from ..store import parse_age
+    from ..jobs.store import parse_age
 
     with Call(config=getattr(args, "config", None), broker=args.broker) as call:
         if args.jobs_command == "list":
@@ -155,7 +155,7 @@ def cmd_worker(args: argparse.Namespace, extra: list[str]) -> int:
     if not broker:
         raise UsageError(f"worker: give --broker redis://HOST:PORT/DB or set {BROKER_ENV}")
     try:
-        from ..worker import serve
+        from ..jobs.worker import serve
     except ImportError as exc:
         raise UsageError(
             f"the worker needs {exc.name}: pip install 'ec2-connector[worker]'") from None

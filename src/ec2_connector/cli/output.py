@@ -15,11 +15,11 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ConnectorError
-from ..render import View, render, to_json
 from ..response import SUCCESS_MESSAGE
-from ..table import QueryFailed
 from . import PROG
 from .parser import UsageError
+from .render import View, render, to_json
+from .table import QueryFailed
 
 
 def error_envelope(exc: ConnectorError) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def make_view(
     """The view the output options ask for; a bad --query is refused before any call."""
     query = None
     if getattr(args, "query", None):
-        from ..table import compile_query
+        from .table import compile_query
 
         try:
             query = compile_query(args.query)

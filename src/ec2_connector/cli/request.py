@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequest
-from ..params import Param, StringList, canonical
+from ..spec.params import Param, StringList, canonical
 from . import PROG
 from .parser import UsageError
 
 if TYPE_CHECKING:
-    from ..action import Action
     from ..call import Call, RequestBuilder
+    from ..spec.action import Action
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 

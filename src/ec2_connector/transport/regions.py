@@ -18,7 +18,7 @@ import functools
 import os
 from typing import Any
 
-from .errors import AuthError, InvalidRequest
+from ..errors import AuthError, InvalidRequest
 
 DEFAULT_REGION = "us-east-1"
 # Environment variables through which botocore points EC2 at another endpoint.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InvalidRequest
+from ..errors import InvalidRequest
 from .params import Integer, String
 
 # botocore.utils.validate_region_name

@@ -23,9 +23,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import InvalidRequest, StoreError
-from .job import LIVE, JobRecord, JobStatus
-from .settings import DEFAULT_HOME, DEFAULT_STORE_BUSY_MS, HOME_ENV
+from ..errors import InvalidRequest, StoreError
+from ..settings import DEFAULT_HOME, DEFAULT_STORE_BUSY_MS, HOME_ENV
+from .record import LIVE, JobRecord, JobStatus
 
 DONE = tuple(s for s in JobStatus if s.done)
 

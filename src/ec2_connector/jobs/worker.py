@@ -21,17 +21,17 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..config import Connectors
+from ..runtime import Runtime
+from ..settings import Settings
+from ..transport.throttle import TokenBucket
 from . import lifecycle
-from .config import Connectors
-from .job import JobRecord, JobStatus, new_holder
-from .runtime import Runtime
-from .settings import Settings
-from .throttle import TokenBucket
+from .record import JobRecord, JobStatus, new_holder
 
 if TYPE_CHECKING:
     from celery import Celery
 
-    from .redis_store import RedisJobStore
+    from .redis import RedisJobStore
 
 TASK = "ec2_connector.run_job"
 MAX_RERUNS = 2
@@ -79,8 +79,8 @@ def send(app: Celery, job_id: str) -> None:
     """Queue a job id; a broker that is down fails at once (exitcode 4), never hangs."""
     from kombu.exceptions import OperationalError
 
-    from .errors import EndpointUnreachable
-    from .redis_store import masked_url
+    from ..errors import EndpointUnreachable
+    from .redis import masked_url
 
     try:
         app.send_task(TASK, args=[job_id], retry=False)
@@ -98,7 +98,7 @@ class WorkerState:
     """What one worker process shares across its threads: store, config, lease holder."""
 
     def __init__(self, app: Celery) -> None:
-        from .redis_store import RedisJobStore
+        from .redis import RedisJobStore
 
         self.app = app
         # One runtime for the worker: its threads share the clients, session and I/O pool.

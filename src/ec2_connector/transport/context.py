@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .config import Target
+from ..config import Target
+from ..errors import TimedOut, translate
 from .deadline import Deadline
-from .errors import TimedOut, translate
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError

@@ -13,7 +13,7 @@ import asyncio
 import threading
 import time
 
-from .errors import TimedOut
+from ..errors import TimedOut
 
 
 class NotSent(TimedOut):

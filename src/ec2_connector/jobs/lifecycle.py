@@ -14,15 +14,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from .actions import catalog
-from .config import Connectors
-from .context import Progress
-from .errors import StoreError
-from .execution import Request, execute
-from .job import JobRecord, JobStatus, interrupted_message
-from .response import Response
-from .runtime import Runtime
-from .settings import DEFAULT_LEASE_S
+from ..actions import catalog
+from ..config import Connectors
+from ..errors import StoreError
+from ..execution import Request, execute
+from ..response import Response
+from ..runtime import Runtime
+from ..settings import DEFAULT_LEASE_S
+from ..transport.context import Progress
+from .record import JobRecord, JobStatus, interrupted_message
 from .store import JobStore
 
 log = logging.getLogger("ec2_connector.jobs")
@@ -110,7 +110,7 @@ def run(
         response = _execute(record, connectors, request, runtime, progress)
     except Exception as exc:  # never leave a claimed job running for ever
         log.exception("job %s failed unexpectedly", job_id)
-        from .errors import translate
+        from ..errors import translate
 
         error = translate(exc)
         response = Response(int(error.exit_code), error.message, {}, {})

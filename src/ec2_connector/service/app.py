@@ -36,14 +36,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__
-from .actions import catalog
+from .. import __version__
+from ..actions import catalog
+from ..call import Call
+from ..errors import ConnectorError, InvalidRequest, NotFound, translate
+from ..execution import as_request, execute_async
+from ..settings import TOKEN_ENV, Settings
+from ..spec.params import String, StringList, canonical
 from .admission import Admission, bounded_protocol
-from .call import Call
-from .errors import ConnectorError, InvalidRequest, NotFound, translate
-from .execution import as_request, execute_async
-from .params import String, StringList, canonical
-from .settings import TOKEN_ENV, Settings
 
 MAX_BODY = 1024 * 1024
 # Worker threads for the job store and job submissions (sync calls await the connector's

@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ..response import SUCCESS_MESSAGE
 from . import table as tables
-from .response import SUCCESS_MESSAGE
 from .table import Column, cell, columns_for, render_table, rows_of, text_rows, text_value
 
 

@@ -15,8 +15,8 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
-from .errors import InvalidRequest
-from .render import to_json
+from ..cli.render import to_json
+from ..errors import InvalidRequest
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -150,7 +150,7 @@ def _moto_parts() -> tuple[Any, Any, Any]:
 
 def usable_images(sandbox: Sandbox, count: int = 2) -> list[str]:
     """AMI ids the sandbox launches, found the way a user would: with describe-image."""
-    from .call import Call
+    from ..call import Call
 
     with Call(config=sandbox.config()) as call:
         response = (call.connector("aws-ec2").set("action", "describe-image")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import EndpointUnreachable
+from ..errors import EndpointUnreachable
 
 
 def check_complete(response_dict: Mapping[str, Any], endpoint: str | None) -> None:

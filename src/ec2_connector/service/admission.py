@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import Throttled
+from ..errors import Throttled
 
 ALWAYS_ADMITTED = frozenset({"/healthz"})
 

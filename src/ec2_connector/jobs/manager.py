@@ -15,20 +15,21 @@ import threading
 import time
 from typing import Any
 
-from . import fanout, lifecycle
-from .action import Action
-from .config import Connectors, Target
-from .context import Progress
-from .deadline import Deadline
-from .errors import ConnectorError, InvalidRequest, NotFound, StoreError, TimedOut
-from .execution import Prepared, Request, prepare
+from .. import fanout
+from ..config import Connectors, Target
+from ..errors import ConnectorError, InvalidRequest, NotFound, StoreError, TimedOut
+from ..execution import Prepared, Request, prepare
+from ..masking import without_userinfo
+from ..response import Response
+from ..runtime import Runtime
+from ..settings import Settings
+from ..spec.action import Action
+from ..spec.params import canonical
+from ..transport.context import Progress
+from ..transport.deadline import Deadline
+from . import lifecycle
 from .executors import CeleryExecutor, Executor, ThreadExecutor
-from .job import JobRecord, JobStatus, new_holder, new_job_id
-from .masking import without_userinfo
-from .params import canonical
-from .response import Response
-from .runtime import Runtime
-from .settings import Settings
+from .record import JobRecord, JobStatus, new_holder, new_job_id
 from .store import JobStore, SQLiteJobStore, parse_age
 
 log = logging.getLogger("ec2_connector.jobs")
@@ -154,7 +155,7 @@ class JobManager:
         self.holder = new_holder()
         self.executor: Executor
         if self.broker:
-            from .redis_store import RedisJobStore
+            from .redis import RedisJobStore
             from .worker import make_app
 
             self.store: JobStore = RedisJobStore(self.broker)

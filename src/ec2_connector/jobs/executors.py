@@ -17,12 +17,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..config import Connectors
+from ..execution import Request
+from ..response import Response
+from ..runtime import Runtime
+from ..transport.context import Progress
 from . import lifecycle
-from .config import Connectors
-from .context import Progress
-from .execution import Request
-from .response import Response
-from .runtime import Runtime
 from .store import JobStore
 
 if TYPE_CHECKING:

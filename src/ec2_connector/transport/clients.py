@@ -15,9 +15,9 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .config import Target
+from ..config import Target
+from ..errors import TimedOut
 from .context import current
-from .errors import TimedOut
 from .wire import check_complete
 
 if TYPE_CHECKING:

@@ -12,12 +12,12 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .errors import ServiceError
-from .fields import getter, mapper
+from ..errors import ServiceError
+from ..spec.fields import getter, mapper
 
 if TYPE_CHECKING:
-    from .action import Action, Runner
-    from .context import Context
+    from ..spec.action import Action, Runner
+    from ..transport.context import Context
 
 PAGE_SIZE = 1000
 
@@ -73,7 +73,7 @@ class _Plan:
 
     def wait(self, ctx: Context, p: dict[str, Any], data: dict[str, Any]) -> None:
         """Wait for the resource the call made or changed, then describe it afresh."""
-        from .resources import resource
+        from ..spec.resources import resource
         from .waits import wait_for, wait_params
 
         action = self.action
@@ -115,14 +115,14 @@ class _Plan:
     def selectors(self) -> tuple[str, ...]:
         if self.action.resource is None:
             return ()
-        from .resources import resource
+        from ..spec.resources import resource
 
         return resource(self.action.resource).selectors
 
 
 def input_args(action: Action, p: dict[str, Any]) -> dict[str, Any]:
     """The operation's input for validated parameters `p`, as the declaration maps them."""
-    from .action import In
+    from ..spec.action import In
 
     args: dict[str, Any] = {}
     for name, spec in action.inputs.items():
@@ -154,7 +154,7 @@ def pages(
 ) -> Iterator[dict[str, Any]]:
     """Every page of `operation`, each fetched inside the deadline; one call when botocore
     has no paginator for it. `sized`: ask for big pages (unless `selectors` are given)."""
-    from . import model  # botocore: not imported by commands that only read the catalog
+    from ..transport import model
 
     config = model.paginator(operation, ctx.clients.operations)
     if config is None:

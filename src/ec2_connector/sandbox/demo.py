@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .call import Call
-from .response import Response
-from .sandbox import Sandbox
+from ..call import Call
+from ..response import Response
+from .server import Sandbox
 
 CONNECTOR = "aws-ec2"
 STEP_TIMEOUT_MS = 60_000

@@ -28,8 +28,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidRequest
-from .params import String
+from ..errors import InvalidRequest
+from ..spec.params import String
 
 TOKEN_TAG = "ec2-connector:client-token"
 DIGEST_TAG = "ec2-connector:launch-digest"

@@ -19,8 +19,8 @@ from dataclasses import fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import EndpointUnreachable, StoreError
-from .job import LIVE, JobRecord, JobStatus
+from ..errors import EndpointUnreachable, StoreError
+from .record import LIVE, JobRecord, JobStatus
 from .store import Transitions
 
 PREFIX = "ec2-connector:"

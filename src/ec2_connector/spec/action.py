@@ -34,14 +34,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidRequest, unknown_name
+from ..errors import InvalidRequest, unknown_name
+from ..settings import DEFAULT_TIMEOUT_MS, DEFAULT_WAIT_INTERVAL_MS
 from .fields import Fields
 from .netparams import EndpointUrl, interval_type, region_type
 from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
-from .settings import DEFAULT_TIMEOUT_MS, DEFAULT_WAIT_INTERVAL_MS
 
 if TYPE_CHECKING:
-    from .context import Context
+    from ..transport.context import Context
 
 MAX_TIMEOUT_MS = 86_400_000  # a day: beyond it a "timeout" is a mistake, not a bound
 Runner = Callable[["Context", dict[str, Any]], dict[str, Any]]
@@ -114,7 +114,7 @@ class Action:
 
     def __post_init__(self) -> None:
         if self.run is _declared:
-            from .runner import generic_runner
+            from ..actions.runner import generic_runner
 
             object.__setattr__(self, "run", generic_runner(self))
 

@@ -22,10 +22,10 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from .context import Context
-from .errors import ConnectorError, ServiceError, TimedOut
-from .fields import getter
-from .resources import Resource, resource
+from ..errors import ConnectorError, ServiceError, TimedOut
+from ..spec.fields import getter
+from ..spec.resources import Resource, resource
+from ..transport.context import Context
 
 # Terminating a pending or stopping instance is accepted and still ends in terminated;
 # botocore's waiter, written for instances in any state, fails on them.
@@ -52,7 +52,7 @@ class WaitPlan:
 def plan_for(resource_name: str, target: str, operations: tuple[str, ...]) -> WaitPlan:
     """The plan reaching `target` for `resource_name`, from its botocore waiter
     (`operations`: those the client layer's trimmed model holds)."""
-    from . import model
+    from ..transport import model
 
     res = resource(resource_name)
     name = res.waiters[target]

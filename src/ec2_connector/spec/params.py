@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidRequest, printable
+from ..errors import InvalidRequest, printable
 
 
 class ParamType:
