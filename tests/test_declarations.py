@@ -107,7 +107,7 @@ def check_member(member: str, shape: Shape) -> None:
 
 
 def generic(action: Action) -> bool:
-    return action.run.__qualname__.startswith("_Plan.")
+    return action.run is None  # declared as data: the generic runner runs it
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from ec2_connector.execution import Request
 from ec2_connector.masking import mask_wire, redact
+from ec2_connector.request import Request
 from tests.conftest import launch
 from tests.harness import RefusingEndpoint
 

@@ -21,7 +21,8 @@ import pytest
 
 from ec2_connector import Call, Response
 from ec2_connector.actions import catalog
-from ec2_connector.execution import as_request, execute_async
+from ec2_connector.execution import execute_async
+from ec2_connector.request import as_request
 from tests.conftest import MotoServer, all_instances, free_port, launch
 from tests.harness import CannedEC2Server, SilentServer
 from tests.harness.processes import run_cli_without, terminate

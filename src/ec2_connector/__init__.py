@@ -7,13 +7,11 @@ none of it: the `ec2-connector` command must take Ctrl-C from its first line, be
 
 from __future__ import annotations
 
-import importlib
+from .lazy import exports
 
 # Not `typing` (~8 ms, with `re`): a type checker reads this name as typing's own.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from .call import Call, RequestBuilder
     from .errors import (
         AuthError,
@@ -28,6 +26,7 @@ if TYPE_CHECKING:
         Throttled,
         TimedOut,
     )
+    from .jobs.manager import Job, RefusedJob
     from .jobs.record import JobRecord, JobStatus
     from .response import Response
     from .runtime import Runtime
@@ -42,10 +41,12 @@ __all__ = [
     "EndpointUnreachable",
     "ExitCode",
     "InvalidRequest",
+    "Job",
     "JobRecord",
     "JobStatus",
     "NotFound",
     "PartialFailure",
+    "RefusedJob",
     "RequestBuilder",
     "Response",
     "Runtime",
@@ -59,22 +60,10 @@ __all__ = [
 
 _ERRORS = ["AuthError", "ConnectorError", "EndpointUnreachable", "ExitCode", "InvalidRequest",
            "NotFound", "PartialFailure", "ServiceError", "StoreError", "Throttled", "TimedOut"]
-_MODULE_OF = {
+_EXPORTS = {
     **dict.fromkeys(_ERRORS, "errors"),
-    "Call": "call", "RequestBuilder": "call",
-    "JobRecord": "jobs.record", "JobStatus": "jobs.record",
+    "Call": "call", "RequestBuilder": "call", "JobRecord": "jobs.record",
+    "JobStatus": "jobs.record", "Job": "jobs.manager", "RefusedJob": "jobs.manager",
     "Response": "response", "Runtime": "runtime", "Settings": "settings",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # asked once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from .actions import catalog
 from .config import Connectors
-from .execution import Request, as_request, execute, prepare
+from .execution import execute, prepare
+from .request import Request, as_request
 from .response import Response
 from .runtime import Runtime, shared
 from .settings import Settings

@@ -18,16 +18,17 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from . import single
 from .errors import ConnectorError, ExitCode, InvalidRequest
+from .request import Prepared, Request, as_request, prepare_one, timeout_of
 from .response import Response
-from .spec.action import CONNECTION_NAMES, MAX_TIMEOUT_MS, Action
+from .spec.action import CONNECTION_NAMES, Action
 from .spec.netparams import region_type
 from .spec.params import Integer, String, StringList, canonical
 from .transport.deadline import Deadline
 
 if TYPE_CHECKING:
     from .config import Connectors, Target
-    from .execution import Prepared, Request
     from .runtime import Runtime
     from .transport.context import ItemSink, Progress
 
@@ -71,7 +72,7 @@ def execute(
 
     runtime = runtime or shared()
     params = _named(request.params)
-    deadline = Deadline(_timeout(params, request) or runtime.settings.timeout_ms)
+    deadline = Deadline(timeout_of(request) or runtime.settings.timeout_ms)
     meta: dict[str, Any] = {"connector": request.connector, "action": request.action}
     try:
         return _Plan(request, params, connectors, deadline, runtime).run(progress, on_item, meta)
@@ -85,21 +86,11 @@ def _named(params: Mapping[Any, Any]) -> dict[str, Any]:
     return {canonical(k): v for k, v in params.items() if isinstance(k, str)}
 
 
-def _timeout(params: Mapping[str, Any], request: Request) -> int | None:
-    raw = params.get("timeout", request.timeout_ms)
-    try:
-        return None if raw is None else int(Integer(1, MAX_TIMEOUT_MS).convert(raw, "timeout"))
-    except InvalidRequest:
-        return None  # the validation of the first call reports it
-
-
 class _Plan:
     """The calls of one fanned-out request, validated before any is sent."""
 
     def __init__(self, request: Request, params: dict[str, Any], connectors: Connectors,
                  deadline: Deadline, runtime: Runtime | None) -> None:
-        from .execution import Request as Request_
-
         self.request, self.connectors, self.deadline = request, connectors, deadline
         self.runtime = runtime
         names = params.get("connectors")
@@ -114,7 +105,7 @@ class _Plan:
         self.regions = None if self.every_region or region is None else _REGIONS.convert(
             region, "region")
         self.base = {k: v for k, v in params.items() if k not in FAN_OUT_NAMES}
-        first = Request_(self.names[0], request.action, dict(self.base), request.timeout_ms)
+        first = Request(self.names[0], request.action, dict(self.base), request.timeout_ms)
         self.first = _read_only(first, connectors, deadline)
         self.action = self.first.action
 
@@ -159,12 +150,10 @@ class _Plan:
 
     def _call(self, name: str, params: dict[str, Any], progress: Progress | None,
               on_item: ItemSink | None) -> Response:
-        from .execution import as_request, execute
-
         left_ms = max(1, int(self.deadline.remaining() * 1000))
         request = as_request(name, {**params, "timeout": left_ms}, left_ms)
-        return execute(request, self.connectors, runtime=self.runtime, progress=progress,
-                       on_item=on_item)
+        return single.execute(request, self.connectors, runtime=self.runtime,
+                              progress=progress, on_item=on_item)
 
 
 def plan(request: Request, connectors: Connectors, deadline: Deadline,
@@ -175,9 +164,7 @@ def plan(request: Request, connectors: Connectors, deadline: Deadline,
 
 def _read_only(request: Request, connectors: Connectors, deadline: Deadline) -> Prepared:
     from .actions.passthrough import call_operation, read_only
-    from .execution import prepare
-
-    prepared = prepare(request, connectors, deadline)
+    prepared = prepare_one(request, connectors, deadline)
     action = prepared.action
     passthrough = action.run is call_operation
     if (passthrough and not read_only(prepared.params["operation"])) or (

@@ -22,10 +22,18 @@ if TYPE_CHECKING:
 PAGE_SIZE = 1000
 
 
-def generic_runner(action: Action) -> Runner:
-    """The runner of an action declared without `run=`."""
-    plan = _Plan(action)
-    return plan.run
+_RUNNERS: dict[str, tuple[Action, Runner]] = {}
+
+
+def runner_of(action: Action) -> Runner:
+    """What runs `action`: its own `run=`, else the generic runner of its declaration
+    (compiled on first use, once per action)."""
+    if action.run is not None:
+        return action.run
+    found = _RUNNERS.get(action.name)
+    if found is None or found[0] is not action:  # a test may declare its own of a name
+        found = _RUNNERS[action.name] = (action, _Plan(action).run)
+    return found[1]
 
 
 class _Plan:

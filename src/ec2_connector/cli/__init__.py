@@ -20,16 +20,17 @@ import _signal
 import os
 import sys
 
+from .prog import PROG
+
 TYPE_CHECKING = False  # not `typing` either (~8 ms): a type checker reads it as typing's
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from .parser import UsageError, build_parser
+    from .options import UsageError
+    from .parser import build_parser
 
 __all__ = ["PROG", "UsageError", "build_parser", "main"]
-
-PROG = "ec2-connector"
 INTERRUPTED = f"{PROG}: interrupted\n".encode()
 
 
@@ -82,8 +83,9 @@ def _run(argv: Sequence[str] | None, previous: Any) -> int:
 
     from ..errors import ConnectorError, translate
     from . import interrupt
+    from .options import command_parser
     from .output import chosen_output, emit, error_envelope
-    from .parser import build_parser, command_parser
+    from .parser import build_parser
 
     args = None
     try:
@@ -110,8 +112,12 @@ def _run(argv: Sequence[str] | None, previous: Any) -> int:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("UsageError", "build_parser"):
-        from . import parser
+    if name == "UsageError":
+        from .options import UsageError
 
-        return getattr(parser, name)
+        return UsageError
+    if name == "build_parser":
+        from .parser import build_parser
+
+        return build_parser
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .options import UsageError
 from .output import chosen_output, emit, make_view
-from .parser import UsageError
 from .render import LineSink, ProgressLine, View, to_json
 from .request import builder_for, find_action, flag_hint, gather_request
 
@@ -126,7 +126,7 @@ def cmd_actions(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_completion(args: argparse.Namespace, extra: list[str]) -> int:
     from .completion import script
 
-    sys.stdout.write(script(args.shell))
+    sys.stdout.write(script(args.shell, args.call_parser))
     return 0
 
 

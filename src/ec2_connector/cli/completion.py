@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import PROG
-from .parser import build_parser, command_parser
+from .prog import PROG
 
 COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion")
 JOBS = ("list", "show", "wait", "resume", "prune")
@@ -18,11 +17,11 @@ SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_ec2_connector"
 
 
-def script(shell: str) -> str:
+def script(shell: str, call: argparse.ArgumentParser) -> str:
     from ..actions import catalog
 
     entries = catalog.describe()
-    options = call_options()
+    options = [a for a in call._actions if a.option_strings]
     if shell == "fish":
         return _fish(entries, options)
     text = _bash(entries, options)
@@ -30,12 +29,6 @@ def script(shell: str) -> str:
         # zsh runs bash completion functions through its bashcompinit layer.
         text = "autoload -U +X bashcompinit && bashcompinit\n" + text
     return text
-
-
-def call_options() -> list[argparse.Action]:
-    """The options of `call`, read from its parser so that the script cannot drift."""
-    call = command_parser(build_parser(), argparse.Namespace(command="call"))
-    return [a for a in call._actions if a.option_strings]
 
 
 def _takes_value(option: argparse.Action) -> bool:

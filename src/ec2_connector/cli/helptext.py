@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..spec.action import CONNECTION_NAMES
-from . import PROG
+from .prog import PROG
 
 if TYPE_CHECKING:
     from ..spec.action import Action

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import TimedOut
 from ..settings import BROKER_ENV
-from . import PROG
+from .options import GAVE_UP, Parser, UsageError, add_broker, add_output_options
 from .output import chosen_output, emit, emit_accepted, make_view, use_colour
-from .parser import GAVE_UP, UsageError, _add_broker, _Parser, add_output_options
+from .prog import PROG
 from .render import View, to_json
 from .request import builder_for, find_action
 from .table import columns_for, render_table, text_rows
@@ -29,7 +29,7 @@ Positive = Callable[[str], int]
 def add_jobs(commands: Any, outputs: tuple[str, ...], positive: Positive) -> None:
     jobs = commands.add_parser("jobs", help="async jobs: list, show, wait, resume, prune")
     sub = jobs.add_subparsers(dest="jobs_command", required=True,
-                              metavar="list|show|wait|resume|prune", parser_class=_Parser)
+                              metavar="list|show|wait|resume|prune", parser_class=Parser)
     listing = sub.add_parser("list", help="the latest jobs, newest first")
     listing.add_argument("--limit", type=positive, default=50,
                          help="at most this many (default: %(default)s)")
@@ -60,7 +60,7 @@ def add_jobs(commands: Any, outputs: tuple[str, ...], positive: Positive) -> Non
     prune.add_argument("--older-than", required=True, metavar="AGE",
                        help="e.g. 7d, 12h, 30m")
     for command in (listing, show, wait, resume, prune):
-        _add_broker(command)
+        add_broker(command)
     jobs.set_defaults(run=cmd_jobs)
 
 
@@ -72,7 +72,7 @@ def add_worker(commands: Any, positive: Positive) -> None:
     worker.add_argument("--config", metavar="FILE", help="connector config (JSON)")
     worker.add_argument("--loglevel", default="INFO",
                         help="DEBUG, INFO, WARNING or ERROR (default: %(default)s)")
-    _add_broker(worker)
+    add_broker(worker)
     worker.set_defaults(run=cmd_worker)
 
 

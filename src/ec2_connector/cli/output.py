@@ -16,8 +16,8 @@ from typing import Any
 
 from ..errors import ConnectorError
 from ..response import SUCCESS_MESSAGE
-from . import PROG
-from .parser import UsageError
+from .options import UsageError
+from .prog import PROG
 from .render import View, render, to_json
 from .table import QueryFailed
 

@@ -1,42 +1,34 @@
-"""The argument parser: commands, their options, and errors as one line (exitcode 2)."""
+"""The whole command line: every command's parser, put together (the parts: options.py)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, NoReturn
+from typing import Any
 
 from ..config import DEFAULT_CONNECTOR
-from ..errors import InvalidRequest
-from . import PROG
-
-OUTPUTS = ("json", "table", "text", "ndjson")
-GAVE_UP = 75  # `jobs wait --timeout` gave up; the job goes on (sysexits EX_TEMPFAIL)
-
-
-class UsageError(InvalidRequest):
-    """A mistake on the command line itself: nothing was sent to EC2 (exitcode 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse would print the usage and exit; one line and the envelope are our contract.
-    def error(self, message: str) -> NoReturn:
-        command = self.prog.removeprefix(PROG).strip()
-        hint = f" (see '{self.prog} --help')"
-        raise UsageError((f"{command}: {message}" if command else message) + hint)
+from .options import (
+    OUTPUTS,
+    Parser,
+    add_broker,
+    add_output_options,
+    port,
+    positive,
+)
+from .prog import PROG
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from .commands import cmd_actions, cmd_completion, cmd_demo, cmd_sandbox
 
-    parser = _Parser(
+    parser = Parser(
         prog=PROG, description="Flint's AWS-EC2 connector: run EC2 actions from a shell, as "
         "jobs, or behind an HTTP service.", epilog=f"'{PROG} COMMAND --help' for one command; "
         f"'{PROG} actions' for the actions a call can run.", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help="print the version and exit")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    _add_call(commands)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    call = _add_call(commands)
     actions = commands.add_parser(
         "actions", help="the action catalog, or one action's parameters and an example",
         description="Without ACTION: every action with its one-line description. With "
@@ -51,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sandbox", help="a local EC2-compatible endpoint to try calls on (moto)",
         description="Run an EC2-compatible endpoint on 127.0.0.1 until Ctrl-C; it prints the "
         "settings to point calls at it. Needs the 'sandbox' extra.")
-    sandbox.add_argument("--port", type=_port, default=5000,
+    sandbox.add_argument("--port", type=port, default=5000,
                          help="loopback port to listen on (default: %(default)s)")
     sandbox.add_argument("--write-config", metavar="FILE",
                          help="also write the connector config it prints to FILE")
@@ -67,45 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
         "action's parameter names. bash: eval \"$(ec2-connector completion bash)\"; zsh: "
         "the same in ~/.zshrc; fish: ec2-connector completion fish | source.")
     completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
-    completion.set_defaults(run=cmd_completion)
+    # The script reads the call's options from its parser, so that it cannot drift.
+    completion.set_defaults(run=cmd_completion, call_parser=call)
     return parser
 
 
-def command_parser(parser: argparse.ArgumentParser,
-                   args: argparse.Namespace) -> argparse.ArgumentParser:
-    """The parser of the (sub)command `args` were parsed for: its errors name it."""
-    for dest in ("command", "jobs_command"):
-        commands = next((a for a in parser._actions
-                         if isinstance(a, argparse._SubParsersAction) and a.dest == dest), None)
-        chosen = getattr(args, dest, None)
-        if commands is None or chosen not in commands.choices:
-            break
-        parser = commands.choices[chosen]
-    return parser
-
-
-def add_output_options(parser: argparse.ArgumentParser) -> None:
-    """How a response is shown: the same options on every command that prints one."""
-    group = parser.add_argument_group("output")
-    group.add_argument(
-        "-o", "--output", choices=OUTPUTS, default=None,
-        help="json: the whole envelope (the default when stdout is not a terminal); "
-        "table: the result for people (the default on a terminal); text: tab-separated "
-        "rows, no header; ndjson: one line per result item, then the envelope")
-    group.add_argument("--query", metavar="EXPR",
-                       help="JMESPath over the response's data, e.g. "
-                       "'instance-list[].instance-id' (hyphenated names need no quotes)")
-    group.add_argument("--columns", metavar="A,B,...", type=_names,
-                       help="table/text columns: labels of the curated ones, or item keys "
-                       "and paths such as tags.Env")
-    group.add_argument("-v", "--verbose", action="store_true",
-                       help="also show transport details: HTTP headers and the whole meta")
-
-
-def _add_call(commands: Any) -> None:
+def _add_call(commands: Any) -> argparse.ArgumentParser:
     from .commands import cmd_call
 
-    call = commands.add_parser(
+    call: argparse.ArgumentParser = commands.add_parser(
         "call", help="run one action", add_help=False, allow_abbrev=False,
         usage=f"{PROG} call ACTION [key=value | key:=json ...] [options]",
         description="Run ACTION once and print its response; the exit code is the "
@@ -130,7 +92,7 @@ def _add_call(commands: Any) -> None:
                       help="connector name (default: %(default)s)")
     call.add_argument("--config", metavar="FILE",
                       help="connector config (JSON; default: $EC2_CONNECTOR_CONFIG)")
-    call.add_argument("--timeout", type=_positive, metavar="MS",
+    call.add_argument("--timeout", type=positive, metavar="MS",
                       help="bound on the whole call, ms (default: 60000)")
     call.add_argument("--async", dest="async_", action="store_true",
                       help="submit as a job and print its id at once")
@@ -138,20 +100,16 @@ def _add_call(commands: Any) -> None:
                       help="run as a job and wait for its response")
     call.add_argument("--request", metavar="FILE", help="a JSON request object; - for stdin")
     add_output_options(call)
-    _add_broker(call)
+    add_broker(call)
     call.set_defaults(run=cmd_call, parser=call)
+    return call
 
 
 def _add_jobs(commands: Any) -> None:
     from .jobs import add_jobs, add_worker
 
-    add_jobs(commands, OUTPUTS, _positive)
-    add_worker(commands, _positive)
-
-
-def _add_broker(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", metavar="URL",
-                        help="redis:// URL: jobs on Celery workers (default $EC2_CONNECTOR_BROKER)")
+    add_jobs(commands, OUTPUTS, positive)
+    add_worker(commands, positive)
 
 
 def _add_serve(commands: Any) -> None:
@@ -167,34 +125,10 @@ def _add_serve(commands: Any) -> None:
         "config when --config is not given.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=_port, default=8700,
+    serve.add_argument("--port", type=port, default=8700,
                        help="port to listen on (default: %(default)s)")
     serve.add_argument("--config", metavar="FILE",
                        help="connector config (JSON; default: $EC2_CONNECTOR_CONFIG)")
     serve.set_defaults(run=cmd_serve)
-
-
-def _names(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise argparse.ArgumentTypeError("expected column names, e.g. id,state")
-    return names
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _positive(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"a port is at most 65535, got {value}")
-    return value
 
 

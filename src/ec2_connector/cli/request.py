@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequest
 from ..spec.params import Param, StringList, canonical
-from . import PROG
-from .parser import UsageError
+from .options import UsageError
+from .prog import PROG
 
 if TYPE_CHECKING:
     from ..call import Call, RequestBuilder

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import Connectors
-from ..execution import Request
+from ..request import Request
 from ..response import Response
 from ..runtime import Runtime
 from ..transport.context import Progress

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from ..actions import catalog
 from ..config import Connectors
 from ..errors import StoreError
-from ..execution import Request, execute
+from ..execution import execute
+from ..request import Request
 from ..response import Response
 from ..runtime import Runtime
 from ..settings import DEFAULT_LEASE_S

@@ -18,8 +18,9 @@ from typing import Any
 from .. import fanout
 from ..config import Connectors, Target
 from ..errors import ConnectorError, InvalidRequest, NotFound, StoreError, TimedOut
-from ..execution import Prepared, Request, prepare
+from ..execution import prepare
 from ..masking import without_userinfo
+from ..request import Prepared, Request
 from ..response import Response
 from ..runtime import Runtime
 from ..settings import Settings
@@ -187,7 +188,8 @@ class JobManager:
                 "credential chain) instead, or run it without a broker")
         request = _with_client_token(request, prepared.action)
         now = time.time()
-        timeout_ms = _timeout_ms(prepared.params, request, self.settings.timeout_ms)
+        # Validation folds a timeout given apart into the parameters (request.py).
+        timeout_ms = int(prepared.params.get("timeout") or self.settings.timeout_ms)
         record = JobRecord(
             id=job_id or new_job_id(), connector=request.connector, action=prepared.action.name,
             params=_storable(request), timeout_ms=request.timeout_ms,
@@ -317,11 +319,6 @@ def target_of(target: Target) -> dict[str, Any]:
         "max-attempts": target.max_attempts,
         "retry-mode": target.retry_mode,
     }
-
-
-def _timeout_ms(params: dict[str, Any], request: Request, default: int) -> int:
-    value = params.get("timeout") or request.timeout_ms or default
-    return int(value)
 
 
 def _with_client_token(request: Request, action: Action) -> Request:

@@ -40,7 +40,8 @@ from .. import __version__
 from ..actions import catalog
 from ..call import Call
 from ..errors import ConnectorError, InvalidRequest, NotFound, translate
-from ..execution import as_request, execute_async
+from ..execution import execute_async
+from ..request import as_request
 from ..settings import TOKEN_ENV, Settings
 from ..spec.params import String, StringList, canonical
 from .admission import Admission, bounded_protocol

@@ -22,7 +22,7 @@ The result is, by which of these is declared: `items` (a list, paged and streame
 `item` (one mapped object under `result`), or neither (the `fields` of the output at the
 top of the data). `echo` copies request parameters into the data; `derive` computes
 result values from the request. `build` computes input members from several parameters
-at once. The generic runner (runner.py) sends `DryRun` for mutating actions, pages only
+at once. The generic runner (actions/runner.py) sends `DryRun` for mutating actions, pages only
 where botocore's paginator model has the operation, and sends `MaxResults` only where the
 input shape has it. An action with logic no declaration states (a token search, per-id
 batches, a rule pair) gives `run=`; it still declares its operations and an example.
@@ -69,10 +69,6 @@ WAIT_PARAMS = (
 CONNECTION_NAMES = frozenset(p.name for p in CONNECTION_PARAMS)
 
 
-def _declared(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    raise AssertionError("replaced by the generic runner when the action is declared")
-
-
 @dataclass(frozen=True)
 class In:
     """An input member (`"A.B"` nests) and how a parameter's value becomes its value."""
@@ -87,7 +83,7 @@ class Action:
 
     name: str
     doc: str
-    run: Runner = field(default_factory=lambda: _declared)  # replaced: the generic runner
+    run: Runner | None = None  # None: the generic runner (actions/runner.py) runs it
     params: tuple[Param, ...] = ()
     groups: tuple[Group, ...] = ()
     aliases: tuple[str, ...] = ()
@@ -111,12 +107,6 @@ class Action:
     async_requires: str | None = None  # the parameter an async call needs (secret results)
     example: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], object] | None = None  # cross-parameter rules
-
-    def __post_init__(self) -> None:
-        if self.run is _declared:
-            from ..actions.runner import generic_runner
-
-            object.__setattr__(self, "run", generic_runner(self))
 
     def all_operations(self) -> tuple[str, ...]:
         """Every EC2 operation the action may call (the trimmed model holds them)."""

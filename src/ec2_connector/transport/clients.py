@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Target
 from ..errors import TimedOut
-from .context import current
+from .current import current
 from .wire import check_complete
 
 if TYPE_CHECKING:

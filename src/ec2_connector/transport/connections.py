@@ -26,7 +26,7 @@ from botocore.awsrequest import (
     AWSHTTPSConnectionPool,
 )
 
-from .context import current
+from .current import current
 
 _MIN_CONNECT_S = 0.05  # a connect given less than this would fail before a SYN left
 

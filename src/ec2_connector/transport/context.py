@@ -20,21 +20,6 @@ Progress = Callable[[dict[str, Any]], None]
 ItemSink = Callable[[dict[str, Any]], None]
 
 
-_active = threading.local()
-
-
-def activate(ctx: Context | None) -> Context | None:
-    """Bind the calling thread's EC2 traffic to `ctx` (the hooks and the connections see
-    its deadline through `current()`); returns the context it replaces."""
-    previous = current()
-    _active.ctx = ctx
-    return previous
-
-
-def current() -> Context | None:
-    return getattr(_active, "ctx", None)
-
-
 class DryRunSucceeded(Exception):
     """EC2 said the dry run would have succeeded: a success, carried out of the runner."""
 

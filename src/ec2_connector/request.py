@@ -1,0 +1,141 @@
+"""A request, as every caller hands it in (`Request`), and as validation leaves it
+(`Prepared`): the one place a flat mapping becomes a request and the timeout is read.
+
+A request is never changed once made: what validation adds (the timeout a caller gave
+apart from the parameters) goes into the prepared parameters, not into the caller's
+`Request`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .actions import catalog
+from .config import Connectors, Target
+from .errors import InvalidRequest
+from .masking import MASK, secret_forms, userinfo, without_userinfo
+from .spec.action import MAX_TIMEOUT_MS, Action
+from .spec.params import Integer, Param, canonical, text_of
+from .transport.deadline import Deadline
+
+TIMEOUT = Integer(1, MAX_TIMEOUT_MS)
+
+
+@dataclass
+class Request:
+    """One connector call: which connector, which action, with which raw parameters."""
+
+    connector: str
+    action: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    timeout_ms: int | None = None
+
+    def secret_names(self) -> frozenset[str]:
+        """The canonical names of the parameters that are secret in this request."""
+        try:
+            action = catalog.get(self.action) if self.action else None
+        except InvalidRequest:
+            action = None
+        if action is None:  # an unknown action: every name any action keeps secret
+            return catalog.secret_names()
+        secret = _secret_params(action)
+        if not secret:
+            return frozenset()
+        given = {canonical(k): v for k, v in self.params.items()}
+        return frozenset(p.name for p in secret if p.secret_in(given))
+
+    def secrets(self) -> list[str]:
+        """The secret values this request carries, to be masked wherever text leaves us."""
+        loose = {_loose(n) for n in self.secret_names()}
+        found: list[str] = []
+        for key, value in self.params.items():
+            if _loose(text_of(key)) in loose:
+                found += secret_forms(value)
+            elif canonical(key) == "endpoint-url":
+                found += userinfo(value)
+        return found
+
+    def __repr__(self) -> str:
+        loose = {_loose(n) for n in self.secret_names()}
+        shown = {
+            k: (MASK if _loose(text_of(k)) in loose else _shown_url(k, v))
+            for k, v in self.params.items()
+        }
+        return f"Request(connector={self.connector!r}, action={self.action!r}, params={shown})"
+
+
+@functools.lru_cache(maxsize=1024)  # parameter names: every call's, several times
+def _loose(name: str) -> str:
+    # `securityKey`, `Security-Key` and `security_key` are one name to a masker.
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_SECRET_PARAMS: dict[str, tuple[Param, ...]] = {}
+
+
+def _secret_params(action: Action) -> tuple[Param, ...]:
+    """The parameters of `action` that may be secret (most actions have none)."""
+    found = _SECRET_PARAMS.get(action.name)
+    if found is None:
+        found = _SECRET_PARAMS[action.name] = tuple(p for p in action.all_params() if p.secret)
+    return found
+
+
+def _shown_url(key: object, value: Any) -> Any:
+    if canonical(key) == "endpoint-url" and isinstance(value, str):
+        return without_userinfo(value)
+    return value
+
+
+@dataclass
+class Prepared:
+    """A request that passed validation: everything needed to run it."""
+
+    request: Request
+    action: Action
+    params: dict[str, Any]
+    target: Target
+    deadline: Deadline
+
+
+def prepare_one(request: Request, connectors: Connectors, deadline: Deadline) -> Prepared:
+    """Validate a request for one target; raise InvalidRequest (exitcode 2) before
+    anything is sent."""
+    config = connectors.get(request.connector)
+    if not request.action:
+        raise InvalidRequest("missing required parameter 'action'")
+    action = catalog.get(request.action)
+    raw: Mapping[str, Any] = request.params
+    if request.timeout_ms is not None and "timeout" not in raw:
+        raw = {**raw, "timeout": request.timeout_ms}  # validated like any parameter
+    params = action.validate(raw)
+    target = Target.resolve(config, params)
+    return Prepared(request, action, params, target, deadline)
+
+
+def timeout_of(request: Request) -> int | None:
+    """The request's timeout in ms: its `timeout` parameter, else the one given apart;
+    None when neither is given or it is not valid (validation then says why)."""
+    raw = next((v for k, v in request.params.items()
+                if isinstance(k, str) and canonical(k) == "timeout"), None)
+    if raw is None:
+        raw = request.timeout_ms
+    if raw is None:
+        return None
+    try:
+        return int(TIMEOUT.convert(raw, "timeout"))
+    except InvalidRequest:
+        return None
+
+
+def as_request(
+    connector: str, params: Mapping[str, Any], timeout_ms: int | None = None
+) -> Request:
+    """Split a flat request mapping (`{"action": ..., params...}`) into a Request."""
+    params = dict(params)
+    action = params.pop("action", None)
+    return Request(connector, text_of(action) if action is not None else None, params, timeout_ms)
