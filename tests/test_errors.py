@@ -60,7 +60,7 @@ def test_ec2_code_table(code: str, exit_code: ExitCode) -> None:
         (bexc.ConnectTimeoutError(endpoint_url="http://x"), errors.TimedOut),
         (bexc.NoCredentialsError(), errors.AuthError),
         (bexc.ParamValidationError(report="bad value"), errors.InvalidRequest),
-        (ResponseParserError("bad xml"), errors.ServiceError),
+        (ResponseParserError("bad xml"), errors.MalformedResponse),
         (RuntimeError("boom"), errors.ServiceError),
     ],
 )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         EndpointUnreachable,
         ExitCode,
         InvalidRequest,
+        MalformedResponse,
         NotFound,
         PartialFailure,
         ServiceError,
@@ -44,6 +45,7 @@ __all__ = [
     "Job",
     "JobRecord",
     "JobStatus",
+    "MalformedResponse",
     "NotFound",
     "PartialFailure",
     "RefusedJob",
@@ -59,7 +61,8 @@ __all__ = [
 ]
 
 _ERRORS = ["AuthError", "ConnectorError", "EndpointUnreachable", "ExitCode", "InvalidRequest",
-           "NotFound", "PartialFailure", "ServiceError", "StoreError", "Throttled", "TimedOut"]
+           "MalformedResponse", "NotFound", "PartialFailure", "ServiceError", "StoreError",
+           "Throttled", "TimedOut"]
 _EXPORTS = {
     **dict.fromkeys(_ERRORS, "errors"),
     "Call": "call", "RequestBuilder": "call", "JobRecord": "jobs.record",

@@ -2,6 +2,7 @@
 
     ConnectorError                 exit code 1
     ├── ServiceError               1  EC2 rejected the request
+    │   └── MalformedResponse      1  the answer is not an EC2 response
     ├── InvalidRequest             2  nothing was sent to EC2
     ├── TimedOut                   3
     ├── EndpointUnreachable        4
@@ -55,6 +56,15 @@ class ConnectorError(Exception):
 
 class ServiceError(ConnectorError):
     """EC2 answered with an error not classed more specifically."""
+
+
+class MalformedResponse(ServiceError):
+    """The endpoint answered with something that is not an EC2 response of the operation
+    (malformed or truncated XML, an HTML error page, a document of another shape)."""
+
+    def __init__(self, message: str, *, code: str | None = "MalformedResponse",
+                 data: Any = None) -> None:
+        super().__init__(message, code=code, data=data)
 
 
 class InvalidRequest(ConnectorError):
@@ -195,11 +205,9 @@ def translate(exc: BaseException) -> ConnectorError:
     from botocore.parsers import ResponseParserError
 
     if isinstance(exc, ResponseParserError):
-        return ServiceError(
+        return MalformedResponse(
             "the endpoint answered with a body that is not an EC2 response "
-            "(malformed or truncated XML, or an HTML error page)",
-            code="MalformedResponse",
-        )
+            "(malformed or truncated XML, or an HTML error page)")
     return ServiceError(f"unexpected failure: {type(exc).__name__}", code=type(exc).__name__)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import single
 from .errors import ConnectorError, ExitCode, InvalidRequest
 from .request import Prepared, Request, as_request, prepare_one, timeout_of
-from .response import Response
+from .response import SUCCESS_MESSAGE, Response
 from .spec.action import CONNECTION_NAMES, Action
 from .spec.netparams import region_type
 from .spec.params import Integer, String, StringList, canonical
@@ -78,7 +78,7 @@ def execute(
         return _Plan(request, params, connectors, deadline, runtime).run(progress, on_item, meta)
     except ConnectorError as exc:
         meta.update({"duration-ms": deadline.elapsed_ms(), "attempts": 0})
-        return Response(int(exc.exit_code), exc.message, dict(exc.data), meta)
+        return Response.from_error(exc, meta)
 
 
 def _named(params: Mapping[Any, Any]) -> dict[str, Any]:
@@ -220,11 +220,11 @@ def _merged(action: Action, pairs: list[tuple[str, str]], responses: list[Respon
     meta.update({"duration-ms": deadline.elapsed_ms(), "calls": len(pairs),
                  "attempts": sum(int(r.meta.get("attempts") or 0) for r in responses)})
     if not failed:
-        return Response(0, "success", data, meta)
+        return Response(ExitCode.SUCCESS, SUCCESS_MESSAGE, data, meta)
     shown = "; ".join(f"{r['region']}: {r['message']}" for r in failed[:3])
     if len(failed) < len(report):
         message = f"{len(failed)} of {len(report)} calls failed: {shown}"
-        return Response(int(ExitCode.PARTIAL), message, data, meta)
+        return Response(ExitCode.PARTIAL, message, data, meta)
     return Response(int(failed[0]["exitcode"]), f"every call failed: {shown}", data, meta)
 
 

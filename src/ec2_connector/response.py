@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ExitCode
+from .errors import ConnectorError, ExitCode
 from .masking import redact
 
-__all__ = ["SUCCESS_MESSAGE", "Response", "redact"]
+__all__ = ["SUCCESS_MESSAGE", "Outcome", "Response", "error_envelope", "redact"]
 
 SUCCESS_MESSAGE = "success"
+
+
+@dataclass
+class Outcome:
+    """What a runner returns when its success needs saying in other words than
+    "success" ("no tag matched; nothing was deleted"): the data and that message."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    message: str = SUCCESS_MESSAGE
 
 
 class Response:
@@ -54,6 +64,11 @@ class Response:
         }
 
     @classmethod
+    def from_error(cls, error: ConnectorError, meta: dict[str, Any] | None = None) -> Response:
+        """The response a failure makes: its class's exit code, its message, its data."""
+        return cls(error.exit_code, error.message, dict(error.data), meta)
+
+    @classmethod
     def from_dict(cls, envelope: dict[str, Any]) -> Response:
         meta = dict(envelope.get("meta") or {})
         headers = meta.pop("headers", None) or {}
@@ -63,3 +78,9 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response exitcode={self.exitcode} message={self.message!r}>"
+
+
+def error_envelope(error: ConnectorError) -> dict[str, Any]:
+    """A failure as the CLI prints it and the service answers it, with no call behind it."""
+    return {"exitcode": int(error.exit_code), "message": error.message, "data": error.data,
+            "meta": {}}

@@ -22,10 +22,10 @@ from typing import Any
 from . import masking
 from .actions.runner import runner_of
 from .config import Connectors
-from .errors import ConnectorError, TimedOut, translate
+from .errors import ConnectorError, ExitCode, TimedOut, translate
 from .masking import redact, userinfo, without_userinfo
 from .request import Request, prepare_one, timeout_of
-from .response import SUCCESS_MESSAGE, Response
+from .response import SUCCESS_MESSAGE, Outcome, Response
 from .runtime import Runtime, shared
 from .transport.bulkhead import Bulkhead, NotSent
 from .transport.context import Context, DryRunSucceeded, ItemSink, Progress
@@ -92,7 +92,7 @@ class _Run:
         self.runtime = runtime
         self.deadline = Deadline(timeout_of(request) or runtime.settings.timeout_ms)
         self.ctx: Context | None = None
-        self.future: Future[dict[str, Any]] | None = None
+        self.future: Future[dict[str, Any] | Outcome] | None = None
         self.refused: Exception | None = None
         # Masked in every log record until the action is done, on whichever thread it logs.
         self.secrets = request.secrets()
@@ -118,7 +118,7 @@ class _Run:
         except Exception as exc:  # reported by response(), as a failure of the run would be
             self.refused = exc
 
-    def here(self) -> dict[str, Any]:
+    def here(self) -> dict[str, Any] | Outcome:
         """The action's data, run on this thread once its endpoint has a place for it."""
         self.bulkhead.enter(self.deadline.remaining())
         return self._perform()
@@ -133,7 +133,7 @@ class _Run:
             self.bulkhead.leave()
             raise
 
-    def collect(self) -> dict[str, Any]:
+    def collect(self) -> dict[str, Any] | Outcome:
         """The action's data, if it is done by now; TimedOut if not."""
         assert self.future is not None and self.ctx is not None
         if not self.future.done():
@@ -141,7 +141,7 @@ class _Run:
             raise TimedOut("timed out")
         return self.future.result()
 
-    def _perform(self) -> dict[str, Any]:
+    def _perform(self) -> dict[str, Any] | Outcome:
         """Run the action with its place taken; the watchdog abandons it at the deadline."""
         ctx = self.ctx
         assert ctx is not None
@@ -161,20 +161,22 @@ class _Run:
         if self._released.acquire(blocking=False):
             masking.remove(self.secrets)
 
-    def response(self, outcome: Callable[[], dict[str, Any]]) -> Response:
+    def response(self, outcome: Callable[[], dict[str, Any] | Outcome]) -> Response:
         """The response for the action's `outcome` (its data, or what it raised)."""
         request, ctx, deadline = self.request, self.ctx, self.deadline
         data: dict[str, Any] = {}
         try:
             if self.refused is not None:
                 raise self.refused
-            data = outcome()
-            exitcode, message = 0, str(data.pop("__message__", SUCCESS_MESSAGE))
+            done = outcome()
+            data, message = (done.data, done.message) if isinstance(done, Outcome) else (
+                done, SUCCESS_MESSAGE)
+            exitcode = ExitCode.SUCCESS
         except DryRunSucceeded:
-            exitcode, message = 0, "dry run: the request would have succeeded"
+            exitcode, message = ExitCode.SUCCESS, "dry run: the request would have succeeded"
             data = {"dry-run": True}
         except NotSent as exc:
-            exitcode, data = int(exc.exit_code), {}
+            exitcode, data = exc.exit_code, {}
             message = f"{exc.message}; timed out after {deadline.timeout_ms} ms waiting"
         except ConnectorError as exc:
             # Past the deadline, whatever cutting the connection (or a timeout set to the
@@ -182,14 +184,14 @@ class _Run:
             late = (ctx is not None and ctx.abandoned) or (
                 isinstance(exc, TimedOut) and deadline.expired)
             error = TimedOut("timed out") if late else exc
-            exitcode, message = int(error.exit_code), error.message
+            exitcode, message = error.exit_code, error.message
             data = {**(ctx.partial if ctx else {}), **error.data}
             if isinstance(error, TimedOut) and ctx is not None:
                 message = _timeout_message(error, ctx, deadline)
         except Exception as exc:  # a bug of ours must still come back as a response
             log.exception("unexpected failure in %s", request.action)
             error = translate(exc)
-            exitcode, message = int(error.exit_code), error.message
+            exitcode, message = error.exit_code, error.message
         if self.future is None and not self._performed:  # the action never ran
             self.release()
         return _response(request, exitcode, message, data, ctx, deadline, self.secrets)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from ..errors import InvalidRequest, ServiceError
+from ..response import Outcome
 from ..spec.action import Action
 from ..spec.fields import Field, Fields, mapper
 from ..spec.params import (
@@ -51,7 +52,7 @@ ID = "i-0123456789abcdef0"
 launch_info = mapper(LAUNCH_FIELDS)
 
 
-def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any] | Outcome:
     given = p.get("client-token")
     token = given or uuid.uuid4().hex
     ctx.partial["client-token"] = token
@@ -63,12 +64,10 @@ def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
             earlier = launched_with(_tagged(ctx, token), token)
             if earlier:
                 check_same_launch(earlier, token, digest)
-                return {
-                    "instance-info": [launch_info(i) for i in earlier],
-                    "client-token": token,
-                    "__message__": "success: instances with this client-token already exist; "
-                    "nothing new was launched",
-                }
+                return Outcome(
+                    {"instance-info": [launch_info(i) for i in earlier], "client-token": token},
+                    "success: instances with this client-token already exist; nothing new "
+                    "was launched")
             result = ctx.call("RunInstances", **_run_args(p, token, digest))
     else:
         result = ctx.call("RunInstances", **_run_args(p, token, digest))

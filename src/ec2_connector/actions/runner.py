@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ServiceError
+from ..errors import MalformedResponse
 from ..spec.fields import getter, mapper
 
 if TYPE_CHECKING:
@@ -63,9 +63,8 @@ class _Plan:
             output = ctx.call(action.operation, **args)
             found = self.find(output)
             if found is None:  # an answer of another shape: nothing to map, nothing to claim
-                raise ServiceError(
-                    f"the endpoint's answer to {action.operation} holds no {action.item}",
-                    code="MalformedResponse")
+                raise MalformedResponse(
+                    f"the endpoint's answer to {action.operation} holds no {action.item}")
             mapped = self.map_item(found)
             data = {action.result: mapped} if action.item and action.result else mapped
         for name in action.echo:
@@ -109,13 +108,12 @@ class _Plan:
                 ctx.collect(items, (self.map_item(x) for x in self.find(page) or []))
                 ctx.report({"event": "page", "items": len(items) or ctx.notes.get(
                     "streamed-items")})
-        except ServiceError as exc:
-            if exc.code == "MalformedResponse" and p.get("filters"):
+        except MalformedResponse as exc:
+            if p.get("filters"):
                 names = ", ".join(f"'{n}'" for n in p["filters"])
-                raise ServiceError(
+                raise MalformedResponse(
                     f"the endpoint failed on the filters {names} (it may not support them): "
                     f"{exc.message}",
-                    code=exc.code,
                 ) from exc
             raise
         return items

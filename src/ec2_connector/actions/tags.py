@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidRequest
+from ..response import Outcome
 from ..spec.action import Action
 from ..spec.params import RESOURCE_ID, Group, Param, String, StringList, Tags
 from ..transport.context import Context
@@ -36,7 +37,7 @@ def _tags_to_delete(p: dict[str, Any]) -> dict[str, Any]:
     return {"Tags": spec}
 
 
-def delete_tags(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+def delete_tags(ctx: Context, p: dict[str, Any]) -> dict[str, Any] | Outcome:
     """Delete, then report what is really gone: a key with a value deletes the tag only
     where the value matches, and a key that was not there deletes nothing."""
     resources = p["resource-id"]
@@ -56,10 +57,10 @@ def delete_tags(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
         "deleted": {r: ks for r, ks in removed.items() if ks}, "not-deleted-keys": kept,
     }
     if not deleted:
-        data["__message__"] = "success: no tag matched; nothing was deleted"
-    elif kept:
-        data["__message__"] = (
-            f"success: deleted {', '.join(deleted)}; no match for {', '.join(kept)}")
+        return Outcome(data, "success: no tag matched; nothing was deleted")
+    if kept:
+        return Outcome(
+            data, f"success: deleted {', '.join(deleted)}; no match for {', '.join(kept)}")
     return data
 
 

@@ -82,9 +82,10 @@ def _run(argv: Sequence[str] | None, previous: Any) -> int:
     import signal
 
     from ..errors import ConnectorError, translate
+    from ..response import error_envelope
     from . import interrupt
     from .options import command_parser
-    from .output import chosen_output, emit, error_envelope
+    from .output import chosen_output, emit
     from .parser import build_parser
 
     args = None

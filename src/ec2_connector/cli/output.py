@@ -14,16 +14,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ConnectorError
 from ..response import SUCCESS_MESSAGE
 from .options import UsageError
 from .prog import PROG
 from .render import View, render, to_json
 from .table import QueryFailed
-
-
-def error_envelope(exc: ConnectorError) -> dict[str, Any]:
-    return {"exitcode": int(exc.exit_code), "message": exc.message, "data": exc.data, "meta": {}}
 
 
 def chosen_output(args: argparse.Namespace | None) -> str:

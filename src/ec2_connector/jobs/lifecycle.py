@@ -13,10 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..actions import catalog
 from ..config import Connectors
-from ..errors import StoreError
+from ..errors import StoreError, TimedOut, translate
 from ..execution import execute
 from ..request import Request
 from ..response import Response
@@ -111,10 +112,8 @@ def run(
         response = _execute(record, connectors, request, runtime, progress)
     except Exception as exc:  # never leave a claimed job running for ever
         log.exception("job %s failed unexpectedly", job_id)
-        from ..errors import translate
-
         error = translate(exc)
-        response = Response(int(error.exit_code), error.message, {}, {})
+        response = Response.from_error(error)
     finally:
         leases.release(job_id)
     response.meta["job-id"] = job_id
@@ -131,14 +130,16 @@ def _execute(record: JobRecord, connectors: Connectors, request: Request | None,
     if record.expires_at is not None:
         left_ms = int((record.expires_at - time.time()) * 1000)
         if left_ms <= 0:
-            return Response(3, "timed out in the queue: the job's deadline passed before a "
-                            "worker could start it; nothing was sent to EC2", {},
-                            {"connector": record.connector, "action": record.action})
+            return Response.from_error(TimedOut(
+                "timed out in the queue: the job's deadline passed before a worker could "
+                "start it; nothing was sent to EC2"),
+                {"connector": record.connector, "action": record.action})
     request = request if request is not None else request_of(record)
     if left_ms is not None:
         # Time spent queued counts: the call gets what is left of the job's deadline.
-        request.params["timeout"] = max(1, left_ms)
-        request.timeout_ms = max(1, left_ms)
+        left_ms = max(1, left_ms)
+        request = replace(request, params={**request.params, "timeout": left_ms},
+                          timeout_ms=left_ms)
     return execute(request, connectors, runtime=runtime, progress=progress)
 
 

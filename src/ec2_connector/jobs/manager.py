@@ -110,8 +110,7 @@ class RefusedJob:
     done = True
 
     def __init__(self, error: ConnectorError, connector: str) -> None:
-        self.response = Response(int(error.exit_code), error.message, dict(error.data),
-                                 {"connector": connector})
+        self.response = Response.from_error(error, {"connector": connector})
 
     def wait(self, timeout_ms: int | None = None, on_poll: Any = None) -> Response:
         return self.response
@@ -128,16 +127,17 @@ def _overdue(record: JobRecord, lease_s: float) -> Response | None:
     # still not ended: nobody will end it. Say so instead of waiting for ever.
     if record.expires_at is None or time.time() < record.expires_at + lease_s:
         return None
-    return Response(3, f"job {record.id} passed its deadline and is still "
-                    f"{record.status.value}: the process that was to run it is gone or stuck",
-                    {}, {"job-id": record.id})
+    return Response.from_error(TimedOut(
+        f"job {record.id} passed its deadline and is still {record.status.value}: the "
+        "process that was to run it is gone or stuck"), {"job-id": record.id})
 
 
 def final_response(record: JobRecord) -> Response:
     if record.response:
         return Response.from_dict(record.response)
     # Interrupted jobs never produced a response: describe what may have happened.
-    return Response(3, record.message or record.status.value, {}, {"job-id": record.id})
+    return Response.from_error(TimedOut(record.message or record.status.value),
+                               {"job-id": record.id})
 
 
 class JobManager:

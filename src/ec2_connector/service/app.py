@@ -39,9 +39,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..actions import catalog
 from ..call import Call
-from ..errors import ConnectorError, InvalidRequest, NotFound, translate
+from ..errors import InvalidRequest, NotFound, translate
 from ..execution import execute_async
 from ..request import as_request
+from ..response import error_envelope
 from ..settings import TOKEN_ENV, Settings
 from ..spec.params import String, StringList, canonical
 from .admission import Admission, bounded_protocol
@@ -79,11 +80,6 @@ class Rejected(Exception):
         self.status = status
         self.error = InvalidRequest(message)
         self.headers = headers
-
-
-def envelope(error: ConnectorError) -> dict[str, Any]:
-    return {"exitcode": int(error.exit_code), "message": error.message, "data": error.data,
-            "meta": {}}
 
 
 def json_response(
@@ -359,7 +355,7 @@ async def read_object(request: Request) -> dict[str, Any]:
 
 async def _on_rejected(request: Request, exc: Exception) -> HTTPResponse:
     assert isinstance(exc, Rejected)
-    return json_response(envelope(exc.error), exc.status, exc.headers)
+    return json_response(error_envelope(exc.error), exc.status, exc.headers)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> HTTPResponse:
@@ -367,13 +363,13 @@ async def _on_http_error(request: Request, exc: Exception) -> HTTPResponse:
     message = {404: "no such route", 405: "method not allowed"}.get(exc.status_code)
     error = InvalidRequest(message or str(exc.detail))
     headers = dict(exc.headers) if exc.headers else None
-    return json_response(envelope(error), exc.status_code, headers)
+    return json_response(error_envelope(error), exc.status_code, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> HTTPResponse:
     assert isinstance(exc, RequestValidationError)
     fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
-    return json_response(envelope(InvalidRequest(f"invalid request: {fields}")), 400)
+    return json_response(error_envelope(InvalidRequest(f"invalid request: {fields}")), 400)
 
 
 class Guard:
@@ -407,7 +403,7 @@ class Guard:
             log.debug("traceback", exc_info=True)
             if status == 0:  # nothing sent yet: the client still gets an envelope
                 status = 500
-                await _send_raw(send, 500, envelope(translate(exc)))
+                await _send_raw(send, 500, error_envelope(translate(exc)))
         finally:
             client = (scope.get("client") or ("-",))[0]
             took = (time.monotonic() - started) * 1000

@@ -41,10 +41,12 @@ from .netparams import EndpointUrl, interval_type, region_type
 from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
 
 if TYPE_CHECKING:
+    from ..response import Outcome
     from ..transport.context import Context
 
 MAX_TIMEOUT_MS = 86_400_000  # a day: beyond it a "timeout" is a mistake, not a bound
-Runner = Callable[["Context", dict[str, Any]], dict[str, Any]]
+# A runner's data, or an Outcome: the data with a success message of its own.
+Runner = Callable[["Context", dict[str, Any]], "dict[str, Any] | Outcome"]
 
 # Accepted by every action: where and as whom to call EC2, and for how long.
 CONNECTION_PARAMS = (

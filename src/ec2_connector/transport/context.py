@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config import Target
-from ..errors import TimedOut, translate
+from ..errors import MalformedResponse, TimedOut, translate
 from .deadline import Deadline
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Context:
 
     def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """Run one EC2 operation; botocore failures leave here already translated."""
-        method = getattr(self.client(), _snake(operation))
+        method = getattr(self.client(), _method_name(operation))
         try:
             result: dict[str, Any] = method(**kwargs)
         except _client_error() as exc:
@@ -93,7 +93,7 @@ class Context:
         except Exception as exc:
             self._answered({})
             error = translate(exc)
-            if error.code == "MalformedResponse" and self.http_status:
+            if isinstance(error, MalformedResponse) and self.http_status:
                 error.message += f" (HTTP {self.http_status})"
             raise error from exc
         self._answered(result.get("ResponseMetadata", {}))
@@ -209,10 +209,8 @@ def _client_error() -> type[ClientError]:
 
 
 @functools.cache  # a few dozen operations, on every call's path
-def _snake(operation: str) -> str:
-    out = []
-    for i, ch in enumerate(operation):
-        if ch.isupper() and i and not operation[i - 1].isupper():
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+def _method_name(operation: str) -> str:
+    """The client's method for an operation, named as boto3 names it."""
+    from botocore import xform_name
+
+    return xform_name(operation)
