@@ -142,6 +142,7 @@ def write_pages(docs: Path = DOCS) -> list[Path]:
 
 
 if __name__ == "__main__":
+    if not DOCS.is_dir():
+        sys.exit(f"no docs folder at {DOCS}: run this from a source checkout")
     for written in write_pages():
         print(f"wrote {written}", file=sys.stderr)
-    sys.exit(0)
