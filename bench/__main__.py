@@ -1,11 +1,12 @@
-"""`python -m bench`: run every benchmark, write docs/benchmarks.md.
+"""`python -m bench`: run the benchmarks, update docs/benchmarks.md.
 
     python -m bench                 all benchmarks (~5 min on 2 cores)
     python -m bench --quick         fewer rounds, for a smoke run
-    python -m bench --only 1,3      some benchmarks only
-    python -m bench --render-only   rewrite the doc from bench/last-run.json
+    python -m bench --only 1,3      some benchmarks only: their rows replaced, the rest kept
+    python -m bench --render-only   rewrite the doc from bench/results.json
 
-Every run keeps its raw figures in bench/last-run.json.
+bench/results.json keeps the raw figures of every row of the doc, each with the date it
+was measured; a run merges its figures into it (`report.merge`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bench.measure import machine
 from bench.suite import BENCHMARKS
 
 ROOT = Path(__file__).resolve().parents[1]
-LAST_RUN = Path(__file__).resolve().parent / "last-run.json"
+RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
 def one_pass(only: str, quick: bool) -> list[dict[str, Any]]:
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args(argv)
-    run = json.loads(LAST_RUN.read_text()) if args.render_only else measure(args, argv)
+    run = json.loads(RESULTS.read_text()) if args.render_only else measure(args, argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report.write(out, **run)
@@ -59,16 +60,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
-    """Run the pass and the profiles; keep everything in bench/last-run.json."""
+    """Run the pass and the profiles; merge them into bench/results.json."""
     started = time.perf_counter()
     figures = one_pass(args.only, args.quick)
+    if args.quick:
+        figures = [{**f, "note": (f["note"] + " (quick run)").strip()} for f in figures]
     found = {} if args.no_profiles else profiles.run(missed(figures))
     words = " ".join(argv if argv is not None else sys.argv[1:])
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    before = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    ran = args.only.split(",")
     run = {"machine": machine(), "command": f"python -m bench {words}".strip(),
-           "minutes": (time.perf_counter() - started) / 60, "figures": figures,
-           "profiles": found,
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    LAST_RUN.write_text(json.dumps(run, indent=1))
+           "minutes": (time.perf_counter() - started) / 60,
+           "figures": report.merge(before.get("figures", []), figures, ran, date),
+           "profiles": report.merge_profiles(before.get("profiles", {}), found, ran),
+           "date": date}
+    RESULTS.write_text(json.dumps(run, indent=1))
     return run
 
 

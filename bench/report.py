@@ -1,8 +1,13 @@
-"""docs/benchmarks.md: the machine, the command, the figures against their goals, the rest."""
+"""docs/benchmarks.md: the machine, the command, the figures against their goals, the rest.
+
+The page keeps a row for every benchmark ever run: a run of some of them (`--only 2`)
+replaces their rows and keeps the others, each row with the date it was measured.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +32,40 @@ def _met(row: dict[str, Any]) -> str:
     return {True: "yes", False: "**no**", None: "—"}[row["met"]]
 
 
+def number(row: dict[str, Any]) -> str:
+    """The benchmark a row belongs to: "2" for "2. one-shot", as `--only` names it."""
+    return str(row["bench"]).split(".")[0]
+
+
+def merge(kept: list[dict[str, Any]], fresh: list[dict[str, Any]], ran: Iterable[str],
+          date: str) -> list[dict[str, Any]]:
+    """The rows of a page after a run: every row of the benchmarks that ran is replaced by
+    what the run measured (dated `date`), every other row is kept with its own date.
+
+    A benchmark that ran replaces all its rows, not row by row, so a measurement it no
+    longer makes does not linger with an old figure."""
+    ran = set(ran)
+    rows = [row for row in kept if number(row) not in ran]
+    rows += [{**row, "date": row.get("date") or date} for row in fresh]
+    return sorted(rows, key=lambda row: int(number(row)))  # stable: a benchmark's own order
+
+
+def merge_profiles(kept: dict[str, str], fresh: dict[str, str],
+                   ran: Iterable[str]) -> dict[str, str]:
+    """Profiles of missed goals, by benchmark: those that ran are replaced, or dropped if
+    the goal is now met."""
+    ran = set(ran)
+    return {**{name: text for name, text in kept.items() if name not in ran}, **fresh}
+
+
 def results_table(figures: list[dict[str, Any]]) -> str:
-    lines = ["| benchmark | measurement | ec2-connector | baseline | ratio | goal | met | notes |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| benchmark | measurement | ec2-connector | baseline | ratio | goal | met | notes "
+             "| measured (UTC) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in figures:
         cells = [row["bench"], row["name"], _num(row["ours"], row["unit"]),
                  _num(row["baseline"], row["unit"]), _ratio(row), row["goal"], _met(row),
-                 row["note"]]
+                 row["note"], str(row.get("date", "—")).removesuffix(" UTC")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -58,10 +90,13 @@ def write(path: Path, *, machine: dict[str, str], command: str, minutes: float,
         "next to its baseline. All traffic is on loopback: moto's server, or the canned "
         "EC2 endpoint of tests/harness/canned.py run in its own process.",
         "",
-        f"Reproduce: `.venv/bin/{command}` or `bash bench/run` (this run took "
-        f"{minutes:.1f} min, {date}).",
+        "Reproduce: `./dev bench` (every benchmark, ~5 min on 2 cores) or `./dev bench "
+        "--only 1,3` (some of them: their rows are replaced, the others kept). Each row says "
+        f"when it was measured. The last run: `{command}`, {minutes:.1f} min, {date}.",
         "",
         "## Machine",
+        "",
+        "The machine of the last run:",
         "",
         "| | |",
         "|---|---|",
