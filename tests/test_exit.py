@@ -47,7 +47,8 @@ def test_the_cli_exits_on_time_against_an_endless_body(tmp_path: Path) -> None:
         took = time.monotonic() - started
     assert done.returncode == 3, done.stderr
     assert json.loads(done.stdout)["message"] == "timed out after 3000 ms"
-    assert took < 4.0, f"the command took {took:.1f} s"
+    # Generous (start-up on a loaded machine is not ours); a hang would be the 60 s bound.
+    assert took < 10.0, f"the command took {took:.1f} s"
 
 
 def test_a_script_exits_on_time_against_an_endless_body(tmp_path: Path) -> None:
