@@ -222,3 +222,21 @@ def test_field_rules_timestamps_and_absent_lists() -> None:
     item["Groups"] = [{"GroupId": "sg-1"}, {"GroupId": "sg-2"}]
     assert mapper(fields)(item)["ids"] == ["sg-1", "sg-2"]
     assert mapper(fields)(item)["first"] == "sg-1"
+
+
+def test_the_catalog_finds_every_module_of_declarations() -> None:
+    # A module of actions/ either declares actions (and is in the catalog by being there)
+    # or supports the declarations; nothing else may sit there unnoticed.
+    import importlib
+    import pkgutil
+
+    import ec2_connector.actions as package
+
+    support = {"batch", "runner", "shapes", "tokens", "waits"}
+    for module in pkgutil.iter_modules(package.__path__):
+        declared = getattr(importlib.import_module(f"{package.__name__}.{module.name}"),
+                           "ACTIONS", None)
+        if declared is None:
+            assert module.name in support, f"actions/{module.name}.py declares no ACTIONS"
+        else:
+            assert all(ACTIONS[a.name] is a for a in declared), module.name

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from ..errors import unknown_name
 from ..spec.action import Action
 from ..spec.params import canonical, text_of
-from . import (
-    addresses,
-    images,
-    instances,
-    key_pairs,
-    launch_templates,
-    passthrough,
-    regions,
-    security_groups,
-    snapshots,
-    tags,
-    volumes,
-    vpcs,
-)
+from . import passthrough
 
-ACTIONS: dict[str, Action] = {
-    action.name: action
-    for module in (
-        instances, security_groups, tags, volumes, snapshots, images, addresses, key_pairs,
-        vpcs, regions, launch_templates, passthrough,
-    )
-    for action in module.ACTIONS
-}
+
+def _declared() -> dict[str, Action]:
+    """Every `ACTIONS` of this package's modules: a new module of declarations is in the
+    catalog by being here (the modules without `ACTIONS` support the declarations)."""
+    found: dict[str, Action] = {}
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        declared = getattr(importlib.import_module(f".{module.name}", __name__), "ACTIONS", ())
+        for action in declared:
+            if action.name in found:
+                raise AssertionError(f"action '{action.name}' is declared twice")
+            found[action.name] = action
+    return found
+
+
+ACTIONS: dict[str, Action] = _declared()
 
 
 # Other names an action answers to (the AWS CLI's, Flint's older ones).
