@@ -39,8 +39,8 @@ def install(prog: str) -> None:
 def record_interrupted() -> None:
     """Mark the jobs whose lease this process holds, and that have not ended, interrupted
     (a broker's jobs run elsewhere: they are not this process's to mark)."""
+    from ..jobs.backends import open_store
     from ..jobs.record import JobStatus, interrupted_message
-    from ..jobs.store import SQLiteJobStore
     from ..settings import Settings
 
     settings = Settings.from_env()
@@ -48,7 +48,7 @@ def record_interrupted() -> None:
         return
     mine = f"{socket.gethostname()}:{os.getpid()}:"
     try:
-        store = SQLiteJobStore(settings.home, busy_ms=settings.store_busy_ms)
+        store = open_store(None, home=settings.home, busy_ms=settings.store_busy_ms)
         for status in (JobStatus.RUNNING, JobStatus.QUEUED):
             for record in store.list(limit=1000, status=status.value):
                 if record.holder and record.holder.startswith(mine):

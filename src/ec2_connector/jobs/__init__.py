@@ -6,6 +6,7 @@
 - `lifecycle`: one job's life, the same for every executor: claim → execute → finish;
 - `executors`: where a job runs (this process's threads, Celery workers);
 - `worker`: the Celery worker (`ec2-connector worker`);
+- `backends`: which store a process uses, by name (`STORES`: a new store is one line);
 - `manager`: `JobManager`, `Job`, `RefusedJob`: submitting, reading and resuming jobs.
 """
 
@@ -18,6 +19,7 @@ _EXPORTS = {
     "JobStore": "store", "SQLiteJobStore": "store", "RedisJobStore": "redis",
     "Job": "manager", "RefusedJob": "manager", "JobManager": "manager",
     "ThreadExecutor": "executors", "CeleryExecutor": "executors",
+    "STORES": "backends", "open_store": "backends",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -29,9 +29,10 @@ from ..spec.params import canonical
 from ..transport.context import Progress
 from ..transport.deadline import Deadline
 from . import lifecycle
+from .backends import open_store
 from .executors import CeleryExecutor, Executor, ThreadExecutor
 from .record import JobRecord, JobStatus, new_holder, new_job_id
-from .store import JobStore, SQLiteJobStore, parse_age
+from .store import JobStore, parse_age
 
 log = logging.getLogger("ec2_connector.jobs")
 
@@ -155,14 +156,13 @@ class JobManager:
         self.lease_s = float(settings.lease_s)
         self.holder = new_holder()
         self.executor: Executor
+        self.store: JobStore = open_store(self.broker, home=home,
+                                          busy_ms=settings.store_busy_ms)
         if self.broker:
-            from .redis import RedisJobStore
             from .worker import make_app
 
-            self.store: JobStore = RedisJobStore(self.broker)
             self.executor = CeleryExecutor(make_app(self.broker))
         else:
-            self.store = SQLiteJobStore(home, busy_ms=settings.store_busy_ms)
             self.leases = lifecycle.Leases(self.store, self.lease_s)
             self.executor = ThreadExecutor(self.store, connectors, self.holder, self.leases,
                                            workers or settings.workers, runtime)
