@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
 from ec2_connector import Call
+from tests.harness.faults import free_port
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
 
@@ -34,11 +36,6 @@ MOTO_ENV = {
     "MOTO_ENABLE_KEYPAIR_VALIDATION": "true",
 }
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class MotoServer:
@@ -146,3 +143,23 @@ def launch(ec2: Any, image_id: str, count: int = 1) -> list[str]:
     result = ec2.run_instances(ImageId=image_id, MinCount=count, MaxCount=count,
                                InstanceType="t2.micro")
     return [i["InstanceId"] for i in result["Instances"]]
+
+
+@pytest.fixture
+def debug_log(tmp_path: Path) -> Iterator[Path]:
+    """ec2_connector, botocore and urllib3 at DEBUG into a file."""
+    path = tmp_path / "debug.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    ours, botocore, root = (logging.getLogger(n) for n in ("ec2_connector", "botocore", ""))
+    saved = (ours.level, botocore.level, root.level)
+    ours.setLevel(logging.DEBUG)
+    botocore.setLevel(logging.DEBUG)
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    yield path
+    root.removeHandler(handler)
+    handler.close()
+    ours.setLevel(saved[0])
+    botocore.setLevel(saved[1])
+    root.setLevel(saved[2])

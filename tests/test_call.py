@@ -236,7 +236,7 @@ def test_absurd_timeouts_are_invalid(call: Call) -> None:
 
 
 def test_a_list_of_connectors_runs_on_each(endpoint: str, tmp_path: Path) -> None:
-    from tests.test_fanout import launch_in
+    from tests.harness.calls import launch_in
 
     ids = {region: launch_in(endpoint, region) for region in ("us-east-1", "eu-west-1")}
     config = {"connectors": {"east": {"endpoint-url": endpoint, "region": "us-east-1"},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import threading
 import time
 from collections.abc import Iterator
@@ -17,44 +16,10 @@ from ec2_connector.settings import Settings
 from tests.conftest import all_instances, launch
 from tests.harness import (
     CannedEC2Server,
-    HTTPHarnessServer,
     RefusingEndpoint,
-    RequestHandler,
     SilentServer,
 )
-
-
-def config_for(url: str, **extra: Any) -> dict[str, Any]:
-    return {"connectors": {"aws-ec2": {
-        "access-key": "AKIAEXAMPLE", "security-key": "secret", "endpoint-url": url, **extra}}}
-
-
-def call_for(url: str, **extra: Any) -> Call:
-    return Call(config=config_for(url, **extra))
-
-
-class LaunchThenHang(HTTPHarnessServer):
-    """Forwards every request to EC2 but never answers RunInstances: a launch whose
-    answer is lost, the case a client token exists for (or, with `answer_after`,
-    answers it only that many seconds later)."""
-
-    def __init__(self, upstream_port: int, answer_after: float | None = None) -> None:
-        super().__init__()
-        self.upstream_port = upstream_port
-        self.answer_after = answer_after
-
-    def respond(self, req: RequestHandler) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
-        if req.params().get("Action") == "RunInstances" and (
-                self.answer_after is None or req.pause(self.answer_after)):
-            req.pause(60)
-            return
-        req.send_body(upstream.status, body)
+from tests.harness.calls import LaunchThenHang, call_for, config_for
 
 
 @pytest.fixture

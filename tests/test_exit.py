@@ -18,9 +18,9 @@ import pytest
 from ec2_connector.jobs.record import JobRecord, JobStatus
 from ec2_connector.jobs.store import SQLiteJobStore
 from tests.harness import EndlessBodyServer, SilentServer
+from tests.harness.calls import config_for
+from tests.harness.cli import clean_env
 from tests.harness.processes import terminate
-from tests.test_cli import clean_env
-from tests.test_execution import config_for
 
 CLI = [sys.executable, "-m", "ec2_connector.cli"]
 INTERRUPT_WITHIN_S = 2.5  # the aim is 1 s; generous for a shared machine

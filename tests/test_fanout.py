@@ -6,27 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from ec2_connector import Call
 from tests.harness import CannedEC2Server, RefusingEndpoint
+from tests.harness.calls import client, launch_in
 from tests.harness.canned import NOT_OPTED_IN
 from tests.harness.canned import REGIONS as CANNED_REGIONS
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
-
-
-def client(endpoint: str, region: str) -> Any:
-    return boto3.client("ec2", region_name=region, endpoint_url=endpoint,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-def launch_in(endpoint: str, region: str) -> str:
-    ec2 = client(endpoint, region)
-    image = sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])[0]
-    return str(ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                                 InstanceType="t2.micro")["Instances"][0]["InstanceId"])
 
 
 def test_every_region_finds_instances_in_three(call: Call, endpoint: str) -> None:
@@ -130,7 +118,7 @@ def test_an_async_job_runs_over_regions_and_connectors(endpoint: str, tmp_path: 
 
 
 def test_cli_async_over_every_region_and_its_refusals(endpoint: str, tmp_path: Path) -> None:
-    from tests.test_cli import assert_one_line_error, clean_env, envelope, run_cli
+    from tests.harness.cli import assert_one_line_error, clean_env, envelope, run_cli
 
     iid = launch_in(endpoint, "ap-southeast-2")
     path = tmp_path / "connectors.json"

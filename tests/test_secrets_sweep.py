@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -126,26 +125,6 @@ def failing_requests(refused: str, silent: str) -> list[dict[str, Any]]:
          "timeout": 300},
     ]
     return [{**c, **CREDENTIALS} for c in calls]
-
-
-@pytest.fixture
-def debug_log(tmp_path: Path) -> Iterator[Path]:
-    """ec2_connector, botocore and urllib3 at DEBUG into a file."""
-    path = tmp_path / "debug.log"
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-    ours, botocore, root = (logging.getLogger(n) for n in ("ec2_connector", "botocore", ""))
-    saved = (ours.level, botocore.level, root.level)
-    ours.setLevel(logging.DEBUG)
-    botocore.setLevel(logging.DEBUG)
-    root.setLevel(logging.DEBUG)
-    root.addHandler(handler)
-    yield path
-    root.removeHandler(handler)
-    handler.close()
-    ours.setLevel(saved[0])
-    botocore.setLevel(saved[1])
-    root.setLevel(saved[2])
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from tests.actions.test_instances import refused, run
 from tests.conftest import launch
-from tests.test_secrets_sweep import debug_log  # noqa: F401  (a fixture)
+from tests.harness.calls import refused, run
 
 
 def test_address_flow(call: Call, ec2: Any, image_id: str) -> None:
@@ -107,7 +106,7 @@ def test_key_pair_flow(call: Call, ec2: Any, tmp_path: Path) -> None:
 
 
 def test_key_material_never_stored_logged_or_in_raw_body(
-    endpoint: str, ec2: Any, tmp_path: Path, debug_log: Path,  # noqa: F811
+    endpoint: str, ec2: Any, tmp_path: Path, debug_log: Path,
 ) -> None:
     home = tmp_path / "home"
     call = Call(config={"connectors": {"aws-ec2": {"endpoint-url": endpoint}}}, home=home)

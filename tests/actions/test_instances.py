@@ -9,6 +9,7 @@ import pytest
 
 from ec2_connector import Call
 from tests.conftest import all_instances, launch
+from tests.harness.calls import run
 
 SEED_DESCRIBE_FIELDS = {
     "image-id", "public-ip", "instance-type", "key-name", "private-ip", "hypervisor",
@@ -22,22 +23,6 @@ LAUNCH_FIELDS = {
     "instance-id", "instance-type", "public-ip", "private-ip", "image-id",
     "instance-state-name", "availability-zone", "launch-time", "subnet-id", "vpc-id", "key-name",
 }
-
-
-def run(call: Call, action: str, **params: Any) -> Any:
-    builder = call.connector("aws-ec2").set("action", action)
-    for key, value in params.items():
-        builder.set(key.replace("_", "-"), value)
-    return builder.sync()
-
-
-def refused(call: Call, action: str, text: str, params: dict[str, Any]) -> Any:
-    """Run a bad request: exitcode 2, `text` in its one-line message, nothing sent."""
-    response = run(call, action, **params)
-    assert response.exitcode == 2, response.message
-    assert text in response.message
-    assert response.meta["attempts"] == 0
-    return response
 
 
 def state_of(ec2: Any, instance_id: str) -> str:

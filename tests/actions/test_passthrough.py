@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from tests.actions.test_instances import run
 from tests.conftest import launch
+from tests.harness.calls import run
 
 
 def test_paginated_describe_and_max_items(call: Call, ec2: Any, image_id: str) -> None:

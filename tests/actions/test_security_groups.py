@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from tests.actions.test_instances import run
+from tests.harness.calls import run
 
 
 def groups(ec2: Any) -> dict[str, dict[str, Any]]:

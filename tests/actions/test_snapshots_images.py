@@ -9,8 +9,8 @@ import pytest
 from ec2_connector import Call
 from ec2_connector.actions import ACTIONS
 from ec2_connector.actions.runner import input_args
-from tests.actions.test_instances import refused, run
 from tests.conftest import launch
+from tests.harness.calls import refused, run
 
 
 def test_snapshot_flow(call: Call, ec2: Any) -> None:

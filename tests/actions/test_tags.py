@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from tests.actions.test_instances import run
 from tests.conftest import launch
+from tests.harness.calls import run
 
 
 def tags_of(ec2: Any, resource: str) -> dict[str, str]:

@@ -9,8 +9,8 @@ import pytest
 
 from ec2_connector import Call
 from ec2_connector.actions import WITHHELD
-from tests.actions.test_instances import refused, run
 from tests.conftest import launch
+from tests.harness.calls import refused, run
 
 
 def test_launch_template_flow(call: Call, ec2: Any, image_id: str) -> None:

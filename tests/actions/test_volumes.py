@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from tests.actions.test_instances import refused, run
 from tests.conftest import launch
+from tests.harness.calls import refused, run
 
 
 def test_volume_flow(call: Call, ec2: Any, image_id: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
-from tests.actions.test_instances import refused, run
+from tests.harness.calls import refused, run
 
 
 def test_vpc_and_subnet_flow(call: Call, ec2: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ec2_connector import __version__
 from tests.conftest import launch
-from tests.test_cli import TIMEOUT, assert_one_line_error, envelope, run_cli
+from tests.harness.cli import TIMEOUT, assert_one_line_error, envelope, run_cli
 
 
 def test_usage_alone_help_and_version(env: dict[str, str]) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import run_tty
 from tests.conftest import launch
-from tests.test_cli import TIMEOUT, assert_one_line_error, envelope, run_cli
+from tests.harness.cli import TIMEOUT, assert_one_line_error, envelope, run_cli, run_tty
 
 
 @pytest.fixture
@@ -129,7 +128,8 @@ def test_a_closed_pipe_exits_quietly_with_0(
     )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
-    stderr = proc.stderr.read()
+    with proc.stderr:
+        stderr = proc.stderr.read()
     assert proc.wait(TIMEOUT) == 0 and stderr == b""
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import all_instances, launch
-from tests.test_cli import assert_one_line_error, envelope, run_cli
+from tests.harness.cli import assert_one_line_error, envelope, run_cli
 
 
 def states(ec2: Any) -> dict[str, str]:

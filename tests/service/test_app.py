@@ -25,8 +25,8 @@ from ec2_connector.execution import execute_async
 from ec2_connector.request import as_request
 from tests.conftest import MotoServer, all_instances, free_port, launch
 from tests.harness import CannedEC2Server, SilentServer
+from tests.harness.calls import config_for
 from tests.harness.processes import run_cli_without, terminate
-from tests.test_execution import config_for
 
 SECRET = "ServiceSecretKeyValue/0123456789ab"
 QUERY_SECRET = "QuerySecretValue0123456789"

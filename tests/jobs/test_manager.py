@@ -23,7 +23,7 @@ from ec2_connector.jobs.record import JobRecord, JobStatus
 from ec2_connector.jobs.store import SQLiteJobStore
 from tests.conftest import all_instances
 from tests.harness import CannedEC2Server, RequestHandler, SilentServer
-from tests.test_execution import LaunchThenHang, config_for
+from tests.harness.calls import LaunchThenHang, config_for
 
 
 def test_async_job_runs_and_is_found_again(

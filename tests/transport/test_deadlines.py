@@ -27,7 +27,7 @@ from tests.harness import (
     SilentServer,
     SlowServer,
 )
-from tests.test_execution import config_for
+from tests.harness.calls import config_for
 
 HOSTILE_CALLS = int(os.environ.get("DEADLINE_HOSTILE_CALLS", "200"))
 SLACK_S = float(os.environ.get("DEADLINE_SLACK_S", "1.0"))

@@ -26,10 +26,10 @@ from ec2_connector import Call
 from ec2_connector.actions.instances import TOKEN_TAG
 from tests.conftest import all_instances, launch
 from tests.harness import CaptureServer
+from tests.harness.calls import LaunchThenHang, config_for
+from tests.harness.cli import assert_one_line_error, clean_env
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
-from tests.test_cli import assert_one_line_error, clean_env
-from tests.test_execution import LaunchThenHang, config_for
 
 JOBS = int(os.environ.get("WORKER_JOBS", "200"))
 LEASE, SWEEP = "3", "1"

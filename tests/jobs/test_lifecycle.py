@@ -25,8 +25,8 @@ from ec2_connector.jobs.record import JobRecord, JobStatus
 from ec2_connector.jobs.store import SQLiteJobStore
 from tests.conftest import all_instances
 from tests.harness import SilentServer
-from tests.test_cli import assert_one_line_error, clean_env, envelope, run_cli
-from tests.test_execution import LaunchThenHang, config_for
+from tests.harness.calls import LaunchThenHang, config_for
+from tests.harness.cli import assert_one_line_error, clean_env, envelope, run_cli
 
 LEASE = "2"
 
@@ -329,7 +329,7 @@ def test_a_prune_setting_prunes_whenever_a_store_is_opened(home: Path) -> None:
 def test_jobs_wait_draws_a_progress_line_on_a_terminal(home: Path) -> None:
     import pty
 
-    from tests.test_cli import _read_all
+    from tests.harness.cli import read_all
 
     with SilentServer() as silent:
         env = local_env(home)
@@ -340,7 +340,7 @@ def test_jobs_wait_draws_a_progress_line_on_a_terminal(home: Path) -> None:
         try:
             waited = run_cli(env, "jobs", "wait", job_id, stderr=slave)
             os.close(slave)
-            drawn = _read_all(master)
+            drawn = read_all(master)
         finally:
             os.close(master)
     assert waited.returncode == 3

@@ -10,55 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import all_instances, launch
+from tests.harness.cli import TIMEOUT, assert_one_line_error, envelope, read_all, run_cli
 
 SECRET = "CliSecretKeyValue/0123456789abcdef"
-TIMEOUT = 60
-
-
-def run_cli(
-    env: dict[str, str], *args: str, stdin: str | None = None, stderr: Any = subprocess.PIPE
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ec2_connector.cli", *args], input=stdin, env=env,
-        stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=TIMEOUT,
-    )
-
-
-def clean_env(home: Path) -> dict[str, str]:
-    """The test process's environment, with a private home and no connector settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EC2_CONNECTOR_")}
-    env["EC2_CONNECTOR_HOME"] = str(home)
-    return env
-
-
-@pytest.fixture
-def env(config: dict[str, Any], tmp_path: Path) -> dict[str, str]:
-    path = tmp_path / "connectors.json"
-    path.write_text(json.dumps(config))
-    return {**clean_env(tmp_path / "home"), "EC2_CONNECTOR_CONFIG": str(path)}
-
-
-def envelope(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(result.stdout)
-    assert set(body) == {"exitcode", "message", "data", "meta"}
-    assert body["exitcode"] == result.returncode
-    return body
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
-    assert result.returncode == code
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("ec2-connector: ") and "Traceback" not in result.stderr
-    return lines[0]
-
-
 def test_call_prints_the_envelope_and_exits_with_its_exitcode(
     env: dict[str, str], image_id: str, ec2: Any
 ) -> None:
@@ -174,7 +133,7 @@ def test_progress_is_drawn_on_a_terminal(env: dict[str, str], image_id: str) -> 
     try:
         result = run_cli(env, *args, stderr=slave)
         os.close(slave)
-        drawn = _read_all(master)
+        drawn = read_all(master)
     finally:
         os.close(master)
     assert result.returncode == 0 and "waiting for running" in drawn
@@ -185,23 +144,10 @@ def test_progress_of_an_empty_listing_counts_0(env: dict[str, str]) -> None:
     try:
         result = run_cli(env, "call", "describe-key-pairs", stderr=slave)
         os.close(slave)
-        drawn = _read_all(master)
+        drawn = read_all(master)
     finally:
         os.close(master)
     assert result.returncode == 0 and "described 0 so far" in drawn and "None" not in drawn
-
-
-def _read_all(fd: int) -> str:
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the other side of the pty is closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")
 
 
 def test_async_job_then_jobs_show_wait_list(env: dict[str, str], image_id: str, ec2: Any) -> None:

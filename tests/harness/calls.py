@@ -1,0 +1,73 @@
+"""Calls as the tests make them: a config for an endpoint, one action run through the
+library, a refused request, and an endpoint that loses a launch's answer."""
+
+from __future__ import annotations
+
+import http.client
+from typing import Any
+
+import boto3
+
+from ec2_connector import Call
+from tests.harness import HTTPHarnessServer, RequestHandler
+
+
+def config_for(url: str, **extra: Any) -> dict[str, Any]:
+    return {"connectors": {"aws-ec2": {
+        "access-key": "AKIAEXAMPLE", "security-key": "secret", "endpoint-url": url, **extra}}}
+
+
+def call_for(url: str, **extra: Any) -> Call:
+    return Call(config=config_for(url, **extra))
+
+
+class LaunchThenHang(HTTPHarnessServer):
+    """Forwards every request to EC2 but never answers RunInstances: a launch whose
+    answer is lost, the case a client token exists for (or, with `answer_after`,
+    answers it only that many seconds later)."""
+
+    def __init__(self, upstream_port: int, answer_after: float | None = None) -> None:
+        super().__init__()
+        self.upstream_port = upstream_port
+        self.answer_after = answer_after
+
+    def respond(self, req: RequestHandler) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
+        conn.request(req.command, req.path, body=req.body, headers=headers)
+        upstream = conn.getresponse()
+        body = upstream.read()
+        conn.close()
+        if req.params().get("Action") == "RunInstances" and (
+                self.answer_after is None or req.pause(self.answer_after)):
+            req.pause(60)
+            return
+        req.send_body(upstream.status, body)
+
+
+def run(call: Call, action: str, **params: Any) -> Any:
+    builder = call.connector("aws-ec2").set("action", action)
+    for key, value in params.items():
+        builder.set(key.replace("_", "-"), value)
+    return builder.sync()
+
+
+def refused(call: Call, action: str, text: str, params: dict[str, Any]) -> Any:
+    """Run a bad request: exitcode 2, `text` in its one-line message, nothing sent."""
+    response = run(call, action, **params)
+    assert response.exitcode == 2, response.message
+    assert text in response.message
+    assert response.meta["attempts"] == 0
+    return response
+
+
+def launch_in(endpoint: str, region: str) -> str:
+    ec2 = client(endpoint, region)
+    image = sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])[0]
+    return str(ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                 InstanceType="t2.micro")["Instances"][0]["InstanceId"])
+
+
+def client(endpoint: str, region: str) -> Any:
+    return boto3.client("ec2", region_name=region, endpoint_url=endpoint,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
