@@ -156,6 +156,7 @@ def _add_broker(parser: argparse.ArgumentParser) -> None:
 
 def _add_serve(commands: Any) -> None:
     from .commands import cmd_serve
+    from .jobs import add_allow_volatile
 
     serve = commands.add_parser(
         "serve", help="the HTTP service (needs the 'service' extra)",
@@ -171,6 +172,7 @@ def _add_serve(commands: Any) -> None:
                        help="port to listen on (default: %(default)s)")
     serve.add_argument("--config", metavar="FILE",
                        help="connector config (JSON; default: $EC2_CONNECTOR_CONFIG)")
+    add_allow_volatile(serve)
     serve.set_defaults(run=cmd_serve)
 
 
