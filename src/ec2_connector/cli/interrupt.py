@@ -48,7 +48,8 @@ def record_interrupted() -> None:
         return
     mine = f"{socket.gethostname()}:{os.getpid()}:"
     try:
-        store = SQLiteJobStore(settings.home, busy_ms=settings.store_busy_ms)
+        store = SQLiteJobStore(settings.home, busy_ms=settings.store_busy_ms,
+                               job_ttl_s=settings.job_ttl_s)  # it prunes when opened
         for status in (JobStatus.RUNNING, JobStatus.QUEUED):
             for record in store.list(limit=1000, status=status.value):
                 if record.holder and record.holder.startswith(mine):
