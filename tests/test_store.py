@@ -226,10 +226,13 @@ def test_a_store_that_lost_its_data_is_told_from_a_missing_id(
     redis_server.flush()  # what a restart without persistence leaves
     assert store.get("k1") is None
     assert "holds no epoch key" in (store.lost() or "")
-    other = RedisJobStore(redis_server.url)
+    other = RedisJobStore(redis_server.url.replace("//", "//:pass-word@"))
     try:
         other.add(record("k2"))  # another process writes a new epoch
         assert "epoch key" in (store.lost() or "") and "changed" in (store.lost() or "")
         assert other.lost() is None
+        redis_server.flush()
+        named = other.lost() or ""
+        assert "redis://***@127.0.0.1" in named and "pass-word" not in named
     finally:
         other.close()
