@@ -48,6 +48,10 @@ _SETTINGS: dict[str, tuple[str | None, str]] = {
     "STORE_BUSY_MS": (None, "how long a SQLite write waits for another process's lock"),
     "PRUNE_AFTER": ("unset", "prune ended jobs older than this (e.g. `7d`) when a store "
                              "is opened"),
+    "JOB_TTL_S": ("604800 (7 days)", "how long an ended job is kept (both stores)"),
+    "MAX_RESPONSE_BYTES": (None, "the most of a response's JSON a job record keeps"),
+    "ALLOW_VOLATILE_STORE": ("off", "start workers and the service on a Redis that can lose "
+                                    "jobs (`--allow-volatile-store`)"),
     "THROTTLE_RATE": (None, "EC2 requests per second per account and region, all "
                             "workers together"),
     "THROTTLE_BURST": ("the rate", "the bucket's size"),

@@ -21,6 +21,7 @@ TOKEN_ENV = PREFIX + "TOKEN"
 WORKERS_ENV = PREFIX + "WORKERS"
 FULL_MODEL_ENV = PREFIX + "FULL_MODEL"
 BROKER_ENV = PREFIX + "BROKER"
+ALLOW_VOLATILE_ENV = PREFIX + "ALLOW_VOLATILE_STORE"
 
 DEFAULT_TIMEOUT_MS = 60_000
 DEFAULT_WAIT_INTERVAL_MS = 2000
@@ -41,6 +42,10 @@ DEFAULT_LEASE_S = 10  # a job's holder renews its lease every third of this
 DEFAULT_SWEEP_S = 5  # how often each worker looks for lapsed leases
 DEFAULT_STORE_BUSY_MS = 10_000  # how long a write waits for another process's lock
 DEFAULT_THROTTLE_RATE = 50  # requests per second per account and region, across workers
+DEFAULT_JOB_TTL_S = 7 * 86_400  # an ended job is kept this long (Redis EXPIRE, SQLite prune)
+# The most of a response a job record keeps (its JSON, in bytes): a describe of a big
+# account would otherwise grow the shared store by megabytes per job.
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024
 
 
 def _flag(value: str) -> bool:
@@ -69,6 +74,12 @@ class Settings:
     prune_after: str | None = field(default=None, metadata={"env": "PRUNE_AFTER"})
     throttle_rate: int = field(default=DEFAULT_THROTTLE_RATE, metadata={"env": "THROTTLE_RATE"})
     throttle_burst: int | None = field(default=None, metadata={"env": "THROTTLE_BURST"})
+    # The operator accepts a Redis that can lose jobs (no AOF, or an eviction policy).
+    allow_volatile_store: bool = field(default=False,
+                                       metadata={"env": "ALLOW_VOLATILE_STORE"})
+    job_ttl_s: int = field(default=DEFAULT_JOB_TTL_S, metadata={"env": "JOB_TTL_S"})
+    max_response_bytes: int = field(default=DEFAULT_MAX_RESPONSE_BYTES,
+                                    metadata={"env": "MAX_RESPONSE_BYTES"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -15,18 +15,23 @@ from tests.harness.processes import terminate
 
 
 class RedisServer:
-    """`redis-server` as a child process; no persistence, nothing outside loopback."""
+    """`redis-server` as a child process, nothing outside loopback. Configured as the
+    README asks of a job store (AOF persistence, no eviction) unless `persistent=False`;
+    `config` adds options (e.g. "--maxmemory-policy", "allkeys-lru"); `port` reuses one
+    (a restart of a server that was killed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *config: str, persistent: bool = True, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (./dev test installs it)")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = Path(tempfile.mkdtemp(prefix="ec2c-redis-"))
+        keep = ["--appendonly", "yes", "--appendfsync", "everysec"] if persistent else [
+            "--appendonly", "no"]
         self.proc: subprocess.Popen[Any] = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir), "--protected-mode", "yes"],
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *keep,
+             "--dir", str(self.dir), "--protected-mode", "yes", *config],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self._wait_ready()
@@ -51,6 +56,11 @@ class RedisServer:
 
     def flush(self) -> None:
         self.command("FLUSHALL")
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash does (without persistence, everything is lost)."""
+        self.proc.kill()
+        self.proc.wait(10)
 
     def stop(self) -> None:
         terminate(self.proc)

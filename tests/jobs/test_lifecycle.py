@@ -284,7 +284,7 @@ def test_a_locked_store_delays_the_final_write_not_the_waiter(
 
 def test_jobs_list_table_status_limit_and_prune(call: Call, home: Path, tmp_path: Path) -> None:
     store = call.jobs.store
-    old = time.time() - 10 * 86400
+    old = time.time() - 6 * 86400  # younger than the kept time (7 days): pruned by hand
     store.add(JobRecord("0ld0000001", "aws-ec2", "stop-instances", {}, None,
                         status=JobStatus.SUCCEEDED, created_at=old, finished_at=old,
                         message="success"))
@@ -295,14 +295,14 @@ def test_jobs_list_table_status_limit_and_prune(call: Call, home: Path, tmp_path
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["ID", "STATUS", "ACTION", "AGE", "MESSAGE"]
     assert lines[1].split()[:4] == ["f4i1ed0002", "failed", "list-instances", "0s"]
-    assert lines[2].split()[:4] == ["0ld0000001", "succeeded", "stop-instances", "10d"]
+    assert lines[2].split()[:4] == ["0ld0000001", "succeeded", "stop-instances", "6d"]
     only = json.loads(run_cli(env, "jobs", "list", "--status", "failed").stdout)
     assert [j["job-id"] for j in only] == ["f4i1ed0002"]
     assert len(json.loads(run_cli(env, "jobs", "list", "--limit", "1").stdout)) == 1
     bad = run_cli(env, "jobs", "list", "--status", "sleeping")
     assert "unknown job status" in assert_one_line_error(bad, 2)
     assert json.loads(run_cli(env, "jobs", "show", "f4i").stdout)["job-id"] == "f4i1ed0002"
-    pruned = run_cli(env, "jobs", "prune", "--older-than", "7d")
+    pruned = run_cli(env, "jobs", "prune", "--older-than", "5d")
     assert json.loads(pruned.stdout) == {"pruned": 1}
     assert [j["job-id"] for j in json.loads(run_cli(env, "jobs", "list").stdout)] == [
         "f4i1ed0002"]
@@ -310,7 +310,7 @@ def test_jobs_list_table_status_limit_and_prune(call: Call, home: Path, tmp_path
 
 def test_a_prune_setting_prunes_whenever_a_store_is_opened(home: Path) -> None:
     store = SQLiteJobStore(home)
-    old = time.time() - 10 * 86400
+    old = time.time() - 6 * 86400  # younger than the kept time (7 days)
     store.add(JobRecord("0ld0000001", "aws-ec2", "stop-instances", {}, None,
                         status=JobStatus.SUCCEEDED, created_at=old, finished_at=old))
     store.add(JobRecord("0ld0000002", "aws-ec2", "stop-instances", {}, None, created_at=old))
@@ -319,7 +319,7 @@ def test_a_prune_setting_prunes_whenever_a_store_is_opened(home: Path) -> None:
     store.close()
     listed = {j["job-id"] for j in json.loads(run_cli(local_env(home), "jobs", "list").stdout)}
     assert listed == {"0ld0000001", "0ld0000002", "new0000003"}
-    pruning = local_env(home, EC2_CONNECTOR_PRUNE_AFTER="7d")
+    pruning = local_env(home, EC2_CONNECTOR_PRUNE_AFTER="5d")
     listed = {j["job-id"] for j in json.loads(run_cli(pruning, "jobs", "list").stdout)}
     assert listed == {"0ld0000002", "new0000003"}  # an old job that never ended is kept
     bad = run_cli(local_env(home, EC2_CONNECTOR_PRUNE_AFTER="soon"), "jobs", "list")

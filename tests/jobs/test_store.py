@@ -3,6 +3,7 @@ clean store. Compare-and-set transitions, leases, prefixes, pruning."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -145,3 +146,93 @@ def test_ages() -> None:
     assert parse_age("7d") == 7 * 86400 and parse_age("90") == 90 and parse_age("2h") == 7200
     with pytest.raises(Exception, match="not an age"):
         parse_age("soon")
+
+
+def test_a_big_response_is_bounded_with_a_marker(store: JobStore) -> None:
+    store.add(record("b1"))
+    assert store.claim("b1", "me", 10) is not None
+    items = [{"instance-id": f"i-{n:08d}", "note": "x" * 200} for n in range(5000)]
+    envelope = {"exitcode": 0, "message": "success", "data": {"count": 5000, "items": items},
+                "meta": {"region": "us-east-1"}}
+    assert store.finish("b1", "me", JobStatus.SUCCEEDED, "success", envelope)
+    kept = store.get("b1")
+    assert kept is not None and kept.response is not None
+    assert len(json.dumps(kept.response)) <= 256 * 1024 < len(json.dumps(envelope))
+    assert kept.response["exitcode"] == 0 and kept.response["data"]["count"] == 5000
+    shown = kept.response["data"]["items"]
+    assert 100 < len(shown) < 5000 and shown == items[:len(shown)]  # the first, in order
+    marker = kept.response["meta"]["truncated"]
+    assert f"data.items kept {len(shown)} of its 5000 items" in marker
+    assert "MAX_RESPONSE_BYTES" in marker and kept.response["meta"]["region"] == "us-east-1"
+
+
+def test_an_ended_job_expires_on_redis_and_leaves_the_indexes(redis_server: Any) -> None:
+    redis_server.flush()
+    store = RedisJobStore(redis_server.url, job_ttl_s=1)
+    try:
+        plain = store.client
+        store.add(record("e1", created_at=time.time() - 5))
+        assert store.claim("e1", "me", 10) is not None
+        assert plain.ttl("ec2-connector:job:e1") == -1  # a live job never expires
+        assert store.finish("e1", "me", JobStatus.SUCCEEDED, "success", {"exitcode": 0})
+        assert plain.ttl("ec2-connector:job:e1") == 1
+        deadline = time.monotonic() + 10
+        while plain.exists("ec2-connector:job:e1") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.tidy() == 1
+        assert store.find("e1") == [] and store.list() == []
+        assert plain.zcard("ec2-connector:jobs") == plain.zcard("ec2-connector:ids") == 0
+    finally:
+        store.close()
+    week = RedisJobStore(redis_server.url)  # the default: a week
+    try:
+        week.add(record("w1", status=JobStatus.INTERRUPTED))
+        assert week.transition("w1", [JobStatus.INTERRUPTED], status=JobStatus.RESUMED)
+        assert 7 * 86400 - 5 < week.client.ttl("ec2-connector:job:w1") <= 7 * 86400
+        week.add(record("w2", status=JobStatus.INTERRUPTED))
+        assert week.transition("w2", [JobStatus.INTERRUPTED], status=JobStatus.FAILED)
+        assert week.transition("w2", [JobStatus.FAILED], status=JobStatus.QUEUED)
+        assert week.client.ttl("ec2-connector:job:w2") == -1  # queued again: kept
+    finally:
+        week.close()
+
+
+def test_sqlite_prunes_ended_jobs_when_opened(tmp_path: Path) -> None:
+    now = time.time()
+    first = SQLiteJobStore(tmp_path)
+    first.add(record("old", status=JobStatus.SUCCEEDED, finished_at=now - 8 * 86400))
+    first.add(record("recent", status=JobStatus.FAILED, finished_at=now - 6 * 86400))
+    first.add(record("live", created_at=now - 9 * 86400))
+    first.close()
+    reopened = SQLiteJobStore(tmp_path)
+    try:
+        assert sorted(r.id for r in reopened.list()) == ["live", "recent"]
+    finally:
+        reopened.close()
+    short = SQLiteJobStore(tmp_path, job_ttl_s=5 * 86400)
+    try:
+        assert [r.id for r in short.list()] == ["live"]
+    finally:
+        short.close()
+
+
+def test_a_store_that_lost_its_data_is_told_from_a_missing_id(
+    store: JobStore, redis_server: Any
+) -> None:
+    store.add(record("k1"))
+    assert store.get("nothing") is None and store.lost() is None  # a mistyped id
+    if isinstance(store, SQLiteJobStore):
+        return
+    redis_server.flush()  # what a restart without persistence leaves
+    assert store.get("k1") is None
+    assert "holds no epoch key" in (store.lost() or "")
+    other = RedisJobStore(redis_server.url.replace("//", "//:pass-word@"))
+    try:
+        other.add(record("k2"))  # another process writes a new epoch
+        assert "epoch key" in (store.lost() or "") and "changed" in (store.lost() or "")
+        assert other.lost() is None
+        redis_server.flush()
+        named = other.lost() or ""
+        assert "redis://***@127.0.0.1" in named and "pass-word" not in named
+    finally:
+        other.close()

@@ -24,10 +24,14 @@ import pytest
 
 from ec2_connector import Call
 from ec2_connector.actions.instances import TOKEN_TAG
+from ec2_connector.errors import NotFound, StoreError
+from ec2_connector.jobs.record import JobRecord
+from ec2_connector.jobs.redis import RedisJobStore
 from tests.conftest import all_instances, launch
-from tests.harness import CaptureServer
+from tests.harness import CaptureServer, SilentServer
 from tests.harness.calls import LaunchThenHang, config_for
 from tests.harness.cli import assert_one_line_error, clean_env
+from tests.harness.faults import free_port
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
 
@@ -39,7 +43,7 @@ class Worker:
     """`ec2-connector worker` in its own process group, its log in a file."""
 
     def __init__(self, broker: str, config: Path, log: Path, concurrency: int = 16,
-                 **settings: str) -> None:
+                 flags: tuple[str, ...] = (), **settings: str) -> None:
         self.log = log
         env = {**clean_env(log.parent / "home"), "EC2_CONNECTOR_CONFIG": str(config),
                "EC2_CONNECTOR_LEASE_S": LEASE, "EC2_CONNECTOR_SWEEP_S": SWEEP,
@@ -47,7 +51,7 @@ class Worker:
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ec2_connector.cli", "worker", "--broker", broker,
-                 "--concurrency", str(concurrency)],
+                 "--concurrency", str(concurrency), *flags],
                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self) -> Worker:
@@ -287,3 +291,83 @@ def test_the_service_sends_jobs_to_the_workers(
     waited = subprocess.run([*cli, "jobs", "wait", cli_job[:8]], env=env, capture_output=True,
                             text=True, timeout=60)
     assert waited.returncode == 0 and json.loads(waited.stdout)["exitcode"] == 0
+
+
+CLI = [sys.executable, "-m", "ec2_connector.cli"]
+
+
+def test_a_redis_that_can_lose_jobs_is_refused_at_start(tmp_path: Path) -> None:
+    volatile = RedisServer(persistent=False)
+    evicting = RedisServer("--maxmemory-policy", "allkeys-lru")
+    managed = RedisServer("--rename-command", "CONFIG", "")  # as a managed Redis may
+    env = clean_env(tmp_path / "home")
+    try:
+        for server, setting in ((volatile, "appendonly is no"),
+                                (evicting, "maxmemory-policy is allkeys-lru"),
+                                (managed, "could not check")):
+            refused = subprocess.run([*CLI, "worker", "--broker", server.url], env=env,
+                                     capture_output=True, text=True, timeout=60)
+            line = assert_one_line_error(refused, 2)
+            assert setting in line and "--allow-volatile-store" in line, line
+        served = subprocess.run(
+            [*CLI, "serve", "--port", str(free_port())], capture_output=True, text=True,
+            env={**env, "EC2_CONNECTOR_BROKER": evicting.url}, timeout=60)
+        assert "maxmemory-policy is allkeys-lru" in assert_one_line_error(served, 2)
+        assert volatile.command("DBSIZE") == evicting.command("DBSIZE") == ":0"  # untouched
+    finally:
+        for server in (volatile, evicting, managed):
+            server.stop()
+
+
+def test_a_restart_of_a_volatile_redis_mid_job_says_the_store_lost_its_data(
+    tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.harness.service import ServiceProcess
+
+    volatile = RedisServer(persistent=False)
+    fresh: RedisServer | None = None
+    try:
+        with SilentServer() as silent:
+            config = tmp_path / "silent.json"
+            config.write_text(json.dumps(config_for(silent.url, region="us-east-1")))
+            worker = Worker(volatile.url, config, tmp_path / "volatile.log",
+                            flags=("--allow-volatile-store",)).wait_ready()
+            try:
+                log = worker.log.read_text()
+                assert log.count("can lose jobs") == 1 and "appendonly is no" in log
+                with Call(config=config_for(silent.url), broker=volatile.url) as call:
+                    job = call.connector("aws-ec2").set("action", "describe-instances") \
+                        .timeout(60000).async_()
+                    deadline = time.monotonic() + 30
+                    while job.status != "running" and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    assert job.status == "running"
+                    volatile.kill()  # mid-job, and everything Redis held is gone
+                    fresh = RedisServer(persistent=False, port=volatile.port)
+                    with ServiceProcess(tmp_path / "svc", config_for(silent.url),
+                                        env={"EC2_CONNECTOR_BROKER": volatile.url}) as svc:
+                        shown = httpx.get(f"{svc.url}/v1/jobs/{job.id}", timeout=30)
+                    assert shown.status_code == 503 and shown.json()["exitcode"] == 9
+                    assert "store lost its data" in shown.json()["message"]
+                    waited = subprocess.run([*CLI, "jobs", "wait", job.id, "--broker",
+                                             volatile.url], env=clean_env(tmp_path / "cli"),
+                                            capture_output=True, text=True, timeout=60)
+                    line = assert_one_line_error(waited, 9)
+                    assert "store lost its data" in line and volatile.url in line, line
+                    # Another submitter writes a new epoch: this process saw the old one.
+                    other = RedisJobStore(volatile.url)
+                    other.add(JobRecord("later", "aws-ec2", "describe-instances", {}, None))
+                    other.close()
+                    with pytest.raises(StoreError, match=r"store lost its data.*changed"):
+                        job.wait(5000)
+                # To a process that first read the new epoch, a mistyped id is "no job".
+                with Call(broker=volatile.url) as later, pytest.raises(NotFound):
+                    later.job("mistyped")
+            finally:
+                worker.kill_group()
+    finally:
+        volatile.stop()
+        if fresh is not None:
+            fresh.stop()

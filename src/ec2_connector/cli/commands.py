@@ -138,6 +138,13 @@ def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
             f"the HTTP service needs {exc.name}: pip install 'ec2-connector[service]'"
         ) from None
     _check_free(args.host, args.port)
+    from ..settings import Settings
+    from .jobs import check_store_at_start
+
+    settings = Settings.from_env()
+    if settings.broker:
+        check_store_at_start(settings.broker,
+                             args.allow_volatile_store or settings.allow_volatile_store)
     return serve(args.host, args.port, config=args.config)
 
 

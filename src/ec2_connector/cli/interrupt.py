@@ -48,7 +48,7 @@ def record_interrupted() -> None:
         return
     mine = f"{socket.gethostname()}:{os.getpid()}:"
     try:
-        store = open_store(None, home=settings.home, busy_ms=settings.store_busy_ms)
+        store = open_store(None, home=settings.home, settings=settings)  # it prunes when opened
         for status in (JobStatus.RUNNING, JobStatus.QUEUED):
             for record in store.list(limit=1000, status=status.value):
                 if record.holder and record.holder.startswith(mine):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import TimedOut
 from ..settings import BROKER_ENV
-from .options import GAVE_UP, Parser, UsageError, add_broker, add_output_options
+from .options import GAVE_UP, Parser, UsageError, add_allow_volatile, add_broker, add_output_options
 from .output import chosen_output, emit, emit_accepted, make_view, use_colour
 from .prog import PROG
 from .render import View, to_json
@@ -72,6 +72,7 @@ def add_worker(commands: Any, positive: Positive) -> None:
     worker.add_argument("--config", metavar="FILE", help="connector config (JSON)")
     worker.add_argument("--loglevel", default="INFO",
                         help="DEBUG, INFO, WARNING or ERROR (default: %(default)s)")
+    add_allow_volatile(worker)
     add_broker(worker)
     worker.set_defaults(run=cmd_worker)
 
@@ -159,7 +160,22 @@ def cmd_worker(args: argparse.Namespace, extra: list[str]) -> int:
     except ImportError as exc:
         raise UsageError(
             f"the worker needs {exc.name}: pip install 'ec2-connector[worker]'") from None
-    return serve(broker, args.concurrency, args.config, args.loglevel)
+    return serve(broker, args.concurrency, args.config, args.loglevel,
+                 args.allow_volatile_store)
+
+
+def check_store_at_start(broker: str, allow_volatile: bool) -> None:
+    """`serve` with a broker: refuse a Redis that can lose jobs (exitcode 2, one line)
+    unless allowed, then warn once on stderr."""
+    from ..jobs.redis import RedisJobStore
+
+    store = RedisJobStore(broker)
+    try:
+        warning = store.check_durable(allow_volatile)
+    finally:
+        store.close()
+    if warning is not None:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr, flush=True)
 
 
 def _print_jobs(records: list[JobRecord], output: str) -> None:

@@ -11,6 +11,7 @@ import argparse
 from typing import NoReturn
 
 from ..errors import InvalidRequest
+from ..settings import ALLOW_VOLATILE_ENV
 from .prog import PROG
 
 OUTPUTS = ("json", "table", "text", "ndjson")
@@ -87,3 +88,10 @@ def port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"a port is at most 65535, got {value}")
     return value
+
+
+def add_allow_volatile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-volatile-store", action="store_true",
+        help="start even on a Redis that can lose jobs (no appendonly, or an eviction "
+        f"policy), or whose config cannot be read; also {ALLOW_VOLATILE_ENV}=1")

@@ -9,6 +9,7 @@ from ..config import DEFAULT_CONNECTOR
 from .options import (
     OUTPUTS,
     Parser,
+    add_allow_volatile,
     add_broker,
     add_output_options,
     port,
@@ -129,6 +130,7 @@ def _add_serve(commands: Any) -> None:
                        help="port to listen on (default: %(default)s)")
     serve.add_argument("--config", metavar="FILE",
                        help="connector config (JSON; default: $EC2_CONNECTOR_CONFIG)")
+    add_allow_volatile(serve)
     serve.set_defaults(run=cmd_serve)
 
 

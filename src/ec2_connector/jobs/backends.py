@@ -13,6 +13,7 @@ import importlib
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..settings import Settings
 from .store import JobStore
 
 # name -> "module:class", imported on first use (a driver is loaded only when used).
@@ -34,11 +35,15 @@ def store_kind(broker: str | None) -> str:
     return scheme if scheme in STORES and scheme != "sqlite" else "redis"
 
 
-def open_store(broker: str | None, *, home: Any = None, busy_ms: int | None = None) -> JobStore:
-    """The job store for a broker URL, or the home folder's SQLite store."""
+def open_store(broker: str | None, *, home: Any = None,
+               settings: Settings | None = None) -> JobStore:
+    """The job store for a broker URL, or the home folder's SQLite store, with the
+    settings' bounds (how long ended jobs are kept, how much of a response)."""
+    settings = settings or Settings.from_env()
     module, _, name = STORES[store_kind(broker)].partition(":")
     cls = getattr(importlib.import_module(f".{module}", __package__), name)
+    bounds = {"job_ttl_s": settings.job_ttl_s,
+              "max_response_bytes": settings.max_response_bytes}
     if broker:
-        return cls(broker)  # type: ignore[no-any-return]
-    options = {} if busy_ms is None else {"busy_ms": busy_ms}
-    return cls(home, **options)  # type: ignore[no-any-return]
+        return cls(broker, **bounds)  # type: ignore[no-any-return]
+    return cls(home, busy_ms=settings.store_busy_ms, **bounds)  # type: ignore[no-any-return]

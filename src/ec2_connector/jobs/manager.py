@@ -156,8 +156,7 @@ class JobManager:
         self.lease_s = float(settings.lease_s)
         self.holder = new_holder()
         self.executor: Executor
-        self.store: JobStore = open_store(self.broker, home=home,
-                                          busy_ms=settings.store_busy_ms)
+        self.store: JobStore = open_store(self.broker, home=home, settings=settings)
         if self.broker:
             from .worker import make_app
 
@@ -267,7 +266,7 @@ class JobManager:
     def read(self, job_id: str) -> JobRecord:
         record = self.store.get(job_id)
         if record is None:
-            raise NotFound(f"no job with id '{job_id}'")
+            raise self._missing(job_id)
         record = lifecycle.observe(self.store, record)
         if record.status is JobStatus.INTERRUPTED and isinstance(self.executor, CeleryExecutor):
             from .worker import requeue
@@ -283,10 +282,18 @@ class JobManager:
             return Job(self, job_id)
         found = self.store.find(job_id) if job_id else []
         if not found:
-            raise NotFound(f"no job with id '{job_id}'")
+            raise self._missing(job_id)
         if len(found) > 1:
             raise InvalidRequest(f"job id prefix '{job_id}' is ambiguous: give more of it")
         return Job(self, found[0])
+
+    def _missing(self, job_id: str) -> ConnectorError:
+        """No such job: a mistyped id (NotFound, 6), unless the store lost its data
+        (StoreError, 9), which must not pass for a mistake of the caller's."""
+        lost = self.store.lost()
+        if lost is not None:
+            return StoreError(f"job '{job_id}' is gone: the job store lost its data ({lost})")
+        return NotFound(f"no job with id '{job_id}'")
 
     def list(self, limit: int = 50, status: str | None = None) -> list[Job]:
         if status is not None and status not in {s.value for s in JobStatus}:

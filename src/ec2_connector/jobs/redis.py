@@ -6,6 +6,13 @@ compare-and-set on the server, atomic across workers. Two sorted sets index the 
 by creation time (listing, pruning) and by lease expiry (the sweeper's `expired`), and a
 lexicographic set answers id prefixes. Socket timeouts are short: a Redis that is down
 or silent is `EndpointUnreachable` (exitcode 4) within seconds, never a hang.
+
+"No job lost" holds only if Redis itself forgets nothing: AOF persistence and no
+eviction. Workers and the service check that at start (`check_durable`); an ended job
+expires after `job_ttl_s`. A Redis that lost its data anyway (restarted without
+persistence, evicted, flushed) is told from a mistyped id by the epoch key, written
+with the first job: a missing job in a store whose epoch vanished or changed is a
+`StoreError` saying the store lost its data, not "no job".
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ import builtins
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import EndpointUnreachable, StoreError
+from ..errors import EndpointUnreachable, InvalidRequest, StoreError
+from ..settings import ALLOW_VOLATILE_ENV, DEFAULT_JOB_TTL_S, DEFAULT_MAX_RESPONSE_BYTES
 from .record import LIVE, JobRecord, JobStatus
 from .store import Transitions
 
@@ -57,6 +66,33 @@ if ARGV[2] == '1' then return redis.call('HGETALL', KEYS[1]) end
 return 1
 """
 
+EPOCH = PREFIX + "epoch"
+_DONE_STATUSES = [json.dumps(s.value) for s in JobStatus if s.done]
+
+
+def _settling(transition: str, ttl_s: int) -> str:
+    """`transition` (same keys and arguments), then, if it changed the job, an ended job
+    expires in `ttl_s` and a live one (queued again after a lost worker) is kept: one
+    script, so a finish stays one round trip (a pipelined script costs a SCRIPT EXISTS)."""
+    ended = ", ".join(f"[{_lua_string(s)}] = true" for s in _DONE_STATUSES)
+    return f"""
+local function transition()
+{transition}
+end
+local changed = transition()
+if changed ~= 0 then
+  local ended = {{{ended}}}
+  local status = redis.call('HGET', KEYS[1], 'status')
+  if status and ended[status] then redis.call('EXPIRE', KEYS[1], {int(ttl_s)})
+  elseif status then redis.call('PERSIST', KEYS[1]) end
+end
+return changed
+"""
+
+
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
 
 def masked_url(url: str) -> str:
     """A Redis URL as messages show it: never with a password in it."""
@@ -71,11 +107,15 @@ def masked_url(url: str) -> str:
 class RedisJobStore(Transitions):
     """Job records in one Redis database, shared by every submitter and worker."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, job_ttl_s: float = DEFAULT_JOB_TTL_S,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         import redis
 
         self.url = url
         self.location = masked_url(url)
+        self.job_ttl_s, self.max_response_bytes = job_ttl_s, max_response_bytes
+        # The epoch this process first saw (None: not read yet, or there was none).
+        self._epoch: str | None = None
         self._errors = redis.exceptions
         try:
             self._redis = redis.Redis.from_url(
@@ -84,6 +124,8 @@ class RedisJobStore(Transitions):
         except ValueError as exc:
             raise StoreError(f"not a Redis URL: {self.location} ({exc})") from None
         self._transition = self._redis.register_script(_TRANSITION)
+        self._settle = self._redis.register_script(
+            _settling(_TRANSITION, max(1, int(job_ttl_s))))
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -118,12 +160,19 @@ class RedisJobStore(Transitions):
             pipe.zadd(f"{PREFIX}ids", {record.id: 0})
             if record.lease_until is not None:
                 pipe.zadd(f"{PREFIX}leases", {record.id: record.lease_until})
-            pipe.execute()
+            pipe.set(EPOCH, uuid.uuid4().hex, nx=True)  # the first job writes the epoch
+            pipe.get(EPOCH)
+            epoch = pipe.execute()[-1]
+        self._epoch = self._epoch or epoch
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
                    **changes: Any) -> bool:
-        return bool(self._cas(job_id, expect, held_by, lapsed_before, False, changes))
+        if "status" not in changes:
+            return bool(self._cas(job_id, expect, held_by, lapsed_before, False, changes))
+        args = _cas_args(job_id, expect, held_by, lapsed_before, False, changes)
+        with self._guard():
+            return bool(self._settle(keys=self._keys(job_id), args=args))
 
     def renew_many(self, held: builtins.list[tuple[str, str]],
                    lease_s: float) -> builtins.list[str]:
@@ -160,8 +209,26 @@ class RedisJobStore(Transitions):
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._guard():
-            raw: dict[str, str] = self._redis.hgetall(self._key(job_id))  # type: ignore[assignment]
+            if self._epoch is None:  # first use: note the epoch, in the same round trip
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.hgetall(self._key(job_id))
+                pipe.get(EPOCH)
+                raw, self._epoch = pipe.execute()
+            else:
+                raw = self._redis.hgetall(self._key(job_id))
         return _decode(raw) if raw else None
+
+    def lost(self) -> str | None:
+        with self._guard():
+            epoch = self._redis.get(EPOCH)
+        if epoch is None:
+            return (f"{self.location} holds no epoch key, which its first job wrote: Redis "
+                    "restarted without persistence, or its keys were evicted or flushed, or "
+                    "no job was ever stored there")
+        if self._epoch is not None and epoch != self._epoch:
+            return (f"the epoch key of {self.location} changed since this process first "
+                    "read it: Redis restarted without persistence, or was flushed")
+        return None
 
     def _many(self, ids: Any) -> builtins.list[JobRecord]:
         with self._guard():
@@ -169,7 +236,71 @@ class RedisJobStore(Transitions):
             for job_id in ids:
                 pipe.hgetall(self._key(job_id))
             rows = pipe.execute()
+        self._unindex([i for i, row in zip(ids, rows, strict=True) if not row])
         return [_decode(row) for row in rows if row]
+
+    def _unindex(self, ids: builtins.list[str]) -> None:
+        """Drop ids whose record is gone (expired) from the indexes."""
+        if ids:
+            with self._guard():
+                pipe = self._redis.pipeline(transaction=False)
+                for index in ("jobs", "ids", "leases"):
+                    pipe.zrem(f"{PREFIX}{index}", *ids)
+                pipe.execute()
+
+    def tidy(self, limit: int = 500) -> int:
+        """Drop from the indexes up to `limit` ids whose record expired; how many. Only
+        ids created more than `job_ttl_s` ago can have expired (a job expires that long
+        after it ended), so this is one cheap query when there is nothing to drop."""
+        with self._guard():
+            ids = [str(i) for i in self._redis.zrangebyscore(
+                f"{PREFIX}jobs", "-inf", time.time() - self.job_ttl_s, start=0, num=limit)]
+            if not ids:
+                return 0
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.exists(self._key(job_id))
+            gone = [i for i, there in zip(ids, pipe.execute(), strict=True) if not there]
+        self._unindex(gone)
+        return len(gone)
+
+    def check_durable(self, allow_volatile: bool) -> str | None:
+        """Refuse (exitcode 2, one line) a Redis that can lose jobs, unless the operator
+        accepts that; then the warning to log once. None for a Redis that keeps jobs."""
+        problem, checked = self._volatility()
+        if problem is None:
+            return None
+        override = f"--allow-volatile-store ({ALLOW_VOLATILE_ENV}=1)"
+        if not allow_volatile:
+            if not checked:
+                raise InvalidRequest(f"{problem}: if it has appendonly yes and "
+                                     f"maxmemory-policy noeviction, start with {override}")
+            raise InvalidRequest(f"{problem}; or start with {override} to accept losing jobs")
+        return f"{problem}; starting anyway ({override}): jobs may be lost"
+
+    def _volatility(self) -> tuple[str | None, bool]:
+        """What lets this Redis forget jobs, in one line, or None; and whether its
+        configuration could be read at all."""
+        with self._guard():
+            try:
+                config = {**self._redis.config_get("appendonly"),
+                          **self._redis.config_get("maxmemory-policy")}
+            except self._errors.ResponseError as exc:  # a managed Redis may refuse CONFIG
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                return (f"could not check that the job store {self.location} keeps jobs: "
+                        f"CONFIG GET was refused ({why.strip()})"), False
+        problems = []
+        if config.get("appendonly") != "yes":
+            problems.append(f"appendonly is {config.get('appendonly')} (a restart loses "
+                            "every job): set appendonly yes")
+        policy = config.get("maxmemory-policy")
+        if policy != "noeviction":
+            problems.append(f"maxmemory-policy is {policy} (a full Redis evicts jobs and "
+                            "queued messages): set maxmemory-policy noeviction")
+        if not problems:
+            return None, True
+        return (f"the job store {self.location} can lose jobs: {'; '.join(problems)} "
+                "(CONFIG SET and redis.conf)"), True
 
     def list(self, limit: int = 50, status: str | None = None) -> builtins.list[JobRecord]:
         out: builtins.list[JobRecord] = []
@@ -201,11 +332,8 @@ class RedisJobStore(Transitions):
                 if r.status.done and (r.finished_at or r.created_at) < before]
         if gone:
             with self._guard():
-                pipe = self._redis.pipeline(transaction=True)
-                pipe.delete(*(self._key(i) for i in gone))
-                for index in ("jobs", "ids", "leases"):
-                    pipe.zrem(f"{PREFIX}{index}", *gone)
-                pipe.execute()
+                self._redis.delete(*(self._key(i) for i in gone))
+            self._unindex(gone)
         return len(gone)
 
     def close(self) -> None:

@@ -6,6 +6,10 @@ for one job can never both win. The SQLite store (WAL, one file per home folder)
 one machine; `redis_store.RedisJobStore` the same protocol for many. A store that cannot
 be read or written raises `StoreError` (exitcode 9) naming its path, never a raw
 driver error, and a damaged or empty file is reported, never silently replaced.
+
+A store does not grow without bound: a record keeps at most `max_response_bytes` of its
+response (`bounded`), and an ended job is kept `job_ttl_s` (Redis expires it, SQLite
+prunes it when opened and at most hourly after).
 """
 
 from __future__ import annotations
@@ -24,10 +28,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import InvalidRequest, StoreError
-from ..settings import DEFAULT_HOME, DEFAULT_STORE_BUSY_MS, HOME_ENV
+from ..settings import (
+    DEFAULT_HOME,
+    DEFAULT_JOB_TTL_S,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_STORE_BUSY_MS,
+    HOME_ENV,
+    PREFIX,
+)
 from .record import LIVE, JobRecord, JobStatus
 
 DONE = tuple(s for s in JobStatus if s.done)
+TRUNCATED = "truncated"  # the meta member that says a record's response was cut
+PRUNE_EVERY_S = 3600.0
 
 
 class JobStore(Protocol):
@@ -70,6 +83,10 @@ class JobStore(Protocol):
     def prune(self, before: float) -> int:
         """Delete jobs that ended before `before`; how many."""
 
+    def lost(self) -> str | None:
+        """Why the store has lost records since this process first used it (its data
+        was wiped), or None; asked when a job id is not found."""
+
     def close(self) -> None: ...
 
 
@@ -94,6 +111,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at);
 """
 _FAILURES = (
     ("locked", "is locked by another process (held longer than the store's busy timeout)"),
@@ -112,6 +130,9 @@ _ROOM_TO_OPEN = 64 * 1024
 
 class Transitions:
     """claim, renew and finish, the same for every store: compare-and-sets on `transition`."""
+
+    job_ttl_s: float = DEFAULT_JOB_TTL_S
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
@@ -139,15 +160,21 @@ class Transitions:
         # An interrupted job still held by us was only slow to renew: its result is real.
         return self.transition(
             job_id, [JobStatus.RUNNING, JobStatus.INTERRUPTED], held_by=holder, status=status,
-            message=message, response=response, finished_at=time.time(), lease_until=None)
+            message=message, response=bounded(response, self.max_response_bytes),
+            finished_at=time.time(), lease_until=None)
+
+    def lost(self) -> str | None:
+        return None  # a file cannot be wiped behind our back without `get` failing
 
 
 class SQLiteJobStore(Transitions):
     """The jobs table of one home folder, shared by every process that opens it."""
 
     def __init__(self, home: str | os.PathLike[str] | None = None,
-                 busy_ms: int = DEFAULT_STORE_BUSY_MS) -> None:
+                 busy_ms: int = DEFAULT_STORE_BUSY_MS, *, job_ttl_s: float = DEFAULT_JOB_TTL_S,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.home = home_dir(home)
+        self.job_ttl_s, self.max_response_bytes = job_ttl_s, max_response_bytes
         self._busy_ms = busy_ms
         self.path = self.home / "jobs.sqlite3"
         self.location = str(self.path)
@@ -173,6 +200,7 @@ class SQLiteJobStore(Transitions):
             except BaseException:
                 self._db.close()  # a store that failed to open holds no file open
                 raise
+        self._prune_ended()
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -198,7 +226,17 @@ class SQLiteJobStore(Transitions):
         with self._guard(), self._read_lock:
             return self._reader.execute(sql, list(args)).fetchall()
 
+    def _prune_ended(self) -> None:
+        """Delete the jobs that ended more than `job_ttl_s` ago. A read on the finished_at
+        index first, so that an open with nothing to prune writes nothing."""
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        before = time.time() - self.job_ttl_s
+        if self._read("SELECT 1 FROM jobs WHERE finished_at < ? LIMIT 1", [before]):
+            self.prune(before)
+
     def add(self, record: JobRecord) -> None:
+        if time.monotonic() > self._next_prune:  # a long-lived service prunes hourly
+            self._prune_ended()
         values = record.to_dict()
         marks = ", ".join("?" for _ in _COLUMNS)
         self._write(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({marks})",
@@ -254,6 +292,68 @@ class SQLiteJobStore(Transitions):
         with self._lock, self._read_lock:
             self._reader.close()
             self._db.close()
+
+
+def bounded(envelope: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The envelope as a job record keeps it: at most `limit` bytes of JSON.
+
+    Over that, the data keeps its members in order while they fit (of the first that
+    does not, as much as fits: a list its first items), and `meta["truncated"]` says
+    what was dropped. `sync()` returns a response whole; a job's response is what its
+    record keeps (stream or page a listing that big instead).
+    """
+    size = _size(envelope)
+    if size <= limit:
+        return envelope
+    message = str(envelope.get("message") or "")
+    if len(message) > limit // 4:
+        message = message[:limit // 4] + "..."
+    notes: list[str] = []
+    meta = dict(envelope.get("meta") or {})
+    # What the marker may need, kept aside so it always fits.
+    room = limit - _size({**envelope, "message": message, "data": {}, "meta": meta}) - 400
+    data, _ = _fit(envelope.get("data") or {}, room, "data", notes)
+    what = "; ".join(notes)
+    meta[TRUNCATED] = (
+        f"the response was {size} bytes; a job record keeps at most {limit} "
+        f"({PREFIX}MAX_RESPONSE_BYTES), so the rest was dropped: "
+        + (what if len(what) < 200 else what[:200] + "..."))
+    cut = {**envelope, "message": message, "data": data, "meta": meta}
+    if _size(cut) > limit:  # a meta too big to keep: the marker alone
+        cut = {**envelope, "message": message, "data": {}, "meta": {TRUNCATED: meta[TRUNCATED]}}
+    return cut
+
+
+def _fit(value: Any, room: int, path: str, notes: builtins.list[str]) -> tuple[Any, int]:
+    """As much of a dict or list as fits in `room` bytes of JSON, members in order, and
+    the room left; each container cut is noted with how much of it was kept."""
+    pairs = builtins.list(value.items() if isinstance(value, dict) else enumerate(value))
+    kept: builtins.list[tuple[Any, Any]] = []
+    room -= 2
+    for key, member in pairs:
+        # json.dumps separates with ", " and ": ".
+        label = _size(str(key)) + 2 if isinstance(value, dict) else 0
+        cost = label + _size(member) + 2
+        if cost <= room:
+            kept.append((key, member))
+            room -= cost
+            continue
+        # A member of a dict may be kept in part; an item of a list is kept whole or not.
+        if isinstance(value, dict) and isinstance(member, dict | builtins.list) \
+                and room - label > 16:
+            part, room = _fit(member, room - label - 2, f"{path}.{key}", notes)
+            kept.append((key, part))
+        break
+    if len(kept) < len(pairs):
+        noun = "members" if isinstance(value, dict) else "items"
+        notes.insert(0, f"{path} kept {len(kept)} of its {len(pairs)} {noun}")
+    if isinstance(value, dict):
+        return dict(kept), room
+    return [member for _, member in kept], room
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, default=str))
 
 
 def _connect(path: Path, busy_ms: int) -> sqlite3.Connection:

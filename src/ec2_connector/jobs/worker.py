@@ -13,6 +13,10 @@ AWS chain of its machine) for credentials. No job is lost and none runs twice:
 - a worker killed outright stops renewing its leases; a sweeper in every worker sees the
   lapse within lease + sweep interval and queues the job again (a create keeps its client
   token, so it never launches twice), instead of Celery's redelivery a day later.
+
+All of this assumes Redis forgets nothing: a worker refuses to start on a Redis without
+AOF persistence or with an eviction policy (`RedisJobStore.check_durable`), unless told
+that losing jobs is accepted.
 """
 
 from __future__ import annotations
@@ -105,7 +109,9 @@ class WorkerState:
         self.runtime = Runtime(Settings.from_env())
         settings = self.runtime.settings
         self.sweep_s = float(settings.sweep_s)
-        self.store: RedisJobStore = RedisJobStore(str(app.conf.broker_url))
+        self.store: RedisJobStore = RedisJobStore(
+            str(app.conf.broker_url), job_ttl_s=settings.job_ttl_s,
+            max_response_bytes=settings.max_response_bytes)
         self.connectors = Connectors(app.conf.get("ec2_connector_config") or settings.config)
         self.holder = new_holder()
         self.leases = lifecycle.Leases(self.store, settings.lease_s)
@@ -124,6 +130,7 @@ class WorkerState:
         for record in lifecycle.sweep(self.store):
             if record.status is JobStatus.INTERRUPTED:
                 requeue(self.app, self.store, record)
+        self.store.tidy()  # the ids of expired jobs leave the indexes
 
     def sweep_forever(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -177,15 +184,19 @@ def quiet_task_lines() -> None:
 
 
 def serve(broker: str, concurrency: int, config: str | None = None,
-          loglevel: str = "INFO") -> int:
-    """Run a worker in this process until it is stopped (threads pool)."""
+          loglevel: str = "INFO", allow_volatile_store: bool = False) -> int:
+    """Run a worker in this process until it is stopped (threads pool); refused (exitcode
+    2) on a Redis that can lose jobs, unless `allow_volatile_store` (or its setting)."""
     app = make_app(broker)
     if config is not None:
         app.conf.ec2_connector_config = config
     logging.basicConfig(level=loglevel, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_task_lines()
     worker_state = state(app)
-    worker_state.store.ping()
+    allowed = allow_volatile_store or worker_state.runtime.settings.allow_volatile_store
+    warning = worker_state.store.check_durable(allowed)
+    if warning is not None:
+        log.warning("%s", warning)
     sweeper = threading.Thread(target=worker_state.sweep_forever, args=(worker_state.sweep_s,),
                                name="ec2-connector-sweeper", daemon=True)
     sweeper.start()

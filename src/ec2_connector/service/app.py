@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..actions import catalog
 from ..call import Call
-from ..errors import InvalidRequest, NotFound, translate
+from ..errors import InvalidRequest, NotFound, StoreError, translate
 from ..execution import execute_async
 from ..request import as_request
 from ..response import error_envelope
@@ -250,7 +250,8 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
 
     @router.get("/jobs/{job_id}", tags=["jobs"],
                 responses={404: REJECTIONS[404], 400: {
-                    "model": Envelope, "description": "a prefix more than one job id shares"}})
+                    "model": Envelope, "description": "a prefix more than one job id shares"},
+                    503: {"model": Envelope, "description": "the job store lost its data"}})
     async def get_job(job_id: str) -> HTTPResponse:
         """One job, by its id or a unique prefix of it; `response` holds its envelope once
         it is done."""
@@ -258,6 +259,8 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
             return json_response(await threads.run(lambda: call.job(job_id).to_dict()))
         except NotFound as exc:
             raise Rejected(404, exc.message) from None
+        except StoreError as exc:  # the store lost its data: not a 404, not a bug
+            return json_response(error_envelope(exc), 503)
         except InvalidRequest as exc:  # a prefix two jobs share
             raise Rejected(400, exc.message) from None
 
