@@ -64,7 +64,7 @@ class Request:
 
     def secrets(self) -> list[str]:
         """The secret values this request carries, to be masked wherever text leaves us."""
-        loose = {_loose(n) for n in self.secret_names()}
+        loose = self._secret_keys()
         found: list[str] = []
         for key, value in self.params.items():
             if _loose(text_of(key)) in loose:
@@ -73,13 +73,27 @@ class Request:
                 found += userinfo(value)
         return found
 
+    def _secret_keys(self, *, model: bool = False) -> frozenset[str]:
+        """The keys (loose forms) whose values are secret here: those this request's
+        action keeps secret, and any name another action (or, with `model`, botocore's
+        model) keeps secret that this action does not declare (`user-data` set on
+        `describe-instances`)."""
+        own = frozenset(_loose(n) for n in self.secret_names())
+        try:
+            declared = _declared(catalog.get(self.action)) if self.action else frozenset()
+        except InvalidRequest:
+            declared = frozenset()
+        named = _model_secret_keys() if model else _SECRET_KEYS
+        return own | (named - declared)
+
     def __repr__(self) -> str:
-        loose = {_loose(n) for n in self.secret_names()}
+        loose = self._secret_keys(model=True)
         shown = {
-            k: (MASK if _loose(text_of(k)) in loose else _shown_url(k, v))
+            text_of(k): (MASK if _loose(text_of(k)) in loose else _shown_url(k, v))
             for k, v in self.params.items()
         }
-        return f"Request(connector={self.connector!r}, action={self.action!r}, params={shown})"
+        return (f"Request(connector={_shown(self.connector)}, action={_shown(self.action)}, "
+                f"params={_shown(shown)})")
 
 
 @functools.lru_cache(maxsize=1024)  # parameter names: every call's, several times
@@ -89,6 +103,7 @@ def _loose(name: str) -> str:
 
 
 _SECRET_PARAMS: dict[str, tuple[Param, ...]] = {}
+_SECRET_KEYS = frozenset(_loose(n) for n in catalog.secret_names())
 
 
 def _secret_params(action: Action) -> tuple[Param, ...]:
@@ -97,6 +112,34 @@ def _secret_params(action: Action) -> tuple[Param, ...]:
     if found is None:
         found = _SECRET_PARAMS[action.name] = tuple(p for p in action.all_params() if p.secret)
     return found
+
+
+_DECLARED: dict[str, frozenset[str]] = {}
+
+
+def _declared(action: Action) -> frozenset[str]:
+    """Every name `action` takes (loose forms)."""
+    found = _DECLARED.get(action.name)
+    if found is None:
+        found = _DECLARED[action.name] = frozenset(
+            _loose(n) for p in action.all_params() for n in (p.name, *p.aliases))
+    return found
+
+
+@functools.cache
+def _model_secret_keys() -> frozenset[str]:
+    """Names botocore's model keeps secret, as keys (only a repr asks: the model's set
+    is loaded on first use)."""
+    from .sensitive import masked
+
+    return _SECRET_KEYS | frozenset(_loose(n) for n in masked().everywhere)
+
+
+def _shown(value: Any) -> str:
+    try:
+        return repr(value)
+    except ValueError:  # an int of 5,000 digits refuses repr()
+        return f"<{type(value).__name__}>"
 
 
 def _shown_url(key: object, value: Any) -> Any:
@@ -122,13 +165,23 @@ def prepare(request: Request, connectors: Connectors, deadline: Deadline) -> Pre
     first call."""
     if fanout.wanted(request):
         return fanout.plan(request, connectors, deadline).first
-    config = connectors.get(request.connector)
+    config = connectors.get(_connector_name(request.connector))
     if not request.action:
         raise InvalidRequest("missing required parameter 'action'")
     action = catalog.get(request.action)
     params = action.validate(request.params)
     target = Target.resolve(config, params)
     return Prepared(request, action, params, target, deadline)
+
+
+def _connector_name(name: object) -> str:
+    """A connector name as the caller gave it, if it is one (scripts pass anything)."""
+    if isinstance(name, str):
+        return name
+    if isinstance(name, list | tuple) and not name:
+        raise InvalidRequest("no connector named: the list of connector names is empty")
+    several = " (several: the 'connectors' parameter)" if isinstance(name, list | tuple) else ""
+    raise InvalidRequest(f"a connector name must be text, got {type(name).__name__}{several}")
 
 
 def execute(
@@ -354,7 +407,7 @@ def _response(
     secrets: list[str],
 ) -> Response:
     meta: dict[str, Any] = {
-        "connector": request.connector,
+        "connector": text_of(request.connector),  # a bad name too: the envelope is JSON
         "action": request.action,
         "duration-ms": deadline.elapsed_ms(),
         "attempts": ctx.attempts if ctx else 0,
@@ -371,7 +424,9 @@ def _response(
         )
         meta.update(ctx.notes)
         if ctx.include_raw_body and ctx.raw_body is not None:
-            meta["raw-body"] = redact(ctx.raw_body, secrets)
+            meta["raw-body"] = redact(masking.mask_wire(ctx.raw_body), secrets)
+    if exitcode and ctx is not None and ctx.attempts:  # EC2's words may quote a secret
+        message = masking.mask_wire(message)
     message = redact(message, secrets)
     log.info(
         "%s %s exitcode=%s duration_ms=%s", request.connector, request.action, exitcode,

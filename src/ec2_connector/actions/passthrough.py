@@ -27,9 +27,10 @@ from ..context import Context
 from ..errors import InvalidRequest, unknown_name
 from ..params import Integer, Mapping_, Param, String
 from ..runner import pages
+from ..sensitive import ALSO_MASKED
 
 READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Search")
-ALSO_SENSITIVE = frozenset({"UserData", "Output"})
+ALSO_SENSITIVE = frozenset(ALSO_MASKED)  # what the model does not mark, and why
 MASK = "***"
 
 
