@@ -61,6 +61,13 @@ def _everywhere() -> frozenset[str]:
 
 
 @functools.cache
+def _fallback() -> frozenset[str]:
+    from .sensitive import ALSO_MASKED
+
+    return frozenset(_loose(n) for n in (*_WIRE_NAMES, *ALSO_MASKED))
+
+
+@functools.cache
 def _by_operation() -> dict[str, frozenset[str]]:
     from . import sensitive
 
@@ -68,10 +75,19 @@ def _by_operation() -> dict[str, frozenset[str]]:
             for op, names in sensitive.masked().by_operation.items()}
 
 
+_loading = threading.local()
+
+
 def _names_in(text: str) -> frozenset[str]:
     """The names masked in `text`: those masked everywhere, and the shared ones of each
     operation the text names."""
-    names = _everywhere()
+    if getattr(_loading, "active", False):  # botocore logs the loading of the model itself
+        return _fallback()
+    _loading.active = True
+    try:
+        names = _everywhere()
+    finally:
+        _loading.active = False
     for operation, shared in _by_operation().items():
         if operation in text:
             names = names | shared
@@ -79,14 +95,18 @@ def _names_in(text: str) -> frozenset[str]:
 
 
 def _keyed(text: str, names: frozenset[str]) -> str:
-    def mask(m: re.Match[str]) -> str:
-        if not any(_loose(part) in names for part in m[1].split(".")):
-            return m[0]
-        if m[4]:
-            return f"{m[1]}{m[2]}{m[3]}{m[4]}{MASK}{m[4]}"
-        return m[0] if m[6] == MASK else f"{m[1]}{m[2]}{MASK}"
-
-    return _KEYED.sub(mask, text)
+    out: list[str] = []
+    done = 0
+    found = _KEYED.search(text)
+    while found is not None:
+        if any(_loose(part) in names for part in found[1].split(".")):
+            quote = found[4]
+            masked = (f"{found[3]}{quote}{MASK}{quote}" if quote else MASK)
+            out += [text[done:found.end(2)], masked]
+            done = found.end()
+        # A harmless key's value is looked at too: `params: UserData=...` holds a key.
+        found = _KEYED.search(text, found.end() if done == found.end() else found.end(2))
+    return "".join(out) + text[done:] if out else text
 
 
 def _elements(text: str, names: frozenset[str]) -> str:

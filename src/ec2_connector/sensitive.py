@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ ALSO_MASKED: dict[str, str] = {
 # Our own envelope's words count too ('data': {...}).
 LOG_WORDS = frozenset({"url", "body", "headers", "method", "context", "query_string",
                        "url_path", "data", "message", "meta", "result"})
-FORMAT = 1  # bump when what is cached changes
+FORMAT = 2  # bump when what is cached, or how it is computed, changes
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,23 @@ class Masked:
                    frozenset((a, b) for a, b in data["members"]))
 
 
+_lock = threading.Lock()
+
+
 @functools.cache
 def masked() -> Masked:
     """The masked set for the installed botocore: from the cache, else computed (once)."""
+    with _lock:  # the first records of several threads: one of them loads it
+        return _load()
+
+
+def _load() -> Masked:
     import botocore
 
     from .model import cache_dir
 
-    path = cache_dir() / f"sensitive-v{FORMAT}-botocore-{botocore.__version__}.json"
+    tag = f"v{FORMAT}-{_rules_digest()}-botocore-{botocore.__version__}"
+    path = cache_dir() / f"sensitive-{tag}.json"
     try:
         return Masked.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
@@ -143,6 +153,15 @@ def _secret_members(shapes: dict[str, Any], root: str) -> Iterator[tuple[str, st
                 yield name, member, direct
             pending.append((ref["shape"], inside or direct))
         pending += [(shape[k]["shape"], inside) for k in ("member", "value") if k in shape]
+
+
+def _rules_digest() -> str:
+    # The lists above decide the result as much as the model does: a change to them
+    # must not read a set cached before it.
+    import hashlib
+
+    rules = json.dumps([FORMAT, sorted(ALSO_MASKED), sorted(LOG_WORDS)])
+    return hashlib.sha256(rules.encode()).hexdigest()[:12]
 
 
 def _full_model() -> dict[str, Any]:
