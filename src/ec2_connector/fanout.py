@@ -22,7 +22,7 @@ from .action import CONNECTION_NAMES, MAX_TIMEOUT_MS, Action
 from .deadline import Deadline
 from .errors import ConnectorError, ExitCode, InvalidRequest
 from .netparams import region_type
-from .params import Integer, String, StringList, canonical
+from .params import Integer, String, StringList, canonical, text_of
 from .response import Response
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def execute(
     runtime = runtime or shared()
     params = _named(request.params)
     deadline = Deadline(_timeout(params, request) or runtime.settings.timeout_ms)
-    meta: dict[str, Any] = {"connector": request.connector, "action": request.action}
+    meta: dict[str, Any] = {"connector": text_of(request.connector), "action": request.action}
     try:
         return _Plan(request, params, connectors, deadline, runtime).run(progress, on_item, meta)
     except ConnectorError as exc:
@@ -102,8 +102,8 @@ class _Plan:
 
         self.request, self.connectors, self.deadline = request, connectors, deadline
         self.runtime = runtime
-        names = params.get("connectors")
-        self.names = _CONNECTORS.convert(names, "connectors") if names else [
+        names = params.get("connectors")  # given empty ([], ""), it is refused: exitcode 2
+        self.names = _CONNECTORS.convert(names, "connectors") if names is not None else [
             request.connector]
         for name in self.names:
             connectors.get(name)  # an unknown name is exitcode 2
