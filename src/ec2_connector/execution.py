@@ -78,13 +78,9 @@ class Request:
         action keeps secret, and any name another action (or, with `model`, botocore's
         model) keeps secret that this action does not declare (`user-data` set on
         `describe-instances`)."""
-        own = frozenset(_loose(n) for n in self.secret_names())
-        try:
-            declared = _declared(catalog.get(self.action)) if self.action else frozenset()
-        except InvalidRequest:
-            declared = frozenset()
-        named = _model_secret_keys() if model else _SECRET_KEYS
-        return own | (named - declared)
+        own = self.secret_names()
+        others = _others_secret(self.action, model)
+        return others.union(_loose(n) for n in own) if own else others
 
     def __repr__(self) -> str:
         loose = self._secret_keys(model=True)
@@ -114,15 +110,23 @@ def _secret_params(action: Action) -> tuple[Param, ...]:
     return found
 
 
-_DECLARED: dict[str, frozenset[str]] = {}
+_OTHERS_SECRET: dict[tuple[str | None, bool], frozenset[str]] = {}
 
 
-def _declared(action: Action) -> frozenset[str]:
-    """Every name `action` takes (loose forms)."""
-    found = _DECLARED.get(action.name)
+def _others_secret(action_name: str | None, model: bool) -> frozenset[str]:
+    """The secret names (loose forms) that `action_name` does not take: set on it, their
+    values are secret whatever the action makes of them. Fixed per action: cached."""
+    found = _OTHERS_SECRET.get((action_name, model))
     if found is None:
-        found = _DECLARED[action.name] = frozenset(
+        try:
+            action = catalog.get(action_name) if action_name else None
+        except InvalidRequest:
+            action = None
+        declared = frozenset() if action is None else frozenset(
             _loose(n) for p in action.all_params() for n in (p.name, *p.aliases))
+        found = (_model_secret_keys() if model else _SECRET_KEYS) - declared
+        if action is not None or len(_OTHERS_SECRET) < 1024:  # unknown names: bounded
+            _OTHERS_SECRET[(action_name, model)] = found
     return found
 
 

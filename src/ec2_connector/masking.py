@@ -78,6 +78,12 @@ def _by_operation() -> dict[str, frozenset[str]]:
 _loading = threading.local()
 
 
+@functools.cache
+def _operation_names() -> re.Pattern[str]:
+    # One scan for all of them: a record names one operation at most, usually none.
+    return re.compile("|".join(sorted(map(re.escape, _by_operation()), key=len, reverse=True)))
+
+
 def _names_in(text: str) -> frozenset[str]:
     """The names masked in `text`: those masked everywhere, and the shared ones of each
     operation the text names."""
@@ -88,9 +94,9 @@ def _names_in(text: str) -> frozenset[str]:
         names = _everywhere()
     finally:
         _loading.active = False
-    for operation, shared in _by_operation().items():
-        if operation in text:
-            names = names | shared
+    operations = _by_operation()
+    for operation in set(_operation_names().findall(text)):
+        names = names | operations[operation]
     return names
 
 
