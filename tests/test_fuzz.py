@@ -183,6 +183,27 @@ JUNK = st.recursive(
 JUNK_OFF_LIMITS = OFF_LIMITS | {"wait", "key-file", "key_file"}
 
 
+# Why: 44 of 3,000 random requests raised TypeError out of sync(): a connector name that
+# was not a string (None, 7) given to Call.connector() or Call.execute().
+JUNK_CONNECTORS = (
+    JUNK_KEYS | st.lists(JUNK_KEYS, max_size=3) | st.just([]) | st.just(())
+    | st.lists(st.just("aws-ec2"), min_size=1, max_size=2) | st.dictionaries(JUNK_KEYS, JUNK)
+    | st.sampled_from([b"aws-ec2", ["aws-ec2", None], [10**4400], ("aws-ec2",)])
+)
+
+
+def a_name(value: Any) -> bool:
+    """Is this a connector name, or a non-empty list of them, as scripts may pass?"""
+    names = value if isinstance(value, list | tuple) else [value]
+    return bool(names) and all(isinstance(n, str) for n in names)
+
+
+@st.composite
+def junk_connector(draw: st.DrawFn) -> Any:
+    """Mostly the configured connector; one time in four, anything at all in its place."""
+    return draw(JUNK_CONNECTORS) if draw(st.integers(0, 3)) == 3 else "aws-ec2"
+
+
 @st.composite
 def junk_request(draw: st.DrawFn) -> tuple[Any, list[tuple[Any, Any]]]:
     """An action (or junk in its place) and parameters that may be anything Python holds."""
@@ -212,18 +233,27 @@ def capturing_call() -> Iterator[tuple[Call, CaptureServer]]:
 @settings(max_examples=FUZZ_REQUESTS, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
-@given(case=junk_request())
+@given(case=junk_request(), connector=junk_connector(), flat=st.booleans())
 def test_sync_never_raises_and_sends_nothing_invalid(
-    capturing_call: tuple[Call, CaptureServer], case: tuple[Any, list[tuple[Any, Any]]]
+    capturing_call: tuple[Call, CaptureServer], case: tuple[Any, list[tuple[Any, Any]]],
+    connector: Any, flat: bool,
 ) -> None:
     call, server = capturing_call
     name, pairs = case
-    builder = call.connector("aws-ec2").set("action", name).timeout(5000)
+    builder = call.connector(connector).set("action", name).timeout(5000)
     for key, value in pairs:
         builder.set(key, value)
+    repr(builder)  # a repr never raises either
     before = server.requests_received
-    response = builder.sync()  # the property: this returns, whatever went in
+    # the property: this returns, whatever went in, the builder's way or Call.execute's
+    if flat:
+        response = call.execute(connector, {**dict(pairs), "action": name}, timeout_ms=5000)
+    else:
+        response = builder.sync()
     event(f"exitcode {response.exitcode}")
+    if not a_name(connector) or (flat and not isinstance(connector, str)):
+        assert response.exitcode == 2, response.message
+        assert "\n" not in response.message
     assert isinstance(response.exitcode, int) and response.message
     assert "unexpected failure" not in response.message  # every fault has its own words
     response.message.encode("utf-8")  # printable by the CLI: no lone surrogate
@@ -251,13 +281,14 @@ def capturing_jobs(tmp_path_factory: pytest.TempPathFactory
 @settings(max_examples=max(50, FUZZ_REQUESTS // 3), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
-@given(case=junk_request())
+@given(case=junk_request(), connector=junk_connector())
 def test_async_never_raises_and_stores_nothing_invalid(
-    capturing_jobs: tuple[Call, CaptureServer], case: tuple[Any, list[tuple[Any, Any]]]
+    capturing_jobs: tuple[Call, CaptureServer], case: tuple[Any, list[tuple[Any, Any]]],
+    connector: Any,
 ) -> None:
     call, server = capturing_jobs
     name, pairs = case
-    builder = call.connector("aws-ec2").set("action", name).timeout(5000)
+    builder = call.connector(connector).set("action", name).timeout(5000)
     for key, value in pairs:
         builder.set(key, value)
     before = server.requests_received
@@ -265,8 +296,60 @@ def test_async_never_raises_and_stores_nothing_invalid(
     response = job.wait(30000)
     assert "unexpected failure" not in response.message
     response.message.encode("utf-8")
+    if not a_name(connector):
+        assert response.exitcode == 2 and job.id is None, response.message
     if response.exitcode == 2 and job.id is None:  # refused before a job existed
         assert server.requests_received == before, response.message
+
+
+NOT_NAMES = [None, 7, [], (), ["aws-ec2", None], [None], b"aws-ec2", 10**4400, {"a": 1},
+             1.5, [["aws-ec2"]]]
+
+
+@pytest.mark.parametrize("name", NOT_NAMES, ids=lambda n: type(n).__name__ + str(
+    len(n) if isinstance(n, list | tuple) else ""))
+def test_a_connector_name_that_is_not_one_is_exitcode_2_sent_nowhere(
+    capturing_jobs: tuple[Call, CaptureServer], name: Any
+) -> None:
+    call, server = capturing_jobs
+    before = server.requests_received
+    built = call.connector(name).set("action", "describe-instances")
+    answers = {"builder": built.sync(), "async": built.async_().wait(5000),
+               "execute": call.execute(name, {"action": "describe-instances"})}
+    for how, response in answers.items():
+        assert response.exitcode == 2, (how, response.message)
+        assert response.message and "\n" not in response.message, response.message
+        assert "unexpected" not in response.message
+        json.dumps(response.to_dict())
+    assert "connector" in answers["execute"].message
+    assert server.requests_received == before
+
+
+def test_the_service_refuses_an_empty_list_of_connectors(tmp_path: Path) -> None:
+    with CaptureServer() as srv:
+        connector = {"access-key": "AKIAFUZZ000000000000", "security-key": "fuzz-secret",
+                     "endpoint-url": srv.url, "max-attempts": 1, "region": "us-east-1"}
+        with ServiceProcess(tmp_path / "svc", {"connectors": {"aws-ec2": connector}}) as svc:
+            answers = [_post(f"{svc.url}/v1/connectors/aws-ec2/sync",
+                             {"action": "describe-instances", "connectors": value})
+                       for value in ([], "", [None], 7, [7])]
+        assert srv.requests_received == 0
+    for answer in answers:
+        assert answer["exitcode"] == 2, answer
+        assert "connector" in answer["message"] and "\n" not in answer["message"], answer
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as refused:  # a 4xx carries the envelope too
+        return {"status": refused.code, **json.loads(refused.read())}
 
 
 CONNECTION = sorted({"access-key", "security-key", "session-token", "region", "include-raw-body"})

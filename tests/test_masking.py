@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,137 @@ def test_only_user_data_is_secret_for_modify_instance_attribute(
         .set("attribute-value", USER_DATA).async_()
     assert hidden.wait(30_000).exitcode == 0
     assert "attribute-value" not in hidden.to_dict()["params"]
+
+
+# --------------------------------------------------------------------------- the model
+
+def _service_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("ec2")
+
+
+def _callable_operations(model: Any) -> set[str]:
+    """What the connector can call: the named actions' operations, the read-only ones any
+    connector's call-operation reaches, and any other its `allow-operations` may list."""
+    from ec2_connector.actions import catalog
+    from ec2_connector.actions.passthrough import read_only
+
+    named = set(catalog.operations())
+    assert named <= set(model.operation_names)
+    passthrough = {op for op in model.operation_names if read_only(op)}
+    allowable = set(model.operation_names)  # allow-operations: fnmatch patterns, "*" too
+    return named | passthrough | allowable
+
+
+def _sensitive_members(shape: Any, found: set[tuple[str, str, str, str]],
+                       seen: set[str]) -> None:
+    """(owner, member, XML name, query name) of every member whose shape is sensitive,
+    walked with botocore's own shape objects (not the masker's walk of the JSON)."""
+    if shape is None or shape.name in seen:
+        return
+    seen.add(shape.name)
+    for name, member in getattr(shape, "members", {}).items():
+        if member.metadata.get("sensitive"):
+            location = member.serialization.get("name", name)
+            query = member.serialization.get("queryName") or (
+                location[0].upper() + location[1:])
+            found.add((shape.name, name, location, query))
+        _sensitive_members(member, found, seen)
+    for child in (getattr(shape, "member", None), getattr(shape, "value", None)):
+        _sensitive_members(child, found, seen)
+
+
+def test_every_sensitive_member_of_every_callable_operation_is_masked() -> None:
+    """Why: masking was a hand list; GetPasswordData's `passwordData` (and the VPN
+    pre-shared keys of DescribeVpnConnections) went to DEBUG logs in clear."""
+    from ec2_connector.sensitive import masked
+
+    model = _service_model()
+    members = masked().members
+    checked = 0
+    for operation in sorted(_callable_operations(model)):
+        op = model.operation_model(operation)
+        found: set[tuple[str, str, str, str]] = set()
+        for shape in (op.input_shape, op.output_shape):
+            _sensitive_members(shape, found, set())
+        for owner, name, location, query in found:
+            assert (owner, name) in members, (operation, owner, name)
+            secret = f"S3cr3t-{operation}-{name}"
+            for text in (f"<{location}>{secret}</{location}>", f"{query}={secret}&x=1",
+                         f"'{name}': '{secret}'", f"'Items.1.{query}': b'{secret}'"):
+                shown = mask_wire(f"{operation}: {text}")
+                assert secret not in shown, (operation, shown)
+            checked += 1
+    # The walk is real: the model marks dozens of members in the callable operations.
+    assert checked > 40 and len(members) > 40
+
+
+def test_what_the_model_does_not_mark_is_masked_and_harmless_names_stay() -> None:
+    from ec2_connector.sensitive import ALSO_MASKED
+
+    assert set(ALSO_MASKED) == {"UserData", "Output", "KeyMaterial", "PasswordData"}
+    assert all(len(why) > 30 for why in ALSO_MASKED.values())  # each says why
+    # DescribeInstanceAttribute's user data and GetConsoleOutput's output are unmarked.
+    body = ("<DescribeInstanceAttributeResponse><userData><value>STAYSECRET1</value>"
+            "</userData></DescribeInstanceAttributeResponse><output>CONSOLESECRET</output>")
+    shown = mask_wire(body)
+    assert "STAYSECRET1" not in shown and "CONSOLESECRET" not in shown
+    assert shown.startswith("<DescribeInstanceAttributeResponse><userData>***</userData>")
+    # A name the model shares with harmless members (a tag's value, a snapshot's
+    # description, botocore's 'url') is masked only where a secret one can be.
+    tags = "<DescribeTagsResponse><item><key>env</key><value>prod</value></item>"
+    assert mask_wire(tags) == tags
+    line = "{'url': 'http://127.0.0.1:5000/', 'body': {'Action': 'DescribeSnapshots'}}"
+    assert mask_wire(line) == line
+    modify = "{'Action': 'ModifyInstanceAttribute', 'Value': 'IAMSECRET9'}"
+    assert "IAMSECRET9" not in mask_wire(modify)
+
+
+def test_the_model_is_loaded_only_when_masking_needs_it(tmp_path: Path) -> None:
+    """Import time matters: `--help`, and importing the library, load no model."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import ec2_connector.execution; from ec2_connector import sensitive; "
+            "print(sensitive.masked.cache_info().currsize, "
+            "int('botocore.loaders' in sys.modules))")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=60, check=True).stdout.split()
+    assert out == ["0", "0"], out
+    helped = subprocess.run([sys.executable, "-m", "ec2_connector.cli", "--help"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert helped.returncode == 0
+    assert not list(tmp_path.rglob("sensitive-*.json"))  # nothing computed for --help
+
+
+def test_the_cached_set_is_the_computed_one(tmp_path: Path) -> None:
+    from ec2_connector.sensitive import _full_model, compute, masked
+
+    assert compute(_full_model()) == masked()
+
+
+@pytest.mark.parametrize("action", ["describe-instances", "no-such-action", "create-instance"])
+@pytest.mark.parametrize("key", ["user-data", "UserData", "password_data", "key-material",
+                                 "session-token", "PreSharedKey", "attribute-value"])
+def test_a_secret_named_key_is_masked_in_repr_whatever_the_action(
+    call: Call, action: str, key: str
+) -> None:
+    """Why: `user-data` set on an action that does not declare it showed its value in
+    the repr of the builder and of the request."""
+    builder = call.connector("aws-ec2").set("action", action).set(key, "REPRSECRET-7a1")
+    shown = repr(builder) + repr(builder.request())
+    assert "REPRSECRET" not in shown and key in shown, shown
+    # A name some action declares secret: its value is masked in logs too, by value.
+    declared = key not in ("password_data", "PreSharedKey", "key-material")
+    assert bool(builder.request().secrets()) == declared
+    response = builder.sync()  # most are refused (an unknown parameter): the value unsaid
+    assert response.exitcode == (0 if key == "session-token" and action[0] == "d" else 2)
+    assert "REPRSECRET" not in response.message + repr(response)
+
+
+def test_a_harmless_key_still_shows_in_repr(call: Call) -> None:
+    builder = call.connector("aws-ec2").set("action", "describe-instances") \
+        .set("instance-id", "i-0123456789abcdef0").set("max-results", 7)
+    assert "'i-0123456789abcdef0'" in repr(builder) and "7" in repr(builder)

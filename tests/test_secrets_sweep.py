@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -310,3 +311,161 @@ def wait_job(url: str, job_id: str) -> bytes:
             return body
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish")
+
+
+# --------------------------------------------------------------------------- the model's secrets
+
+# Why: GetPasswordData (allowed through call-operation, its name starts with Get) put
+# `passwordData` in clear in the library's and the service's DEBUG logs: masking knew
+# only user data, key material and console output. What botocore's model marks sensitive
+# is masked now: a Windows password, a VPN connection's configuration and its keys.
+WINDOWS_IMAGE = "ami-03cf127a"  # one of moto's Windows images: it answers GetPasswordData
+MOTO_PSK = b"Iw2IAN9XUsQeYUrkMGP3kP59ugFDkfHg"  # in every VPN configuration moto makes
+# A password element or member holding anything but the mask (a worker's is unknown).
+PASSWORD = re.compile(rb'<passwordData>(?!\*\*\*<)|"PasswordData": "(?!\*\*\*")')
+
+
+@pytest.fixture
+def model_secrets(ec2: Any) -> list[dict[str, Any]]:
+    """Two call-operation requests whose answers hold what the model marks sensitive."""
+    instance = ec2.run_instances(ImageId=WINDOWS_IMAGE, MinCount=1, MaxCount=1,
+                                 InstanceType="t2.micro")["Instances"][0]["InstanceId"]
+    assert len(ec2.get_password_data(InstanceId=instance)["PasswordData"]) > 50
+    gateway = ec2.create_customer_gateway(BgpAsn=65000, PublicIp="203.0.113.9",
+                                          Type="ipsec.1")["CustomerGateway"]
+    vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+    vpn = ec2.create_vpn_connection(CustomerGatewayId=gateway["CustomerGatewayId"],
+                                    VpnGatewayId=vgw, Type="ipsec.1")["VpnConnection"]
+    assert MOTO_PSK.decode() in vpn["CustomerGatewayConfiguration"]
+    return [
+        {"action": "call-operation", "operation": "GetPasswordData",
+         "parameters": {"InstanceId": instance}, "include-raw-body": True},
+        {"action": "call-operation", "operation": "DescribeVpnConnections",
+         "parameters": {"VpnConnectionIds": [vpn["VpnConnectionId"]]},
+         "include-raw-body": True},
+    ]
+
+
+def model_needles(evidence: Evidence, passwords: list[str]) -> None:
+    """The model's secrets (and the usual ones) appear nowhere in the evidence."""
+    leaks = [f"{name} in {where}" for where, data in evidence.items.items()
+             for name, needle in [*needles().items(), ("vpn pre-shared key", MOTO_PSK),
+                                  *((f"password {n}", p.encode())
+                                    for n, p in enumerate(passwords))]
+             if needle in data]
+    leaks += [f"a password element in {w}" for w, d in evidence.items.items()
+              if PASSWORD.search(d)]
+    assert not leaks, leaks
+
+
+def test_the_models_secrets_at_debug_in_the_library_and_its_jobs(
+    endpoint: str, model_secrets: list[dict[str, Any]], debug_log: Path, tmp_path: Path
+) -> None:
+    evidence, passwords = Evidence(), []
+    home = tmp_path / "home"
+    with Call(config=secret_config(endpoint), home=home) as call:
+        for request in model_secrets:
+            builder = call.connector("aws-ec2")
+            for key, value in {**request, **CREDENTIALS}.items():
+                builder.set(key, value)
+            response = builder.sync()
+            assert response.exitcode == 0, response.message
+            result = response.get("result")
+            if "PasswordData" in result:
+                passwords.append(result["PasswordData"])  # a sync caller gets its secret
+            else:
+                assert MOTO_PSK.decode() in result["VpnConnections"][0][
+                    "CustomerGatewayConfiguration"]
+            # Its data is the caller's; the rest of it holds no secret (raw-body included).
+            evidence.add(f"{request['operation']} message and meta",
+                         response.message + json.dumps(response.meta, default=str))
+            evidence.add(f"{request['operation']} repr", repr(response))
+            job = builder.async_()
+            done = job.wait(30_000)
+            assert done.exitcode == 0, done.message
+            evidence.add_response(f"{request['operation']} job", done)
+            evidence.add("job record", json.dumps(job.to_dict(), default=str) + repr(job))
+            evidence.add("builder repr", repr(builder) + repr(builder.request()))
+        evidence.add_files("home (open)", home)
+    log = debug_log.read_bytes()
+    evidence.add("debug log", log)
+    # The bodies really were logged, masked: botocore's DEBUG lines for both operations.
+    assert log.count(b"<passwordData>***</passwordData>") >= 2, log[-3000:]
+    assert b"<customerGatewayConfiguration>***</customerGatewayConfiguration>" in log
+    assert len(passwords) == 1 and len(passwords[0]) > 50
+    model_needles(evidence, passwords)
+
+
+def test_the_models_secrets_at_debug_in_the_service(
+    endpoint: str, model_secrets: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    evidence, passwords = Evidence(), []
+    with ServiceProcess(tmp_path / "svc", secret_config(endpoint), log_level="DEBUG") as svc:
+        base = f"{svc.url}/v1/connectors/aws-ec2"
+        for request in model_secrets:
+            body = json.loads(post(f"{base}/sync", {**request, **CREDENTIALS}))
+            assert body["exitcode"] == 0, body
+            passwords += [body["data"]["result"].get("PasswordData")] * (
+                request["operation"] == "GetPasswordData")
+            accepted = json.loads(post(f"{base}/async", {**request, **CREDENTIALS}))
+            evidence.add("service job", wait_job(svc.url, accepted["job-id"]))
+        evidence.add_files("service home", svc.home)
+    outputs = svc.outputs()
+    for name, content in outputs.items():
+        evidence.add(f"service {name}", content)
+    assert b"<passwordData>***</passwordData>" in svc.log_path.read_bytes()
+    assert len(passwords) == 1 and len(passwords[0]) > 50
+    model_needles(evidence, passwords)
+
+
+def redis_contents(url: str) -> bytes:
+    """Every key of the job store and broker, with its whole value."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    readers = {b"string": client.get, b"hash": client.hgetall, b"set": client.smembers,
+               b"list": lambda k: client.lrange(k, 0, -1),
+               b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+               b"stream": lambda k: client.xrange(k)}
+    try:
+        return b"\n".join(key + b" " + repr(readers[client.type(key)](key)).encode()
+                          for key in client.scan_iter(count=1000))
+    finally:
+        client.close()
+
+
+def test_the_models_secrets_at_debug_in_a_worker_and_redis(
+    redis_server: Any, endpoint: str, model_secrets: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from tests.harness.cli import clean_env
+    from tests.harness.processes import terminate
+
+    redis_server.flush()
+    config = tmp_path / "workers.json"
+    config.write_text(json.dumps(secret_config(endpoint)))
+    log = tmp_path / "worker.log"
+    env = {**clean_env(tmp_path / "worker-home"), "EC2_CONNECTOR_CONFIG": str(config)}
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "ec2_connector.cli", "worker", "--broker", redis_server.url,
+             "--concurrency", "2", "--loglevel", "DEBUG"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    evidence = Evidence()
+    try:
+        with Call(config=secret_config(endpoint), broker=redis_server.url) as call:
+            for request in model_secrets:
+                builder = call.connector("aws-ec2")
+                for key, value in request.items():
+                    builder.set(key, value)
+                job = builder.async_()
+                done = job.wait(60_000)
+                assert done.exitcode == 0, done.message
+                evidence.add("worker job", json.dumps(job.to_dict(), default=str))
+        stored = redis_contents(redis_server.url)
+    finally:
+        terminate(worker)
+    evidence.add("redis", stored)
+    evidence.add("worker log", log.read_bytes())
+    assert b"<passwordData>***</passwordData>" in log.read_bytes(), log.read_bytes()[-2000:]
+    assert b'"PasswordData": "***"' in stored  # the records are there, masked
+    model_needles(evidence, [])

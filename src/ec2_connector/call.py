@@ -53,11 +53,12 @@ class Call:
     def connector(self, name: str | Sequence[str]) -> RequestBuilder:
         """A request to the connector `name`; a list of names runs a read-only request
         on each of them at once (the `connectors` parameter)."""
-        if isinstance(name, str):
-            return RequestBuilder(self, name)
-        names = list(name)
-        builder = RequestBuilder(self, names[0] if names else "")
-        return builder.set("connectors", names)
+        if isinstance(name, list | tuple) and name:
+            builder = RequestBuilder(self, name[0])
+            return builder.set("connectors", list(name))
+        # Anything else that is not a name (None, 7, []) is refused when the call runs,
+        # as every bad request is: exitcode 2, nothing sent.
+        return RequestBuilder(self, name)
 
     def actions(self) -> list[dict[str, Any]]:
         """The catalog: every action with its parameters and docs."""
@@ -113,7 +114,7 @@ class Call:
 class RequestBuilder:
     """A request being built with `.set()`; reusable: `.set()` again before `.sync()`."""
 
-    def __init__(self, call: Call, connector: str) -> None:
+    def __init__(self, call: Call, connector: Any) -> None:
         self._call = call
         self._connector = connector
         self._params: dict[str, Any] = {}
@@ -165,7 +166,7 @@ class RequestBuilder:
         try:
             return self._call.jobs.submit(self.request(), progress=self._progress)
         except ConnectorError as exc:
-            return RefusedJob(exc, self._connector)
+            return RefusedJob(exc, text_of(self._connector))
 
     def __repr__(self) -> str:
         return f"<RequestBuilder {self.request()!r}>"

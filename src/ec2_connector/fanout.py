@@ -24,7 +24,7 @@ from .request import Prepared, Request, as_request, prepare_one, timeout_of
 from .response import SUCCESS_MESSAGE, Response
 from .spec.action import CONNECTION_NAMES, Action
 from .spec.netparams import region_type
-from .spec.params import Integer, String, StringList, canonical
+from .spec.params import Integer, String, StringList, canonical, text_of
 from .transport.deadline import Deadline
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def execute(
     runtime = runtime or shared()
     params = _named(request.params)
     deadline = Deadline(timeout_of(request) or runtime.settings.timeout_ms)
-    meta: dict[str, Any] = {"connector": request.connector, "action": request.action}
+    meta: dict[str, Any] = {"connector": text_of(request.connector), "action": request.action}
     try:
         return _Plan(request, params, connectors, deadline, runtime).run(progress, on_item, meta)
     except ConnectorError as exc:
@@ -93,8 +93,8 @@ class _Plan:
                  deadline: Deadline, runtime: Runtime | None) -> None:
         self.request, self.connectors, self.deadline = request, connectors, deadline
         self.runtime = runtime
-        names = params.get("connectors")
-        self.names = _CONNECTORS.convert(names, "connectors") if names else [
+        names = params.get("connectors")  # given empty ([], ""), it is refused: exitcode 2
+        self.names = _CONNECTORS.convert(names, "connectors") if names is not None else [
             request.connector]
         for name in self.names:
             connectors.get(name)  # an unknown name is exitcode 2

@@ -2,17 +2,21 @@
 
 What is secret: the values of parameters an action declares secret (some only in some
 requests: `attribute-value` only when the attribute is user data), the password part of
-an endpoint URL, and whatever rides in `Authorization`, `X-Amz-Security-Token` and
-`UserData` (and key material, console output, private keys) wherever botocore or urllib3
-print them.
+an endpoint URL, whatever rides in `Authorization` and `X-Amz-Security-Token`, and every
+member botocore's EC2 model marks sensitive, plus the few it does not mark (sensitive.py),
+wherever botocore or urllib3 print them: `UserData=` in a request, `<passwordData>` or
+`<preSharedKey>` in a response, `'PasswordData': '...'` in parsed output.
 
 Masking replaces whole values only, never a piece of a word, and never a value shorter
 than 4 characters (masking "stop" inside "stopped" hides nothing and garbles the text).
+The patterns over the model's names are built on first use (sensitive.py loads them):
+a process that logs nothing never pays for them.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import re
 import threading
@@ -30,15 +34,98 @@ MIN_LENGTH = 4
 # Loggers whose records are masked: ours and the two that print EC2 traffic at DEBUG.
 MASKED_LOGGERS = ("ec2_connector", "botocore", "urllib3")
 
-# `Name: value`, `'Name': b'value'`, `Name=value` (a query string), `<userData>..`.
-_NAMES = r"x-amz-security-token|authorization|user[-_]?data(?:\.value)?|key[-_]?material"
-_QUOTED = re.compile(rf"(?i)((?:{_NAMES})['\"]?\s*[:=]\s*b?)(['\"])((?:(?!\2).)*)\2")
+# Named in every request: not in the model, since botocore adds them itself.
+_WIRE_NAMES = ("x-amz-security-token", "authorization")
 _HEADER_LINE = re.compile(r"(?im)^(\s*authorization\s*:\s*)(\S.*)$")
-_BARE = re.compile(rf"(?i)((?:{_NAMES})\s*[:=]\s*)([^\s&'\"<>,}}]+)")
-# In response bodies (botocore logs them at DEBUG): user data, key material, console output.
-_XML = re.compile(r"(?is)(<(?:userData|keyMaterial|output)>\s*(?:<value>)?)([^<]+)")
 _PEM = re.compile(
     r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?-----END [A-Z0-9 ]*PRIVATE KEY-----")
+
+
+# `Name: value`, `'Name': b'value'`, `Name=value` (a query string; `Name.1.Sub=` too).
+_KEYED = re.compile(r"""(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9_.-]*+)(['"]?\s*[:=]\s*)"""
+                    r"""(?:(b?)(['"])((?:(?!\4).)*)\4|([^\s&'"<>,}]+))""")
+# `<name attr="...">`: the element's whole content is masked, nested elements and all.
+_OPEN_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9_.:-]*+)(?:\s[^<>]*)?>")
+
+
+def _loose(name: str) -> str:
+    # `PreSharedKey`, `pre-shared-key` and `pre_shared_key` are one name to a masker.
+    return name.lower().replace("-", "").replace("_", "")
+
+
+@functools.cache
+def _everywhere() -> frozenset[str]:
+    from . import sensitive
+
+    return frozenset(_loose(n) for n in (*_WIRE_NAMES, *sensitive.masked().everywhere))
+
+
+@functools.cache
+def _fallback() -> frozenset[str]:
+    from .sensitive import ALSO_MASKED
+
+    return frozenset(_loose(n) for n in (*_WIRE_NAMES, *ALSO_MASKED))
+
+
+@functools.cache
+def _by_operation() -> dict[str, frozenset[str]]:
+    from . import sensitive
+
+    return {op: frozenset(_loose(n) for n in names)
+            for op, names in sensitive.masked().by_operation.items()}
+
+
+_loading = threading.local()
+
+
+@functools.cache
+def _operation_names() -> re.Pattern[str]:
+    # One scan for all of them: a record names one operation at most, usually none.
+    return re.compile("|".join(sorted(map(re.escape, _by_operation()), key=len, reverse=True)))
+
+
+def _names_in(text: str) -> frozenset[str]:
+    """The names masked in `text`: those masked everywhere, and the shared ones of each
+    operation the text names."""
+    if getattr(_loading, "active", False):  # botocore logs the loading of the model itself
+        return _fallback()
+    _loading.active = True
+    try:
+        names = _everywhere()
+    finally:
+        _loading.active = False
+    operations = _by_operation()
+    for operation in set(_operation_names().findall(text)):
+        names = names | operations[operation]
+    return names
+
+
+def _keyed(text: str, names: frozenset[str]) -> str:
+    out: list[str] = []
+    done = 0
+    found = _KEYED.search(text)
+    while found is not None:
+        if any(_loose(part) in names for part in found[1].split(".")):
+            quote = found[4]
+            masked = (f"{found[3]}{quote}{MASK}{quote}" if quote else MASK)
+            out += [text[done:found.end(2)], masked]
+            done = found.end()
+        # A harmless key's value is looked at too: `params: UserData=...` holds a key.
+        found = _KEYED.search(text, found.end() if done == found.end() else found.end(2))
+    return "".join(out) + text[done:] if out else text
+
+
+def _elements(text: str, names: frozenset[str]) -> str:
+    out: list[str] = []
+    done = 0
+    for m in _OPEN_TAG.finditer(text):
+        if m.start() < done or _loose(m[1]) not in names:
+            continue
+        close = text.find(f"</{m[1]}", m.end())
+        close = len(text) if close < 0 else close  # cut short: mask to the end
+        out += [text[done:m.end()], MASK if text[m.end():close].strip() else ""]
+        done = close
+    return "".join(out) + text[done:] if out else text
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -54,11 +141,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def mask_wire(text: str) -> str:
-    """Mask the values of the headers and fields that carry credentials or user data."""
-    text = _QUOTED.sub(lambda m: f"{m[1]}{m[2]}{MASK}{m[2]}", text)
+    """Mask the values of the headers and fields that carry credentials or secrets: the
+    names botocore's model marks sensitive (and those it shares with harmless members, in
+    text about an operation that reaches the secret one)."""
+    names = _names_in(text)
+    text = _elements(_keyed(text, names), names)
     text = _HEADER_LINE.sub(lambda m: f"{m[1]}{MASK}", text)
-    text = _BARE.sub(lambda m: m[1] + MASK if m[2] != MASK else m[0], text)
-    text = _XML.sub(lambda m: m[1] + MASK, text)
     return _PEM.sub(MASK, text)
 
 

@@ -50,7 +50,7 @@ class Request:
 
     def secrets(self) -> list[str]:
         """The secret values this request carries, to be masked wherever text leaves us."""
-        loose = {_loose(n) for n in self.secret_names()}
+        loose = self._secret_keys()
         found: list[str] = []
         for key, value in self.params.items():
             if _loose(text_of(key)) in loose:
@@ -59,13 +59,23 @@ class Request:
                 found += userinfo(value)
         return found
 
+    def _secret_keys(self, *, model: bool = False) -> frozenset[str]:
+        """The keys (loose forms) whose values are secret here: those this request's
+        action keeps secret, and any name another action (or, with `model`, botocore's
+        model) keeps secret that this action does not declare (`user-data` set on
+        `describe-instances`)."""
+        own = self.secret_names()
+        others = _others_secret(self.action, model)
+        return others.union(_loose(n) for n in own) if own else others
+
     def __repr__(self) -> str:
-        loose = {_loose(n) for n in self.secret_names()}
+        loose = self._secret_keys(model=True)
         shown = {
-            k: (MASK if _loose(text_of(k)) in loose else _shown_url(k, v))
+            text_of(k): (MASK if _loose(text_of(k)) in loose else _shown_url(k, v))
             for k, v in self.params.items()
         }
-        return f"Request(connector={self.connector!r}, action={self.action!r}, params={shown})"
+        return (f"Request(connector={_shown(self.connector)}, action={_shown(self.action)}, "
+                f"params={_shown(shown)})")
 
 
 @functools.lru_cache(maxsize=1024)  # parameter names: every call's, several times
@@ -75,6 +85,7 @@ def _loose(name: str) -> str:
 
 
 _SECRET_PARAMS: dict[str, tuple[Param, ...]] = {}
+_SECRET_KEYS = frozenset(_loose(n) for n in catalog.secret_names())
 
 
 def _secret_params(action: Action) -> tuple[Param, ...]:
@@ -83,6 +94,42 @@ def _secret_params(action: Action) -> tuple[Param, ...]:
     if found is None:
         found = _SECRET_PARAMS[action.name] = tuple(p for p in action.all_params() if p.secret)
     return found
+
+
+_OTHERS_SECRET: dict[tuple[str | None, bool], frozenset[str]] = {}
+
+
+def _others_secret(action_name: str | None, model: bool) -> frozenset[str]:
+    """The secret names (loose forms) that `action_name` does not take: set on it, their
+    values are secret whatever the action makes of them. Fixed per action: cached."""
+    found = _OTHERS_SECRET.get((action_name, model))
+    if found is None:
+        try:
+            action = catalog.get(action_name) if action_name else None
+        except InvalidRequest:
+            action = None
+        declared = frozenset() if action is None else frozenset(
+            _loose(n) for p in action.all_params() for n in (p.name, *p.aliases))
+        found = (_model_secret_keys() if model else _SECRET_KEYS) - declared
+        if action is not None or len(_OTHERS_SECRET) < 1024:  # unknown names: bounded
+            _OTHERS_SECRET[(action_name, model)] = found
+    return found
+
+
+@functools.cache
+def _model_secret_keys() -> frozenset[str]:
+    """Names botocore's model keeps secret, as keys (only a repr asks: the model's set
+    is loaded on first use)."""
+    from .sensitive import masked
+
+    return _SECRET_KEYS | frozenset(_loose(n) for n in masked().everywhere)
+
+
+def _shown(value: Any) -> str:
+    try:
+        return repr(value)
+    except ValueError:  # an int of 5,000 digits refuses repr()
+        return f"<{type(value).__name__}>"
 
 
 def _shown_url(key: object, value: Any) -> Any:
@@ -105,7 +152,7 @@ class Prepared:
 def prepare_one(request: Request, connectors: Connectors, deadline: Deadline) -> Prepared:
     """Validate a request for one target; raise InvalidRequest (exitcode 2) before
     anything is sent."""
-    config = connectors.get(request.connector)
+    config = connectors.get(_connector_name(request.connector))
     if not request.action:
         raise InvalidRequest("missing required parameter 'action'")
     action = catalog.get(request.action)
@@ -115,6 +162,16 @@ def prepare_one(request: Request, connectors: Connectors, deadline: Deadline) ->
     params = action.validate(raw)
     target = Target.resolve(config, params)
     return Prepared(request, action, params, target, deadline)
+
+
+def _connector_name(name: object) -> str:
+    """A connector name as the caller gave it, if it is one (scripts pass anything)."""
+    if isinstance(name, str):
+        return name
+    if isinstance(name, list | tuple) and not name:
+        raise InvalidRequest("no connector named: the list of connector names is empty")
+    several = " (several: the 'connectors' parameter)" if isinstance(name, list | tuple) else ""
+    raise InvalidRequest(f"a connector name must be text, got {type(name).__name__}{several}")
 
 
 def timeout_of(request: Request) -> int | None:

@@ -27,6 +27,7 @@ from .masking import redact, userinfo, without_userinfo
 from .request import Request, prepare_one, timeout_of
 from .response import SUCCESS_MESSAGE, Outcome, Response
 from .runtime import Runtime, shared
+from .spec.params import text_of
 from .transport.bulkhead import Bulkhead, NotSent
 from .transport.context import Context, DryRunSucceeded, ItemSink, Progress
 from .transport.current import activate
@@ -242,7 +243,7 @@ def _response(
     secrets: list[str],
 ) -> Response:
     meta: dict[str, Any] = {
-        "connector": request.connector,
+        "connector": text_of(request.connector),  # a bad name too: the envelope is JSON
         "action": request.action,
         "duration-ms": deadline.elapsed_ms(),
         "attempts": ctx.attempts if ctx else 0,
@@ -259,7 +260,9 @@ def _response(
         )
         meta.update(ctx.notes)
         if ctx.include_raw_body and ctx.raw_body is not None:
-            meta["raw-body"] = redact(ctx.raw_body, secrets)
+            meta["raw-body"] = redact(masking.mask_wire(ctx.raw_body), secrets)
+    if exitcode and ctx is not None and ctx.attempts:  # EC2's words may quote a secret
+        message = masking.mask_wire(message)
     message = redact(message, secrets)
     log.info(
         "%s %s exitcode=%s duration_ms=%s", request.connector, request.action, exitcode,

@@ -23,13 +23,14 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InvalidRequest, unknown_name
+from ..sensitive import ALSO_MASKED
 from ..spec.action import Action
 from ..spec.params import Integer, Mapping_, Param, String
 from ..transport.context import Context
 from .runner import pages
 
 READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Search")
-ALSO_SENSITIVE = frozenset({"UserData", "Output"})
+ALSO_SENSITIVE = frozenset(ALSO_MASKED)  # what the model does not mark, and why
 MASK = "***"
 
 
