@@ -69,6 +69,9 @@ class Settings:
     prune_after: str | None = field(default=None, metadata={"env": "PRUNE_AFTER"})
     throttle_rate: int = field(default=DEFAULT_THROTTLE_RATE, metadata={"env": "THROTTLE_RATE"})
     throttle_burst: int | None = field(default=None, metadata={"env": "THROTTLE_BURST"})
+    # EC2 responses parsed by functions compiled from the model (xmlparser.py); off:
+    # botocore's own parser.
+    compiled_parser: bool = field(default=True, metadata={"env": "COMPILED_PARSER"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
