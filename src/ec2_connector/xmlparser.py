@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
-from xml.etree.ElementTree import TreeBuilder, XMLParser
+from xml.etree.ElementTree import XMLParser
 
 from botocore import parsers
 from botocore.model import Shape
@@ -121,6 +121,14 @@ class _Tags:
 _TAGS = _Tags()
 
 
+def _learn(tags: dict[str, int], names: dict[str, int], tag: str) -> int:
+    """The member slot of an element tag not seen before in this structure (-1: none)."""
+    index = names.get(_TAGS.local(tag), -1)
+    if len(tags) < _Tags.LIMIT:
+        tags[tag] = index
+    return index
+
+
 class _Generator:
     """Python source for the functions parsing one output shape and what it reaches."""
 
@@ -168,22 +176,30 @@ class _Generator:
             slots[key] = index
             if _flattened(member_shape):
                 flat.append(index)
-        self.constants[f"{name}_slots"] = slots
+        # Looked up by the element's tag as it comes (namespace and all), learnt on
+        # first sight from its local name: one dict look-up per element.
+        self.constants[f"{name}_names"] = slots
+        self.constants[f"{name}_tags"] = dict(slots)
         self.constants[f"{name}_flat"] = frozenset(flat)
         body = [f"def {name}(node):",
                 f"    s = [None] * {len(members)}",
-                f"    get = {name}_slots.get",
+                f"    get = {name}_tags.get",
                 "    for c in node:",
-                "        i = get(_local(c.tag))",
+                "        i = get(c.tag)",
                 "        if i is None:",
+                f"            i = _learn({name}_tags, {name}_names, c.tag)",
+                "        if i < 0:",
                 "            continue",
-                "        if s[i] is None:",
-                f"            s[i] = [c] if i in {name}_flat else c",
-                f"        elif i in {name}_flat:",
-                "            s[i].append(c)",
-                "        else:",
-                "            raise _Unsupported('a repeated element')",
-                "    r = {}"]
+                "        if s[i] is None:"]
+        if flat:
+            body += [f"            s[i] = [c] if i in {name}_flat else c",
+                     f"        elif i in {name}_flat:",
+                     "            s[i].append(c)"]
+        else:
+            body += ["            s[i] = c"]
+        body += ["        else:",
+                 "            raise _Unsupported('a repeated element')",
+                 "    r = {}"]
         for index, (member, member_shape) in enumerate(members):
             body.append(f"    c = s[{index}]")
             body.append("    if c is not None:")
@@ -261,8 +277,9 @@ def compile_shape(shape: Shape, timestamp: Any, blob: Any) -> Fn:
         found = _compiled.get(key)
         if found is None:
             namespace: dict[str, Any] = {
-                "_local": _TAGS.local, "_int": int, "_float": float, "_ts": timestamp,
-                "_blob": blob, "_Unsupported": Unsupported, "_missing": object(),
+                "_local": _TAGS.local, "_learn": _learn, "_int": int, "_float": float,
+                "_ts": timestamp, "_blob": blob, "_Unsupported": Unsupported,
+                "_missing": object(),
                 **generator.constants,
             }
             exec(compile(source, f"<ec2 parser {shape.name}>", "exec"), namespace)
@@ -280,22 +297,32 @@ _gc_depth = 0
 _gc_was_enabled = False
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic GC pass while the block runs, safe with many threads parsing at once."""
+def pause_gc() -> None:
+    """Stop cyclic GC passes until the matching `resume_gc` (nested, any thread)."""
     global _gc_depth, _gc_was_enabled
     with _gc_lock:
         if _gc_depth == 0:
             _gc_was_enabled = gc.isenabled()
             gc.disable()
         _gc_depth += 1
+
+
+def resume_gc() -> None:
+    global _gc_depth
+    with _gc_lock:
+        _gc_depth -= 1
+        if _gc_depth == 0 and _gc_was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic GC pass while the block runs, safe with many threads parsing at once."""
+    pause_gc()
     try:
         yield
     finally:
-        with _gc_lock:
-            _gc_depth -= 1
-            if _gc_depth == 0 and _gc_was_enabled:
-                gc.enable()
+        resume_gc()
 
 
 class CompiledEC2Parser(parsers.EC2QueryParser):
@@ -313,7 +340,8 @@ class CompiledEC2Parser(parsers.EC2QueryParser):
         self._blob = base64.b64decode if default else blob  # what the default one calls
 
     def _do_parse(self, response: dict[str, Any], shape: Shape | None) -> dict[str, Any]:
-        with gc_paused():
+        pause_gc()  # not the context manager: a short answer's parse is ~10 µs
+        try:
             fn = self.compiled(shape) if shape is not None else None
             if fn is not None:
                 try:
@@ -321,6 +349,8 @@ class CompiledEC2Parser(parsers.EC2QueryParser):
                 except Exception:
                     pass  # botocore gives its own answer, or its own error
             return super()._do_parse(response, shape)  # type: ignore[misc,no-any-return]
+        finally:
+            resume_gc()
 
     def compiled(self, shape: Shape) -> Fn | None:
         """The compiled function for `shape`, built on first use; None: botocore's."""
@@ -340,7 +370,9 @@ class CompiledEC2Parser(parsers.EC2QueryParser):
     def parse_with(self, fn: Fn, body: bytes) -> dict[str, Any]:
         """A success body parsed by `fn`, with the request id botocore adds; raises on
         anything `fn` does not model as botocore does."""
-        parser = XMLParser(target=TreeBuilder(), encoding=self.DEFAULT_ENCODING)
+        # botocore's XMLParser(target=TreeBuilder(), ...): the C TreeBuilder is the
+        # default target, without a Python-level one to make.
+        parser = XMLParser(encoding=self.DEFAULT_ENCODING)
         parser.feed(body)
         root = parser.close()
         parsed = fn(root)
