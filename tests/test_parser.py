@@ -9,6 +9,8 @@ import gc
 import random
 import re
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +26,7 @@ from botocore.model import ServiceModel, Shape
 from ec2_connector.actions import catalog
 from ec2_connector.clients import ClientCache
 from ec2_connector.config import Target
-from ec2_connector.xmlparser import CompiledEC2Parser, fast_timestamp, gc_paused
+from ec2_connector.xmlparser import MAX_PAUSE_S, CompiledEC2Parser, fast_timestamp, gc_paused
 from tests.actions.test_addresses_keys import PUBLIC_KEY
 
 EC2 = botocore.session.get_session().get_service_model("ec2")
@@ -398,6 +400,41 @@ def test_the_gc_is_paused_while_any_thread_parses_and_restored_after() -> None:
         assert not gc.isenabled()  # a GC someone else turned off stays off
     finally:
         gc.enable()
+
+
+def test_an_unbroken_pause_still_collects_young_cycles() -> None:
+    """Threads parsing back to back never let the count fall to zero."""
+
+    class Node:
+        other: Any = None
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gc_paused():
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        first, second = Node(), Node()
+        first.other, second.other = second, first
+        alive = weakref.ref(first)
+        del first, second
+        with gc_paused():
+            pass
+        assert alive() is not None  # paused: the cycle is still there
+        time.sleep(MAX_PAUSE_S + 0.1)
+        with gc_paused():
+            pass
+        assert alive() is None
+        assert not gc.isenabled()
+    finally:
+        release.set()
+        holder.join(10)
+    assert gc.isenabled()
 
 
 @pytest.mark.parametrize("enabled", [True, False])

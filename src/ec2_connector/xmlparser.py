@@ -291,28 +291,40 @@ _by_shape: weakref.WeakKeyDictionary[Shape, dict[tuple[Any, Any], Fn | None]] = 
     weakref.WeakKeyDictionary()
 
 # The cyclic GC stays off while any thread parses; the last one out restores it as the
-# first one in found it (a GC someone else had turned off stays off).
+# first one in found it (a GC someone else had turned off stays off). Threads parsing
+# back to back could keep it off for good: after MAX_PAUSE_S of one unbroken pause, a
+# thread leaving collects the young generations itself (what the GC would have done).
+MAX_PAUSE_S = 1.0
 _gc_lock = threading.Lock()
 _gc_depth = 0
 _gc_was_enabled = False
+_gc_paused_since = 0.0
 
 
 def pause_gc() -> None:
     """Stop cyclic GC passes until the matching `resume_gc` (nested, any thread)."""
-    global _gc_depth, _gc_was_enabled
+    global _gc_depth, _gc_was_enabled, _gc_paused_since
     with _gc_lock:
         if _gc_depth == 0:
             _gc_was_enabled = gc.isenabled()
             gc.disable()
+            _gc_paused_since = time.monotonic()
         _gc_depth += 1
 
 
 def resume_gc() -> None:
-    global _gc_depth
+    global _gc_depth, _gc_paused_since
+    collect = False
     with _gc_lock:
         _gc_depth -= 1
-        if _gc_depth == 0 and _gc_was_enabled:
-            gc.enable()
+        if _gc_depth == 0:
+            if _gc_was_enabled:
+                gc.enable()
+        elif _gc_was_enabled and time.monotonic() - _gc_paused_since > MAX_PAUSE_S:
+            _gc_paused_since = time.monotonic()
+            collect = True
+    if collect:
+        gc.collect(1)
 
 
 @contextmanager
