@@ -6,7 +6,7 @@ parsed, in one process and in interleaved rounds, by botocore's `EC2QueryParser`
 has it (dateutil timestamps); the same with the connector's `wire.parse_timestamp` (the
 connector before issue 19, and with EC2_CONNECTOR_COMPILED_PARSER=off); the compiled
 parser (xmlparser.py); its functions with the cyclic GC left running; and the C
-ElementTree tree alone, the floor any parser over it pays. The compiled parser's answer
+ElementTree tree alone (GC paused), the floor any parser over it pays. The compiled parser's answer
 is checked equal (`==` and `repr`) to botocore's before anything is timed.
 """
 
@@ -41,9 +41,16 @@ def _response(body: bytes) -> dict[str, Any]:
 
 
 def _tree(body: bytes) -> Any:
-    parser = XMLParser(target=TreeBuilder(), encoding="utf-8")
-    parser.feed(body)
-    return parser.close()
+    """The floor: the C tree alone, built with the GC paused as the compiled parser does."""
+    from ec2_connector.xmlparser import pause_gc, resume_gc
+
+    pause_gc()
+    try:
+        parser = XMLParser(target=TreeBuilder(), encoding="utf-8")
+        parser.feed(body)
+        return parser.close()
+    finally:
+        resume_gc()
 
 
 def _variants(operation: str, body: bytes) -> dict[str, Callable[[], object]]:

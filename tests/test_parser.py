@@ -23,9 +23,11 @@ import pytest
 from botocore import parsers
 from botocore.model import ServiceModel, Shape
 
+from ec2_connector import Call
 from ec2_connector.actions import catalog
 from ec2_connector.clients import ClientCache
 from ec2_connector.config import Target
+from ec2_connector.runtime import Runtime
 from ec2_connector.xmlparser import MAX_PAUSE_S, CompiledEC2Parser, fast_timestamp, gc_paused
 from tests.actions.test_addresses_keys import PUBLIC_KEY
 
@@ -449,3 +451,27 @@ def test_the_setting_chooses_the_parser_of_every_client(enabled: bool) -> None:
         parser = factory.create_parser("ec2")
         assert isinstance(parser, CompiledEC2Parser) is enabled
         assert isinstance(parser, parsers.EC2QueryParser)
+
+
+def test_the_connector_answers_the_same_with_the_parser_on_or_off(
+    config: dict[str, Any], ec2: Any, image_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Named actions and call-operation, end to end: only the parser differs."""
+    ec2.run_instances(ImageId=image_id, MinCount=3, MaxCount=3, InstanceType="t2.micro")
+    answers = []
+    for value in ("on", "off"):
+        monkeypatch.setenv("EC2_CONNECTOR_COMPILED_PARSER", value)
+        runtime = Runtime()
+        try:
+            with Call(config=config, runtime=runtime) as call:
+                described = call.connector("aws-ec2").set("action", "describe-instances")
+                raw = call.connector("aws-ec2").set("action", "call-operation") \
+                    .set("operation", "DescribeInstances")
+                answers.append([described.sync().data, raw.sync().data])
+            client = next(iter(runtime.clients._clients.values()))
+            parser = client._endpoint._response_parser_factory.create_parser("ec2")
+            assert isinstance(parser, CompiledEC2Parser) is (value == "on")
+        finally:
+            runtime.close()
+    assert answers[0] == answers[1]
+    assert len(answers[0][0]["instances-info"]) == 3

@@ -135,7 +135,6 @@ class _Generator:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.names: dict[str, str] = {}  # shape name -> function name
-        self.constants: dict[str, Any] = {}
 
     def function(self, shape: Shape) -> str:
         name = self.names.get(shape.name)
@@ -178,10 +177,11 @@ class _Generator:
                 flat.append(index)
         # Looked up by the element's tag as it comes (namespace and all), learnt on
         # first sight from its local name: one dict look-up per element.
-        self.constants[f"{name}_names"] = slots
-        self.constants[f"{name}_tags"] = dict(slots)
-        self.constants[f"{name}_flat"] = frozenset(flat)
-        body = [f"def {name}(node):",
+        # The source holds everything the function depends on (it is the cache's key).
+        body = [f"{name}_names = {slots!r}",
+                f"{name}_tags = dict({name}_names)",
+                f"{name}_flat = frozenset({flat!r})",
+                f"def {name}(node):",
                 f"    s = [None] * {len(members)}",
                 f"    get = {name}_tags.get",
                 "    for c in node:",
@@ -280,7 +280,6 @@ def compile_shape(shape: Shape, timestamp: Any, blob: Any) -> Fn:
                 "_local": _TAGS.local, "_learn": _learn, "_int": int, "_float": float,
                 "_ts": timestamp, "_blob": blob, "_Unsupported": Unsupported,
                 "_missing": object(),
-                **generator.constants,
             }
             exec(compile(source, f"<ec2 parser {shape.name}>", "exec"), namespace)
             found = _compiled[key] = namespace[root]
