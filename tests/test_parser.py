@@ -30,6 +30,7 @@ from ec2_connector.config import Target
 from ec2_connector.runtime import Runtime
 from ec2_connector.xmlparser import MAX_PAUSE_S, CompiledEC2Parser, fast_timestamp, gc_paused
 from tests.actions.test_addresses_keys import PUBLIC_KEY
+from tests.harness.canned import describe_instances_xml
 
 EC2 = botocore.session.get_session().get_service_model("ec2")
 NAMESPACE = "http://ec2.amazonaws.com/doc/2016-11-15/"
@@ -402,6 +403,28 @@ def test_the_gc_is_paused_while_any_thread_parses_and_restored_after() -> None:
         assert not gc.isenabled()  # a GC someone else turned off stays off
     finally:
         gc.enable()
+
+
+def test_threads_parsing_at_once_get_botocore_s_answer() -> None:
+    shape = EC2.operation_model("DescribeInstances").output_shape
+    body = describe_instances_xml(20)
+    expected = parsers.EC2QueryParser().parse(ok(body), shape)
+    answers: list[Any] = []
+    start = threading.Barrier(8)
+
+    def parse() -> None:
+        start.wait(10)
+        for _ in range(5):
+            answers.append(CompiledEC2Parser().parse(ok(body), shape))
+
+    threads = [threading.Thread(target=parse) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 40
+    assert all(a == expected and repr(a) == repr(expected) for a in answers)
+    assert gc.isenabled()
 
 
 def test_an_unbroken_pause_still_collects_young_cycles() -> None:
