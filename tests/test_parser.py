@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import marshal
 import random
 import re
 import threading
@@ -13,6 +14,7 @@ import time
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
@@ -28,7 +30,13 @@ from ec2_connector.actions import catalog
 from ec2_connector.clients import ClientCache
 from ec2_connector.config import Target
 from ec2_connector.runtime import Runtime
-from ec2_connector.xmlparser import MAX_PAUSE_S, CompiledEC2Parser, fast_timestamp, gc_paused
+from ec2_connector.xmlparser import (
+    MAX_PAUSE_S,
+    CompiledEC2Parser,
+    code_for,
+    fast_timestamp,
+    gc_paused,
+)
 from tests.actions.test_addresses_keys import PUBLIC_KEY
 from tests.harness.canned import describe_instances_xml
 
@@ -357,6 +365,22 @@ def test_a_shape_it_cannot_compile_is_left_to_botocore() -> None:
 
 
 # Timestamps, the GC pause, the setting --------------------------------------------------
+
+def test_compiled_code_is_kept_for_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    source = "def f(node):\n    return {'n': len(node)}"
+    fresh = code_for(source, "Test")
+    [kept] = (tmp_path / "ec2-connector" / "parsers").iterdir()
+    assert code_for(source, "Test") == fresh
+    kept.write_bytes(b"not marshalled code")  # a damaged cache entry is compiled again
+    assert code_for(source, "Test") == fresh
+    assert marshal.loads(kept.read_bytes()) == fresh
+    namespace: dict[str, Any] = {}
+    exec(code_for(source, "Test"), namespace)
+    assert namespace["f"]([1, 2]) == {"n": 2}
+
 
 def test_fast_timestamps_are_botocore_s() -> None:
     rng = random.Random(3)
