@@ -5,14 +5,15 @@ in pure Python, node by node, asking the model at every step (its serialization 
 its member names, a regex per tag). Most of a big DescribeInstances page's time goes
 there and to dateutil. Here, each output shape gets Python source generated once from the
 model (one function per structure, list and map it reaches), compiled and cached
-process-wide by that source, and walked over the same C ElementTree tree.
+process-wide by that source (and on disk, for the next process), and walked over the same
+C ElementTree tree.
 
 The result is botocore's, `==` and `repr` alike: the same dict keys in the same order,
-the same scalar conversions, and timestamps in botocore's own form (dateutil's zone). Only the
-success path is replaced: errors, metadata and headers stay botocore's. Anything the
-compiled functions do not model the way botocore does (a repeated element where one is
-expected, a value a conversion rejects, a shape with traits EC2 never uses) sends the whole
-body to botocore's parser, which gives its own answer or raises its own exception.
+the same scalar conversions, and timestamps in botocore's own form (dateutil's zone).
+Only the success path is replaced: errors, metadata and headers stay botocore's.
+Anything the compiled functions do not model the way botocore does (a repeated element
+where one is expected, a value a conversion rejects, a shape with traits EC2 never uses)
+sends the whole body to botocore's parser, which gives its own answer or its own error.
 
 The cyclic GC is paused while a body is parsed (see `gc_paused`): a big tree is millions
 of young container objects, and each collection would walk them again as they are built.
@@ -46,7 +47,8 @@ PROTOCOL = "ec2"
 Fn = Callable[[Any], dict[str, Any]]
 
 _TZUTC = tzutc()
-# EC2's own timestamp form: dateutil reads it as exactly this datetime in tzutc().
+# EC2's own timestamp form: dateutil reads it as this datetime, in the zone `_utc_zone`
+# names.
 _ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
 _SCALARS = {
     "string": "({v}.text or '')",
@@ -294,6 +296,7 @@ def compile_shape(shape: Shape, timestamp: Any, blob: Any) -> Fn:
 
 _by_shape: weakref.WeakKeyDictionary[Shape, dict[tuple[Any, Any], Fn | None]] = \
     weakref.WeakKeyDictionary()
+
 
 def code_for(source: str, name: str) -> CodeType:
     """`source` compiled, or read back as an earlier process compiled it.
