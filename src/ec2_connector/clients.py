@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .config import Target
 from .context import current
 from .errors import TimedOut
+from .settings import Settings
 from .wire import check_complete
 
 if TYPE_CHECKING:
@@ -44,9 +45,7 @@ class ClientCache:
         self.operations = tuple(operations)
         self.max_clients = self._configured = max_clients
         self.full_model = full_model
-        if compiled_parser is None:
-            from .settings import Settings
-
+        if compiled_parser is None:  # the runtime's settings, when it does not say
             compiled_parser = Settings.from_env().compiled_parser
         self.compiled_parser = compiled_parser
         self._lock = threading.Lock()
