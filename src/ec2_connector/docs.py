@@ -40,6 +40,8 @@ _SETTINGS: dict[str, tuple[str | None, str]] = {
     "WORKERS": (None, "threads jobs run on"),
     "MAX_CLIENTS": (None, "EC2 clients kept (least recently used dropped)"),
     "FULL_MODEL": ("off", "load botocore's whole EC2 model instead of the trimmed one"),
+    "COMPILED_PARSER": ("on", "parse EC2's answers with functions compiled from the model "
+                              "(botocore's result, faster); `off` for botocore's own"),
     "REQUEST_READ_TIMEOUT": (None, "seconds a service request may take to arrive"),
     "MAX_REQUESTS": (None, "service requests served at once"),
     "BROKER": ("unset (local)", "`redis://HOST:PORT/DB`: Celery broker and job store"),

@@ -43,6 +43,7 @@ class Runtime:
             self.operations,
             max_clients=self.settings.max_clients,
             full_model=self.settings.full_model,
+            compiled_parser=self.settings.compiled_parser,
         )
         self.watchdog = Watchdog()
         self.bulkheads = Bulkheads()

@@ -80,6 +80,9 @@ class Settings:
     job_ttl_s: int = field(default=DEFAULT_JOB_TTL_S, metadata={"env": "JOB_TTL_S"})
     max_response_bytes: int = field(default=DEFAULT_MAX_RESPONSE_BYTES,
                                     metadata={"env": "MAX_RESPONSE_BYTES"})
+    # EC2 responses parsed by functions compiled from the model (xmlparser.py); off:
+    # botocore's own parser.
+    compiled_parser: bool = field(default=True, metadata={"env": "COMPILED_PARSER"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

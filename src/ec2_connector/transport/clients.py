@@ -38,11 +38,13 @@ class ClientCache:
     """
 
     def __init__(
-        self, operations: Iterable[str], *, max_clients: int = 128, full_model: bool = False
+        self, operations: Iterable[str], *, max_clients: int = 128, full_model: bool = False,
+        compiled_parser: bool = True,
     ) -> None:
         self.operations = tuple(operations)
         self.max_clients = self._configured = max_clients
         self.full_model = full_model
+        self.compiled_parser = compiled_parser
         self._lock = threading.Lock()
         self._session_lock = threading.Lock()
         self._clients: OrderedDict[tuple[Any, ...], BaseClient] = OrderedDict()
@@ -57,7 +59,8 @@ class ClientCache:
         with self._lock:
             if self._full is None:
                 self._full = ClientCache(self.operations, max_clients=self._configured,
-                                         full_model=True)
+                                         full_model=True,
+                                         compiled_parser=self.compiled_parser)
                 self._full.max_clients = self.max_clients
             return self._full
 
@@ -127,12 +130,16 @@ class ClientCache:
 
     def _prepared(self, session: Any) -> Any:
         """A session that loads the EC2 model trimmed to our operations, and parses
-        timestamps fast: most of a cold client's and a big page's cost."""
-        from . import model, wire
+        responses fast (xmlparser.py) or at least their timestamps: most of a cold
+        client's and a big page's cost."""
+        from . import model, wire, xmlparser
 
         if not self.full_model:
             model.install(session, self.operations)
-        wire.install_fast_timestamps(session)
+        if self.compiled_parser:
+            xmlparser.install(session)
+        else:
+            wire.install_fast_timestamps(session)
         return session
 
 

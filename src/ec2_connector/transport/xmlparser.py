@@ -1,0 +1,455 @@
+"""EC2 responses parsed by functions compiled from botocore's model, with botocore's output.
+
+botocore's `EC2QueryParser` walks the ElementTree of a response against the output shape
+in pure Python, node by node, asking the model at every step (its serialization dicts,
+its member names, a regex per tag). Most of a big DescribeInstances page's time goes
+there and to dateutil. Here, each output shape gets Python source generated once from the
+model (one function per structure, list and map it reaches), compiled and cached
+process-wide by that source (and on disk, for the next process), and walked over the same
+C ElementTree tree.
+
+The result is botocore's, `==` and `repr` alike: the same dict keys in the same order,
+the same scalar conversions, and timestamps in botocore's own form (dateutil's zone).
+Only the success path is replaced: errors, metadata and headers stay botocore's.
+Anything the compiled functions do not model the way botocore does (a repeated element
+where one is expected, a value a conversion rejects, a shape with traits EC2 never uses)
+sends the whole body to botocore's parser, which gives its own answer or its own error.
+
+The cyclic GC is paused while a body is parsed (see `gc_paused`): a big tree is millions
+of young container objects, and each collection would walk them again as they are built.
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import hashlib
+import marshal
+import os
+import re
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from importlib.util import MAGIC_NUMBER
+from types import CodeType
+from typing import Any
+from xml.etree.ElementTree import XMLParser
+
+from botocore import parsers
+from botocore.model import Shape
+from dateutil.tz import tzlocal, tzutc
+
+PROTOCOL = "ec2"
+Fn = Callable[[Any], dict[str, Any]]
+
+_TZUTC = tzutc()
+# EC2's own timestamp form: dateutil reads it as this datetime, in the zone `_utc_zone`
+# names.
+_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+_SCALARS = {
+    "string": "({v}.text or '')",
+    "character": "({v}.text or '')",
+    "boolean": "({v}.text == 'true')",
+    "integer": "_int({v}.text)",
+    "long": "_int({v}.text)",
+    "float": "_float({v}.text)",
+    "double": "_float({v}.text)",
+    "timestamp": "_ts({v}.text or '')",
+    "blob": "_blob({v}.text or '')",
+}
+# Traits botocore's XML parser treats specially that no EC2 output shape has: such a
+# shape is left to botocore whole.
+_UNSUPPORTED = ("xmlAttribute", "location", "eventheader", "eventstream", "resultWrapper")
+
+
+class Unsupported(Exception):
+    """A shape or body the compiled functions do not model: botocore parses it."""
+
+
+def fast_timestamp(value: str) -> datetime:
+    """botocore's default timestamp parsing, with EC2's ISO 8601 form read directly.
+
+    `2024-01-15T08:30:00.000Z` gives the datetime dateutil gives; any other form, or a
+    local zone whose answer is not known here, goes to botocore's parser itself.
+    """
+    if _ISO.fullmatch(value) is not None:
+        zone = _utc_zone()
+        if zone is not None:
+            try:
+                return datetime.fromisoformat(value[:-1]).replace(tzinfo=zone)
+            except ValueError:
+                pass  # hour 24, February 30th: botocore's words for it
+    return parsers.DEFAULT_TIMESTAMP_PARSER(value)
+
+
+_zone: tuple[Any, Any] = (None, None)
+
+
+def _utc_zone() -> Any:
+    """The tzinfo dateutil gives a `Z` time in this process's local zone, or None.
+
+    dateutil reads `Z` as the zone named UTC, and a zone named like one of the local
+    zone's names as `tzlocal()`: on a host whose zone is UTC that is what botocore
+    returns; elsewhere `tzutc()`. A zone with UTC as only one of its names is left to it.
+    """
+    global _zone
+    key = (time.tzname, time.timezone, time.daylight)
+    if _zone[0] != key:
+        if "UTC" not in time.tzname:
+            zone = _TZUTC
+        elif time.tzname == ("UTC", "UTC") and time.timezone == 0 and not time.daylight:
+            zone = tzlocal()
+        else:
+            zone = None
+        _zone = (key, zone)
+    return _zone[1]
+
+
+class _Tags:
+    """Element tag -> local name (botocore strips the namespace with a regex per node)."""
+
+    LIMIT = 4096  # a garbage body cannot grow it without bound
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def local(self, tag: str) -> str:
+        name = self.names.get(tag)
+        if name is None:
+            name = re.sub("{.*}", "", tag)
+            if len(self.names) < self.LIMIT:
+                self.names[tag] = name
+        return name
+
+
+_TAGS = _Tags()
+
+
+def _learn(tags: dict[str, int], names: dict[str, int], tag: str) -> int:
+    """The member slot of an element tag not seen before in this structure (-1: none)."""
+    index = names.get(_TAGS.local(tag), -1)
+    if len(tags) < _Tags.LIMIT:
+        tags[tag] = index
+    return index
+
+
+class _Generator:
+    """Python source for the functions parsing one output shape and what it reaches."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, str] = {}  # shape name -> function name
+
+    def function(self, shape: Shape) -> str:
+        name = self.names.get(shape.name)
+        if name is not None:
+            return name
+        name = self.names[shape.name] = f"_p{len(self.names)}"
+        kind = shape.type_name
+        if kind == "structure":
+            self._structure(name, shape)
+        elif kind == "list":
+            self._list(name, shape)
+        elif kind == "map":
+            self._map(name, shape)
+        else:
+            raise Unsupported(f"no function for a {kind}")
+        return name
+
+    def value(self, shape: Shape, var: str) -> str:
+        """An expression converting the element `var` as botocore converts it."""
+        _check(shape)
+        scalar = _SCALARS.get(shape.type_name)
+        if scalar is not None:
+            return scalar.format(v=var)
+        return f"{self.function(shape)}({var})"
+
+    def _structure(self, name: str, shape: Any) -> None:
+        if shape.metadata.get("exception") or shape.is_tagged_union or \
+                shape.is_document_type:
+            raise Unsupported("exception, union or document shape")
+        members = list(shape.members.items())
+        slots: dict[str, int] = {}
+        flat: list[int] = []
+        for index, (member, member_shape) in enumerate(members):
+            _check(member_shape)
+            key = _member_key_name(member_shape, member)
+            if key in slots:
+                raise Unsupported("two members under one element name")
+            slots[key] = index
+            if _flattened(member_shape):
+                flat.append(index)
+        # Looked up by the element's tag as it comes (namespace and all), learnt on
+        # first sight from its local name: one dict look-up per element.
+        # The source holds everything the function depends on (it is the cache's key).
+        body = [f"{name}_names = {slots!r}",
+                f"{name}_tags = dict({name}_names)",
+                f"{name}_flat = frozenset({flat!r})",
+                f"def {name}(node):",
+                f"    s = [None] * {len(members)}",
+                f"    get = {name}_tags.get",
+                "    for c in node:",
+                "        i = get(c.tag)",
+                "        if i is None:",
+                f"            i = _learn({name}_tags, {name}_names, c.tag)",
+                "        if i < 0:",
+                "            continue",
+                "        if s[i] is None:"]
+        if flat:
+            body += [f"            s[i] = [c] if i in {name}_flat else c",
+                     f"        elif i in {name}_flat:",
+                     "            s[i].append(c)"]
+        else:
+            body += ["            s[i] = c"]
+        body += ["        else:",
+                 "            raise _Unsupported('a repeated element')",
+                 "    r = {}"]
+        for index, (member, member_shape) in enumerate(members):
+            body.append(f"    c = s[{index}]")
+            body.append("    if c is not None:")
+            # A flattened member's slot holds its repeated elements, walked as a
+            # wrapper element's children are.
+            body.append(f"        r[{member!r}] = {self.value(member_shape, 'c')}")
+        body.append("    return r")
+        self.lines += body
+
+    def _list(self, name: str, shape: Any) -> None:
+        # botocore parses every child of a list's element, whatever its tag.
+        item = self.value(shape.member, "x")
+        self.lines += [f"def {name}(node):",
+                       f"    return [{item} for x in node]"]
+
+    def _map(self, name: str, shape: Any) -> None:
+        key_name = shape.key.serialization.get("name") or "key"
+        value_name = shape.value.serialization.get("name") or "value"
+        key, value = self.value(shape.key, "p"), self.value(shape.value, "p")
+        self.lines += [f"def {name}(node):",
+                       "    r = {}",
+                       "    for e in node:",
+                       "        k = v = _missing",
+                       "        for p in e:",
+                       "            t = _local(p.tag)",
+                       f"            if t == {key_name!r}:",
+                       f"                k = {key}",
+                       f"            elif t == {value_name!r}:",
+                       f"                v = {value}",
+                       "            else:",
+                       "                raise _Unsupported('an unknown tag in a map')",
+                       "        if k is _missing or v is _missing:",
+                       "            raise _Unsupported('a map entry without its key or value')",
+                       "        r[k] = v",
+                       "    return r"]
+
+
+def _check(shape: Any) -> None:
+    for trait in _UNSUPPORTED:
+        if trait in shape.serialization:
+            raise Unsupported(f"the {trait} trait")
+
+
+def _flattened(shape: Any) -> bool:
+    return shape.type_name in ("list", "map") and bool(shape.serialization.get("flattened"))
+
+
+def _member_key_name(shape: Any, member: str) -> str:
+    """The element name botocore looks a member up by (`_member_key_name`)."""
+    if shape.type_name == "list" and shape.serialization.get("flattened"):
+        name = shape.member.serialization.get("name")
+        if name is not None:
+            return str(name)
+    return str(shape.serialization.get("name", member))
+
+
+_compiled: dict[tuple[str, Any, Any], Fn] = {}
+_compile_lock = threading.Lock()
+
+
+def compile_shape(shape: Shape, timestamp: Any, blob: Any) -> Fn:
+    """The function parsing a response's root element into `shape`'s dict.
+
+    Cached process-wide by the generated source (a trimmed model and the full one give
+    the same source for the same shape) and the scalar parsers it calls.
+    """
+    generator = _Generator()
+    root = generator.function(shape)
+    source = "\n".join(generator.lines)
+    key = (source, timestamp, blob)
+    found = _compiled.get(key)
+    if found is not None:
+        return found
+    with _compile_lock:
+        found = _compiled.get(key)
+        if found is None:
+            namespace: dict[str, Any] = {
+                "_local": _TAGS.local, "_learn": _learn, "_int": int, "_float": float,
+                "_ts": timestamp, "_blob": blob, "_Unsupported": Unsupported,
+                "_missing": object(),
+            }
+            exec(code_for(source, shape.name), namespace)
+            found = _compiled[key] = namespace[root]
+    return found
+
+
+_by_shape: weakref.WeakKeyDictionary[Shape, dict[tuple[Any, Any], Fn | None]] = \
+    weakref.WeakKeyDictionary()
+
+
+def code_for(source: str, name: str) -> CodeType:
+    """`source` compiled, or read back as an earlier process compiled it.
+
+    Compiling DescribeInstances' functions takes ~20-40 ms, as much as a one-shot
+    command's parse saves; reading the code back takes under 1 ms. Cached next to the
+    trimmed model, by the source and the interpreter's bytecode version; any failure
+    just compiles again.
+    """
+    from . import model
+
+    digest = hashlib.sha256(MAGIC_NUMBER + source.encode()).hexdigest()
+    path = model.cache_dir().parent / "parsers" / f"{digest}.code"
+    try:
+        code = marshal.loads(path.read_bytes())
+        if isinstance(code, CodeType):
+            return code
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    code = compile(source, f"<ec2 parser {name}>", "exec")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError:
+        return code
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(marshal.dumps(code))
+        os.replace(temp, path)
+    except OSError:
+        with suppress(OSError):
+            os.unlink(temp)
+    return code
+
+
+# The cyclic GC stays off while any thread parses; the last one out restores it as the
+# first one in found it (a GC someone else had turned off stays off). Threads parsing
+# back to back could keep it off for good: after MAX_PAUSE_S of one unbroken pause, a
+# thread leaving collects the young generations itself (what the GC would have done).
+MAX_PAUSE_S = 1.0
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
+_gc_paused_since = 0.0
+
+
+def pause_gc() -> None:
+    """Stop cyclic GC passes until the matching `resume_gc` (nested, any thread)."""
+    global _gc_depth, _gc_was_enabled, _gc_paused_since
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+            _gc_paused_since = time.monotonic()
+        _gc_depth += 1
+
+
+def resume_gc() -> None:
+    global _gc_depth, _gc_paused_since
+    collect = False
+    with _gc_lock:
+        _gc_depth -= 1
+        if _gc_depth == 0:
+            if _gc_was_enabled:
+                gc.enable()
+        elif _gc_was_enabled and time.monotonic() - _gc_paused_since > MAX_PAUSE_S:
+            _gc_paused_since = time.monotonic()
+            collect = True
+    if collect:
+        gc.collect(1)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic GC pass while the block runs, safe with many threads parsing at once."""
+    pause_gc()
+    try:
+        yield
+    finally:
+        resume_gc()
+
+
+class CompiledEC2Parser(parsers.EC2QueryParser):
+    """botocore's EC2 parser with the success path compiled from the model."""
+
+    def __init__(self, timestamp_parser: Any = None, blob_parser: Any = None) -> None:
+        super().__init__(timestamp_parser, blob_parser)
+        # What botocore's own parser would call, given the same arguments.
+        configured = getattr(self, "_timestamp_parser", None)
+        self._fast_ts = fast_timestamp if configured is parsers.DEFAULT_TIMESTAMP_PARSER \
+            else configured
+        blob = getattr(self, "_blob_parser", None)
+        default = getattr(blob, "__func__", None) is getattr(
+            parsers.ResponseParser, "_default_blob_parser", None)
+        self._blob = base64.b64decode if default else blob  # what the default one calls
+
+    def _do_parse(self, response: dict[str, Any], shape: Shape | None) -> dict[str, Any]:
+        pause_gc()  # not the context manager: a short answer's parse is ~10 µs
+        try:
+            fn = self.compiled(shape) if shape is not None else None
+            if fn is not None:
+                try:
+                    return self.parse_with(fn, response["body"])
+                except Exception:
+                    pass  # botocore gives its own answer, or its own error
+            return super()._do_parse(response, shape)  # type: ignore[misc,no-any-return]
+        finally:
+            resume_gc()
+
+    def compiled(self, shape: Shape) -> Fn | None:
+        """The compiled function for `shape`, built on first use; None: botocore's."""
+        # botocore makes a parser per response: the functions are kept per shape object
+        # (one per client's model) for as long as that model lives.
+        known = _by_shape.get(shape)
+        key = (self._fast_ts, self._blob)
+        if known is not None and key in known:
+            return known[key]
+        try:
+            fn: Fn | None = compile_shape(shape, self._fast_ts, self._blob)
+        except Unsupported:
+            fn = None
+        _by_shape.setdefault(shape, {})[key] = fn
+        return fn
+
+    def parse_with(self, fn: Fn, body: bytes) -> dict[str, Any]:
+        """A success body parsed by `fn`, with the request id botocore adds; raises on
+        anything `fn` does not model as botocore does."""
+        # botocore's XMLParser(target=TreeBuilder(), ...): the C TreeBuilder is the
+        # default target, without a Python-level one to make.
+        parser = XMLParser(encoding=self.DEFAULT_ENCODING)
+        parser.feed(body)
+        root = parser.close()
+        parsed = fn(root)
+        request_id = None
+        for child in root:
+            if _TAGS.local(child.tag) == "requestId":
+                if request_id is not None:
+                    raise Unsupported("two request ids")
+                request_id = child
+        if request_id is not None:
+            parsed["ResponseMetadata"] = {"RequestId": request_id.text}
+        return parsed
+
+
+class CompiledParserFactory(parsers.ResponseParserFactory):
+    """botocore's factory, giving the compiled parser for the EC2 protocol."""
+
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == PROTOCOL:
+            return CompiledEC2Parser(**getattr(self, "_defaults", {}))
+        return super().create_parser(protocol_name)
+
+
+def install(session: Any) -> None:
+    """Make every client `session` creates from now on parse EC2 responses compiled."""
+    session.register_component("response_parser_factory", CompiledParserFactory())
