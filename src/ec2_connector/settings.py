@@ -69,6 +69,11 @@ class Settings:
     prune_after: str | None = field(default=None, metadata={"env": "PRUNE_AFTER"})
     throttle_rate: int = field(default=DEFAULT_THROTTLE_RATE, metadata={"env": "THROTTLE_RATE"})
     throttle_burst: int | None = field(default=None, metadata={"env": "THROTTLE_BURST"})
+    # The shared service: where its audit trail goes, and which of its routes answer
+    # without a token (both need one by default).
+    audit_file: str | None = field(default=None, metadata={"env": "AUDIT_FILE"})
+    public_openapi: bool = field(default=False, metadata={"env": "PUBLIC_OPENAPI"})
+    public_metrics: bool = field(default=False, metadata={"env": "PUBLIC_METRICS"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

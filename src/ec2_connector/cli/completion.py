@@ -12,7 +12,8 @@ from typing import Any
 from . import PROG
 from .parser import build_parser, command_parser
 
-COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion")
+COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion",
+            "token", "audit")
 JOBS = ("list", "show", "wait", "resume", "prune")
 SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_ec2_connector"

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions.set_defaults(run=cmd_actions)
     _add_jobs(commands)
     _add_serve(commands)
+    _add_sharing(commands)
     sandbox = commands.add_parser(
         "sandbox", help="a local EC2-compatible endpoint to try calls on (moto)",
         description="Run an EC2-compatible endpoint on 127.0.0.1 until Ctrl-C; it prints the "
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 def command_parser(parser: argparse.ArgumentParser,
                    args: argparse.Namespace) -> argparse.ArgumentParser:
     """The parser of the (sub)command `args` were parsed for: its errors name it."""
-    for dest in ("command", "jobs_command"):
+    for dest in ("command", "jobs_command", "token_command"):
         commands = next((a for a in parser._actions
                          if isinstance(a, argparse._SubParsersAction) and a.dest == dest), None)
         chosen = getattr(args, dest, None)
@@ -147,6 +148,13 @@ def _add_jobs(commands: Any) -> None:
 
     add_jobs(commands, OUTPUTS, _positive)
     add_worker(commands, _positive)
+
+
+def _add_sharing(commands: Any) -> None:
+    from .sharing import add_audit, add_token
+
+    add_token(commands, _positive)
+    add_audit(commands, _positive)
 
 
 def _add_broker(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,127 @@
+"""The shared service's bookkeeping around each call: who is asking, may they, and the
+record of what they did (the audit trail and the metrics). Kept apart from the HTTP
+layer (service.py), which only asks it and turns its answers into responses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import audit
+from .actions import catalog
+from .audit import AuditTrail
+from .errors import ConnectorError, InvalidRequest, NotFound
+from .metrics import ServiceMetrics, gauge
+from .principals import Denial, Principal, Principals, authorize
+from .targets import target_ids
+
+if TYPE_CHECKING:
+    from .call import Call
+    from .execution import Request
+    from .job import JobRecord
+
+
+class Access:
+    """The principals, audit trail and metrics of one service."""
+
+    def __init__(self, principals: Principals, trail: AuditTrail) -> None:
+        self.principals = principals
+        self.trail = trail
+        self.metrics = ServiceMetrics()
+
+    @classmethod
+    def for_call(cls, call: Call, token: str | None) -> Access:
+        document = call.connectors.document()
+        settings = call.settings
+        return cls(Principals.from_document(document, token), AuditTrail(settings.audit_file))
+
+    def authorize(self, principal: Principal, connector: str,
+                  body: Mapping[str, Any]) -> Denial | None:
+        denial = authorize(principal, connector, body)
+        if denial is not None:
+            self.metrics.refusals.inc(denial.rule)
+        return denial
+
+    def record(self, principal: Principal, request: Request, body: Mapping[str, Any], *,
+               started: float, status: int, exitcode: int, message: str,
+               response: Mapping[str, Any] | None = None, job_id: str | None = None,
+               rule: str | None = None) -> None:
+        """One request reached validation and ended so: audit it and count it."""
+        action = _known(request.action)
+        self.metrics.calls.inc(action or "unknown", str(exitcode))
+        self.metrics.latency.observe(time.monotonic() - started, action or "unknown")
+        if job_id is not None:
+            self.metrics.jobs_submitted.inc()
+        if not self.trail.enabled:
+            return
+        meta = (response or {}).get("meta") or {}
+        line = audit.entry(
+            principal=principal.name, connector=request.connector,
+            action=action or request.action, regions=audit.regions_of(body, meta),
+            targets=target_ids(catalog.get(action), body) if action else [],
+            status=status, exitcode=exitcode, message=message, secrets=request.secrets(),
+            request_ids=audit.request_ids(response or {}), job_id=job_id, rule=rule)
+        self.trail.write(line)
+
+    def scrape(self, call: Call) -> str:
+        """The metrics text: the counters, and gauges read now."""
+        bulkheads = call.runtime.bulkheads
+        gauges = [
+            gauge("calls_in_flight", "Calls to EC2 in flight, every endpoint.",
+                  [({}, bulkheads.in_flight())]),
+            gauge("calls_waiting", "Calls waiting for a place in their endpoint's bulkhead.",
+                  [({}, bulkheads.waiting())]),
+            gauge("audit_write_failures", "Audit lines that could not be written.",
+                  [({}, self.trail.failures)]),
+            gauge("principals", "Principals the service knows.",
+                  [({}, len(self.principals.by_name))]),
+        ]
+        with contextlib.suppress(ConnectorError):  # a store out of reach: no job gauge
+            gauges.append(gauge("jobs", "Jobs in the store that are queued or running "
+                                "(the queue depth).", jobs_by_status(call)))
+        return self.metrics.render(gauges)
+
+    def close(self) -> None:
+        self.trail.close()
+
+
+def may_see(principal: Principal, record: JobRecord) -> bool:
+    """A principal sees the jobs it submitted; admin sees every job."""
+    return principal.sees_every_job or record.submitted_by == principal.name
+
+
+def visible_jobs(call: Call, principal: Principal, limit: int) -> list[dict[str, Any]]:
+    if principal.sees_every_job:
+        return [j.to_dict() for j in call.jobs.list(limit=limit)]
+    # The store keeps no index by submitter: look through a wider window of the latest.
+    call.jobs.list(limit=1)  # sweeps lapsed leases first, as every listing does
+    records = call.jobs.store.list(min(limit * 20, 5000))
+    mine = [r.id for r in records if may_see(principal, r)][:limit]
+    return [call.jobs.read(job_id).public() for job_id in mine]
+
+
+def one_job(call: Call, principal: Principal, job_id: str) -> dict[str, Any]:
+    job = call.job(job_id)
+    record = job.record()
+    if not may_see(principal, record):
+        raise NotFound(f"no job with id '{job_id}'")
+    return record.public()
+
+
+def _known(action: str | None) -> str | None:
+    """The catalog's name for `action` (an alias gives its action), None if unknown."""
+    if not action:
+        return None
+    try:
+        return catalog.get(action).name
+    except InvalidRequest:
+        return None
+
+
+def jobs_by_status(call: Call, window: int = 10_000) -> list[tuple[dict[str, str], float]]:
+    """Jobs queued and running in the store (at most `window` of each): the queue depth."""
+    return [({"status": status}, len(call.jobs.store.list(window, status)))
+            for status in ("queued", "running")]

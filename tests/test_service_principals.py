@@ -1,0 +1,283 @@
+"""The shared service: principals and roles, their limits, job isolation, the audit trail
+and /metrics, on a real uvicorn process against moto, read back with plain boto3."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import MotoServer, free_port, launch
+from tests.harness.processes import terminate
+from tests.test_service import service_env, wait_healthy
+
+SECRET = "PrincipalsTestSecretKey/0123456789"
+LEGACY = "legacy-service-token-0123456789abcdef"
+
+
+@dataclass
+class Shared:
+    url: str
+    tokens: dict[str, str]
+    audit: Path
+    config: Path
+    env: dict[str, str]
+
+    def client(self, who: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60,
+                            headers={"Authorization": f"Bearer {self.tokens[who]}"})
+
+    def sync(self, who: str, body: dict[str, Any], connector: str = "aws-ec2") -> httpx.Response:
+        with self.client(who) as client:
+            return client.post(f"/v1/connectors/{connector}/sync", json=body)
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ec2_connector.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def create(env: dict[str, str], config: Path, name: str, *options: str) -> str:
+    done = cli(env, "token", "create", name, *options, "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "shown this once" in done.stderr and done.stdout.count("\n") == 1
+    return done.stdout.strip()
+
+
+def start(tmp: Path, env: dict[str, str], config: Path) -> subprocess.Popen[bytes]:
+    port = free_port()
+    with (tmp / "service.log").open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ec2_connector.cli", "serve", "--port", str(port),
+             "--config", str(config)], env=env, stdout=sink, stderr=subprocess.STDOUT)
+    env["URL"] = f"http://127.0.0.1:{port}"
+    wait_healthy(env["URL"], proc)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def shared(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    tmp = tmp_path_factory.mktemp("shared")
+    config = tmp / "service.json"
+    moto = {"access-key": "AKIAEXAMPLEEXAMPLE00", "security-key": SECRET,
+            "region": "us-east-1", "endpoint-url": moto_server.url}
+    config.write_text(json.dumps({"connectors": {"aws-ec2": moto, "other": moto}}))
+    env = service_env(tmp)
+    tokens = {
+        "viewer": create(env, config, "viewer", "--role", "viewer"),
+        "ops": create(env, config, "ops", "--role", "operator", "--connectors", "aws-ec2",
+                      "--actions", "stop-*", "start-*", "describe-*", "call-operation",
+                      "--max-targets", "2"),
+        "boss": create(env, config, "boss", "--role", "admin"),
+        "token": LEGACY,
+    }
+    audit = tmp / "audit.jsonl"
+    env = {**env, "EC2_CONNECTOR_TOKEN": LEGACY, "EC2_CONNECTOR_AUDIT_FILE": str(audit)}
+    proc = start(tmp, env, config)
+    try:
+        yield Shared(env.pop("URL"), tokens, audit, config, env)
+    finally:
+        terminate(proc)
+
+
+def states(ec2: Any, ids: list[str]) -> list[str]:
+    found = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    by_id = {i["InstanceId"]: i["State"]["Name"] for r in found for i in r["Instances"]}
+    return [by_id[i] for i in ids]
+
+
+def audit_lines(shared: Shared) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in shared.audit.read_text().splitlines()]
+
+
+def refused(response: httpx.Response, rule_words: str) -> str:
+    assert response.status_code == 403, response.text
+    body = response.json()
+    assert body["exitcode"] == 2 and body["data"] == {} and "\n" not in body["message"]
+    assert body["message"].startswith("forbidden:") and rule_words in body["message"]
+    return str(body["message"])
+
+
+def test_viewer_reads_but_is_refused_a_stop(shared: Shared, ec2: Any, image_id: str) -> None:
+    ids = launch(ec2, image_id)
+    listed = shared.sync("viewer", {"action": "describe-instances"})
+    assert listed.status_code == 200 and listed.json()["exitcode"] == 0
+    assert [i["instance-id"] for i in listed.json()["data"]["instances-info"]] == ids
+    message = refused(shared.sync("viewer", {"action": "stop-instances", "instance-id": ids}),
+                      "read-only")
+    assert "'viewer' (viewer)" in message
+    assert states(ec2, ids) == ["running"]  # nothing was sent to EC2
+    line = audit_lines(shared)[-1]
+    assert line["principal"] == "viewer" and line["action"] == "stop-instances"
+    assert line["status"] == 403 and line["rule"] == "role" and line["targets"] == ids
+    assert line["exitcode"] == 2 and line["message"] == message
+
+
+def test_operator_limits(shared: Shared, ec2: Any, image_id: str) -> None:
+    ids = launch(ec2, image_id, 3)
+    refused(shared.sync("ops", {"action": "describe-instances"}, "other"),
+            "may not use connector 'other'")
+    refused(shared.sync("ops", {"action": "terminate-instances", "instance-id": ids[0]}),
+            "may not run 'terminate-instances'")
+    refused(shared.sync("ops", {"action": "stop-instances", "instance-id": ",".join(ids)}),
+            "at most 2 resources per request, not 3")
+    refused(shared.sync("ops", {"action": "call-operation", "operation": "StopInstances",
+                                "parameters": {"InstanceIds": ids[:1]}}),
+            "may not run 'StopInstances' with call-operation")
+    refused(shared.sync("ops", {"action": "describe-instances", "connectors": ["other"]}),
+            "connector 'other'")
+    assert states(ec2, ids) == ["running"] * 3
+    stopped = shared.sync("ops", {"action": "stop-instances", "instance-id": ids[:2]})
+    assert stopped.status_code == 200 and stopped.json()["exitcode"] == 0
+    assert states(ec2, ids) == ["stopped", "stopped", "running"]
+    rules = [line.get("rule") for line in audit_lines(shared)[-6:]]
+    assert rules == ["connectors", "actions", "max-targets", "call-operation-mutate",
+                     "connectors", None]
+    success = audit_lines(shared)[-1]
+    assert success["status"] == 200 and success["exitcode"] == 0 and success["request-ids"]
+    assert success["targets"] == ids[:2] and success["regions"] == ["us-east-1"]
+
+
+def test_admin_and_the_legacy_token_may_do_anything(
+        shared: Shared, ec2: Any, image_id: str) -> None:
+    ids = launch(ec2, image_id, 3)
+    legacy = shared.sync("token", {"action": "stop-instances", "instance-id": ids})
+    assert legacy.status_code == 200 and legacy.json()["exitcode"] == 0
+    gone = shared.sync("boss", {"action": "terminate-instances", "instance-id": ids})
+    assert gone.status_code == 200 and gone.json()["exitcode"] == 0
+    assert states(ec2, ids) == ["terminated"] * 3
+    assert [line["principal"] for line in audit_lines(shared)[-2:]] == ["token", "boss"]
+
+
+def test_a_principal_sees_only_its_own_jobs(shared: Shared, ec2: Any) -> None:
+    with shared.client("ops") as ops:
+        accepted = ops.post("/v1/connectors/aws-ec2/async", json={"action": "describe-vpc"})
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["job-id"]
+        assert ops.get(f"/v1/jobs/{job_id}").json()["submitted-by"] == "ops"
+        assert job_id in [j["job-id"] for j in ops.get("/v1/jobs").json()]
+    with shared.client("viewer") as viewer:
+        hidden = viewer.get(f"/v1/jobs/{job_id}")
+        assert hidden.status_code == 404 and job_id in hidden.json()["message"]
+        assert viewer.get(f"/v1/jobs/{job_id[:8]}").status_code == 404
+        assert job_id not in [j["job-id"] for j in viewer.get("/v1/jobs").json()]
+    for admin in ("boss", "token"):
+        with shared.client(admin) as client:
+            seen = client.get(f"/v1/jobs/{job_id}")
+            assert seen.status_code == 200 and seen.json()["submitted-by"] == "ops"
+            assert job_id in [j["job-id"] for j in client.get("/v1/jobs").json()]
+    line = audit_lines(shared)[-1]
+    assert line["job-id"] == job_id and line["status"] == 202 and line["principal"] == "ops"
+
+
+def test_tokens_are_checked_and_the_schema_needs_one(shared: Shared) -> None:
+    assert httpx.get(shared.url + "/openapi.json").status_code == 401
+    assert httpx.get(shared.url + "/metrics").status_code == 401
+    wrong = httpx.get(shared.url + "/v1/actions", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    with shared.client("viewer") as client:
+        schema = client.get("/openapi.json")
+        assert schema.status_code == 200 and "/v1/connectors/{name}/sync" in schema.json()["paths"]
+    hashed = shared.config.read_text()
+    assert all(token not in hashed for token in shared.tokens.values())
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    for line in text.splitlines():
+        if line.startswith(name + labels + " ") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_calls_and_refusals(shared: Shared, ec2: Any) -> None:
+    with shared.client("viewer") as client:
+        before = client.get("/metrics")
+        assert before.status_code == 200
+        assert before.headers["content-type"].startswith("text/plain; version=0.0.4")
+        for _ in range(3):
+            assert client.post("/v1/connectors/aws-ec2/sync",
+                               json={"action": "describe-vpc"}).json()["exitcode"] == 0
+        assert client.post("/v1/connectors/aws-ec2/sync", json={
+            "action": "delete-vpc", "vpc-id": "vpc-12345678"}).status_code == 403
+        after = client.get("/metrics").text
+    calls = 'ec2_connector_calls_total{action="describe-vpc",exitcode="0"}'
+    assert metric(after, calls) == metric(before.text, calls) + 3
+    denied = 'ec2_connector_refusals_total{rule="role"}'
+    assert metric(after, denied) == metric(before.text, denied) + 1
+    count = 'ec2_connector_call_duration_seconds_count{action="describe-vpc"}'
+    assert metric(after, count) == metric(before.text, count) + 3
+    assert metric(after, "ec2_connector_audit_write_failures") == 0
+    assert 'ec2_connector_jobs{status="queued"}' in after
+    labels = set(re.findall(r'[{,](\w+)="', after))
+    # Bounded label sets: no ids, no principals.
+    assert labels == {"action", "exitcode", "le", "rule", "code", "status"}
+
+
+def test_a_burst_from_two_principals_keeps_one_line_per_request(
+        shared: Shared, ec2: Any, image_id: str) -> None:
+    ids = launch(ec2, image_id)
+    before = len(audit_lines(shared))
+
+    def one(n: int) -> int:
+        who = ("viewer", "ops")[n % 2]
+        body = {"action": "describe-instances"} if n % 3 else {
+            "action": "reboot-instances", "instance-id": ids}
+        return shared.sync(who, body).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(one, range(60)))
+    text = shared.audit.read_text()
+    assert text.endswith("\n")
+    lines = [json.loads(line) for line in text.splitlines()][before:]
+    assert len(lines) == 60
+    assert sorted(line["principal"] for line in lines) == ["ops"] * 30 + ["viewer"] * 30
+    assert sum(line["status"] == 403 for line in lines) == codes.count(403) == 20
+
+
+def test_audit_command_reads_the_trail_with_filters(shared: Shared, ec2: Any) -> None:
+    assert shared.sync("viewer", {"action": "describe-vpc", "region": "us-east-1"}).status_code \
+        == 200
+    env = shared.env
+    read = cli(env, "audit", "--principal", "viewer", "--action", "describe-*", "-o", "json")
+    assert read.returncode == 0, read.stderr
+    lines = json.loads(read.stdout)
+    assert lines and {line["principal"] for line in lines} == {"viewer"}
+    assert all(line["action"].startswith("describe-") for line in lines)
+    assert lines[-1]["regions"] == ["us-east-1"]
+    recent = json.loads(cli(env, "audit", "--since", "10m", "-o", "json").stdout)
+    assert len(recent) == len(audit_lines(shared))
+    assert json.loads(cli(env, "audit", "--until", "2000-01-01", "-o", "json").stdout) == []
+    table = cli(env, "audit", "--principal", "ops", "-o", "table")
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:3] == [
+        "TIME", "PRINCIPAL", "ACTION"]
+    bad = cli(env, "audit", "--since", "yesterday")
+    assert bad.returncode == 2 and "--since: not a time" in bad.stderr
+
+
+def test_no_secret_in_the_audit_trail(shared: Shared, ec2: Any) -> None:
+    own_key = "RequestOwnSecretKey/abcdef0123456789"
+    shared.sync("boss", {"action": "describe-vpc", "access-key": "AKIAREQUESTKEY000000",
+                         "security-key": own_key, "endpoint-url": "http://u:pw0123456@127.0.0.1:9"})
+    text = shared.audit.read_bytes()
+    for secret in (SECRET, own_key, "pw0123456", *shared.tokens.values()):
+        assert secret.encode() not in text
+
+
+def test_bad_token_commands_change_nothing(shared: Shared, tmp_path: Path) -> None:
+    before = shared.config.read_bytes()
+    for args in (["create", "token", "--role", "admin"], ["create", "x y", "--role", "admin"],
+                 ["create", "x", "--role", "root"], ["revoke", "nobody"],
+                 ["create", "x", "--role", "viewer", "--connectors", "missing"]):
+        done = cli(shared.env, "token", *args, "--config", str(shared.config))
+        assert done.returncode == 2 and done.stdout.count("exitcode") == 1, args
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert shared.config.read_bytes() == before
