@@ -281,3 +281,28 @@ def test_bad_token_commands_change_nothing(shared: Shared, tmp_path: Path) -> No
         assert done.returncode == 2 and done.stdout.count("exitcode") == 1, args
         assert len(done.stderr.strip().splitlines()) == 1
     assert shared.config.read_bytes() == before
+
+
+def test_settings_open_the_schema_and_metrics_and_a_lost_audit_is_counted(
+        moto_server: MotoServer, tmp_path: Path) -> None:
+    config = tmp_path / "service.json"
+    config.write_text(json.dumps({"connectors": {"aws-ec2": {
+        "access-key": "AKIAEXAMPLEEXAMPLE00", "security-key": SECRET, "region": "us-east-1",
+        "endpoint-url": moto_server.url}}}))
+    env = {**service_env(tmp_path), "EC2_CONNECTOR_TOKEN": LEGACY,
+           "EC2_CONNECTOR_PUBLIC_OPENAPI": "yes", "EC2_CONNECTOR_PUBLIC_METRICS": "1",
+           "EC2_CONNECTOR_AUDIT_FILE": str(tmp_path / "no-such-folder" / "audit.jsonl")}
+    proc = start(tmp_path, env, config)
+    url = env["URL"]
+    try:
+        assert httpx.get(url + "/openapi.json").status_code == 200
+        assert httpx.get(url + "/v1/actions").status_code == 401
+        served = httpx.post(url + "/v1/connectors/aws-ec2/sync", json={"action": "describe-vpc"},
+                            headers={"Authorization": f"Bearer {LEGACY}"}, timeout=60)
+        assert served.status_code == 200 and served.json()["exitcode"] == 0
+        scraped = httpx.get(url + "/metrics")
+        assert scraped.status_code == 200
+        assert metric(scraped.text, "ec2_connector_audit_write_failures") == 1
+    finally:
+        terminate(proc)
+    assert "could not write a line" in (tmp_path / "service.log").read_text()

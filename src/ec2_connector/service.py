@@ -133,7 +133,8 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
         title="ec2-connector", version=__version__, lifespan=lifespan,
         docs_url=None, redoc_url=None, openapi_url=None,
         description="Flint's AWS-EC2 connector over HTTP: the response envelope of a call, "
-        "sync or as a job. Auth: Authorization: Bearer $EC2_CONNECTOR_TOKEN.",
+        "sync or as a job. Auth: Authorization: Bearer <a principal's token, or "
+        "$EC2_CONNECTOR_TOKEN>.",
     )
     app.add_middleware(Admission, limit=service_call.settings.max_requests)
     app.add_middleware(Guard, metrics=access.metrics)  # outermost: every request is logged

@@ -169,10 +169,11 @@ def _add_serve(commands: Any) -> None:
         "serve", help="the HTTP service (needs the 'service' extra)",
         description="Serve the connector over HTTP (POST /v1/connectors/NAME/sync, jobs, "
         "the catalog; OpenAPI at /docs) until Ctrl-C or SIGTERM.",
-        epilog="Environment: EC2_CONNECTOR_TOKEN is the bearer token every /v1 request "
-        "must send (Authorization: Bearer <token>); without it there is no auth, and the "
-        "service refuses to listen beyond loopback. EC2_CONNECTOR_CONFIG: the connector "
-        "config when --config is not given.")
+        epilog="Environment: EC2_CONNECTOR_TOKEN is an admin's bearer token (Authorization: "
+        "Bearer <token>); 'ec2-connector token create' adds principals with roles and "
+        "limits. Without either there is no auth, and the service refuses to listen beyond "
+        "loopback. EC2_CONNECTOR_CONFIG: the config when --config is not given; "
+        "EC2_CONNECTOR_AUDIT_FILE: the audit trail.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=_port, default=8700,
