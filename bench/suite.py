@@ -14,7 +14,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import bigaccount, deadline, fanout, hung, jobs, oneshot, overhead, throughput, workers
+from bench import (
+    bigaccount,
+    deadline,
+    fanout,
+    hung,
+    jobs,
+    oneshot,
+    overhead,
+    sharing,
+    throughput,
+    workers,
+)
 from bench.measure import Figure
 
 # name -> (full settings, quick settings)
@@ -28,6 +39,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., list[Figure]], dict[str, int], dict[st
     "7": (workers.run, {"rounds": 2}, {"rounds": 1, "jobs": 300, "latency": 100}),
     "8": (hung.run, {"rounds": 5}, {"rounds": 1}),
     "9": (fanout.run, {"rounds": 5}, {"rounds": 2}),
+    "10": (sharing.run, {"rounds": 5, "seconds": 4}, {"rounds": 1, "seconds": 2}),
 }
 
 

@@ -3,13 +3,19 @@ and /metrics, on a real uvicorn process against moto, read back with plain boto3
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +87,9 @@ def shared(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) ->
         "token": LEGACY,
     }
     audit = tmp / "audit.jsonl"
-    env = {**env, "EC2_CONNECTOR_TOKEN": LEGACY, "EC2_CONNECTOR_AUDIT_FILE": str(audit)}
+    env = {**env, "EC2_CONNECTOR_TOKEN": LEGACY, "EC2_CONNECTOR_AUDIT_FILE": str(audit),
+           "EC2_CONNECTOR_CALLBACK_URLS": "http://127.0.0.1:",
+           "EC2_CONNECTOR_CALLBACK_ATTEMPTS": "3", "EC2_CONNECTOR_CALLBACK_BACKOFF_MS": "100"}
     proc = start(tmp, env, config)
     try:
         yield Shared(env.pop("URL"), tokens, audit, config, env)
@@ -238,6 +246,7 @@ def test_a_burst_from_two_principals_keeps_one_line_per_request(
     text = shared.audit.read_text()
     assert text.endswith("\n")
     lines = [json.loads(line) for line in text.splitlines()][before:]
+    lines = [line for line in lines if "event" not in line]  # a late callback's line
     assert len(lines) == 60
     assert sorted(line["principal"] for line in lines) == ["ops"] * 30 + ["viewer"] * 30
     assert sum(line["status"] == 403 for line in lines) == codes.count(403) == 20
@@ -306,3 +315,108 @@ def test_settings_open_the_schema_and_metrics_and_a_lost_audit_is_counted(
     finally:
         terminate(proc)
     assert "could not write a line" in (tmp_path / "service.log").read_text()
+
+
+class Receiver:
+    """A loopback webhook receiver: records each POST; answers 500 to the first `fail`."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        self.fail = fail
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                owner.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(500 if len(owner.got) <= owner.fail else 204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/ec2?k=v"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def until(check: Any, seconds: float = 30) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("not within the time allowed")
+
+
+def callback_line(shared: Shared, job_id: str) -> Any:
+    return until(lambda: next((line for line in audit_lines(shared) if line.get("event") ==
+                               "callback" and line["job-id"] == job_id), None))
+
+
+def submit(shared: Shared, who: str, body: dict[str, Any]) -> httpx.Response:
+    with shared.client(who) as client:
+        return client.post("/v1/connectors/aws-ec2/async", json=body)
+
+
+def test_a_job_ends_with_one_signed_callback(shared: Shared, ec2: Any) -> None:
+    secret = cli(shared.env, "token", "secret", "ops", "--config", str(shared.config))
+    key = base64.b64decode(secret.stdout.strip().removeprefix("whsec_"))
+    receiver = Receiver(fail=1)  # the first attempt is answered 500: it is tried again
+    try:
+        accepted = submit(shared, "ops", {"action": "describe-vpc", "notify-url": receiver.url})
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["job-id"]
+        line = callback_line(shared, job_id)
+    finally:
+        receiver.close()
+    assert line["outcome"] == "delivered (204)" and line["attempts"] == 2
+    assert line["url"].endswith("/hooks/ec2")  # its query string is not written down
+    assert len(receiver.got) == 2 and receiver.got[0][1] == receiver.got[1][1]
+    headers, body = receiver.got[-1]
+    assert headers["webhook-id"] == job_id
+    signed = f"{job_id}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert headers["webhook-signature"] == "v1," + expected
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+    sent = json.loads(body)["data"]
+    assert sent["job-id"] == job_id and sent["status"] == "succeeded"
+    assert sent["submitted-by"] == "ops" and sent["response"]["exitcode"] == 0
+    assert not any(s.encode() in body for s in (SECRET, *shared.tokens.values()))
+    assert "authorization" not in headers
+
+
+def test_a_receiver_that_is_down_gets_bounded_retries(shared: Shared, ec2: Any) -> None:
+    down = f"http://127.0.0.1:{free_port()}/hook"
+    job_id = submit(shared, "ops", {"action": "describe-vpc", "notify-url": down}).json()["job-id"]
+    line = callback_line(shared, job_id)
+    assert line["attempts"] == 3 and line["outcome"].startswith("gave up: no answer")
+    with shared.client("ops") as client:
+        scraped = client.get("/metrics").text
+    assert metric(scraped, 'ec2_connector_callbacks_total{outcome="failed"}') >= 1
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://example.com/hook", "not under a URL the service allows"),
+    ("http://user:pw@127.0.0.1:9/hook", "must not carry a user or password"),
+    ("ftp://127.0.0.1/x", "http:// or https://"),
+])
+def test_a_callback_url_not_allowed_is_refused_at_submit(
+        shared: Shared, url: str, why: str) -> None:
+    with shared.client("token") as admin:
+        before = len(admin.get("/v1/jobs").json())
+    refused_job = submit(shared, "ops", {"action": "describe-vpc", "notify-url": url})
+    assert refused_job.status_code == 400 and why in refused_job.json()["message"]
+    with shared.client("token") as admin:
+        assert len(admin.get("/v1/jobs").json()) == before  # no job exists
+    line = audit_lines(shared)[-1]
+    assert line["status"] == 400 and why in line["message"] and "pw" not in json.dumps(line)
+    # The legacy token's principal has no callback secret to sign with.
+    legacy = submit(shared, "token", {"action": "describe-vpc",
+                                      "notify-url": "http://127.0.0.1:9/x"})
+    assert legacy.status_code == 400 and "no callback secret" in legacy.json()["message"]

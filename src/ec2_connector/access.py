@@ -8,12 +8,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from . import audit
+from . import audit, callbacks
 from .actions import catalog
 from .audit import AuditTrail
+from .callbacks import Notifier, Pending
 from .errors import ConnectorError, InvalidRequest, NotFound
+from .job import iso
 from .metrics import ServiceMetrics, gauge
 from .principals import Denial, Principal, Principals, authorize
 from .targets import target_ids
@@ -27,16 +31,46 @@ if TYPE_CHECKING:
 class Access:
     """The principals, audit trail and metrics of one service."""
 
-    def __init__(self, principals: Principals, trail: AuditTrail) -> None:
+    def __init__(self, principals: Principals, trail: AuditTrail,
+                 call: Call | None = None) -> None:
         self.principals = principals
         self.trail = trail
         self.metrics = ServiceMetrics()
+        self._call = call
+        self._notifier: Notifier | None = None
+        urls = call.settings.callback_urls if call is not None else None
+        self.callback_urls = tuple(u.strip() for u in (urls or "").split(",") if u.strip())
 
     @classmethod
     def for_call(cls, call: Call, token: str | None) -> Access:
         document = call.connectors.document()
         settings = call.settings
-        return cls(Principals.from_document(document, token), AuditTrail(settings.audit_file))
+        return cls(Principals.from_document(document, token), AuditTrail(settings.audit_file),
+                   call)
+
+    def callback_refusal(self, principal: Principal, url: Any) -> str | None:
+        """Why a job of `principal` may not notify `url` (None: it may)."""
+        if principal.callback_secret is None:
+            return (f"principal '{principal.name}' has no callback secret to sign with: "
+                    "create its token again ('ec2-connector token create')")
+        return callbacks.refusal(url, self.callback_urls)
+
+    def notify(self, principal: Principal, job_id: str, url: str) -> None:
+        """POST the job to `url` when it ends (callbacks.py)."""
+        assert self._call is not None and principal.callback_secret is not None
+        if self._notifier is None:
+            settings = self._call.settings
+            self._notifier = Notifier(partial(_ended, self._call), settings.callback_attempts,
+                                      settings.callback_backoff_ms / 1000, self._delivered)
+        self._notifier.watch(Pending(job_id, url, principal.callback_secret, principal.name))
+
+    def _delivered(self, pending: Pending, attempts: int, outcome: str) -> None:
+        delivered = outcome.startswith("delivered")
+        self.metrics.callbacks.inc("delivered" if delivered else "failed")
+        self.trail.write({
+            "time": iso(time.time()), "principal": pending.principal, "event": "callback",
+            "job-id": pending.job_id, "url": _shown(pending.url), "attempts": attempts,
+            "outcome": outcome})
 
     def authorize(self, principal: Principal, connector: str,
                   body: Mapping[str, Any]) -> Denial | None:
@@ -85,7 +119,19 @@ class Access:
         return self.metrics.render(gauges)
 
     def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.close()
         self.trail.close()
+
+
+def _shown(url: str) -> str:
+    # Without its query string: a receiver's URL may carry a key of its own there.
+    return urlsplit(url)._replace(query="", fragment="").geturl()
+
+
+def _ended(call: Call, job_id: str) -> dict[str, Any] | None:
+    record = call.jobs.read(job_id)
+    return record.public() if record.status.done else None
 
 
 def may_see(principal: Principal, record: JobRecord) -> bool:

@@ -119,8 +119,11 @@ class ServiceMetrics:
         self.responses = Counter("http_responses_total", "HTTP answers, by status code.",
                                  ("code",))
         self.jobs_submitted = Counter("jobs_submitted_total", "Jobs accepted by the service.")
+        self.callbacks = Counter("callbacks_total", "Completion callbacks, by outcome "
+                                 "(delivered, failed after every attempt).", ("outcome",))
 
     def render(self, gauges: Iterable[list[str]] = ()) -> str:
         parts = [self.calls.lines(), self.latency.lines(), self.refusals.lines(),
-                 self.responses.lines(), self.jobs_submitted.lines(), *gauges]
+                 self.responses.lines(), self.jobs_submitted.lines(), self.callbacks.lines(),
+                 *gauges]
         return "\n".join(line for part in parts for line in part) + "\n"

@@ -39,7 +39,7 @@ HASH_SCHEME = "sha256"
 LEGACY_NAME = "token"  # the principal $EC2_CONNECTOR_TOKEN stands for
 ANONYMOUS = "anonymous"  # who calls a service that has no token at all (loopback only)
 _KEYS = {"token-hash", "role", "connectors", "actions", "max-targets",
-         "call-operation-mutate", "description"}
+         "call-operation-mutate", "callback-secret", "description"}
 _NAMES = StringList(String())
 _COUNT = Integer(1, None)
 
@@ -55,6 +55,7 @@ class Principal:
     actions: tuple[str, ...] = ("*",)
     max_targets: int | None = None
     call_operation_mutate: bool = False
+    callback_secret: str | None = field(default=None, repr=False)  # signs its callbacks
 
     @property
     def sees_every_job(self) -> bool:
@@ -85,6 +86,7 @@ class Principal:
                 actions=("*",) if actions is None else tuple(_NAMES.convert(actions, "actions")),
                 max_targets=None if limit is None else _COUNT.convert(limit, "max-targets"),
                 call_operation_mutate=_yes(entry.get("call-operation-mutate", role == "admin")),
+                callback_secret=_secret(entry.get("callback-secret")),
             )
         except InvalidRequest as exc:
             raise InvalidRequest(f"principal '{name}': {exc.message}") from None
@@ -99,6 +101,8 @@ class Principal:
         if self.max_targets is not None:
             entry["max-targets"] = self.max_targets
         entry["call-operation-mutate"] = self.call_operation_mutate
+        if self.callback_secret is not None:
+            entry["callback-secret"] = self.callback_secret
         return entry
 
     def may_use(self, connector: str) -> bool:
@@ -114,6 +118,22 @@ def _yes(value: Any) -> bool:
     if isinstance(value, str) and value.lower() in ("yes", "true", "no", "false"):
         return value.lower() in ("yes", "true")
     raise InvalidRequest("'call-operation-mutate' must be true or false")
+
+
+def _secret(value: Any) -> str | None:
+    import base64
+    import binascii
+
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and value.startswith("whsec_") and base64.b64decode(
+                value.removeprefix("whsec_"), validate=True):
+            return value
+    except binascii.Error:
+        pass
+    raise InvalidRequest("'callback-secret' must be 'whsec_' and base64 "
+                         "(what 'ec2-connector token create' writes)")
 
 
 def new_token() -> str:

@@ -240,16 +240,22 @@ def v1_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
         started, principal = time.monotonic(), principal_of(request)
         check_connector(call, name)
         body = await read_object(request)
+        notify = [body.pop(k) for k in list(body) if canonical(str(k)) == "notify-url"]
         audited = partial(access.record, principal, as_request(name, body), body,
                           started=started)
         admit(call, access, principal, name, body, audited)
         try:
+            why = access.callback_refusal(principal, notify[0]) if notify else None
+            if why is not None:
+                raise Rejected(400, why)
             accepted = await threads.run(partial(submit, call, name, body, principal.name))
         except Rejected as exc:
             audited(status=exc.status, exitcode=2, message=exc.error.message)
             raise
-        audited(status=202, exitcode=0, message="accepted as a job",
-                job_id=accepted["job-id"])
+        job_id = str(accepted["job-id"])
+        if notify:
+            access.notify(principal, job_id, notify[0])
+        audited(status=202, exitcode=0, message="accepted as a job", job_id=job_id)
         return json_response(accepted, 202)
 
     @router.get("/jobs", tags=["jobs"])

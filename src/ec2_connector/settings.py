@@ -41,6 +41,8 @@ DEFAULT_LEASE_S = 10  # a job's holder renews its lease every third of this
 DEFAULT_SWEEP_S = 5  # how often each worker looks for lapsed leases
 DEFAULT_STORE_BUSY_MS = 10_000  # how long a write waits for another process's lock
 DEFAULT_THROTTLE_RATE = 50  # requests per second per account and region, across workers
+DEFAULT_CALLBACK_ATTEMPTS = 5  # a completion callback: 1 s, 2 s, 4 s, 8 s between tries
+DEFAULT_CALLBACK_BACKOFF_MS = 1000
 
 
 def _flag(value: str) -> bool:
@@ -74,6 +76,13 @@ class Settings:
     audit_file: str | None = field(default=None, metadata={"env": "AUDIT_FILE"})
     public_openapi: bool = field(default=False, metadata={"env": "PUBLIC_OPENAPI"})
     public_metrics: bool = field(default=False, metadata={"env": "PUBLIC_METRICS"})
+    # Completion callbacks: the URL prefixes a job may notify (comma-separated), and how
+    # often a delivery is tried, the pause doubling from the first.
+    callback_urls: str | None = field(default=None, metadata={"env": "CALLBACK_URLS"})
+    callback_attempts: int = field(default=DEFAULT_CALLBACK_ATTEMPTS,
+                                   metadata={"env": "CALLBACK_ATTEMPTS"})
+    callback_backoff_ms: int = field(default=DEFAULT_CALLBACK_BACKOFF_MS,
+                                     metadata={"env": "CALLBACK_BACKOFF_MS"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -33,7 +33,8 @@ def add_token(commands: Any, positive: Any) -> None:
         "token", help="the service's principals: create (prints the token once), list, revoke",
         description="Principals are the callers of the HTTP service, each with a token, a "
         "role and optional limits, kept in the config file (only a salted hash of the token).")
-    sub = token.add_subparsers(dest="token_command", required=True, metavar="create|list|revoke",
+    sub = token.add_subparsers(dest="token_command", required=True,
+                               metavar="create|list|revoke|secret",
                                parser_class=_Parser, help="what to do with principals")
     create = sub.add_parser("create", help="add (or replace) a principal; print its token once")
     create.add_argument("name", metavar="NAME", help="the principal's name, e.g. ci or alice")
@@ -53,7 +54,10 @@ def add_token(commands: Any, positive: Any) -> None:
     revoke = sub.add_parser("revoke", help="remove a principal: its token stops working "
                             "when the service restarts")
     revoke.add_argument("name", metavar="NAME", help="the principal to remove")
-    for command in (create, listing, revoke):
+    secret = sub.add_parser("secret", help="print the secret a principal's completion "
+                            "callbacks are signed with (HMAC-SHA256, Standard Webhooks)")
+    secret.add_argument("name", metavar="NAME", help="the principal")
+    for command in (create, listing, revoke, secret):
         command.add_argument("--config", metavar="FILE",
                              help="the service's config file (default: $EC2_CONNECTOR_CONFIG)")
     token.set_defaults(run=cmd_token)
@@ -82,15 +86,22 @@ def add_audit(commands: Any, positive: Any) -> None:
 
 
 def cmd_token(args: argparse.Namespace, extra: list[str]) -> int:
+    from ..callbacks import new_secret
     from ..principals import ANONYMOUS, LEGACY_NAME, Principal, hash_token, new_token
 
     path = _config_path(args.config)
     document = _read(path)
     principals = dict(document.get("principals") or {})
     if args.token_command == "list":
-        rows = [{"name": n, **{k: v for k, v in e.items() if k != "token-hash"}}
+        hidden = ("token-hash", "callback-secret")
+        rows = [{"name": n, **{k: v for k, v in e.items() if k not in hidden}}
                 for n, e in sorted(principals.items())]
         print(to_json(rows))
+        return 0
+    if args.token_command == "secret":
+        if args.name not in principals:
+            raise UsageError(f"token secret: no principal '{args.name}' in {path}")
+        print(principals[args.name].get("callback-secret") or "")
         return 0
     if args.token_command == "revoke":
         if principals.pop(args.name, None) is None:
@@ -108,7 +119,8 @@ def cmd_token(args: argparse.Namespace, extra: list[str]) -> int:
         args.name, args.role, hash_token(token),
         connectors=tuple(args.connectors) if args.connectors else None,
         actions=tuple(args.actions) if args.actions else ("*",), max_targets=args.max_targets,
-        call_operation_mutate=args.role == "admin" if mutate is None else mutate == "yes")
+        call_operation_mutate=args.role == "admin" if mutate is None else mutate == "yes",
+        callback_secret=new_secret())
     principals[args.name] = principal.to_entry()
     _write(path, {**document, "principals": principals})
     print(token)
