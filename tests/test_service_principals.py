@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import MotoServer, free_port, launch
+from tests.harness import CannedEC2Server
 from tests.harness.processes import terminate
 from tests.test_service import service_env, wait_healthy
 
@@ -37,6 +38,7 @@ class Shared:
     audit: Path
     config: Path
     env: dict[str, str]
+    canned: CannedEC2Server  # counts every request that reaches it
 
     def client(self, who: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60,
@@ -76,11 +78,16 @@ def shared(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) ->
     config = tmp / "service.json"
     moto = {"access-key": "AKIAEXAMPLEEXAMPLE00", "security-key": SECRET,
             "region": "us-east-1", "endpoint-url": moto_server.url}
-    config.write_text(json.dumps({"connectors": {"aws-ec2": moto, "other": moto}}))
+    canned = CannedEC2Server(instances=3, detail="basic").start()
+    counted = {**moto, "endpoint-url": canned.url, "max-attempts": 1,
+               "allow-operations": ["StopInstances"]}
+    config.write_text(json.dumps({"connectors": {"aws-ec2": moto, "other": moto,
+                                                 "counted": counted}}))
     env = service_env(tmp)
     tokens = {
         "viewer": create(env, config, "viewer", "--role", "viewer"),
-        "ops": create(env, config, "ops", "--role", "operator", "--connectors", "aws-ec2",
+        "ops": create(env, config, "ops", "--role", "operator",
+                      "--connectors", "aws-ec2", "counted",
                       "--actions", "stop-*", "start-*", "describe-*", "call-operation",
                       "--max-targets", "2"),
         "boss": create(env, config, "boss", "--role", "admin"),
@@ -92,9 +99,10 @@ def shared(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) ->
            "EC2_CONNECTOR_CALLBACK_ATTEMPTS": "3", "EC2_CONNECTOR_CALLBACK_BACKOFF_MS": "100"}
     proc = start(tmp, env, config)
     try:
-        yield Shared(env.pop("URL"), tokens, audit, config, env)
+        yield Shared(env.pop("URL"), tokens, audit, config, env, canned)
     finally:
         terminate(proc)
+        canned.stop()
 
 
 def states(ec2: Any, ids: list[str]) -> list[str]:
@@ -113,6 +121,40 @@ def refused(response: httpx.Response, rule_words: str) -> str:
     assert body["exitcode"] == 2 and body["data"] == {} and "\n" not in body["message"]
     assert body["message"].startswith("forbidden:") and rule_words in body["message"]
     return str(body["message"])
+
+
+KINDS = {  # each kind of action, on the counting endpoint
+    "read": lambda ids: {"action": "describe-instances"},
+    "mutate": lambda ids: {"action": "stop-instances", "instance-id": ids[:1]},
+    "mutate-many": lambda ids: {"action": "terminate-instances", "instance-id": ids},
+    "call-operation": lambda ids: {"action": "call-operation", "operation": "StopInstances",
+                                   "parameters": {"InstanceIds": ids[:1]}},
+}
+EXPECTED = {  # the rule that refuses it, or None: allowed
+    "viewer": {"read": None, "mutate": "role", "mutate-many": "role", "call-operation": "role"},
+    "ops": {"read": None, "mutate": None, "mutate-many": "actions",
+            "call-operation": "call-operation-mutate"},
+    "boss": {"read": None, "mutate": None, "mutate-many": None, "call-operation": None},
+}
+
+
+@pytest.mark.parametrize("who", list(EXPECTED))
+def test_each_role_against_each_kind_of_action(shared: Shared, who: str) -> None:
+    ids = list(shared.canned.instance_ids)
+    for kind, body in KINDS.items():
+        before = shared.canned.requests_served
+        answer = shared.sync(who, body(ids), "counted")
+        rule = EXPECTED[who][kind]
+        line = audit_lines(shared)[-1]
+        assert (line["principal"], line["action"], line.get("rule")) == (
+            who, body(ids)["action"], rule), kind
+        if rule is None:
+            assert answer.status_code == 200 and answer.json()["exitcode"] == 0, answer.text
+            assert shared.canned.requests_served > before and line["request-ids"]
+        else:
+            refused(answer, "forbidden")
+            assert shared.canned.requests_served == before, f"{who} {kind}: sent to EC2"
+            assert line["status"] == 403 and line["exitcode"] == 2
 
 
 def test_viewer_reads_but_is_refused_a_stop(shared: Shared, ec2: Any, image_id: str) -> None:
@@ -199,11 +241,47 @@ def test_tokens_are_checked_and_the_schema_needs_one(shared: Shared) -> None:
     assert all(token not in hashed for token in shared.tokens.values())
 
 
-def metric(text: str, name: str, labels: str = "") -> float:
+SAMPLE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_]\w*="(?:[^"\\\n]|\\.)*",?)*)\})? '
+                    r'(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|\+Inf|NaN)')
+LABEL = re.compile(r'([a-zA-Z_]\w*)="((?:[^"\\\n]|\\.)*)"')
+
+
+def parse(text: str) -> dict[str, float]:
+    """The exposition, checked line by line as Prometheus reads version 0.0.4: each family
+    declared (HELP, then TYPE) before its samples, every sample of a declared family,
+    histogram buckets cumulative and ending at +Inf with the count. Keyed by the sample's
+    text up to its value."""
+    assert text.endswith("\n")
+    kinds: dict[str, str] = {}
+    values: dict[str, float] = {}
+    helped = None
     for line in text.splitlines():
-        if line.startswith(name + labels + " ") or (not labels and line.startswith(name + " ")):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+        if line.startswith("# HELP "):
+            helped = line.split()[2]
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            assert name == helped and kind in ("counter", "gauge", "histogram"), line
+            kinds[name] = kind
+            continue
+        match = SAMPLE.fullmatch(line)
+        assert match, line
+        name = match[1]
+        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in kinds else name
+        assert family in kinds, line
+        assert name == family or kinds[family] == "histogram", line
+        values[line.rsplit(" ", 1)[0]] = float(match[3])
+    for key, count in values.items():
+        if "_count" in key:
+            labels = key.split("{", 1)[1] if "{" in key else "}"
+            buckets = [v for k, v in values.items() if k.startswith(
+                key.split("{")[0].replace("_count", "_bucket") + "{" + labels[:-1])]
+            assert buckets == sorted(buckets) and buckets[-1] == count, key
+    return values
+
+
+def metric(text: str, key: str) -> float:
+    return parse(text).get(key, 0.0)
 
 
 def test_metrics_count_calls_and_refusals(shared: Shared, ec2: Any) -> None:

@@ -89,9 +89,12 @@ class Access:
         self.metrics.latency.observe(time.monotonic() - started, action or "unknown")
         if job_id is not None:
             self.metrics.jobs_submitted.inc()
+        meta = (response or {}).get("meta") or {}
+        attempts = meta.get("attempts")
+        if isinstance(attempts, int) and attempts > 1:
+            self.metrics.retries.inc(action or "unknown", by=attempts - 1)
         if not self.trail.enabled:
             return
-        meta = (response or {}).get("meta") or {}
         line = audit.entry(
             principal=principal.name, connector=request.connector,
             action=action or request.action, regions=audit.regions_of(body, meta),
@@ -150,8 +153,12 @@ def visible_jobs(call: Call, principal: Principal, limit: int) -> list[dict[str,
 
 
 def one_job(call: Call, principal: Principal, job_id: str) -> dict[str, Any]:
-    job = call.job(job_id)
-    record = job.record()
+    try:
+        record = call.job(job_id).record()
+    except InvalidRequest:  # a prefix jobs share: to a non-admin, maybe not its own jobs
+        if principal.sees_every_job:
+            raise
+        raise NotFound(f"no job with id '{job_id}'") from None
     if not may_see(principal, record):
         raise NotFound(f"no job with id '{job_id}'")
     return record.public()

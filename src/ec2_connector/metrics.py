@@ -118,12 +118,15 @@ class ServiceMetrics:
                                 "or limits, by rule.", ("rule",))
         self.responses = Counter("http_responses_total", "HTTP answers, by status code.",
                                  ("code",))
+        self.retries = Counter("ec2_retries_total", "Requests to EC2 sent again (throttled, "
+                               "or a transient failure) by the service's calls, by action.",
+                               ("action",))
         self.jobs_submitted = Counter("jobs_submitted_total", "Jobs accepted by the service.")
         self.callbacks = Counter("callbacks_total", "Completion callbacks, by outcome "
                                  "(delivered, failed after every attempt).", ("outcome",))
 
     def render(self, gauges: Iterable[list[str]] = ()) -> str:
-        parts = [self.calls.lines(), self.latency.lines(), self.refusals.lines(),
-                 self.responses.lines(), self.jobs_submitted.lines(), self.callbacks.lines(),
-                 *gauges]
+        counted = (self.calls, self.latency, self.refusals, self.responses, self.retries,
+                   self.jobs_submitted, self.callbacks)
+        parts = [*(kind.lines() for kind in counted), *gauges]
         return "\n".join(line for part in parts for line in part) + "\n"
