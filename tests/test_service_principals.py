@@ -22,9 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
+from ec2_connector.principals import hash_token
 from tests.conftest import MotoServer, free_port, launch
 from tests.harness import CannedEC2Server
 from tests.harness.processes import terminate
+from tests.harness.redis import RedisServer
+from tests.harness.service import ServiceProcess
 from tests.test_service import service_env, wait_healthy
 
 SECRET = "PrincipalsTestSecretKey/0123456789"
@@ -498,3 +501,35 @@ def test_a_callback_url_not_allowed_is_refused_at_submit(
     legacy = submit(shared, "token", {"action": "describe-vpc",
                                       "notify-url": "http://127.0.0.1:9/x"})
     assert legacy.status_code == 400 and "no callback secret" in legacy.json()["message"]
+
+
+def test_services_sharing_a_broker_keep_one_audit_stream(
+        moto_server: MotoServer, redis_server: RedisServer, tmp_path: Path) -> None:
+    redis_server.flush()
+    ops_token = "shared-stream-operator-token-0123456789"
+    config = {"connectors": {"aws-ec2": {
+        "access-key": "AKIAEXAMPLEEXAMPLE00", "security-key": SECRET, "region": "us-east-1",
+        "endpoint-url": moto_server.url}},
+        "principals": {"ops": {"token-hash": hash_token(ops_token), "role": "operator"}}}
+    env = {"EC2_CONNECTOR_BROKER": redis_server.url}
+    with ServiceProcess(tmp_path / "a", config, env=env, token=LEGACY) as one, \
+            ServiceProcess(tmp_path / "b", config, env=env, token=LEGACY) as two:
+        for service, who in ((one, ops_token), (two, ops_token), (two, LEGACY)):
+            answer = httpx.post(f"{service.url}/v1/connectors/aws-ec2/sync", timeout=60,
+                                json={"action": "describe-vpc"},
+                                headers={"Authorization": f"Bearer {who}"})
+            assert answer.status_code == 200 and answer.json()["exitcode"] == 0
+        failed = httpx.post(f"{one.url}/v1/connectors/aws-ec2/sync", timeout=60,
+                            json={"action": "delete-vpc", "vpc-id": "vpc-12345678"},
+                            headers={"Authorization": f"Bearer {ops_token}"})
+        assert failed.status_code == 200  # an operator may; moto answers it is not found
+    environ = {**service_env(tmp_path), "EC2_CONNECTOR_BROKER": redis_server.url}
+    read = until(lambda: (lambda lines: lines if len(lines) == 4 else None)(
+        json.loads(cli(environ, "audit", "-o", "json").stdout)))
+    assert [line["principal"] for line in read] == ["ops", "ops", "token", "ops"]
+    assert read[-1]["action"] == "delete-vpc" and read[-1]["exitcode"] != 0
+    mine = json.loads(cli(environ, "audit", "--principal", "token", "-o", "json").stdout)
+    assert len(mine) == 1 and SECRET not in json.dumps(read)
+    down = cli({**environ, "EC2_CONNECTOR_BROKER": f"redis://127.0.0.1:{free_port()}/0"},
+               "audit")
+    assert down.returncode == 4 and "unreachable" in down.stderr

@@ -45,8 +45,10 @@ class Access:
     def for_call(cls, call: Call, token: str | None) -> Access:
         document = call.connectors.document()
         settings = call.settings
-        return cls(Principals.from_document(document, token), AuditTrail(settings.audit_file),
-                   call)
+        # Jobs shared through a broker: the trail is shared in its Redis too.
+        shared = call.jobs.store.client if settings.broker else None  # type: ignore[attr-defined]
+        return cls(Principals.from_document(document, token),
+                   AuditTrail(settings.audit_file, shared), call)
 
     def callback_refusal(self, principal: Principal, url: Any) -> str | None:
         """Why a job of `principal` may not notify `url` (None: it may)."""

@@ -7,7 +7,10 @@ than the target ids, messages masked as every message is (masking.py), never a t
 
 Lines are appended with one write(2) each to a file opened with O_APPEND, so lines
 written at once by many threads, and by many server processes sharing the file, never
-interleave. `ec2-connector audit` reads them back with filters.
+interleave. When jobs are shared (a broker), each line is also added to a Redis stream
+in the broker's Redis (`STREAM`, the oldest trimmed beyond `STREAM_MAX`), so services on
+many machines keep one trail; a writer thread sends them, so the event loop never waits
+on Redis. `ec2-connector audit` reads either back with filters.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import fnmatch
 import json
 import logging
 import os
+import queue
 import re
 import threading
 import time
@@ -29,26 +33,32 @@ from .job import iso
 from .masking import mask_wire, redact
 
 log = logging.getLogger("ec2_connector.audit")
+STREAM = "ec2-connector:audit"
+STREAM_MAX = 1_000_000  # lines kept in the stream (approximately: Redis trims lazily)
 
 
 class AuditTrail:
     """Appends audit lines to `path`; without a path it writes nothing."""
 
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None, redis_client: Any = None) -> None:
         self.path = None if path is None else Path(path)
         self.failures = 0
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._stream = None if redis_client is None else _StreamWriter(redis_client, self)
 
     @property
     def enabled(self) -> bool:
-        return self.path is not None
+        return self.path is not None or self._stream is not None
 
     def write(self, entry: Mapping[str, Any]) -> bool:
         """Append one line; False (and a log line, and a count) if it could not be."""
+        text = json.dumps(entry, default=str, separators=(",", ":"))
+        if self._stream is not None:
+            self._stream.put(text)
         if self.path is None:
             return True
-        line = (json.dumps(entry, default=str, separators=(",", ":")) + "\n").encode()
+        line = (text + "\n").encode()
         try:
             with self._lock:
                 if self._fd is None:
@@ -57,16 +67,59 @@ class AuditTrail:
             if written != len(line):
                 raise OSError("short write")
         except OSError as exc:
-            self.failures += 1
-            log.error("audit trail %s: could not write a line: %s", self.path, exc.strerror or exc)
+            self.failed(self.path, exc.strerror or exc)
             return False
         return True
 
+    def failed(self, where: object, why: object) -> None:
+        self.failures += 1
+        log.error("audit trail %s: could not write a line: %s", where, why)
+
     def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+class _StreamWriter:
+    """Sends audit lines to the Redis stream from a thread of its own, in order."""
+
+    def __init__(self, client: Any, trail: AuditTrail) -> None:
+        self._client, self._trail = client, trail
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="audit-stream", daemon=True)
+        self._thread.start()
+
+    def put(self, text: str) -> None:
+        self._queue.put(text)
+
+    def _run(self) -> None:
+        while (text := self._queue.get()) is not None:
+            batch = [text]
+            while len(batch) < 100:  # what queued meanwhile goes in one round trip
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for line in batch:
+                    pipe.xadd(STREAM, {"line": line}, maxlen=STREAM_MAX, approximate=True)
+                pipe.execute()
+            except Exception as exc:  # Redis down or refusing: counted, never fatal
+                for _ in batch:
+                    self._trail.failed(STREAM, type(exc).__name__)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(5)
 
 
 def entry(
@@ -147,6 +200,24 @@ def read(path: str | os.PathLike[str], *, principal: str | None = None,
             continue
         if _passes(line, principal, action, since, until):
             yield line
+
+
+def read_stream(client: Any, **filters: Any) -> Iterator[dict[str, Any]]:
+    """`read` for the Redis stream: its lines that pass every filter, oldest first."""
+    last = "-"
+    while True:
+        entries = client.xrange(STREAM, min=last, count=1000)
+        if last != "-":
+            entries = entries[1:]  # the range starts at the last one already read
+        if not entries:
+            return
+        for _, fields in entries:
+            text = fields.get("line") or fields.get(b"line") or "{}"
+            line = json.loads(text)
+            if _passes(line, filters.get("principal"), filters.get("action"),
+                       filters.get("since"), filters.get("until")):
+                yield line
+        last = entries[-1][0]
 
 
 def _passes(line: dict[str, Any], principal: str | None, action: str | None,
