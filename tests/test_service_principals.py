@@ -533,3 +533,15 @@ def test_services_sharing_a_broker_keep_one_audit_stream(
     down = cli({**environ, "EC2_CONNECTOR_BROKER": f"redis://127.0.0.1:{free_port()}/0"},
                "audit")
     assert down.returncode == 4 and "unreachable" in down.stderr
+
+
+def test_serve_refuses_a_config_with_a_bad_principal(tmp_path: Path) -> None:
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"connectors": {}, "principals": {
+        "ci": {"token-hash": hash_token("t"), "role": "superuser"}}}))
+    done = cli(service_env(tmp_path), "serve", "--port", str(free_port()), "--config",
+               str(config))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "ec2-connector: principal 'ci': role must be one of viewer, operator, admin "
+        "(exitcode 2)"]

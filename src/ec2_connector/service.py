@@ -252,6 +252,9 @@ def v1_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
         except Rejected as exc:
             audited(status=exc.status, exitcode=2, message=exc.error.message)
             raise
+        except ConnectorError as exc:  # the store or broker out of reach: Guard answers
+            audited(status=500, exitcode=int(exc.exit_code), message=exc.message)
+            raise
         job_id = str(accepted["job-id"])
         if notify:
             access.notify(principal, job_id, notify[0])
