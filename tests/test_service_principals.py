@@ -24,7 +24,7 @@ import pytest
 
 from ec2_connector.principals import hash_token
 from tests.conftest import MotoServer, free_port, launch
-from tests.harness import CannedEC2Server
+from tests.harness import CannedEC2Server, SilentServer, SlowServer
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
 from tests.harness.service import ServiceProcess
@@ -99,7 +99,8 @@ def shared(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) ->
     audit = tmp / "audit.jsonl"
     env = {**env, "EC2_CONNECTOR_TOKEN": LEGACY, "EC2_CONNECTOR_AUDIT_FILE": str(audit),
            "EC2_CONNECTOR_CALLBACK_URLS": "http://127.0.0.1:",
-           "EC2_CONNECTOR_CALLBACK_ATTEMPTS": "3", "EC2_CONNECTOR_CALLBACK_BACKOFF_MS": "100"}
+           "EC2_CONNECTOR_CALLBACK_ATTEMPTS": "3", "EC2_CONNECTOR_CALLBACK_BACKOFF_MS": "100",
+           "EC2_CONNECTOR_CALLBACK_TIMEOUT_MS": "2000"}
     proc = start(tmp, env, config)
     try:
         yield Shared(env.pop("URL"), tokens, audit, config, env, canned)
@@ -480,6 +481,19 @@ def test_a_receiver_that_is_down_gets_bounded_retries(shared: Shared, ec2: Any) 
     with shared.client("ops") as client:
         scraped = client.get("/metrics").text
     assert metric(scraped, 'ec2_connector_callbacks_total{outcome="failed"}') >= 1
+
+
+def test_a_receiver_that_hangs_or_trickles_is_cut_at_each_tries_bound(
+        shared: Shared, ec2: Any) -> None:
+    with SilentServer() as silent, SlowServer(byte_delay=0.05) as slow:
+        started = time.monotonic()
+        jobs = [submit(shared, "ops", {"action": "describe-vpc", "notify-url": server.url})
+                .json()["job-id"] for server in (silent, slow)]
+        lines = [callback_line(shared, job_id) for job_id in jobs]
+        took = time.monotonic() - started
+    for line in lines:
+        assert line["attempts"] == 3 and line["outcome"].startswith("gave up: no answer"), line
+    assert took < 30  # 3 tries of at most 2 s each, and the pauses; generous under load
 
 
 @pytest.mark.parametrize(("url", "why"), [

@@ -62,8 +62,10 @@ class Access:
         assert self._call is not None and principal.callback_secret is not None
         if self._notifier is None:
             settings = self._call.settings
-            self._notifier = Notifier(partial(_ended, self._call), settings.callback_attempts,
-                                      settings.callback_backoff_ms / 1000, self._delivered)
+            self._notifier = Notifier(
+                partial(_ended, self._call), settings.callback_attempts,
+                settings.callback_backoff_ms / 1000, settings.callback_timeout_ms / 1000,
+                self._delivered)
         self._notifier.watch(Pending(job_id, url, principal.callback_secret, principal.name))
 
     def _delivered(self, pending: Pending, attempts: int, outcome: str) -> None:

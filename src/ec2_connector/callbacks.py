@@ -18,12 +18,14 @@ a few deliver. A callback pending when the service stops is not sent.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import logging
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -36,8 +38,15 @@ from .errors import ConnectorError
 
 log = logging.getLogger("ec2_connector.callbacks")
 POLL_S = 0.2
-SEND_TIMEOUT_S = 10
 DELIVERERS = 4
+
+
+def _cut(conn: http.client.HTTPConnection, cut: threading.Event) -> None:
+    # shutdown, not close: it wakes a thread blocked reading the socket.
+    cut.set()
+    if conn.sock is not None:
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_RDWR)
 
 
 def new_secret() -> str:
@@ -79,10 +88,12 @@ class Notifier:
     """Watches jobs until they end, then delivers their callbacks."""
 
     def __init__(self, read: Callable[[str], dict[str, Any] | None], attempts: int,
-                 backoff_s: float, report: Callable[[Pending, int, str], None]) -> None:
+                 backoff_s: float, timeout_s: float,
+                 report: Callable[[Pending, int, str], None]) -> None:
         self._read = read  # a job's public record once it has ended, else None
         self._attempts = attempts
         self._backoff_s = backoff_s
+        self._timeout_s = timeout_s
         self._report = report  # (pending, attempts made, outcome)
         self._pending: list[Pending] = []
         self._lock = threading.Lock()
@@ -118,7 +129,7 @@ class Notifier:
         for attempt in range(1, self._attempts + 1):
             if attempt > 1 and self._stop.wait(self._backoff_s * 2 ** (attempt - 2)):
                 break
-            outcome = send(pending, body)
+            outcome = send(pending, body, self._timeout_s)
             if outcome.startswith("delivered"):
                 self._report(pending, attempt, outcome)
                 return
@@ -130,8 +141,10 @@ class Notifier:
         self._senders.shutdown(wait=False, cancel_futures=True)
 
 
-def send(pending: Pending, body: bytes) -> str:
-    """One attempt: what happened, in a few words."""
+def send(pending: Pending, body: bytes, timeout_s: float) -> str:
+    """One attempt, ended after `timeout_s` however slowly the receiver answers (a read
+    timeout alone would let one that trickles its answer hold a deliverer for ever):
+    what happened, in a few words."""
     parts = urlsplit(pending.url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     timestamp = int(time.time())
@@ -143,12 +156,18 @@ def send(pending: Pending, body: bytes) -> str:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    conn = kind(parts.hostname or "", parts.port, timeout=SEND_TIMEOUT_S)
+    conn = kind(parts.hostname or "", parts.port, timeout=timeout_s)
+    cut = threading.Event()
+    alarm = threading.Timer(timeout_s, _cut, (conn, cut))
+    alarm.start()
     try:
         conn.request("POST", path, body, headers)
         status = conn.getresponse().status
     except (OSError, http.client.HTTPException) as exc:
         return f"no answer ({type(exc).__name__})"
     finally:
+        alarm.cancel()
         conn.close()
+    if cut.is_set():  # http.client takes a cut in the headers for their end: not an answer
+        return f"no answer within {timeout_s:g} s"
     return f"delivered ({status})" if 200 <= status < 300 else f"answered {status}"

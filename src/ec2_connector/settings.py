@@ -43,6 +43,7 @@ DEFAULT_STORE_BUSY_MS = 10_000  # how long a write waits for another process's l
 DEFAULT_THROTTLE_RATE = 50  # requests per second per account and region, across workers
 DEFAULT_CALLBACK_ATTEMPTS = 5  # a completion callback: 1 s, 2 s, 4 s, 8 s between tries
 DEFAULT_CALLBACK_BACKOFF_MS = 1000
+DEFAULT_CALLBACK_TIMEOUT_MS = 10_000  # one try, connect to answer, however it trickles
 
 
 def _flag(value: str) -> bool:
@@ -83,6 +84,8 @@ class Settings:
                                    metadata={"env": "CALLBACK_ATTEMPTS"})
     callback_backoff_ms: int = field(default=DEFAULT_CALLBACK_BACKOFF_MS,
                                      metadata={"env": "CALLBACK_BACKOFF_MS"})
+    callback_timeout_ms: int = field(default=DEFAULT_CALLBACK_TIMEOUT_MS,
+                                     metadata={"env": "CALLBACK_TIMEOUT_MS"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
