@@ -81,6 +81,17 @@ def test_an_invalid_request_is_left_to_validation() -> None:
     assert authorize(limited, "x", {"action": "describe-vpc", "connectors": 5}) is None
 
 
+
+def test_the_route_s_connector_is_checked_before_anything_else() -> None:
+    narrow = Principal("n", "operator", connectors=("a",))
+    for body in ({"action": "no-such-action"}, {"action": "describe-vpc", "connectors": 5},
+                 {}):
+        denial = authorize(narrow, "b", body)
+        assert denial is not None and denial.rule == "connectors", body
+    assert authorize(narrow, "a", {"action": "describe-vpc", "connectors": ["a", "b"]}) \
+        .rule == "connectors"  # type: ignore[union-attr]
+
+
 def test_tokens_are_kept_as_salted_hashes() -> None:
     token = "a-token-of-forty-characters-0123456789ab"
     one, two = hash_token(token), hash_token(token)

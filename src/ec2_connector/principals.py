@@ -218,14 +218,17 @@ def authorize(principal: Principal, connector: str, body: Mapping[str, Any]) -> 
     who = f"principal '{principal.name}' ({principal.role})"
     given = {canonical(str(k)): v for k, v in body.items() if v is not None}
     try:
-        action = catalog.get(str(given.get("action", "")))
         named = given.get("connectors")
-        used = _NAMES.convert(named, "connectors") if named is not None else [connector]
+        used = _NAMES.convert(named, "connectors") if named is not None else []
     except InvalidRequest:
-        return None
+        used = []  # validation refuses it next
     for name in dict.fromkeys([connector, *used]):
         if not principal.may_use(name):
             return Denial("connectors", f"forbidden: {who} may not use connector '{name}'")
+    try:
+        action = catalog.get(str(given.get("action", "")))
+    except InvalidRequest:
+        return None
     if not principal.may_run(action.name):
         return Denial("actions", f"forbidden: {who} may not run '{action.name}' (allowed: "
                       f"{', '.join(principal.actions)})")
