@@ -50,7 +50,7 @@ from .execution import as_request, execute_async
 from .metrics import CONTENT_TYPE, ServiceMetrics
 from .openapi import openapi, request_body
 from .params import String, StringList, canonical
-from .principals import Principal
+from .principals import Principal, Principals
 from .settings import TOKEN_ENV, Settings
 
 MAX_BODY = 1024 * 1024
@@ -489,11 +489,11 @@ def serve(host: str, port: int, *, config: str | None = None, token: str | None 
 
     token = token if token is not None else Settings.from_env().token or None
     with Call(config=config) as call:
-        if not Access.for_call(call, token).principals.required and not is_loopback(host):
+        principals = Principals.from_document(call.connectors.document(), token)
+        if not principals.required and not is_loopback(host):
             raise InvalidRequest(
                 f"refusing to listen on {host} without a token: set {TOKEN_ENV} or create "
-                "principals ('ec2-connector token create'), or listen on 127.0.0.1"
-            )
+                "principals ('ec2-connector token create'), or listen on 127.0.0.1")
         app = create_app(call, token)
         uvicorn.run(app, host=host, port=port, access_log=False, log_config=log_config(),
                     server_header=False, **server_options(call.settings))
