@@ -23,6 +23,7 @@ from bench import (
     oneshot,
     overhead,
     parser,
+    sharing,
     throughput,
     workers,
 )
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., list[Figure]], dict[str, int], dict[st
     "8": (hung.run, {"rounds": 5}, {"rounds": 1}),
     "9": (fanout.run, {"rounds": 5}, {"rounds": 2}),
     "10": (parser.run, {"rounds": 9}, {"rounds": 3}),
+    "11": (sharing.run, {"rounds": 5, "seconds": 4}, {"rounds": 1, "seconds": 2}),
 }
 
 

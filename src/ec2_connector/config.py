@@ -18,7 +18,7 @@ from .transport import regions
 
 DEFAULT_CONNECTOR = "aws-ec2"
 DEFAULT_REGION = regions.DEFAULT_REGION
-TOP_LEVEL_KEYS = ("connectors",)
+TOP_LEVEL_KEYS = ("connectors", "principals")  # principals: who may use the service
 _KEYS = {
     "type", "access-key", "security-key", "session-token", "region", "endpoint-url",
     "profile", "max-attempts", "retry-mode", "max-in-flight", "description",
@@ -128,6 +128,10 @@ class Connectors:
 
     def names(self) -> list[str]:
         return sorted({*self._load(), DEFAULT_CONNECTOR})
+
+    def document(self) -> Mapping[str, Any]:
+        """The config document as read, every section (the service's principals too)."""
+        return _read(self._source)
 
     def use_profile(self, name: str, profile: str) -> None:
         """Let connector `name` take its credentials from an AWS profile, for this Call

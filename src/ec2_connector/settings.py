@@ -46,6 +46,9 @@ DEFAULT_JOB_TTL_S = 7 * 86_400  # an ended job is kept this long (Redis EXPIRE, 
 # The most of a response a job record keeps (its JSON, in bytes): a describe of a big
 # account would otherwise grow the shared store by megabytes per job.
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024
+DEFAULT_CALLBACK_ATTEMPTS = 5  # a completion callback: 1 s, 2 s, 4 s, 8 s between tries
+DEFAULT_CALLBACK_BACKOFF_MS = 1000
+DEFAULT_CALLBACK_TIMEOUT_MS = 10_000  # one try, connect to answer, however it trickles
 
 
 def _flag(value: str) -> bool:
@@ -83,6 +86,20 @@ class Settings:
     # EC2 responses parsed by functions compiled from the model (xmlparser.py); off:
     # botocore's own parser.
     compiled_parser: bool = field(default=True, metadata={"env": "COMPILED_PARSER"})
+    # The shared service: where its audit trail goes, and which of its routes answer
+    # without a token (both need one by default).
+    audit_file: str | None = field(default=None, metadata={"env": "AUDIT_FILE"})
+    public_openapi: bool = field(default=False, metadata={"env": "PUBLIC_OPENAPI"})
+    public_metrics: bool = field(default=False, metadata={"env": "PUBLIC_METRICS"})
+    # Completion callbacks: the URL prefixes a job may notify (comma-separated), and how
+    # often a delivery is tried, the pause doubling from the first.
+    callback_urls: str | None = field(default=None, metadata={"env": "CALLBACK_URLS"})
+    callback_attempts: int = field(default=DEFAULT_CALLBACK_ATTEMPTS,
+                                   metadata={"env": "CALLBACK_ATTEMPTS"})
+    callback_backoff_ms: int = field(default=DEFAULT_CALLBACK_BACKOFF_MS,
+                                     metadata={"env": "CALLBACK_BACKOFF_MS"})
+    callback_timeout_ms: int = field(default=DEFAULT_CALLBACK_TIMEOUT_MS,
+                                     metadata={"env": "CALLBACK_TIMEOUT_MS"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -172,3 +172,16 @@ def app_from_env() -> Any:
 
 if __name__ == "__main__":
     main()
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[Any]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service exited at start with {proc.returncode}")
+        try:
+            if urllib.request.urlopen(url + "/healthz", timeout=1).status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the service did not start")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import socket
 import subprocess
@@ -26,7 +25,9 @@ from ec2_connector.request import as_request
 from tests.conftest import MotoServer, all_instances, free_port, launch
 from tests.harness import CannedEC2Server, SilentServer
 from tests.harness.calls import config_for
+from tests.harness.cli import clean_env
 from tests.harness.processes import run_cli_without, terminate
+from tests.harness.service import wait_healthy
 
 SECRET = "ServiceSecretKeyValue/0123456789ab"
 QUERY_SECRET = "QuerySecretValue0123456789"
@@ -43,25 +44,6 @@ class Service:
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
 
-def service_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EC2_CONNECTOR_")}
-    env["EC2_CONNECTOR_HOME"] = str(tmp / "home")
-    return env
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the service exited at start with {proc.returncode}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("the service did not start")
-
-
 @pytest.fixture(scope="module")
 def service(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     tmp = tmp_path_factory.mktemp("service")
@@ -70,7 +52,7 @@ def service(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -
         "access-key": "AKIAEXAMPLEEXAMPLE00", "security-key": "test-secret-key-value",
         "region": "us-east-1", "endpoint-url": moto_server.url}}}))
     token, port, log = secrets.token_urlsafe(24), free_port(), tmp / "service.log"
-    env = {**service_env(tmp), "EC2_CONNECTOR_TOKEN": token}
+    env = {**clean_env(tmp), "EC2_CONNECTOR_TOKEN": token}
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ec2_connector.cli", "serve", "--port", str(port),
@@ -279,18 +261,21 @@ def test_an_ambiguous_job_id_prefix_is_400_not_500(service: Service) -> None:
 
 
 def test_openapi_describes_the_request_body(service: Service) -> None:
-    schema = httpx.get(service.url + "/openapi.json").json()
+    assert httpx.get(service.url + "/openapi.json").status_code == 401  # needs the token
+    with service.client() as client:
+        schema = client.get("/openapi.json").json()
     operation = schema["paths"]["/v1/connectors/{name}/sync"]["post"]
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body["type"] == "object" and body["required"] == ["action"]
     assert "create-instance" in body["properties"]["action"]["enum"]
     assert body["additionalProperties"] is True
-    assert {"200", "400", "401", "404", "413"} <= set(operation["responses"])
+    assert {"200", "400", "401", "403", "404", "413"} <= set(operation["responses"])
     assert "422" not in json.dumps(schema["paths"])
 
 
 def test_openapi_examples_are_the_declared_examples(service: Service) -> None:
-    schema = httpx.get(service.url + "/openapi.json").json()
+    with service.client() as client:
+        schema = client.get("/openapi.json").json()
     operation = schema["paths"]["/v1/connectors/{name}/sync"]["post"]
     examples = operation["requestBody"]["content"]["application/json"]["examples"]
     assert set(examples) == set(catalog.names())
@@ -327,7 +312,7 @@ def test_serve_refuses_a_public_host_without_a_token(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ec2_connector.cli", "serve", "--host", "0.0.0.0", "--port",
          str(free_port())],
-        env=service_env(tmp_path), capture_output=True, text=True, timeout=30,
+        env=clean_env(tmp_path), capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2 and "without a token" in result.stderr
     assert len(result.stderr.splitlines()) == 1
@@ -335,7 +320,7 @@ def test_serve_refuses_a_public_host_without_a_token(tmp_path: Path) -> None:
 
 def test_without_fastapi_serve_says_which_extra_to_install(tmp_path: Path) -> None:
     result = run_cli_without("fastapi", ["serve", "--port", str(free_port())],
-                             service_env(tmp_path))
+                             clean_env(tmp_path))
     assert result.returncode == 2 and "ec2-connector[service]" in result.stderr
     assert len(result.stderr.splitlines()) == 1
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from .prog import PROG
 
-COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion")
+COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion",
+            "token", "audit")
 JOBS = ("list", "show", "wait", "resume", "prune")
 SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_ec2_connector"

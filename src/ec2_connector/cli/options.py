@@ -33,7 +33,7 @@ class Parser(argparse.ArgumentParser):
 def command_parser(parser: argparse.ArgumentParser,
                    args: argparse.Namespace) -> argparse.ArgumentParser:
     """The parser of the (sub)command `args` were parsed for: its errors name it."""
-    for dest in ("command", "jobs_command"):
+    for dest in ("command", "jobs_command", "token_command"):
         commands = next((a for a in parser._actions
                          if isinstance(a, argparse._SubParsersAction) and a.dest == dest), None)
         chosen = getattr(args, dest, None)

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions.set_defaults(run=cmd_actions)
     _add_jobs(commands)
     _add_serve(commands)
+    _add_sharing(commands)
     sandbox = commands.add_parser(
         "sandbox", help="a local EC2-compatible endpoint to try calls on (moto)",
         description="Run an EC2-compatible endpoint on 127.0.0.1 until Ctrl-C; it prints the "
@@ -113,6 +114,13 @@ def _add_jobs(commands: Any) -> None:
     add_worker(commands, positive)
 
 
+def _add_sharing(commands: Any) -> None:
+    from .sharing import add_audit, add_token
+
+    add_token(commands, positive)
+    add_audit(commands, positive)
+
+
 def _add_serve(commands: Any) -> None:
     from .commands import cmd_serve
 
@@ -120,10 +128,11 @@ def _add_serve(commands: Any) -> None:
         "serve", help="the HTTP service (needs the 'service' extra)",
         description="Serve the connector over HTTP (POST /v1/connectors/NAME/sync, jobs, "
         "the catalog; OpenAPI at /docs) until Ctrl-C or SIGTERM.",
-        epilog="Environment: EC2_CONNECTOR_TOKEN is the bearer token every /v1 request "
-        "must send (Authorization: Bearer <token>); without it there is no auth, and the "
-        "service refuses to listen beyond loopback. EC2_CONNECTOR_CONFIG: the connector "
-        "config when --config is not given.")
+        epilog="Environment: EC2_CONNECTOR_TOKEN is an admin's bearer token (Authorization: "
+        "Bearer <token>); 'ec2-connector token create' adds principals with roles and "
+        "limits. Without either there is no auth, and the service refuses to listen beyond "
+        "loopback. EC2_CONNECTOR_CONFIG: the config when --config is not given; "
+        "EC2_CONNECTOR_AUDIT_FILE: the audit trail.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=port, default=8700,

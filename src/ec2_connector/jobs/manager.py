@@ -174,7 +174,8 @@ class JobManager:
                 lifecycle.sweep(self.store)
 
     def submit(self, request: Request, *, progress: Progress | None = None,
-               resumed_from: str | None = None, job_id: str | None = None) -> Job:
+               resumed_from: str | None = None, job_id: str | None = None,
+               submitted_by: str | None = None) -> Job:
         """Validate, write the job to the store, then hand it to the executor; an invalid
         request is refused (InvalidRequest) before anything is written."""
         prepared, target = self._prepared(request)
@@ -194,7 +195,7 @@ class JobManager:
             params=_storable(request), timeout_ms=request.timeout_ms,
             target=target, executor=self.executor.name,
             created_at=now, expires_at=now + timeout_ms / 1000, secrets_held=secrets,
-            resumed_from=resumed_from)
+            resumed_from=resumed_from, submitted_by=submitted_by)
         if not self.executor.remote:
             # Until a thread claims it, this process holds the job: if it dies, the lease
             # lapses and the job is seen as interrupted, never left queued for ever.

@@ -62,6 +62,7 @@ class JobRecord:
     secrets_held: bool = False
     reruns: int = 0
     resumed_from: str | None = None
+    submitted_by: str | None = None  # the service principal that submitted it
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -101,6 +102,7 @@ class JobRecord:
             "message": self.message,
             "reruns": self.reruns,
             "resumed-from": self.resumed_from,
+            "submitted-by": self.submitted_by,
             "secrets-held-in-memory": self.secrets_held,
             "response": self.response,
         }

@@ -5,6 +5,11 @@
     GET  /v1/jobs, /v1/jobs/{id}       the jobs and, when done, their envelopes
     GET  /v1/actions[/{name}]          the catalog
     GET  /healthz                      200, no auth;  GET /openapi.json: the schema
+    GET  /metrics                      Prometheus text (metrics.py)
+
+Who may do what is access.py's: each token is a principal with a role and limits
+(principals.py); a request it may not make is a 403 naming the rule, and every request
+that reaches validation leaves one line in the audit trail (audit.py).
 
 A request refused before anything ran gets a 4xx and the same envelope shape with
 exitcode 2; a bug of ours a 500 envelope. Calls run on the connector's I/O threads and
@@ -16,7 +21,6 @@ not hold each other up. Only this module and the `serve` command import FastAPI 
 from __future__ import annotations
 
 import copy
-import hmac
 import ipaddress
 import json
 import logging
@@ -39,13 +43,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..actions import catalog
 from ..call import Call
-from ..errors import InvalidRequest, NotFound, StoreError, translate
+from ..errors import ConnectorError, InvalidRequest, NotFound, StoreError, translate
 from ..execution import execute_async
 from ..request import as_request
 from ..response import error_envelope
 from ..settings import TOKEN_ENV, Settings
 from ..spec.params import String, StringList, canonical
+from .access import Access, one_job, visible_jobs
 from .admission import Admission, bounded_protocol
+from .metrics import CONTENT_TYPE, ServiceMetrics
+from .openapi import openapi, request_body
+from .principals import Principal, Principals
 
 MAX_BODY = 1024 * 1024
 # Worker threads for the job store and job submissions (sync calls await the connector's
@@ -93,34 +101,11 @@ REJECTIONS: dict[int | str, dict[str, Any]] = {
     for code, text in (
         (400, "malformed JSON, or a body that is not a JSON object"),
         (401, "missing or wrong bearer token"),
+        (403, "the token's principal may not make this request (its role or limits)"),
         (404, "unknown connector"),
         (413, "body over 1 MiB"),
     )
 }
-
-
-def request_body() -> dict[str, Any]:
-    """The OpenAPI body: `action` plus a free-form set of that action's parameters."""
-    schema = {
-        "type": "object",
-        "required": ["action"],
-        "properties": {
-            "action": {"type": "string", "enum": catalog.names(),
-                       "description": "the action; its parameters: GET /v1/actions"},
-            "timeout": {"type": "integer", "minimum": 1,
-                        "description": "bound on the whole call in ms (default 60000)"},
-        },
-        "additionalProperties": True,
-    }
-    # One example per action, each its declared `example`: the same request the catalog,
-    # `ec2-connector actions NAME` and the property test use, so none can drift.
-    examples = {
-        name: {"summary": catalog.get(name).doc.split("\n", 1)[0],
-               "value": {"action": name, **catalog.get(name).example}}
-        for name in catalog.names()
-    }
-    media = {"schema": schema, "examples": examples}
-    return {"requestBody": {"required": True, "content": {"application/json": media}}}
 
 
 def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
@@ -131,22 +116,25 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
     service_call.connectors.names()  # a broken config file fails at start, not per request
     # An empty token is no token: it must never be a password that an empty header matches.
     expected = (token if token is not None else service_call.settings.token) or None
+    access = Access.for_call(service_call, expected)
     threads = Threads()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        access.close()
         if owned:
             await anyio.to_thread.run_sync(service_call.close)
 
     app = FastAPI(
         title="ec2-connector", version=__version__, lifespan=lifespan,
-        docs_url=None, redoc_url=None,
+        docs_url=None, redoc_url=None, openapi_url=None,
         description="Flint's AWS-EC2 connector over HTTP: the response envelope of a call, "
-        "sync or as a job. Auth: Authorization: Bearer $EC2_CONNECTOR_TOKEN.",
+        "sync or as a job. Auth: Authorization: Bearer <a principal's token, or "
+        "$EC2_CONNECTOR_TOKEN>.",
     )
     app.add_middleware(Admission, limit=service_call.settings.max_requests)
-    app.add_middleware(Guard)  # outermost: every request, refused or not, is logged
+    app.add_middleware(Guard, metrics=access.metrics)  # outermost: every request is logged
     app.add_exception_handler(Rejected, _on_rejected)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
@@ -155,29 +143,24 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(v1_routes(service_call, threads, expected))
+    app.include_router(v1_routes(service_call, threads, access))
     app.openapi = partial(openapi, app)  # type: ignore[method-assign]
+    settings = service_call.settings
+    open_to = Depends(authenticate(access, anyone=True))
+    guarded = Depends(authenticate(access))
+
+    @app.get("/openapi.json", include_in_schema=False,
+             dependencies=[open_to if settings.public_openapi else guarded])
+    async def schema() -> HTTPResponse:
+        return json_response(app.openapi())
+
+    @app.get("/metrics", include_in_schema=False,
+             dependencies=[open_to if settings.public_metrics else guarded])
+    async def metrics() -> HTTPResponse:
+        text = await threads.run(partial(access.scrape, service_call))
+        return HTTPResponse(text, 200, media_type=CONTENT_TYPE)
+
     return app
-
-
-def openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema, with its 422 answers replaced by the 400 this service sends."""
-    if app.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi
-
-        schema = get_openapi(title=app.title, version=app.version,
-                             description=app.description, routes=app.routes)
-        refused = {"description": "invalid request", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Envelope"}}}}
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                responses = operation.get("responses", {})
-                if responses.pop("422", None) is not None:
-                    responses.setdefault("400", refused)
-        for name in ("HTTPValidationError", "ValidationError"):
-            schema.get("components", {}).get("schemas", {}).pop(name, None)
-        app.openapi_schema = schema
-    return app.openapi_schema
 
 
 class Threads:
@@ -196,67 +179,102 @@ BEARER = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_ENV}")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
 
 
-def bearer_auth(expected: str | None) -> Callable[..., Awaitable[None]]:
+def authenticate(access: Access, anyone: bool = False) -> Callable[..., Awaitable[Principal]]:
+    """The dependency naming the request's principal; 401 for a missing or wrong token
+    (`anyone`: a route a setting opened answers without one)."""
+    principals = access.principals
+
     # async, though it never awaits: FastAPI runs a plain function dependency on a worker
-    # thread, which would cost every request two thread switches for a string compare.
-    async def check(credentials: Credentials = None) -> None:
-        if expected is None:
-            return
+    # thread, which would cost every request two thread switches for a few digests.
+    async def check(request: Request, credentials: Credentials = None) -> Principal:
         given = credentials.credentials if credentials is not None else ""
-        # compare_digest: the time taken must not tell how much of the token was right.
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise Rejected(
-                401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
-                {"WWW-Authenticate": "Bearer"},
-            )
+        # Each principal's token is compared in constant time (principals.py).
+        principal = principals.authenticate(given)
+        if principal is None and anyone:
+            principal = Principal("anonymous", "viewer")
+        if principal is not None:
+            request.state.principal = principal  # for the route: principal_of(request)
+            return principal
+        raise Rejected(
+            401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
+            {"WWW-Authenticate": "Bearer"},
+        )
 
     return check
 
 
-def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
-    router = APIRouter(prefix="/v1", dependencies=[Depends(bearer_auth(token))],
+def principal_of(request: Request) -> Principal:
+    principal = request.state.principal
+    assert isinstance(principal, Principal)  # set by every route's `authenticate`
+    return principal
+
+
+def v1_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
+    router = APIRouter(prefix="/v1", dependencies=[Depends(authenticate(access))],
                        responses={401: REJECTIONS[401]})
 
     @router.post("/connectors/{name}/sync", tags=["calls"], response_model=Envelope,
                  responses=REJECTIONS, openapi_extra=request_body())
     async def sync_call(name: str, request: Request) -> HTTPResponse:
         """Run an action now; 200 with its envelope, whatever its exitcode."""
+        started, principal = time.monotonic(), principal_of(request)
         check_connector(call, name)
         body = await read_object(request)
-        check_redirects(call, name, body)
+        wanted = as_request(name, body)
+        audited = partial(access.record, principal, wanted, body, started=started)
+        admit(call, access, principal, name, body, audited)
         # Validated here, run on the connector's I/O threads and awaited up to its deadline:
         # no worker thread of ours sits blocked for the length of the call.
-        response = await execute_async(
-            as_request(name, body), call.connectors, runtime=call.runtime
-        )
-        return json_response(response.to_dict())
+        response = (await execute_async(wanted, call.connectors, runtime=call.runtime)).to_dict()
+        audited(status=200, exitcode=response["exitcode"], message=response["message"],
+                response=response)
+        return json_response(response)
 
     @router.post("/connectors/{name}/async", tags=["calls"], status_code=202,
                  response_model=JobAccepted, responses=REJECTIONS, openapi_extra=request_body())
     async def async_call(name: str, request: Request) -> HTTPResponse:
         """Submit an action as a job; poll GET /v1/jobs/{id} for its envelope."""
+        started, principal = time.monotonic(), principal_of(request)
         check_connector(call, name)
         body = await read_object(request)
-        check_redirects(call, name, body)
-        accepted = await threads.run(partial(submit, call, name, body))
+        notify = [body.pop(k) for k in list(body) if canonical(str(k)) == "notify-url"]
+        audited = partial(access.record, principal, as_request(name, body), body,
+                          started=started)
+        admit(call, access, principal, name, body, audited)
+        try:
+            why = access.callback_refusal(principal, notify[0]) if notify else None
+            if why is not None:
+                raise Rejected(400, why)
+            accepted = await threads.run(partial(submit, call, name, body, principal.name))
+        except Rejected as exc:
+            audited(status=exc.status, exitcode=2, message=exc.error.message)
+            raise
+        except ConnectorError as exc:  # the store or broker out of reach: Guard answers
+            audited(status=500, exitcode=int(exc.exit_code), message=exc.message)
+            raise
+        job_id = str(accepted["job-id"])
+        if notify:
+            access.notify(principal, job_id, notify[0])
+        audited(status=202, exitcode=0, message="accepted as a job", job_id=job_id)
         return json_response(accepted, 202)
 
     @router.get("/jobs", tags=["jobs"])
-    async def list_jobs(limit: int = 50) -> HTTPResponse:
-        """The latest jobs, newest first."""
+    async def list_jobs(request: Request, limit: int = 50) -> HTTPResponse:
+        """The latest jobs, newest first: the caller's own (an admin's: everyone's)."""
         limit = max(1, min(limit, 1000))
-        jobs = await threads.run(lambda: [j.to_dict() for j in call.jobs.list(limit=limit)])
+        jobs = await threads.run(partial(visible_jobs, call, principal_of(request), limit))
         return json_response(jobs)
 
     @router.get("/jobs/{job_id}", tags=["jobs"],
                 responses={404: REJECTIONS[404], 400: {
                     "model": Envelope, "description": "a prefix more than one job id shares"},
                     503: {"model": Envelope, "description": "the job store lost its data"}})
-    async def get_job(job_id: str) -> HTTPResponse:
+    async def get_job(job_id: str, request: Request) -> HTTPResponse:
         """One job, by its id or a unique prefix of it; `response` holds its envelope once
-        it is done."""
+        it is done. Another principal's job is not found (404), so ids do not leak."""
         try:
-            return json_response(await threads.run(lambda: call.job(job_id).to_dict()))
+            job = partial(one_job, call, principal_of(request), job_id)
+            return json_response(await threads.run(job))
         except NotFound as exc:
             raise Rejected(404, exc.message) from None
         except StoreError as exc:  # the store lost its data: not a 404, not a bug
@@ -279,13 +297,28 @@ def v1_routes(call: Call, threads: Threads, token: str | None) -> APIRouter:
     return router
 
 
-def submit(call: Call, name: str, body: dict[str, Any]) -> dict[str, str | None]:
+def submit(call: Call, name: str, body: dict[str, Any], by: str) -> dict[str, str | None]:
     try:
         # Validated before anything is stored: a job only exists for a request that could run.
-        job = call.jobs.submit(as_request(name, body))
+        job = call.jobs.submit(as_request(name, body), submitted_by=by)
     except InvalidRequest as exc:
         raise Rejected(400, exc.message) from None
     return {"job-id": job.id, "status": job.status}
+
+
+def admit(call: Call, access: Access, principal: Principal, name: str, body: dict[str, Any],
+          audited: Callable[..., None]) -> None:
+    """Refuse (and audit) a request its principal may not make (403) or that would send
+    the service's credentials elsewhere (400); nothing is sent to EC2 either way."""
+    denial = access.authorize(principal, name, body)
+    try:
+        if denial is not None:
+            raise Rejected(403, denial.message)
+        check_redirects(call, name, body)
+    except Rejected as exc:
+        audited(status=exc.status, exitcode=2, message=exc.error.message,
+                rule=denial.rule if denial else None)
+        raise
 
 
 def check_connector(call: Call, name: str) -> None:
@@ -383,8 +416,9 @@ class Guard:
     the traceback goes to the debug level.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -408,6 +442,8 @@ class Guard:
                 status = 500
                 await _send_raw(send, 500, error_envelope(translate(exc)))
         finally:
+            if self.metrics is not None:
+                self.metrics.responses.inc(str(status))
             client = (scope.get("client") or ("-",))[0]
             took = (time.monotonic() - started) * 1000
             log.info('%s "%s %s" %s %.0fms', client, scope["method"], scope["path"], status, took)
@@ -452,12 +488,12 @@ def serve(host: str, port: int, *, config: str | None = None, token: str | None 
     import uvicorn
 
     token = token if token is not None else Settings.from_env().token or None
-    if token is None and not is_loopback(host):
-        raise InvalidRequest(
-            f"refusing to listen on {host} without a token: set {TOKEN_ENV}, or listen on "
-            "127.0.0.1"
-        )
     with Call(config=config) as call:
+        principals = Principals.from_document(call.connectors.document(), token)
+        if not principals.required and not is_loopback(host):
+            raise InvalidRequest(
+                f"refusing to listen on {host} without a token: set {TOKEN_ENV} or create "
+                "principals ('ec2-connector token create'), or listen on 127.0.0.1")
         app = create_app(call, token)
         uvicorn.run(app, host=host, port=port, access_log=False, log_config=log_config(),
                     server_header=False, **server_options(call.settings))

@@ -1,0 +1,184 @@
+"""The shared service's bookkeeping around each call: who is asking, may they, and the
+record of what they did (the audit trail and the metrics). Kept apart from the HTTP
+layer (service.py), which only asks it and turns its answers into responses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..actions import catalog
+from ..errors import ConnectorError, InvalidRequest, NotFound
+from ..jobs.record import iso
+from . import audit, callbacks
+from .audit import AuditTrail
+from .callbacks import Notifier, Pending
+from .metrics import ServiceMetrics, gauge
+from .principals import Denial, Principal, Principals, authorize
+from .targets import target_ids
+
+if TYPE_CHECKING:
+    from ..call import Call
+    from ..jobs.record import JobRecord
+    from ..request import Request
+
+
+class Access:
+    """The principals, audit trail and metrics of one service."""
+
+    def __init__(self, principals: Principals, trail: AuditTrail,
+                 call: Call | None = None) -> None:
+        self.principals = principals
+        self.trail = trail
+        self.metrics = ServiceMetrics()
+        self._call = call
+        self._notifier: Notifier | None = None
+        urls = call.settings.callback_urls if call is not None else None
+        self.callback_urls = tuple(u.strip() for u in (urls or "").split(",") if u.strip())
+
+    @classmethod
+    def for_call(cls, call: Call, token: str | None) -> Access:
+        document = call.connectors.document()
+        settings = call.settings
+        # Jobs shared through a broker: the trail is shared in its Redis too.
+        shared = call.jobs.store.client if settings.broker else None  # type: ignore[attr-defined]
+        return cls(Principals.from_document(document, token),
+                   AuditTrail(settings.audit_file, shared), call)
+
+    def callback_refusal(self, principal: Principal, url: Any) -> str | None:
+        """Why a job of `principal` may not notify `url` (None: it may)."""
+        if principal.callback_secret is None:
+            return (f"principal '{principal.name}' has no callback secret to sign with: "
+                    "create its token again ('ec2-connector token create')")
+        return callbacks.refusal(url, self.callback_urls)
+
+    def notify(self, principal: Principal, job_id: str, url: str) -> None:
+        """POST the job to `url` when it ends (callbacks.py)."""
+        assert self._call is not None and principal.callback_secret is not None
+        if self._notifier is None:
+            settings = self._call.settings
+            self._notifier = Notifier(
+                partial(_ended, self._call), settings.callback_attempts,
+                settings.callback_backoff_ms / 1000, settings.callback_timeout_ms / 1000,
+                self._delivered)
+        self._notifier.watch(Pending(job_id, url, principal.callback_secret, principal.name))
+
+    def _delivered(self, pending: Pending, attempts: int, outcome: str) -> None:
+        delivered = outcome.startswith("delivered")
+        self.metrics.callbacks.inc("delivered" if delivered else "failed")
+        self.trail.write({
+            "time": iso(time.time()), "principal": pending.principal, "event": "callback",
+            "job-id": pending.job_id, "url": _shown(pending.url), "attempts": attempts,
+            "outcome": outcome})
+
+    def authorize(self, principal: Principal, connector: str,
+                  body: Mapping[str, Any]) -> Denial | None:
+        denial = authorize(principal, connector, body)
+        if denial is not None:
+            self.metrics.refusals.inc(denial.rule)
+        return denial
+
+    def record(self, principal: Principal, request: Request, body: Mapping[str, Any], *,
+               started: float, status: int, exitcode: int, message: str,
+               response: Mapping[str, Any] | None = None, job_id: str | None = None,
+               rule: str | None = None) -> None:
+        """One request reached validation and ended so: audit it and count it."""
+        action = _known(request.action)
+        self.metrics.calls.inc(action or "unknown", str(exitcode))
+        self.metrics.latency.observe(time.monotonic() - started, action or "unknown")
+        if job_id is not None:
+            self.metrics.jobs_submitted.inc()
+        meta = (response or {}).get("meta") or {}
+        attempts = meta.get("attempts")
+        if isinstance(attempts, int) and attempts > 1:
+            self.metrics.retries.inc(action or "unknown", by=attempts - 1)
+        if not self.trail.enabled:
+            return
+        line = audit.entry(
+            principal=principal.name, connector=request.connector,
+            action=action or request.action, regions=audit.regions_of(body, meta),
+            targets=target_ids(catalog.get(action), body) if action else [],
+            status=status, exitcode=exitcode, message=message, secrets=request.secrets(),
+            request_ids=audit.request_ids(response or {}), job_id=job_id, rule=rule)
+        self.trail.write(line)
+
+    def scrape(self, call: Call) -> str:
+        """The metrics text: the counters, and gauges read now."""
+        bulkheads = call.runtime.bulkheads
+        gauges = [
+            gauge("calls_in_flight", "Calls to EC2 in flight, every endpoint.",
+                  [({}, bulkheads.in_flight())]),
+            gauge("calls_waiting", "Calls waiting for a place in their endpoint's bulkhead.",
+                  [({}, bulkheads.waiting())]),
+            gauge("audit_write_failures", "Audit lines that could not be written.",
+                  [({}, self.trail.failures)]),
+            gauge("principals", "Principals the service knows.",
+                  [({}, len(self.principals.by_name))]),
+        ]
+        with contextlib.suppress(ConnectorError):  # a store out of reach: no job gauge
+            gauges.append(gauge("jobs", "Jobs in the store that are queued or running "
+                                "(the queue depth).", jobs_by_status(call)))
+        return self.metrics.render(gauges)
+
+    def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.close()
+        self.trail.close()
+
+
+def _shown(url: str) -> str:
+    # Without its query string: a receiver's URL may carry a key of its own there.
+    return urlsplit(url)._replace(query="", fragment="").geturl()
+
+
+def _ended(call: Call, job_id: str) -> dict[str, Any] | None:
+    record = call.jobs.read(job_id)
+    return record.public() if record.status.done else None
+
+
+def may_see(principal: Principal, record: JobRecord) -> bool:
+    """A principal sees the jobs it submitted; admin sees every job."""
+    return principal.sees_every_job or record.submitted_by == principal.name
+
+
+def visible_jobs(call: Call, principal: Principal, limit: int) -> list[dict[str, Any]]:
+    if principal.sees_every_job:
+        return [j.to_dict() for j in call.jobs.list(limit=limit)]
+    # The store keeps no index by submitter: look through a wider window of the latest.
+    call.jobs.list(limit=1)  # sweeps lapsed leases first, as every listing does
+    records = call.jobs.store.list(min(limit * 20, 5000))
+    mine = [r.id for r in records if may_see(principal, r)][:limit]
+    return [call.jobs.read(job_id).public() for job_id in mine]
+
+
+def one_job(call: Call, principal: Principal, job_id: str) -> dict[str, Any]:
+    try:
+        record = call.job(job_id).record()
+    except InvalidRequest:  # a prefix jobs share: to a non-admin, maybe not its own jobs
+        if principal.sees_every_job:
+            raise
+        raise NotFound(f"no job with id '{job_id}'") from None
+    if not may_see(principal, record):
+        raise NotFound(f"no job with id '{job_id}'")
+    return record.public()
+
+
+def _known(action: str | None) -> str | None:
+    """The catalog's name for `action` (an alias gives its action), None if unknown."""
+    if not action:
+        return None
+    try:
+        return catalog.get(action).name
+    except InvalidRequest:
+        return None
+
+
+def jobs_by_status(call: Call, window: int = 10_000) -> list[tuple[dict[str, str], float]]:
+    """Jobs queued and running in the store (at most `window` of each): the queue depth."""
+    return [({"status": status}, len(call.jobs.store.list(window, status)))
+            for status in ("queued", "running")]
