@@ -139,3 +139,71 @@ def test_two_processes_with_one_token_launch_once(
                 racer.stdin.close()
             racer.wait(timeout=30)
     assert len(all_instances(ec2)) == TOKEN_TRIALS
+
+
+# Every create that reruns safely, as a resource family: the request, and how to count
+# that family's resources on the endpoint with plain boto3 (by our token tag).
+def _count(ec2: Any, operation: str, items: str, token: str, **extra: Any) -> int:
+    from ec2_connector.fields import getter
+
+    found = getter(items)(getattr(ec2, operation)(
+        Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}], **extra)) or []
+    return len(found)
+
+
+def families(ec2: Any) -> dict[str, tuple[dict[str, Any], Any]]:
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    return {
+        "create-vpc": ({"cidr-block": "10.0.0.0/16"},
+                       lambda t: _count(ec2, "describe_vpcs", "Vpcs", t)),
+        "create-subnet": ({"vpc-id": vpc, "cidr-block": "10.9.1.0/24"},
+                          lambda t: _count(ec2, "describe_subnets", "Subnets", t)),
+        "allocate-address": ({}, lambda t: _count(ec2, "describe_addresses", "Addresses", t)),
+        "create-security-group": (
+            {"group-name": "web", "group-description": "web servers"},
+            lambda t: _count(ec2, "describe_security_groups", "SecurityGroups", t)),
+        "create-volume": ({"availability-zone": "us-east-1a", "size": 1},
+                          lambda t: _count(ec2, "describe_volumes", "Volumes", t)),
+        "take-snapshot-of-volume": (
+            {"volume-id": volume},
+            lambda t: _count(ec2, "describe_snapshots", "Snapshots", t, OwnerIds=["self"])),
+        "import-key-pair": (
+            {"key-name": "mine", "public-key-material": PUBLIC_KEY},
+            lambda t: _count(ec2, "describe_key_pairs", "KeyPairs", t)),
+    }
+
+
+PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn7vmgKzVzNwxWsVuo/Y6kA4dr6zNxBovm9Yk"
+              "Yr4QOZ me@host")
+
+
+def test_every_create_family_finds_what_its_token_made(call: Call, ec2: Any) -> None:
+    for action, (params, count) in families(ec2).items():
+        token = f"fam-{action}"
+        builder = call.connector("aws-ec2").set("action", action).set("client-token", token)
+        for key, value in params.items():
+            builder.set(key, value)
+        first = builder.sync()
+        assert first.exitcode == 0, (action, first.message)
+        again = builder.sync()  # the rerun of a job whose first run was lost
+        assert again.exitcode == 0, (action, again.message)
+        assert again.data == first.data, action
+        assert "created earlier with this client token" in again.meta.get("client-token", ""), (
+            action, again.meta)
+        assert count(token) == 1, action  # one resource, found again, not made twice
+        other = builder.set("tags", {"other": "yes"}).sync()
+        assert other.exitcode == 2, (action, other.message)
+        assert other.message.startswith("IdempotentParameterMismatch:"), other.message
+        assert count(token) == 1, action
+
+
+def test_a_create_without_a_token_makes_one_tagged_with_a_fresh_one(
+    call: Call, ec2: Any
+) -> None:
+    response = call.connector("aws-ec2").set("action", "create-vpc") \
+        .set("cidr-block", "10.1.0.0/16").sync()
+    assert response.exitcode == 0, response.message
+    vpc = ec2.describe_vpcs(VpcIds=[response.get("vpc-id")])["Vpcs"][0]
+    tags = {t["Key"]: t["Value"] for t in vpc.get("Tags", [])}
+    assert len(tags.get(TOKEN_TAG, "")) == 32  # ours: a rerun with it would find it

@@ -11,8 +11,13 @@ AWS chain of its machine) for credentials. No job is lost and none runs twice:
 - the claim is a compare-and-set on the record: a second delivery of a job that is
   running or has ended is dropped;
 - a worker killed outright stops renewing its leases; a sweeper in every worker sees the
-  lapse within lease + sweep interval and queues the job again (a create keeps its client
-  token, so it never launches twice), instead of Celery's redelivery a day later.
+  lapse within lease + sweep interval and queues the job again, instead of Celery's
+  redelivery a day later, if its action's rerun class (`action.Rerun`) says a second run
+  is safe: it reads, it converges, or it is a create that finds what its client token
+  made. Any other job that had started stays `interrupted` until `jobs resume`;
+- a worker paused past its lease (and its job claimed again) finds, before its next
+  mutating request, that the job's fencing number grew, and sends nothing more
+  (`lifecycle.Fence`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import lifecycle
 from .config import Connectors
-from .job import JobRecord, JobStatus, new_holder
+from .job import JobRecord, JobStatus, new_holder, rerun_advice, rerun_safe
 from .runtime import Runtime
 from .settings import Settings
 from .throttle import TokenBucket
@@ -38,7 +43,7 @@ MAX_RERUNS = 2
 VISIBILITY_TIMEOUT_S = 86_400 + 3_600  # the longest job deadline (a day), and an hour
 RERUN_NOTE = (
     "run again after the worker running it was lost (its lease lapsed); the first run may "
-    "have reached EC2 (a create keeps its client token, so it is not launched twice)"
+    "have reached EC2, and "
 )
 log = logging.getLogger("ec2_connector.worker")
 
@@ -141,11 +146,15 @@ def requeue(app: Celery, store: RedisJobStore, record: JobRecord) -> bool:
     """Queue an interrupted Celery job again (once per rerun, whoever gets there first)."""
     if record.executor != "celery" or record.secrets_held or record.reruns >= MAX_RERUNS:
         return False
+    if record.started_at is not None and not rerun_safe(record):
+        log.warning("job %s: %s", record.id, record.message)
+        return False  # it stays interrupted: `jobs resume` is a person's decision
+    note = RERUN_NOTE + rerun_advice(record)
     won = store.transition(
         record.id, [JobStatus.INTERRUPTED], status=JobStatus.QUEUED, reruns=record.reruns + 1,
-        message=RERUN_NOTE, holder=None, lease_until=None, started_at=None, finished_at=None)
+        message=note, holder=None, lease_until=None, started_at=None, finished_at=None)
     if won:
-        log.warning("job %s: %s", record.id, RERUN_NOTE)
+        log.warning("job %s: %s", record.id, note)
         send(app, record.id)
     return won
 

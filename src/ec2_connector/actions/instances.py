@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from ..action import Action
+from ..action import Action, Rerun
 from ..context import Context
 from ..errors import InvalidRequest, ServiceError
 from ..fields import Field, Fields, mapper
@@ -338,6 +338,7 @@ def state_action(
         name=name,
         doc=doc,
         run=state_change(operation, result, target),
+        rerun=Rerun.CONVERGES,  # a second start (stop, ...) leaves the state the first did
         operation=operation,
         operations=("DescribeInstances",),
         resource="instance",
@@ -363,6 +364,7 @@ STATUS_FIELDS: Fields = {
 ACTIONS = (
     Action(
         name="create-instance",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Launch instances from an AMI; returns their details and the client token.",
         run=create_instance,
         operation="RunInstances",
@@ -471,6 +473,7 @@ ACTIONS = (
     ),
     Action(
         name="modify-instance-attribute",
+        rerun=Rerun.CONVERGES,
         doc="Change one attribute of an instance.",
         run=modify_instance_attribute,
         operation="ModifyInstanceAttribute",

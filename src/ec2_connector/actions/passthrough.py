@@ -22,13 +22,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..action import Action
-from ..context import Context
+from ..action import Action, Rerun
+from ..context import READ_ONLY_PREFIXES, Context
 from ..errors import InvalidRequest, unknown_name
 from ..params import Integer, Mapping_, Param, String
 from ..runner import pages
 
-READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Search")
 ALSO_SENSITIVE = frozenset({"UserData", "Output"})
 MASK = "***"
 
@@ -212,6 +211,7 @@ PARAMS: tuple[Param, ...] = (
 ACTIONS = (
     Action(
         name="call-operation",
+        rerun=Rerun.MANUAL,
         doc="Call any EC2 operation with EC2's own input, checked against botocore's model "
             "first; read-only ones unless the connector allows more (allow-operations).",
         run=call_operation,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..action import Action
+from ..action import Action, Rerun
 from ..context import Context
 from ..errors import InvalidRequest
 from ..params import RESOURCE_ID, Group, Param, String, StringList, Tags
@@ -88,6 +88,7 @@ def _tag_filters(p: dict[str, Any]) -> dict[str, Any]:
 ACTIONS = (
     Action(
         name="create-tags",
+        rerun=Rerun.CONVERGES,
         doc="Add or overwrite tags on one or more resources.",
         operation="CreateTags",
         params=(
@@ -106,6 +107,7 @@ ACTIONS = (
     ),
     Action(
         name="delete-tags",
+        rerun=Rerun.CONVERGES,
         doc="Remove tags from one or more resources (never all tags implicitly); reports "
         "the keys really removed, read back before and after.",
         run=delete_tags,
