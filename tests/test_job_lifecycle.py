@@ -27,6 +27,7 @@ from tests.conftest import all_instances
 from tests.harness import SilentServer
 from tests.test_cli import assert_one_line_error, clean_env, envelope, run_cli
 from tests.test_execution import LaunchThenHang, config_for
+from tests.test_store import record
 
 LEASE = "2"
 
@@ -345,3 +346,40 @@ def test_jobs_wait_draws_a_progress_line_on_a_terminal(home: Path) -> None:
             os.close(master)
     assert waited.returncode == 3
     assert f"job {job_id[:12]}: running" in drawn and "\x1b[K" in drawn
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def job_store(request: Any, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "sqlite":
+        made: Any = SQLiteJobStore(tmp_path)
+    else:
+        from ec2_connector.redis_store import RedisJobStore
+
+        server = request.getfixturevalue("redis_server")
+        server.flush()
+        made = RedisJobStore(server.url)
+    yield made
+    made.close()
+
+
+def test_every_claim_grows_the_fence_and_only_the_latest_claim_acts(job_store: Any) -> None:
+    store = job_store
+    store.add(record("f1"))
+    first = store.claim("f1", "worker-a", 30)
+    assert first is not None and first.fence == 1
+    assert store.holds("f1", "worker-a", 1, 30)
+    # Its lease lapsed: the job was interrupted, queued again, and claimed again, by the
+    # same holder name even (a worker process takes its own job back).
+    assert store.transition("f1", [JobStatus.RUNNING], status=JobStatus.INTERRUPTED)
+    assert store.transition("f1", [JobStatus.INTERRUPTED], status=JobStatus.QUEUED,
+                            holder=None, lease_until=None)
+    second = store.claim("f1", "worker-a", 30)
+    assert second is not None and second.fence == 2
+    assert not store.holds("f1", "worker-a", 1, 30)  # the first claim is fenced off
+    assert not store.finish("f1", "worker-a", JobStatus.SUCCEEDED, "late", {}, 1)
+    assert store.get("f1").status is JobStatus.RUNNING
+    assert store.holds("f1", "worker-a", 2, 30)
+    assert not store.holds("f1", "worker-b", 2, 30)
+    assert store.finish("f1", "worker-a", JobStatus.SUCCEEDED, "ok", {}, 2)
+    assert not store.holds("f1", "worker-a", 2, 30)  # ended: nothing more is sent
+    assert store.get("f1").fence == 2 and store.get("f1").message == "ok"

@@ -138,13 +138,16 @@ def execute(
     runtime: Runtime | None = None,
     progress: Progress | None = None,
     on_item: ItemSink | None = None,
+    fence: Callable[[str], None] | None = None,
 ) -> Response:
     """Run a request to completion or to its deadline, on this thread; never raises for a
-    request's failure."""
+    request's failure. `fence` is a job's check before each operation (`lifecycle.Fence`)."""
     if fanout.wanted(request):  # several regions or connectors: one call for each
         return fanout.execute(request, connectors, runtime=runtime, progress=progress,
                               on_item=on_item)
     run = _Run(request, connectors, runtime or shared(), progress, on_item)
+    if run.ctx is not None:
+        run.ctx.fence = fence
     return run.response(run.here)
 
 

@@ -69,6 +69,8 @@ class Settings:
     prune_after: str | None = field(default=None, metadata={"env": "PRUNE_AFTER"})
     throttle_rate: int = field(default=DEFAULT_THROTTLE_RATE, metadata={"env": "THROTTLE_RATE"})
     throttle_burst: int | None = field(default=None, metadata={"env": "THROTTLE_BURST"})
+    # Off only to measure what the check before each mutating request of a job costs.
+    fencing: bool = field(default=True, metadata={"env": "FENCING"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
