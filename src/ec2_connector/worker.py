@@ -127,8 +127,9 @@ class WorkerState:
     def sweep(self) -> None:
         """Interrupt lapsed jobs; queue again those a lost worker held, up to MAX_RERUNS."""
         for record in lifecycle.sweep(self.store):
-            if record.status is JobStatus.INTERRUPTED:
-                requeue(self.app, self.store, record)
+            if record.status is JobStatus.INTERRUPTED and not requeue(
+                    self.app, self.store, record):
+                log.warning("job %s: %s", record.id, record.message)
 
     def sweep_forever(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -147,7 +148,6 @@ def requeue(app: Celery, store: RedisJobStore, record: JobRecord) -> bool:
     if record.executor != "celery" or record.secrets_held or record.reruns >= MAX_RERUNS:
         return False
     if record.started_at is not None and not rerun_safe(record):
-        log.warning("job %s: %s", record.id, record.message)
         return False  # it stays interrupted: `jobs resume` is a person's decision
     note = RERUN_NOTE + rerun_advice(record)
     won = store.transition(
