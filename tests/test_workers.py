@@ -400,6 +400,8 @@ def test_kill_9_while_holding_creates_of_every_family_reruns_only_what_is_safe(
     stop = records["stop-instances"]
     assert responses["stop-instances"].exitcode == 0 and stop.reruns == 1
     assert "converges" in (stop.response or {})["meta"]["rerun-reason"]
+    # A converging change is sent again by its rerun, once per run.
+    assert [p.get("Action") for p in proxy.sent].count("StopInstances") == 2
     # The key pair's private key left with the lost run: it is not rerun on its own.
     key = records["create-key-pair"]
     assert key.status.value == "interrupted" and key.reruns == 0, key

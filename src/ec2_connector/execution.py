@@ -341,8 +341,8 @@ def _timeout_message(exc: TimedOut, ctx: Context, deadline: Deadline) -> str:
     token = ctx.partial.get("client-token")
     if token:
         message += (
-            f"; instances may have been launched: retry with client-token '{token}' "
-            "to get them without launching again"
+            f"; it may have created something already: retry with client-token '{token}' "
+            "to get that without creating again"
         )
     return message
 

@@ -106,6 +106,11 @@ def check_same_launch(earlier: list[dict[str, Any]], token: str, digest: str) ->
         )
 
 
+def own_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """A resource's tags without the two the connector keeps on what it creates."""
+    return {k: v for k, v in tags.items() if k not in (TOKEN_TAG, DIGEST_TAG)}
+
+
 def _tags(instance: Mapping[str, Any]) -> dict[str, str]:
     return {t.get("Key", ""): t.get("Value", "") for t in instance.get("Tags") or []}
 
