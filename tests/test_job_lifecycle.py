@@ -383,3 +383,24 @@ def test_every_claim_grows_the_fence_and_only_the_latest_claim_acts(job_store: A
     assert store.finish("f1", "worker-a", JobStatus.SUCCEEDED, "ok", {}, 2)
     assert not store.holds("f1", "worker-a", 2, 30)  # ended: nothing more is sent
     assert store.get("f1").fence == 2 and store.get("f1").message == "ok"
+
+
+def test_an_interrupted_jobs_message_says_what_protects_a_rerun_or_what_may_be_done() -> None:
+    from ec2_connector.job import interrupted_message, rerun_safe
+
+    def lost(action: str, **params: Any) -> JobRecord:
+        return JobRecord("j1", "aws-ec2", action, params, None, status=JobStatus.RUNNING,
+                         holder="host:1:abc", started_at=time.time())
+
+    vpc = lost("create-vpc", **{"cidr-block": "10.0.0.0/16", "client-token": "t-1"})
+    assert rerun_safe(vpc)
+    assert "a rerun (client-token 't-1') is safe: a create first looks for what its " \
+        "client token made" in interrupted_message(vpc)
+    stop = lost("stop-instances", **{"instance-id": ["i-0123456789abcdef0"]})
+    assert rerun_safe(stop) and "its change converges" in interrupted_message(stop)
+    key = lost("create-key-pair", **{"key-name": "deploy", "key-file": "/k/deploy.pem"})
+    assert not rerun_safe(key)
+    text = interrupted_message(key)
+    assert "not run again on its own" in text and "key-name 'deploy'" in text
+    assert "key-file '/k/deploy.pem'" in text and "`jobs resume j1`" in text
+    assert not rerun_safe(lost("no-such-action"))  # unknown: a person decides

@@ -190,6 +190,5 @@ def _what_may_be_done(record: JobRecord) -> str:
         kind = catalog.get(str(record.action)).resource or "resource"
     except Exception:
         kind = "resource"
-    verb = "exist" if str(record.action).startswith(("create-", "import-")) else "be done"
-    return (f"the {kind} of its '{record.action}' request ({named or 'see its parameters'}) "
-            f"may already {verb}")
+    return (f"what its '{record.action}' request does to the {kind} "
+            f"({named or 'see its parameters'}) may already be done on EC2")
