@@ -404,3 +404,32 @@ def test_an_interrupted_jobs_message_says_what_protects_a_rerun_or_what_may_be_d
     assert "not run again on its own" in text and "key-name 'deploy'" in text
     assert "key-file '/k/deploy.pem'" in text and "`jobs resume j1`" in text
     assert not rerun_safe(lost("no-such-action"))  # unknown: a person decides
+
+
+def test_a_holder_whose_claim_was_taken_sends_no_mutating_request(
+    config: dict[str, Any], ec2: Any, image_id: str, tmp_path: Path
+) -> None:
+    from ec2_connector import lifecycle
+    from ec2_connector.config import Connectors
+    from ec2_connector.execution import Request, execute
+    from tests.conftest import launch
+
+    [instance] = launch(ec2, image_id, 1)
+    store = SQLiteJobStore(tmp_path)
+    store.add(record("f2", action="create-tags"))
+    old = store.claim("f2", "old-holder", 30)
+    assert old is not None
+    # Its lease lapsed while it was paused; the job was queued and claimed again.
+    store.transition("f2", [JobStatus.RUNNING], status=JobStatus.INTERRUPTED)
+    store.transition("f2", [JobStatus.INTERRUPTED], status=JobStatus.QUEUED, holder=None)
+    assert store.claim("f2", "new-holder", 30) is not None
+    fence = lifecycle.Fence(store, old, "old-holder", 30)
+    request = Request("aws-ec2", "create-tags", {
+        "resource-id": instance, "tag-key": "env", "tag-value": "late"}, None)
+    response = execute(request, Connectors(config), fence=fence)
+    assert response.exitcode == 9, response.message
+    assert "taken over by another worker before CreateTags" in response.message
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [instance]}])["Tags"]
+    assert tags == []  # nothing was sent
+    assert store.get("f2").holder == "new-holder"
+    store.close()

@@ -144,7 +144,7 @@ def execute(
     request's failure. `fence` is a job's check before each operation (`lifecycle.Fence`)."""
     if fanout.wanted(request):  # several regions or connectors: one call for each
         return fanout.execute(request, connectors, runtime=runtime, progress=progress,
-                              on_item=on_item)
+                              on_item=on_item)  # read-only: no fence to check
     run = _Run(request, connectors, runtime or shared(), progress, on_item)
     if run.ctx is not None:
         run.ctx.fence = fence
