@@ -207,3 +207,17 @@ def test_a_create_without_a_token_makes_one_tagged_with_a_fresh_one(
     vpc = ec2.describe_vpcs(VpcIds=[response.get("vpc-id")])["Vpcs"][0]
     tags = {t["Key"]: t["Value"] for t in vpc.get("Tags", [])}
     assert len(tags.get(TOKEN_TAG, "")) == 32  # ours: a rerun with it would find it
+
+
+def test_threads_with_one_token_create_one_vpc(call: Call, ec2: Any) -> None:
+    # moto ignores nothing here: CreateVpc has no ClientToken; only the lock and the
+    # look-up stand between six creates and six VPCs.
+    def create_vpc(_: int) -> Any:
+        return call.connector("aws-ec2").set("action", "create-vpc") \
+            .set("cidr-block", "10.3.0.0/16").set("client-token", "vpc-burst").sync()
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(create_vpc, range(6)))
+    assert [r.exitcode for r in results] == [0] * 6, [r.message for r in results]
+    assert len({r.get("vpc-id") for r in results}) == 1
+    assert _count(ec2, "describe_vpcs", "Vpcs", "vpc-burst") == 1
