@@ -57,7 +57,7 @@ def _variants(operation: str, body: bytes) -> dict[str, Callable[[], object]]:
     import botocore.session
     from botocore import parsers
 
-    from ec2_connector import wire
+    from ec2_connector.transport import wire
     from ec2_connector.transport.xmlparser import CompiledEC2Parser
 
     shape = botocore.session.get_session().get_service_model("ec2") \

@@ -9,6 +9,12 @@ one worker at least 0.85x the in-process pool. Also the submit latency of `async
 
 On a 2-core machine the worker count stops scaling once the CPUs are busy (each job
 costs the submitter, the broker and a worker some CPU); the notes say so.
+
+Fencing (issue 16): `stop-instances` jobs (one mutating request each, so one fence
+check each) on one worker with the check on and off (`EC2_CONNECTOR_FENCING`), rounds
+interleaved ABBA in one run. Goal: the check costs under 5 % of a job. Beside it, the
+Redis script calls per job, on and off (claim, the shared rate's token, the check,
+finish): claim and finish stay one round trip each, the check adds one.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.endpoints import CannedProcess, connector_config
+from bench.endpoints import CannedProcess, connector_config, instance_id
 from bench.jobs import jobs_rate
-from bench.measure import Figure, median
+from bench.measure import Figure, interleaved, median
 from ec2_connector import Call
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
@@ -34,8 +40,10 @@ DELAY_MS = 50
 CONCURRENCY = 16
 
 
-def start_workers(count: int, broker: str, config: Path, work: Path) -> list[Any]:
-    env_extra = {"EC2_CONNECTOR_CONFIG": str(config), "EC2_CONNECTOR_THROTTLE_RATE": "100000"}
+def start_workers(count: int, broker: str, config: Path, work: Path,
+                  **settings: str) -> list[Any]:
+    env_extra = {"EC2_CONNECTOR_CONFIG": str(config), "EC2_CONNECTOR_THROTTLE_RATE": "100000",
+                 **settings}
     procs, logs = [], []
     for n in range(count):
         log = work / f"worker{count}-{n}.log"
@@ -112,9 +120,104 @@ def run(rounds: int = 2, jobs: int = 1000, latency: int = 300) -> list[Figure]:
             "7. workers", f"{count} workers vs 1 worker", rates[count], rates[1], "jobs/s",
             f"≥ {0.85 * count:.2f}x", rates[count] / rates[1] >= 0.85 * count,
             f"{jobs} jobs; the submitter, Redis and the workers share the machine's cores"))
+    figures += fencing(rounds=max(2, rounds), jobs=max(100, jobs // 3))
     figures.append(Figure(
         "7. workers", "async_() submit latency p50, Redis vs SQLite",
         statistics.median(redis_ms), statistics.median(sqlite_ms), "ms", "informative", None,
         f"p99: Redis {p99(redis_ms):.2f} ms, SQLite {p99(sqlite_ms):.2f} ms; "
         f"{latency} submits each", {"redis": redis_ms, "sqlite": sqlite_ms}))
     return figures
+
+
+def fencing(rounds: int = 4, jobs: int = 300) -> list[Figure]:
+    """Fencing on vs off: stop-instances jobs on one worker, and Redis calls per job."""
+    with tempfile.TemporaryDirectory() as tmp, \
+            CannedProcess(instances=5, delay_ms=DELAY_MS) as canned:
+        work = Path(tmp)
+        redis = RedisServer()
+        try:
+            config = work / "connectors.json"
+            config.write_text(json.dumps(connector_config(canned.url)))
+            scripts: dict[str, list[float]] = {"on": [], "off": []}
+            rates: dict[str, list[float]] = {"on": [], "off": []}
+
+            def variant(name: str) -> Any:
+                def sample() -> float:
+                    procs = start_workers(1, redis.url, config, work,
+                                          EC2_CONNECTOR_FENCING="1" if name == "on" else "0")
+                    try:
+                        with Call(config=connector_config(canned.url), broker=redis.url) as call:
+                            _stop_jobs(call, 30)
+                            before = _script_calls(redis)
+                            rate, job_ms = _stop_jobs(call, jobs)
+                            scripts[name].append((_script_calls(redis) - before) / jobs)
+                            rates[name].append(rate)
+                    finally:
+                        for proc in procs:
+                            terminate(proc)
+                    redis.flush()
+                    return job_ms
+                return sample
+
+            job_ms = interleaved({"on": variant("on"), "off": variant("off")}, rounds)
+            check_ms = _check_ms(redis.url)
+        finally:
+            redis.stop()
+    on, off = median(job_ms["on"]), median(job_ms["off"])
+    return [
+        Figure("7. workers", "fencing on vs off: a stop-instances job's time in the worker",
+               on, off, "ms", "cost < 5 % of a job", on <= 1.05 * off,
+               f"median claim → finish of {jobs} jobs x {rounds} rounds ABBA, one worker; "
+               f"per round on {[round(v, 1) for v in job_ms['on']]}, off "
+               f"{[round(v, 1) for v in job_ms['off']]}; jobs/s on {median(rates['on']):.0f}, "
+               f"off {median(rates['off']):.0f}", {"on": job_ms["on"], "off": job_ms["off"]}),
+        Figure("7. workers", "fencing: one check's round trip vs a job", check_ms, off,
+               "ms", "< 5 %", check_ms < 0.05 * off,
+               f"Redis script calls per job: on {median(scripts['on']):.2f}, off "
+               f"{median(scripts['off']):.2f} (claim, the rate token, finish: one each; the "
+               "check: one per mutating request)", {"script-calls-on": scripts["on"],
+                                                     "script-calls-off": scripts["off"]}),
+    ]
+
+
+def _stop_jobs(call: Call, count: int) -> tuple[float, float]:
+    """Jobs per second, and the median claim → finish time of a job (ms)."""
+    builder = call.connector("aws-ec2").set("action", "stop-instances") \
+        .set("instance-id", [instance_id(0)])
+    started = time.perf_counter()
+    jobs = [builder.async_() for _ in range(count)]
+    failed = [r.message for r in (job.wait(600_000) for job in jobs) if r.exitcode != 0]
+    rate = count / (time.perf_counter() - started)
+    if failed:
+        raise RuntimeError(f"{len(failed)} jobs failed: {failed[0]}")
+    records = [job.record() for job in jobs]
+    return rate, median([((r.finished_at or 0) - (r.started_at or 0)) * 1000
+                         for r in records])
+
+
+def _script_calls(redis: RedisServer) -> int:
+    import redis as client
+
+    stats = client.Redis.from_url(redis.url).info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
+               for name in ("evalsha", "eval"))
+
+
+def _check_ms(url: str, count: int = 2000) -> float:
+    """The median time of one fence check (`holds`) against this Redis."""
+    from ec2_connector.jobs.record import JobRecord
+    from ec2_connector.jobs.redis import RedisJobStore
+
+    store = RedisJobStore(url)
+    try:
+        store.add(JobRecord("fence-bench", "aws-ec2", "stop-instances", {}, None))
+        record = store.claim("fence-bench", "bench", 60)
+        assert record is not None
+        samples = []
+        for _ in range(count):
+            started = time.perf_counter()
+            store.holds("fence-bench", "bench", record.fence, 60)
+            samples.append((time.perf_counter() - started) * 1000)
+        return statistics.median(samples)
+    finally:
+        store.close()

@@ -8,6 +8,7 @@ left out: they are never executed.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,23 @@ def test_the_top_level_is_short() -> None:
     top = [p for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()]
     modules = [p.name for p in top if p.suffix == ".py"]
     assert len(modules) <= MAX_TOP_LEVEL, sorted(modules)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_import_of_ours_names_a_module_that_exists(name: str) -> None:
+    # Relative imports that point nowhere only fail when that line runs (a function-level
+    # import): the tree is checked as a whole instead.
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in _executed(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom) or not node.level:
+            continue
+        base = package.split(".")[: len(package.split(".")) - node.level + 1]
+        source = ".".join(base + ([node.module] if node.module else []))
+        if node.module is None:  # `from . import x`: each x is a module
+            defined = MODULES[source].read_text()  # or a name its __init__ defines
+            missing = [a.name for a in node.names if f"{source}.{a.name}" not in MODULES
+                       and not re.search(rf"^(?:def |class )?{a.name}\b", defined, re.M)]
+            assert not missing, f"{name}:{node.lineno} imports no module {missing}"
+        else:
+            assert source in MODULES, f"{name}:{node.lineno}: no module {source}"

@@ -42,6 +42,8 @@ _SETTINGS: dict[str, tuple[str | None, str]] = {
     "FULL_MODEL": ("off", "load botocore's whole EC2 model instead of the trimmed one"),
     "COMPILED_PARSER": ("on", "parse EC2's answers with functions compiled from the model "
                               "(botocore's result, faster); `off` for botocore's own"),
+    "FENCING": ("on", "check before each mutating request of a job that it still holds the "
+                      "job (`0` only to measure what the check costs)"),
     "REQUEST_READ_TIMEOUT": (None, "seconds a service request may take to arrive"),
     "MAX_REQUESTS": (None, "service requests served at once"),
     "AUDIT_FILE": ("unset", "the service's audit trail (one JSON line per request)"),

@@ -8,6 +8,7 @@ several regions or connectors (`fanout`, which runs each of its calls through
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from . import fanout, single
 from .config import Connectors
@@ -34,14 +35,15 @@ def execute(
     runtime: Runtime | None = None,
     progress: Progress | None = None,
     on_item: ItemSink | None = None,
+    fence: Callable[[str], None] | None = None,
 ) -> Response:
     """Run a request to completion or to its deadline, on this thread; never raises for a
-    request's failure."""
+    request's failure. `fence` is a job's check before each operation (`lifecycle.Fence`)."""
     if fanout.wanted(request):  # several regions or connectors: one call for each
         return fanout.execute(request, connectors, runtime=runtime, progress=progress,
-                              on_item=on_item)
+                              on_item=on_item)  # read-only: no fence to check
     return single.execute(request, connectors, runtime=runtime, progress=progress,
-                          on_item=on_item)
+                          on_item=on_item, fence=fence)
 
 
 async def execute_async(

@@ -100,6 +100,8 @@ class Settings:
                                      metadata={"env": "CALLBACK_BACKOFF_MS"})
     callback_timeout_ms: int = field(default=DEFAULT_CALLBACK_TIMEOUT_MS,
                                      metadata={"env": "CALLBACK_TIMEOUT_MS"})
+    # Off only to measure what the check before each mutating request of a job costs.
+    fencing: bool = field(default=True, metadata={"env": "FENCING"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

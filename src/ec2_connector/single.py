@@ -44,10 +44,14 @@ def execute(
     runtime: Runtime | None = None,
     progress: Progress | None = None,
     on_item: ItemSink | None = None,
+    fence: Callable[[str], None] | None = None,
 ) -> Response:
     """Run a request for one target to completion or to its deadline, on this thread;
-    never raises for a request's failure."""
+    never raises for a request's failure. `fence` is a job's check before each operation
+    (`lifecycle.Fence`)."""
     run = _Run(request, connectors, runtime or shared(), progress, on_item)
+    if run.ctx is not None:
+        run.ctx.fence = fence
     return run.response(run.here)
 
 
@@ -227,8 +231,8 @@ def _timeout_message(exc: TimedOut, ctx: Context, deadline: Deadline) -> str:
     token = ctx.partial.get("client-token")
     if token:
         message += (
-            f"; instances may have been launched: retry with client-token '{token}' "
-            "to get them without launching again"
+            f"; it may have created something already: retry with client-token '{token}' "
+            "to get that without creating again"
         )
     return message
 

@@ -10,7 +10,7 @@ import pytest
 
 from ec2_connector import Call
 from tests.conftest import launch
-from tests.harness.calls import refused, run
+from tests.harness.calls import PUBLIC_KEY, refused, run
 
 
 def test_address_flow(call: Call, ec2: Any, image_id: str) -> None:
@@ -64,15 +64,6 @@ def test_bad_address_and_key_input_sends_nothing(
     refused(call, action, text, params)
     assert ec2.describe_addresses()["Addresses"] == []
     assert ec2.describe_key_pairs()["KeyPairs"] == []
-
-
-PUBLIC_KEY = (
-    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDPtCGHTvaPYp2Uzvp6hEgh0bSD8ZcWvm87aNOmHVXTtyR5GDE1"
-    "VGwAFPn4j6+jsLZ4SQfOXhsv2QqUdqQbjE0ONItQgRVG2pbJPMvCh4onIBfEfk2ob1i3tyyB2Xp1s1kCt7Zuh8qH"
-    "ahnMeV3dmOlx0zBqcTnM+mHexBJ1tHkaJnBNgMI6L1Xpv1TnavyxNRTS8bFGYFeV4fmeYfPDcIN+lRdnu8nbhXbx"
-    "nB8gVY6dWNXtxAMoOi08JzsbNmc5z8eGTQIkBC5ByAcIk07zETrJdRo5zEDl4NUTEO3RYHT4BjLNVcI3Ewmxn6L2"
-    "ArMsebt9JNZMgAWHYU6ru2YwZpvb me@host"
-)
 
 
 def test_key_pair_flow(call: Call, ec2: Any, tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ from botocore.validate import ParamValidator
 
 from ec2_connector.actions import ACTIONS, ALIASES, catalog
 from ec2_connector.actions.runner import input_args
+from ec2_connector.actions.tokens import idempotency_member, output_member
 from ec2_connector.errors import NotFound, class_for_code
-from ec2_connector.spec.action import Action, In
+from ec2_connector.spec.action import Action, In, Rerun
 from ec2_connector.spec.fields import Field, Fields
 from ec2_connector.spec.resources import RESOURCES
 
@@ -222,6 +223,53 @@ def test_field_rules_timestamps_and_absent_lists() -> None:
     item["Groups"] = [{"GroupId": "sg-1"}, {"GroupId": "sg-2"}]
     assert mapper(fields)(item)["ids"] == ["sg-1", "sg-2"]
     assert mapper(fields)(item)["first"] == "sg-1"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_action_has_a_rerun_class_the_model_bears_out(name: str) -> None:
+    action = catalog.get(name)
+    if not action.mutating:
+        assert action.rerun is Rerun.READ_ONLY
+        return
+    assert action.rerun in (Rerun.CONVERGES, Rerun.FOUND_BY_TOKEN, Rerun.MANUAL)
+    # A create: it takes tags, and its answer holds one resource of its kind (a rule
+    # added to a group takes tags too, but answers with rules: a second run is refused).
+    creates = bool(action.operation and action.resource) and "TagSpecifications" in (
+        operation(str(action.operation)).input_shape.members) and output_member(
+            MODEL, str(action.operation), RESOURCES[str(action.resource)]) is not None
+    if action.rerun is Rerun.FOUND_BY_TOKEN:
+        # A rerun can find what the first run made: the create tags it, and the
+        # resource's describe filters by tag.
+        assert creates, f"{name}: its operation takes no tags to find it by"
+        res = RESOURCES[str(action.resource)]
+        assert res.tag_type is not None
+        assert "Filters" in operation(res.describe).input_shape.members
+        assert res.describe in action.all_operations()
+        assert "client-token" in action.param_index()
+        member = idempotency_member(MODEL, str(action.operation))
+        mapped = action.inputs.get("client-token")
+        assert mapped is None or mapped == member, f"{name}: client-token is not {member}"
+    elif creates:
+        # A create no look-up protects (a private key lost with its run) is never rerun
+        # on its own.
+        assert action.rerun is Rerun.MANUAL, f"{name} creates: found-by-token or manual"
+
+
+def test_a_mutating_declaration_without_a_rerun_class_fails_at_once() -> None:
+    with pytest.raises(TypeError, match="must declare rerun="):
+        Action(name="create-thing", doc="d", operation="CreateVpc", resource="vpc")
+    with pytest.raises(TypeError, match="must declare rerun="):
+        Action(name="create-thing", doc="d", operation="CreateVpc", rerun=Rerun.READ_ONLY)
+    read = Action(name="look", doc="d", operation="DescribeVpcs", mutating=False)
+    assert read.rerun is Rerun.READ_ONLY
+
+
+def test_generic_creates_send_ec2s_own_token_where_the_model_has_one() -> None:
+    have = {n for n in NAMES if catalog.get(n).rerun is Rerun.FOUND_BY_TOKEN
+            and idempotency_member(MODEL, str(catalog.get(n).operation))}
+    # The model decides: these are the operations with an idempotencyToken member today.
+    assert {"create-volume", "create-launch-template", "copy-image",
+            "create-instance"} <= have
 
 
 def test_the_catalog_finds_every_module_of_declarations() -> None:

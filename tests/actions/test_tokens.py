@@ -139,3 +139,101 @@ def test_two_processes_with_one_token_launch_once(
                 racer.stdin.close()
             racer.wait(timeout=30)
     assert len(all_instances(ec2)) == TOKEN_TRIALS
+
+
+# Every create that reruns safely, as a resource family: the request, and how to count
+# that family's resources on the endpoint with plain boto3 (by our token tag). Not
+# copy-image: moto's CopyImage drops TagSpecifications (AWS keeps them, and honours
+# its ClientToken, which the connector sends).
+def _count(ec2: Any, operation: str, items: str, token: str, **extra: Any) -> int:
+    from ec2_connector.spec.fields import getter
+
+    found = getter(items)(getattr(ec2, operation)(
+        Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}], **extra)) or []
+    return len(found)
+
+
+def families(ec2: Any, image_id: str) -> dict[str, tuple[dict[str, Any], Any]]:
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    [instance] = launch(ec2, image_id, 1)
+    images = ("describe_images", "Images")
+    return {
+        "create-launch-template": (
+            {"launch-template-name": "web-servers", "image-id": image_id,
+             "instance-type": "t3.micro"},
+            lambda t: _count(ec2, "describe_launch_templates", "LaunchTemplates", t)),
+        "create-image": ({"instance-id": instance, "name": "web-1"},
+                         lambda t: _count(ec2, *images, t, Owners=["self"])),
+        "copy-snapshot": (
+            {"source-snapshot-id": snapshot},
+            lambda t: _count(ec2, "describe_snapshots", "Snapshots", t, OwnerIds=["self"])),
+        "create-vpc": ({"cidr-block": "10.0.0.0/16"},
+                       lambda t: _count(ec2, "describe_vpcs", "Vpcs", t)),
+        "create-subnet": ({"vpc-id": vpc, "cidr-block": "10.9.1.0/24"},
+                          lambda t: _count(ec2, "describe_subnets", "Subnets", t)),
+        "allocate-address": ({}, lambda t: _count(ec2, "describe_addresses", "Addresses", t)),
+        "create-security-group": (
+            {"group-name": "web", "group-description": "web servers"},
+            lambda t: _count(ec2, "describe_security_groups", "SecurityGroups", t)),
+        "create-volume": ({"availability-zone": "us-east-1a", "size": 1},
+                          lambda t: _count(ec2, "describe_volumes", "Volumes", t)),
+        "take-snapshot-of-volume": (
+            {"volume-id": volume},
+            lambda t: _count(ec2, "describe_snapshots", "Snapshots", t, OwnerIds=["self"])),
+        "import-key-pair": (
+            {"key-name": "mine", "public-key-material": PUBLIC_KEY},
+            lambda t: _count(ec2, "describe_key_pairs", "KeyPairs", t)),
+    }
+
+
+PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn7vmgKzVzNwxWsVuo/Y6kA4dr6zNxBovm9Yk"
+              "Yr4QOZ me@host")
+
+
+def test_every_create_family_finds_what_its_token_made(
+    call: Call, ec2: Any, image_id: str
+) -> None:
+    for action, (params, count) in families(ec2, image_id).items():
+        token = f"fam-{action}"
+        builder = call.connector("aws-ec2").set("action", action).set("client-token", token)
+        for key, value in params.items():
+            builder.set(key, value)
+        first = builder.sync()
+        assert first.exitcode == 0, (action, first.message)
+        again = builder.sync()  # the rerun of a job whose first run was lost
+        assert again.exitcode == 0, (action, again.message)
+        assert again.data == first.data, action
+        assert "created earlier with this client token" in again.meta.get("client-token", ""), (
+            action, again.meta)
+        assert count(token) == 1, action  # one resource, found again, not made twice
+        other = builder.set("tags", {"other": "yes"}).sync()
+        assert other.exitcode == 2, (action, other.message)
+        assert other.message.startswith("IdempotentParameterMismatch:"), other.message
+        assert count(token) == 1, action
+
+
+def test_a_create_without_a_token_makes_one_tagged_with_a_fresh_one(
+    call: Call, ec2: Any
+) -> None:
+    response = call.connector("aws-ec2").set("action", "create-vpc") \
+        .set("cidr-block", "10.1.0.0/16").sync()
+    assert response.exitcode == 0, response.message
+    vpc = ec2.describe_vpcs(VpcIds=[response.get("vpc-id")])["Vpcs"][0]
+    tags = {t["Key"]: t["Value"] for t in vpc.get("Tags", [])}
+    assert len(tags.get(TOKEN_TAG, "")) == 32  # ours: a rerun with it would find it
+
+
+def test_threads_with_one_token_create_one_vpc(call: Call, ec2: Any) -> None:
+    # moto ignores nothing here: CreateVpc has no ClientToken; only the lock and the
+    # look-up stand between six creates and six VPCs.
+    def create_vpc(_: int) -> Any:
+        return call.connector("aws-ec2").set("action", "create-vpc") \
+            .set("cidr-block", "10.3.0.0/16").set("client-token", "vpc-burst").sync()
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(create_vpc, range(6)))
+    assert [r.exitcode for r in results] == [0] * 6, [r.message for r in results]
+    assert len({r.get("vpc-id") for r in results}) == 1
+    assert _count(ec2, "describe_vpcs", "Vpcs", "vpc-burst") == 1

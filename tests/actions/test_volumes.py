@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
+from ec2_connector.actions.tokens import own_tags
 from tests.conftest import launch
 from tests.harness.calls import refused, run
 
@@ -20,7 +21,7 @@ def test_volume_flow(call: Call, ec2: Any, image_id: str) -> None:
     volume_id = details["volume-id"]
     held = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
     assert held["Size"] == 8 == details["size"] and held["VolumeType"] == "gp3"
-    assert {t["Key"]: t["Value"] for t in held["Tags"]} == {"team": "ops"}
+    assert own_tags({t["Key"]: t["Value"] for t in held["Tags"]}) == {"team": "ops"}
     assert details["state"] == "available" and created.get("last-states") == {
         volume_id: "available"}
     assert isinstance(details["create-time"], str)

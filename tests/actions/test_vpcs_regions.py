@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call
+from ec2_connector.actions.tokens import own_tags
 from tests.harness.calls import refused, run
 
 
@@ -20,7 +21,7 @@ def test_vpc_and_subnet_flow(call: Call, ec2: Any) -> None:
         vpc_id: "available"}
 
     [info] = run(call, "describe-vpc", vpc_id=vpc_id).get("vpc-info")
-    assert info["tags"] == {"Name": "lab"} and info["cidr-block"] == "10.20.0.0/16"
+    assert own_tags(info["tags"]) == {"Name": "lab"} and info["cidr-block"] == "10.20.0.0/16"
     assert vpc_id in {v["vpc-id"] for v in run(call, "list-vpcs").get("vpc-list")}
 
     modified = run(call, "modify-vpc-attribute", vpc_id=vpc_id, enable_dns_hostnames=True)

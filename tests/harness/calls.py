@@ -71,3 +71,13 @@ def launch_in(endpoint: str, region: str) -> str:
 def client(endpoint: str, region: str) -> Any:
     return boto3.client("ec2", region_name=region, endpoint_url=endpoint,
                         aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+# An OpenSSH public key EC2 (and moto) accepts for import-key-pair.
+PUBLIC_KEY = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDPtCGHTvaPYp2Uzvp6hEgh0bSD8ZcWvm87aNOmHVXTtyR5GDE1"
+    "VGwAFPn4j6+jsLZ4SQfOXhsv2QqUdqQbjE0ONItQgRVG2pbJPMvCh4onIBfEfk2ob1i3tyyB2Xp1s1kCt7Zuh8qH"
+    "ahnMeV3dmOlx0zBqcTnM+mHexBJ1tHkaJnBNgMI6L1Xpv1TnavyxNRTS8bFGYFeV4fmeYfPDcIN+lRdnu8nbhXbx"
+    "nB8gVY6dWNXtxAMoOi08JzsbNmc5z8eGTQIkBC5ByAcIk07zETrJdRo5zEDl4NUTEO3RYHT4BjLNVcI3Ewmxn6L2"
+    "ArMsebt9JNZMgAWHYU6ru2YwZpvb me@host"
+)

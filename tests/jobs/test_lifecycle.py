@@ -27,6 +27,7 @@ from tests.conftest import all_instances
 from tests.harness import SilentServer
 from tests.harness.calls import LaunchThenHang, config_for
 from tests.harness.cli import assert_one_line_error, clean_env, envelope, run_cli
+from tests.harness.jobs import record
 
 LEASE = "2"
 
@@ -345,3 +346,91 @@ def test_jobs_wait_draws_a_progress_line_on_a_terminal(home: Path) -> None:
             os.close(master)
     assert waited.returncode == 3
     assert f"job {job_id[:12]}: running" in drawn and "\x1b[K" in drawn
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def job_store(request: Any, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "sqlite":
+        made: Any = SQLiteJobStore(tmp_path)
+    else:
+        from ec2_connector.jobs.redis import RedisJobStore
+
+        server = request.getfixturevalue("redis_server")
+        server.flush()
+        made = RedisJobStore(server.url)
+    yield made
+    made.close()
+
+
+def test_every_claim_grows_the_fence_and_only_the_latest_claim_acts(job_store: Any) -> None:
+    store = job_store
+    store.add(record("f1"))
+    first = store.claim("f1", "worker-a", 30)
+    assert first is not None and first.fence == 1
+    assert store.holds("f1", "worker-a", 1, 30)
+    # Its lease lapsed: the job was interrupted, queued again, and claimed again, by the
+    # same holder name even (a worker process takes its own job back).
+    assert store.transition("f1", [JobStatus.RUNNING], status=JobStatus.INTERRUPTED)
+    assert store.transition("f1", [JobStatus.INTERRUPTED], status=JobStatus.QUEUED,
+                            holder=None, lease_until=None)
+    second = store.claim("f1", "worker-a", 30)
+    assert second is not None and second.fence == 2
+    assert not store.holds("f1", "worker-a", 1, 30)  # the first claim is fenced off
+    assert not store.finish("f1", "worker-a", JobStatus.SUCCEEDED, "late", {}, 1)
+    assert store.get("f1").status is JobStatus.RUNNING
+    assert store.holds("f1", "worker-a", 2, 30)
+    assert not store.holds("f1", "worker-b", 2, 30)
+    assert store.finish("f1", "worker-a", JobStatus.SUCCEEDED, "ok", {}, 2)
+    assert not store.holds("f1", "worker-a", 2, 30)  # ended: nothing more is sent
+    assert store.get("f1").fence == 2 and store.get("f1").message == "ok"
+
+
+def test_an_interrupted_jobs_message_says_what_protects_a_rerun_or_what_may_be_done() -> None:
+    from ec2_connector.jobs.record import interrupted_message, rerun_safe
+
+    def lost(action: str, **params: Any) -> JobRecord:
+        return JobRecord("j1", "aws-ec2", action, params, None, status=JobStatus.RUNNING,
+                         holder="host:1:abc", started_at=time.time())
+
+    vpc = lost("create-vpc", **{"cidr-block": "10.0.0.0/16", "client-token": "t-1"})
+    assert rerun_safe(vpc)
+    assert "a rerun (client-token 't-1') is safe: a create first looks for what its " \
+        "client token made" in interrupted_message(vpc)
+    stop = lost("stop-instances", **{"instance-id": ["i-0123456789abcdef0"]})
+    assert rerun_safe(stop) and "its change converges" in interrupted_message(stop)
+    key = lost("create-key-pair", **{"key-name": "deploy", "key-file": "/k/deploy.pem"})
+    assert not rerun_safe(key)
+    text = interrupted_message(key)
+    assert "not run again on its own" in text and "key-name 'deploy'" in text
+    assert "key-file '/k/deploy.pem'" in text and "`jobs resume j1`" in text
+    assert not rerun_safe(lost("no-such-action"))  # unknown: a person decides
+
+
+def test_a_holder_whose_claim_was_taken_sends_no_mutating_request(
+    config: dict[str, Any], ec2: Any, image_id: str, tmp_path: Path
+) -> None:
+    from ec2_connector.config import Connectors
+    from ec2_connector.execution import execute
+    from ec2_connector.jobs import lifecycle
+    from ec2_connector.request import Request
+    from tests.conftest import launch
+
+    [instance] = launch(ec2, image_id, 1)
+    store = SQLiteJobStore(tmp_path)
+    store.add(record("f2", action="create-tags"))
+    old = store.claim("f2", "old-holder", 30)
+    assert old is not None
+    # Its lease lapsed while it was paused; the job was queued and claimed again.
+    store.transition("f2", [JobStatus.RUNNING], status=JobStatus.INTERRUPTED)
+    store.transition("f2", [JobStatus.INTERRUPTED], status=JobStatus.QUEUED, holder=None)
+    assert store.claim("f2", "new-holder", 30) is not None
+    fence = lifecycle.Fence(store, old, "old-holder", 30)
+    request = Request("aws-ec2", "create-tags", {
+        "resource-id": instance, "tag-key": "env", "tag-value": "late"}, None)
+    response = execute(request, Connectors(config), fence=fence)
+    assert response.exitcode == 9, response.message
+    assert "taken over by another worker before CreateTags" in response.message
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [instance]}])["Tags"]
+    assert tags == []  # nothing was sent
+    assert store.get("f2").holder == "new-holder"
+    store.close()

@@ -16,6 +16,7 @@ from ec2_connector.jobs import lifecycle
 from ec2_connector.jobs.record import JobRecord, JobStatus
 from ec2_connector.jobs.redis import RedisJobStore
 from ec2_connector.jobs.store import JobStore, SQLiteJobStore, parse_age
+from tests.harness.jobs import record
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -28,13 +29,6 @@ def store(request: Any, tmp_path: Path) -> Iterator[JobStore]:
         made = RedisJobStore(server.url)
     yield made
     made.close()
-
-
-def record(job_id: str, **values: Any) -> JobRecord:
-    fields: dict[str, Any] = {"connector": "aws-ec2", "action": "list-instances",
-                              "params": {"filters": {}, "ids": []}, "timeout_ms": 5000,
-                              "target": {"region": "us-east-1"}, **values}
-    return JobRecord(job_id, **fields)
 
 
 def test_a_record_round_trips(store: JobStore) -> None:

@@ -2,11 +2,14 @@
 job store, moto as EC2. Nothing of ours is patched: the workers are `ec2-connector worker`
 processes, killed with SIGKILL where a test says so.
 
-WORKER_JOBS scales the mixed-job run (default 200, about 10 s on two cores).
+WORKER_JOBS scales the mixed-job run (default 200, about 10 s on two cores);
+FLEET_TRIALS repeats the kill -9 and SIGSTOP trials (default 1 each, about 30 s together;
+the issue's round was 3 and 4).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -31,11 +34,12 @@ from tests.conftest import all_instances, launch
 from tests.harness import CaptureServer, SilentServer
 from tests.harness.calls import LaunchThenHang, config_for
 from tests.harness.cli import assert_one_line_error, clean_env
-from tests.harness.faults import free_port
+from tests.harness.faults import HTTPHarnessServer, RequestHandler, free_port
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
 
 JOBS = int(os.environ.get("WORKER_JOBS", "200"))
+TRIALS = range(int(os.environ.get("FLEET_TRIALS", "1")))
 LEASE, SWEEP = "3", "1"
 
 
@@ -65,6 +69,9 @@ class Worker:
     def kill_group(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
+
+    def signal_group(self, signum: int) -> None:
+        os.killpg(self.proc.pid, signum)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -371,3 +378,166 @@ def test_a_restart_of_a_volatile_redis_mid_job_says_the_store_lost_its_data(
         volatile.stop()
         if fresh is not None:
             fresh.stop()
+
+
+class ActsThenAnswersLate(HTTPHarnessServer):
+    """Relays every request to EC2 at once, and holds the answers of the actions in
+    `hold` that many seconds: EC2 has acted, the worker has not heard. It keeps every
+    request's parameters, to count what each job sent."""
+
+    def __init__(self, upstream_port: int, hold: dict[str, float]) -> None:
+        super().__init__()
+        self.upstream_port = upstream_port
+        self.hold = hold
+        self.sent: list[dict[str, str]] = []
+
+    def respond(self, req: RequestHandler) -> None:
+        params = req.params()
+        self.sent.append(params)  # list.append is atomic: handler threads share it
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
+        conn.request(req.command, req.path, body=req.body, headers=headers)
+        upstream = conn.getresponse()
+        body = upstream.read()
+        conn.close()
+        if req.pause(self.hold.get(params.get("Action", ""), 0)):
+            return
+        req.send_body(upstream.status, body)
+
+    def mutating(self) -> list[dict[str, str]]:
+        return [p for p in list(self.sent) if p.get("Action") and not p["Action"].startswith(
+            ("Describe", "Get", "List"))]
+
+
+def tagged_with(params: dict[str, str], token: str) -> bool:
+    # The query protocol spells our tag as TagSpecification.N.Tag.M.Value=<token>.
+    return any(k.startswith("TagSpecification") and v == token for k, v in params.items())
+
+
+# A create of each family the issue found rerun twice, and a stop: (action, parameters,
+# how to count the resources of the family on moto with plain boto3).
+CREATES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("create-vpc", {"cidr-block": "10.0.0.0/16"}, "describe_vpcs", "Vpcs"),
+    ("allocate-address", {}, "describe_addresses", "Addresses"),
+    ("create-security-group", {"group-name": "web", "group-description": "web servers"},
+     "describe_security_groups", "SecurityGroups"),
+    ("create-volume", {"availability-zone": "us-east-1a", "size": 1}, "describe_volumes",
+     "Volumes"),
+]
+HELD = {"CreateVpc": 30, "AllocateAddress": 30, "CreateSecurityGroup": 30,
+        "CreateVolume": 30, "StopInstances": 30, "CreateKeyPair": 30}
+
+
+def count_tagged(ec2: Any, operation: str, items: str, token: str) -> int:
+    found = getattr(ec2, operation)(Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}])
+    return len(found[items])
+
+
+@pytest.mark.parametrize("trial", TRIALS)
+def test_kill_9_while_holding_creates_of_every_family_reruns_only_what_is_safe(
+    broker: str, moto_server: Any, endpoint: str, ec2: Any, image_id: str, tmp_path: Path,
+    trial: int
+) -> None:
+    running = launch(ec2, image_id, 1)
+    with ActsThenAnswersLate(moto_server.port, dict(HELD)) as proxy:
+        config = tmp_path / "late.json"
+        config.write_text(json.dumps(config_for(proxy.url, region="us-east-1")))
+        doomed = Worker(broker, config, tmp_path / "doomed.log", concurrency=8).wait_ready()
+        survivor: Worker | None = None
+        try:
+            with Call(config=config_for(proxy.url), broker=broker) as call:
+                jobs = {}
+                for action, params, _, _ in CREATES:
+                    builder = call.connector("aws-ec2").set("action", action)
+                    for key, value in params.items():
+                        builder.set(key, value)
+                    jobs[action] = builder.timeout(120000).async_()
+                jobs["stop-instances"] = call.connector("aws-ec2").set(
+                    "action", "stop-instances").set("instance-id", running).async_()
+                jobs["create-key-pair"] = call.connector("aws-ec2").set(
+                    "action", "create-key-pair").set("key-name", "deploy").set(
+                    "key-file", str(tmp_path / "deploy.pem")).async_()
+                deadline = time.monotonic() + 30
+                while len(proxy.mutating()) < len(jobs) and time.monotonic() < deadline:
+                    time.sleep(0.05)  # EC2 has acted on every job; no answer has come back
+                assert len(proxy.mutating()) == len(jobs), proxy.mutating()
+                doomed.kill_group()
+                proxy.hold.clear()
+                survivor = Worker(broker, config, tmp_path / "survivor.log").wait_ready()
+                responses = {name: job.wait(60000) for name, job in jobs.items()}
+                records = {name: job.record() for name, job in jobs.items()}
+        finally:
+            doomed.stop()
+            if survivor is not None:
+                survivor.stop()
+    for action, _, operation, items in CREATES:
+        record = records[action]
+        assert responses[action].exitcode == 0, (action, responses[action].message)
+        assert record.reruns == 1, action
+        assert "looks for what its client token made" in (record.response or {}).get(
+            "meta", {}).get("rerun-reason", ""), action
+        token = record.params["client-token"]
+        assert count_tagged(ec2, operation, items, token) == 1, action  # one, found again
+        creates = [p for p in proxy.sent if tagged_with(p, token)]
+        assert len(creates) == 1, (action, creates)  # its create was sent once
+    stop = records["stop-instances"]
+    assert responses["stop-instances"].exitcode == 0 and stop.reruns == 1
+    assert "converges" in (stop.response or {})["meta"]["rerun-reason"]
+    # A converging change is sent again by its rerun, once per run.
+    assert [p.get("Action") for p in proxy.sent].count("StopInstances") == 2
+    # The key pair's private key left with the lost run: it is not rerun on its own.
+    key = records["create-key-pair"]
+    assert key.status.value == "interrupted" and key.reruns == 0, key
+    assert "key-name 'deploy'" in (key.message or "") and "jobs resume" in (key.message or "")
+    assert [p["Action"] for p in proxy.mutating()].count("CreateKeyPair") == 1
+
+
+@pytest.mark.parametrize("trial", TRIALS)
+def test_a_worker_paused_past_its_lease_sends_nothing_more_and_records_nothing(
+    broker: str, moto_server: Any, endpoint: str, ec2: Any, tmp_path: Path, trial: int
+) -> None:
+    # The paused worker stops while its token look-up is answered slowly, i.e. before it
+    # sends the create. Each worker has its own lock folder: two machines.
+    with ActsThenAnswersLate(moto_server.port, {"DescribeAddresses": 2}) as proxy:
+        config = tmp_path / "late.json"
+        config.write_text(json.dumps(config_for(proxy.url, region="us-east-1")))
+        machines = [tmp_path / "a", tmp_path / "b"]
+        for folder in machines:
+            folder.mkdir()
+        paused = Worker(broker, config, tmp_path / "paused.log", concurrency=4,
+                        TMPDIR=str(machines[0])).wait_ready()
+        other: Worker | None = None
+        try:
+            with Call(config=config_for(proxy.url), broker=broker) as call:
+                job = call.connector("aws-ec2").set("action", "allocate-address") \
+                    .timeout(120000).async_()
+                deadline = time.monotonic() + 30
+                while not any(p.get("Action") == "DescribeAddresses" for p in proxy.sent) \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                paused.signal_group(signal.SIGSTOP)  # mid look-up, past its lease below
+                proxy.hold.clear()
+                other = Worker(broker, config, tmp_path / "other.log", concurrency=4,
+                               TMPDIR=str(machines[1])).wait_ready()
+                response = job.wait(60000)
+                taken = job.record()
+                paused.signal_group(signal.SIGCONT)
+                deadline = time.monotonic() + 20
+                while b"no longer holds the job" not in paused.log.read_bytes() \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                time.sleep(0.5)  # time for a late write, if one were made
+                after = job.record()
+        finally:
+            paused.signal_group(signal.SIGCONT)
+            paused.stop()
+            if other is not None:
+                other.stop()
+    assert response.exitcode == 0, response.message
+    assert taken.holder is not None and taken.holder.split(":")[1] == str(other.proc.pid)
+    assert taken.fence == 2 and taken.reruns == 1
+    log = paused.log.read_text()
+    assert "WARNING" in log and "not sending AllocateAddress" in log, log[-3000:]
+    assert after.to_dict() == taken.to_dict()  # the paused worker's late result: not recorded
+    assert len(ec2.describe_addresses()["Addresses"]) == 1
+    assert [p["Action"] for p in proxy.mutating()] == ["AllocateAddress"]

@@ -37,7 +37,7 @@ from ec2_connector.transport.xmlparser import (
     fast_timestamp,
     gc_paused,
 )
-from tests.actions.test_addresses_keys import PUBLIC_KEY
+from tests.harness.calls import PUBLIC_KEY
 from tests.harness.canned import describe_instances_xml
 
 EC2 = botocore.session.get_session().get_service_model("ec2")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec.action import Action
+from ..spec.action import Action, Rerun
 from ..spec.fields import TAGS, Fields
 from ..spec.params import Boolean, Group, Param, String, StringList
 from .shapes import (
@@ -35,6 +35,7 @@ ONE_ADDRESS = Group(("allocation-id", "public-ip"))
 ACTIONS = (
     Action(
         name="allocate-address",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Allocate an Elastic IP address for use in a VPC.",
         operation="AllocateAddress",
         resource="address",
@@ -47,6 +48,7 @@ ACTIONS = (
     ),
     Action(
         name="associate-address",
+        rerun=Rerun.CONVERGES,
         doc="Associate an Elastic IP with an instance or a network interface.",
         operation="AssociateAddress",
         resource="address",
@@ -69,6 +71,7 @@ ACTIONS = (
     ),
     Action(
         name="disassociate-address",
+        rerun=Rerun.CONVERGES,
         doc="Disassociate an Elastic IP from what it is associated with.",
         operation="DisassociateAddress",
         resource="address",
@@ -85,6 +88,7 @@ ACTIONS = (
     ),
     Action(
         name="release-address",
+        rerun=Rerun.MANUAL,
         doc="Release an Elastic IP address (disassociate it first).",
         operation="ReleaseAddress",
         resource="address",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec.action import Action
+from ..spec.action import Action, Rerun
 from ..spec.fields import TAGS, Field, Fields
 from ..spec.params import Boolean, Group, Param, String, StringList
 from .shapes import (
@@ -69,6 +69,7 @@ ACTIONS = (
             example={"owner": ["amazon"], "filters": {"architecture": "x86_64"}}),
     Action(
         name="create-image",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Create an AMI from an instance.",
         operation="CreateImage",
         resource="image",
@@ -87,6 +88,7 @@ ACTIONS = (
     ),
     Action(
         name="copy-image",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Copy an AMI, within the region or from another one.",
         operation="CopyImage",
         resource="image",
@@ -110,6 +112,7 @@ ACTIONS = (
     ),
     Action(
         name="deregister-image",
+        rerun=Rerun.CONVERGES,
         doc="Deregister an AMI (its snapshots are kept).",
         operation="DeregisterImage",
         resource="image",

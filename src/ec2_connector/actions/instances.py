@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from ..errors import InvalidRequest, ServiceError
 from ..response import Outcome
-from ..spec.action import Action
+from ..spec.action import Action, Rerun
 from ..spec.fields import Field, Fields, mapper
 from ..spec.params import (
     INSTANCE_ID,
@@ -337,6 +337,7 @@ def state_action(
         name=name,
         doc=doc,
         run=state_change(operation, result, target),
+        rerun=Rerun.CONVERGES,  # a second start (stop, ...) leaves the state the first did
         operation=operation,
         operations=("DescribeInstances",),
         resource="instance",
@@ -362,6 +363,7 @@ STATUS_FIELDS: Fields = {
 ACTIONS = (
     Action(
         name="create-instance",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Launch instances from an AMI; returns their details and the client token.",
         run=create_instance,
         operation="RunInstances",
@@ -470,6 +472,7 @@ ACTIONS = (
     ),
     Action(
         name="modify-instance-attribute",
+        rerun=Rerun.CONVERGES,
         doc="Change one attribute of an instance.",
         run=modify_instance_attribute,
         operation="ModifyInstanceAttribute",

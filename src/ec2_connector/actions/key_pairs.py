@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..spec.action import Action
+from ..spec.action import Action, Rerun
 from ..spec.fields import TAGS, Fields
 from ..spec.params import Choice, Group, Param, String, StringList, Text
 from ..spec.resources import resource
@@ -77,6 +77,7 @@ def create_key_pair(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 ACTIONS = (
     Action(
         name="create-key-pair",
+        rerun=Rerun.MANUAL,
         doc="Create a key pair; its private key is returned once, or written to key-file.",
         run=create_key_pair,
         operation="CreateKeyPair",
@@ -97,6 +98,7 @@ ACTIONS = (
     ),
     Action(
         name="import-key-pair",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Import the public key of a key pair you made yourself.",
         operation="ImportKeyPair",
         resource="key-pair",
@@ -122,6 +124,7 @@ ACTIONS = (
             example={"key-name": ["deploy"]}),
     Action(
         name="delete-key-pair",
+        rerun=Rerun.MANUAL,
         doc="Delete a key pair (instances launched with it keep their key).",
         operation="DeleteKeyPair",
         resource="key-pair",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from ..spec.action import Action, In
+from ..spec.action import Action, In, Rerun
 from ..spec.fields import TAGS, Fields
 from ..spec.params import Group, Param, String, StringList, Text
 from ..spec.resources import resource
@@ -44,6 +44,7 @@ def _data_required(p: dict[str, Any]) -> dict[str, Any]:
 ACTIONS = (
     Action(
         name="create-launch-template",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Create a launch template: what create-instance launches with launch-template-*.",
         operation="CreateLaunchTemplate",
         resource="launch-template",
@@ -89,6 +90,7 @@ ACTIONS = (
             example={"launch-template-name": ["web-servers"]}),
     Action(
         name="delete-launch-template",
+        rerun=Rerun.MANUAL,
         doc="Delete a launch template and all its versions.",
         operation="DeleteLaunchTemplate",
         resource="launch-template",

@@ -24,12 +24,11 @@ from typing import Any
 
 from ..errors import InvalidRequest, unknown_name
 from ..sensitive import ALSO_MASKED
-from ..spec.action import Action
+from ..spec.action import Action, Rerun
 from ..spec.params import Integer, Mapping_, Param, String
-from ..transport.context import Context
+from ..transport.context import READ_ONLY_PREFIXES, Context
 from .runner import pages
 
-READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Search")
 ALSO_SENSITIVE = frozenset(ALSO_MASKED)  # what the model does not mark, and why
 MASK = "***"
 
@@ -213,6 +212,7 @@ PARAMS: tuple[Param, ...] = (
 ACTIONS = (
     Action(
         name="call-operation",
+        rerun=Rerun.MANUAL,
         doc="Call any EC2 operation with EC2's own input, checked against botocore's model "
             "first; read-only ones unless the connector allows more (allow-operations).",
         run=call_operation,

@@ -60,7 +60,7 @@ class _Plan:
         if action.items:
             data = {action.result or "items": self.collect(ctx, action.operation, args, p)}
         else:
-            output = ctx.call(action.operation, **args)
+            output = self.send(ctx, args, p)
             found = self.find(output)
             if found is None:  # an answer of another shape: nothing to map, nothing to claim
                 raise MalformedResponse(
@@ -77,6 +77,18 @@ class _Plan:
         if action.until and p.get("wait"):
             self.wait(ctx, p, data)
         return data
+
+    def send(self, ctx: Context, args: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+        """The action's one request; a create that reruns safely looks for its token first."""
+        from ..spec.action import Rerun
+
+        action = self.action
+        assert action.operation is not None
+        if action.rerun is Rerun.FOUND_BY_TOKEN:
+            from .tokens import create_once
+
+            return create_once(ctx, action, args, p)
+        return ctx.call(action.operation, **args)
 
     def wait(self, ctx: Context, p: dict[str, Any], data: dict[str, Any]) -> None:
         """Wait for the resource the call made or changed, then describe it afresh."""

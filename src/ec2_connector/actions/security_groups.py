@@ -6,7 +6,7 @@ import ipaddress
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..spec.action import Action
+from ..spec.action import Action, Rerun
 from ..spec.fields import TAGS, Field, Fields, mapper
 from ..spec.params import (
     GROUP_ID,
@@ -18,10 +18,9 @@ from ..spec.params import (
     Param,
     String,
     StringList,
-    Tags,
 )
 from ..transport.context import Context
-from .shapes import FILTERS_IN, tags_in
+from .shapes import FILTERS_IN, TAGS_PARAM, tags_in
 
 PERMISSION_FIELDS: Fields = {
     "protocol": "IpProtocol",
@@ -125,6 +124,7 @@ RULE_GROUPS = (Group(("cidr-block", "ip-range")),)
 ACTIONS = (
     Action(
         name="create-security-group",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Create a security group; returns its id.",
         operation="CreateSecurityGroup",
         resource="security-group",
@@ -139,7 +139,7 @@ ACTIONS = (
             Param("group-description", String(), "description of the group", required=True,
                   aliases=("description",)),
             Param("vpc-id", String(), "VPC to create it in (default VPC if absent)"),
-            Param("tags", Tags(), "tags applied at creation: key -> value"),
+            TAGS_PARAM,
         ),
     ),
     Action(
@@ -175,6 +175,7 @@ ACTIONS = (
     ),
     Action(
         name="delete-security-group",
+        rerun=Rerun.MANUAL,
         doc="Delete a security group by id or by name.",
         operation="DeleteSecurityGroup",
         resource="security-group",
@@ -191,6 +192,7 @@ ACTIONS = (
     ),
     Action(
         name="security-group-add-rule",
+        rerun=Rerun.CONVERGES,
         doc="Allow traffic: add an inbound or outbound rule to a security group.",
         run=_rule_change("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"),
         operation="AuthorizeSecurityGroupIngress",
@@ -203,6 +205,7 @@ ACTIONS = (
     ),
     Action(
         name="revoke-security-group-rule",
+        rerun=Rerun.CONVERGES,
         doc="Remove an inbound or outbound rule from a security group.",
         run=_rule_change("RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"),
         operation="RevokeSecurityGroupIngress",

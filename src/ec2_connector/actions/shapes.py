@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec.action import In
+from ..spec.action import TOKEN_PARAM, In
 from ..spec.fields import TAGS, Field, Fields
-from ..spec.params import Mapping_, Param, String, StringList, Tags
+from ..spec.params import Mapping_, Param, StringList, Tags
 from ..spec.resources import resource
+from .tokens import RESERVED_TAGS
 
 LAUNCH_FIELDS: Fields = {
     # The `instance-info` item of create-instance.
@@ -93,9 +94,9 @@ def tags_in(resource_name: str) -> In:
 
 
 FILTERS = Param("filters", Mapping_("string-list"), "EC2 filters: name -> value or list")
-TAGS_PARAM = Param("tags", Tags(), "tags applied at creation: key -> value")
-CLIENT_TOKEN = Param("client-token", String(r"[\x21-\x7e]{1,64}", "my-request-1"),
-                     "idempotency token: a retry with it never creates twice")
+# Two of EC2's 50 tags per resource carry the client token and the parameters' digest.
+TAGS_PARAM = Param("tags", Tags(reserved=RESERVED_TAGS), "tags applied at creation: key -> value")
+CLIENT_TOKEN = TOKEN_PARAM
 
 
 def id_param(resource_name: str, doc: str, *, required: bool = True, name: str = "") -> Param:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec.action import Action
+from ..spec.action import Action, Rerun
 from ..spec.fields import TAGS, Fields
 from ..spec.params import Boolean, Param, String, StringList
 from .shapes import FILTERS, TAGS_PARAM, example_id, id_param, ids_param, listing, tags_in
@@ -34,6 +34,7 @@ def _owners(p: dict[str, Any]) -> dict[str, Any]:
 ACTIONS = (
     Action(
         name="take-snapshot-of-volume",
+        rerun=Rerun.FOUND_BY_TOKEN,
         aliases=("create-snapshot",),
         doc="Take a snapshot of a volume.",
         operation="CreateSnapshot",
@@ -58,6 +59,7 @@ ACTIONS = (
             example={"snapshot-id": [SNAP]}),
     Action(
         name="copy-snapshot",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Copy a snapshot, within the region or from another one.",
         operation="CopySnapshot",
         resource="snapshot",
@@ -80,6 +82,7 @@ ACTIONS = (
     ),
     Action(
         name="delete-snapshot",
+        rerun=Rerun.CONVERGES,
         doc="Delete a snapshot.",
         operation="DeleteSnapshot",
         resource="snapshot",

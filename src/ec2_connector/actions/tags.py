@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from ..response import Outcome
-from ..spec.action import Action
+from ..spec.action import Action, Rerun
 from ..spec.params import RESOURCE_ID, Group, Param, String, StringList, Tags
 from ..transport.context import Context
 from .shapes import tag_list
@@ -89,6 +89,7 @@ def _tag_filters(p: dict[str, Any]) -> dict[str, Any]:
 ACTIONS = (
     Action(
         name="create-tags",
+        rerun=Rerun.CONVERGES,
         doc="Add or overwrite tags on one or more resources.",
         operation="CreateTags",
         params=(
@@ -107,6 +108,7 @@ ACTIONS = (
     ),
     Action(
         name="delete-tags",
+        rerun=Rerun.CONVERGES,
         doc="Remove tags from one or more resources (never all tags implicitly); reports "
         "the keys really removed, read back before and after.",
         run=delete_tags,

@@ -1,11 +1,14 @@
-"""Client tokens: one token, one launch, with the same parameters.
+"""Client tokens: one token, one create, with the same parameters.
 
-EC2 honours `ClientToken` itself, but many compatible endpoints ignore it, so the
-connector keeps its own record on what it launches: a tag with the token and a tag with
-a digest of the launch's defining parameters. A launch with a token first looks for
-instances whose token tag equals it exactly (a tag filter alone would treat `*` and `?`
-as wildcards); with other parameters it is refused as EC2 refuses it
-(IdempotentParameterMismatch), and nothing is launched.
+EC2 honours `ClientToken` itself on a few operations, and many compatible endpoints
+ignore it, so the connector keeps its own record on what it creates: a tag with the
+token and a tag with a digest of the create's defining parameters. A create with a token
+first looks for resources whose token tag equals it exactly (a tag filter alone would
+treat `*` and `?` as wildcards); with other parameters it is refused as EC2 refuses it
+(IdempotentParameterMismatch), and nothing is created. `create-instance` does this in
+its own runner; every action declared `Rerun.FOUND_BY_TOKEN` gets it from
+`create_once`, around its one create operation, which also sends EC2's own client token
+where the operation's input has an `idempotencyToken` member.
 
 The look-up and the launch run under a lock for the token, so two launches with one token
 on one machine (threads, processes, two `jobs resume`) launch once. The lock is a file
@@ -24,12 +27,19 @@ import json
 import os
 import stat
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequest
+from ..spec.fields import getter
 from ..spec.params import String
+
+if TYPE_CHECKING:
+    from ..spec.action import Action
+    from ..spec.resources import Resource
+    from ..transport.context import Context
 
 TOKEN_TAG = "ec2-connector:client-token"
 DIGEST_TAG = "ec2-connector:launch-digest"
@@ -96,6 +106,11 @@ def check_same_launch(earlier: list[dict[str, Any]], token: str, digest: str) ->
         )
 
 
+def own_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """A resource's tags without the two the connector keeps on what it creates."""
+    return {k: v for k, v in tags.items() if k not in (TOKEN_TAG, DIGEST_TAG)}
+
+
 def _tags(instance: Mapping[str, Any]) -> dict[str, str]:
     return {t.get("Key", ""): t.get("Value", "") for t in instance.get("Tags") or []}
 
@@ -128,3 +143,122 @@ def token_lock(token: str, wait: Any) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def create_once(ctx: Context, action: Action, args: dict[str, Any],
+                p: Mapping[str, Any]) -> dict[str, Any]:
+    """Send `action`'s create tagged with its client token and digest; with a token the
+    caller (or the job) gave, first look, under the token's lock, for what it made."""
+    from ..spec.resources import resource
+
+    assert action.operation is not None and action.resource is not None
+    res = resource(action.resource)
+    given = p.get("client-token")
+    token = str(given or uuid.uuid4().hex)
+    ctx.partial["client-token"] = token
+    digest = params_digest(action, p)
+    args = _with_token(ctx, action.operation, res, args, token, digest)
+    if not given or p.get("dry-run"):  # a token of our own making found nothing before
+        return ctx.call(action.operation, **args)
+    with token_lock(token, ctx.sleep):
+        earlier = created_with(ctx, res, token)
+        if not earlier:
+            return ctx.call(action.operation, **args)
+    _check_same(earlier, res, token, digest)
+    ctx.notes["client-token"] = (f"{res.name} {earlier[0].get(res.id_member)} was created "
+                                 "earlier with this client token; nothing new was created")
+    return _as_output(ctx, action.operation, res, earlier[0])
+
+
+def params_digest(action: Action, p: Mapping[str, Any]) -> str:
+    """A digest of a create's own parameters (its tags without ours, no client token)."""
+    defining: dict[str, Any] = {}
+    for param in action.params:
+        value = p.get(param.name)
+        if param.name == "client-token" or value is None:
+            continue
+        if isinstance(value, bytes | str) and param.secret:
+            raw = value if isinstance(value, bytes) else value.encode()
+            value = hashlib.sha256(raw).hexdigest()
+        defining[param.name] = value
+    text = json.dumps(defining, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def created_with(ctx: Context, res: Resource, token: str) -> list[dict[str, Any]]:
+    """The resources of `res`'s kind whose token tag is exactly `token`."""
+    items = getter(res.items)
+    found: list[dict[str, Any]] = []
+    tag_filter = [{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}]
+    for page in ctx.pages(res.describe, Filters=tag_filter, **res.owned):
+        found.extend(items(page) or [])
+    return [i for i in found if _tags(i).get(TOKEN_TAG) == token]
+
+
+def _with_token(ctx: Context, operation: str, res: Resource, args: dict[str, Any],
+                token: str, digest: str) -> dict[str, Any]:
+    ours = [{"Key": TOKEN_TAG, "Value": token}, {"Key": DIGEST_TAG, "Value": digest}]
+    specs = [dict(s) for s in args.get("TagSpecifications") or []]
+    mine = [s for s in specs if s.get("ResourceType") == res.tag_type]
+    if mine:
+        mine[0]["Tags"] = [*mine[0].get("Tags", []), *ours]
+    else:
+        specs.append({"ResourceType": res.tag_type, "Tags": ours})
+    args = {**args, "TagSpecifications": specs}
+    member = idempotency_member(ctx.client().meta.service_model, operation)
+    if member is not None and member not in args:
+        args[member] = token  # EC2's own guarantee, where the operation has one
+    return args
+
+
+def idempotency_member(model: Any, operation: str) -> str | None:
+    """The input member botocore's model marks `idempotencyToken`, if any."""
+    shape = model.operation_model(operation).input_shape
+    members = shape.members if shape is not None else {}
+    return next((n for n, m in members.items() if m.metadata.get("idempotencyToken")), None)
+
+
+def _check_same(earlier: list[dict[str, Any]], res: Resource, token: str,
+                digest: str) -> None:
+    other = [i for i in earlier if _tags(i).get(DIGEST_TAG, digest) != digest]
+    if other:
+        ids = ", ".join(str(i.get(res.id_member)) for i in other)
+        raise InvalidRequest(
+            f"IdempotentParameterMismatch: client-token '{token}' was already used to create "
+            f"{res.name} {ids} with other parameters; nothing was created: use a new "
+            "client-token", code="IdempotentParameterMismatch")
+
+
+def _as_output(ctx: Context, operation: str, res: Resource,
+               item: dict[str, Any]) -> dict[str, Any]:
+    """The create's answer, made of the described resource: at the top of the output, or
+    under the output member that holds it (CreateVpc's `Vpc`)."""
+    model = ctx.client().meta.service_model
+    member = output_member(model, operation, res)
+    if not member:
+        return item
+    shape = model.operation_model(operation).output_shape.members[member]
+    return {member: [item] if shape.type_name == "list" else item}
+
+
+def output_member(model: Any, operation: str, res: Resource) -> str | None:
+    """Where `operation`'s output holds what it made: "" at the top, the member holding
+    an item of `res`'s describe (CreateVpc's `Vpc`, RunInstances' `Instances`), or None."""
+    shape = model.operation_model(operation).output_shape
+    members = shape.members if shape is not None else {}
+    if res.id_member in members:
+        return ""
+    item = _item_shape(model, res)
+    for name, member in members.items():
+        if getattr(member, "member", member).name == item:  # a list's items, or itself
+            return str(name)
+    return None
+
+
+def _item_shape(model: Any, res: Resource) -> str:
+    """The shape of an item of `res`'s describe (`Reservations[].Instances[]`: Instance)."""
+    shape = model.operation_model(res.describe).output_shape
+    for step in res.items.replace("[]", "").split("."):
+        shape = shape.members[step]
+        shape = getattr(shape, "member", shape)
+    return str(shape.name)

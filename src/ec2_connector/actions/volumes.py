@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ServiceError
-from ..spec.action import Action
+from ..spec.action import Action, Rerun
 from ..spec.fields import TAGS, Field, Fields
 from ..spec.params import Boolean, Choice, Group, Integer, Param, String
 from ..transport.context import Context
@@ -86,6 +86,7 @@ def detach_volume(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 ACTIONS = (
     Action(
         name="create-volume",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Create an EBS volume in an availability zone, empty or from a snapshot.",
         operation="CreateVolume",
         resource="volume",
@@ -111,6 +112,7 @@ ACTIONS = (
     ),
     Action(
         name="attach-volume",
+        rerun=Rerun.CONVERGES,
         doc="Attach a volume to an instance as a device.",
         operation="AttachVolume",
         resource="volume",
@@ -131,6 +133,7 @@ ACTIONS = (
     ),
     Action(
         name="detach-volume",
+        rerun=Rerun.CONVERGES,
         doc="Detach a volume from the instance it is attached to (found for you).",
         run=detach_volume,
         operation="DetachVolume",
@@ -152,6 +155,7 @@ ACTIONS = (
             example={"filters": {"status": "available"}}),
     Action(
         name="modify-volume",
+        rerun=Rerun.CONVERGES,
         doc="Change a volume's size, type, IOPS or throughput (while in use).",
         operation="ModifyVolume",
         resource="volume",
@@ -174,6 +178,7 @@ ACTIONS = (
     ),
     Action(
         name="delete-volume",
+        rerun=Rerun.CONVERGES,
         doc="Delete a volume (it must not be attached).",
         operation="DeleteVolume",
         resource="volume",

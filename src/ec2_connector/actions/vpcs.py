@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec.action import Action, In
+from ..spec.action import Action, In, Rerun
 from ..spec.fields import TAGS, Field, Fields
 from ..spec.params import Boolean, Choice, Cidr, Group, Param, String
 from .shapes import (
@@ -75,6 +75,7 @@ def _flag(member: str) -> In:
 ACTIONS = (
     Action(
         name="create-vpc",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Create a VPC with an IPv4 network (and optionally an Amazon IPv6 block).",
         operation="CreateVpc",
         resource="vpc",
@@ -99,6 +100,7 @@ ACTIONS = (
             example={"filters": {"is-default": "true"}}),
     Action(
         name="modify-vpc-attribute",
+        rerun=Rerun.CONVERGES,
         doc="Turn a VPC's DNS support or DNS host names on or off (one per call, as EC2 "
             "takes them).",
         operation="ModifyVpcAttribute",
@@ -116,6 +118,7 @@ ACTIONS = (
     ),
     Action(
         name="associate-vpc-cidr-block",
+        rerun=Rerun.MANUAL,
         doc="Add an IPv4 network, or an Amazon IPv6 block, to a VPC.",
         operation="AssociateVpcCidrBlock",
         resource="vpc",
@@ -131,6 +134,7 @@ ACTIONS = (
     ),
     Action(
         name="disassociate-vpc-cidr-block",
+        rerun=Rerun.CONVERGES,
         doc="Remove a network added to a VPC (not its first one).",
         operation="DisassociateVpcCidrBlock",
         resource="vpc",
@@ -143,6 +147,7 @@ ACTIONS = (
     ),
     Action(
         name="delete-vpc",
+        rerun=Rerun.CONVERGES,
         doc="Delete a VPC (its subnets, gateways and groups first).",
         operation="DeleteVpc",
         resource="vpc",
@@ -154,6 +159,7 @@ ACTIONS = (
     ),
     Action(
         name="create-subnet",
+        rerun=Rerun.FOUND_BY_TOKEN,
         doc="Create a subnet of a VPC in an availability zone.",
         operation="CreateSubnet",
         resource="subnet",
@@ -180,6 +186,7 @@ ACTIONS = (
             inputs={}, build=_subnet_filters, example={"vpc-id": VPC}),
     Action(
         name="delete-subnet",
+        rerun=Rerun.CONVERGES,
         doc="Delete a subnet (nothing may run in it).",
         operation="DeleteSubnet",
         resource="subnet",

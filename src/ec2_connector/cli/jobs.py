@@ -48,7 +48,8 @@ def add_jobs(commands: Any, outputs: tuple[str, ...], positive: Positive) -> Non
                       help=f"give up after MS (exit {GAVE_UP}; the job goes on)")
     resume = sub.add_parser(
         "resume", help="run an interrupted job again, once, at the endpoint it was submitted "
-        "to, and wait for it (a create keeps its client token, so it never launches twice)")
+        "to, and wait for it (a create keeps its client token and first looks for what the "
+        "token made)")
     resume.add_argument("--config", metavar="FILE", help="connector config (JSON)")
     resume.add_argument("--force", action="store_true",
                         help="resume even though the connector's config now differs")

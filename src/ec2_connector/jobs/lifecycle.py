@@ -5,6 +5,25 @@ runner, a Celery worker on another machine). The claim is a compare-and-set, so 
 delivered twice runs once; the lease is renewed while the job runs; only the lease
 holder may record the end; and a lapsed lease is seen as `interrupted` by whoever
 reads the job (`observe`) or sweeps the store (`sweep`), on any machine.
+
+Fencing. A holder can be paused (SIGSTOP, a swapped-out VM, a long GC) past its lease
+while the job is claimed again and run by another worker; when it wakes it must not act
+on the job any more. Every claim adds one to the job's `fence`; right before each
+mutating EC2 request the runner asks the store, in one atomic operation that is also a
+lease renewal (one Redis round trip), whether the job is still running for this holder
+with this number (`Fence`); if not it sends nothing more, logs why at WARNING, and its
+result is not recorded (`finish` is the same compare-and-set, with the number).
+
+The window that remains is the pause between that check and the request leaving the
+machine (and botocore's retries of that one request): a holder paused exactly there
+sends once more when it wakes. For a create that reruns by its token
+(`Rerun.FOUND_BY_TOKEN`) the new holder's rerun looks for the token's tag under the
+token's lock first: on one machine the lock, held by the paused process, keeps the rerun
+waiting until the late request is answered, and the rerun then finds what it made; on
+AWS, EC2's own ClientToken answers the late request with the rerun's resource where
+the operation has one. Across machines against an endpoint that ignores ClientToken, a
+request sent in that window can still make a second resource, tagged with the same
+token, so it can be found.
 """
 
 from __future__ import annotations
@@ -23,7 +42,7 @@ from ..request import Request
 from ..response import Response
 from ..runtime import Runtime
 from ..settings import DEFAULT_LEASE_S
-from ..transport.context import Progress
+from ..transport.context import READ_ONLY_PREFIXES, Progress
 from .record import JobRecord, JobStatus, interrupted_message
 from .store import JobStore
 
@@ -77,6 +96,37 @@ class Leases:
         self._stop.set()
 
 
+class LeaseLost(StoreError):
+    """This process no longer holds the job: its lease lapsed and the job was claimed
+    again (or ended); nothing more is sent for it, and its result is not recorded."""
+
+
+class Fence:
+    """The check before each mutating request of a job: do we still hold its latest
+    claim? Called by the job's execution context (`Context.fence`) with the operation."""
+
+    def __init__(self, store: JobStore, record: JobRecord, holder: str, lease_s: float) -> None:
+        self.store = store
+        self.job_id = record.id
+        self.number = record.fence
+        self.holder = holder
+        self.lease_s = lease_s
+        self.lost = False
+
+    def __call__(self, operation: str) -> None:
+        if operation.startswith(READ_ONLY_PREFIXES):
+            return  # a read changes nothing, whoever holds the job
+        if not self.lost and self.store.holds(self.job_id, self.holder, self.number,
+                                              self.lease_s):
+            return
+        self.lost = True
+        log.warning("job %s: not sending %s: this worker no longer holds the job (claim %d "
+                    "lapsed and the job was claimed again or ended); it is left to its new "
+                    "holder", self.job_id, operation, self.number)
+        raise LeaseLost(f"job {self.job_id} was taken over by another worker before "
+                        f"{operation} could be sent; nothing more was sent from here")
+
+
 def run(
     job_id: str,
     store: JobStore,
@@ -108,8 +158,11 @@ def run(
                  job_id)
         return None
     leases.hold(job_id, holder)
+    fence = None
+    if runtime is None or runtime.settings.fencing:
+        fence = Fence(store, record, holder, leases.lease_s)
     try:
-        response = _execute(record, connectors, request, runtime, progress)
+        response = _execute(record, connectors, request, runtime, progress, fence)
     except Exception as exc:  # never leave a claimed job running for ever
         log.exception("job %s failed unexpectedly", job_id)
         error = translate(exc)
@@ -120,12 +173,15 @@ def run(
     if record.reruns:
         response.meta["reruns"] = record.reruns
         response.meta["rerun-reason"] = record.message
-    finish(store, record, holder, response, on_retry=handoff)
+    if fence is not None and fence.lost:
+        return response  # the job is its new holder's: nothing of ours is recorded
+    finish(store, record, holder, response, on_retry=handoff, fenced=fence is not None)
     return response
 
 
 def _execute(record: JobRecord, connectors: Connectors, request: Request | None,
-             runtime: Runtime | None, progress: Progress | None) -> Response:
+             runtime: Runtime | None, progress: Progress | None,
+             fence: Fence | None) -> Response:
     left_ms = None
     if record.expires_at is not None:
         left_ms = int((record.expires_at - time.time()) * 1000)
@@ -140,7 +196,7 @@ def _execute(record: JobRecord, connectors: Connectors, request: Request | None,
         left_ms = max(1, left_ms)
         request = replace(request, params={**request.params, "timeout": left_ms},
                           timeout_ms=left_ms)
-    return execute(request, connectors, runtime=runtime, progress=progress)
+    return execute(request, connectors, runtime=runtime, progress=progress, fence=fence)
 
 
 def request_of(record: JobRecord) -> Request:
@@ -158,14 +214,17 @@ def request_of(record: JobRecord) -> Request:
 
 def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
            sleep: Sleep = time.sleep,
-           on_retry: Callable[[Response], None] | None = None) -> bool:
+           on_retry: Callable[[Response], None] | None = None, fenced: bool = True) -> bool:
     """Record the end, retrying with backoff: a store that is briefly locked or full must
-    not leave the job `running` for ever with its response lost."""
+    not leave the job `running` for ever with its response lost. Only the holder of the
+    job's latest claim records it (in the same compare-and-set)."""
+    fence = record.fence if fenced else None
     status = _STATUS_BY_EXIT.get(response.exitcode, JobStatus.FAILED)
     envelope = catalog.storable(record.action, response.to_dict())
     for delay in (*FINISH_DELAYS, None):
         try:
-            done = store.finish(record.id, holder, status, response.message, envelope)
+            done = store.finish(record.id, holder, status, response.message, envelope,
+                                fence)
         except Exception as exc:
             if delay is None:
                 log.error("job %s: its result could not be written to the job store %s "

@@ -330,9 +330,10 @@ def target_of(target: Target) -> dict[str, Any]:
 
 
 def _with_client_token(request: Request, action: Action) -> Request:
-    # A create job carries its token from the moment it is stored, so a job resumed
-    # after a crash gets what the first run created instead of creating again (from our
-    # own token look-up for instances, from EC2's ClientToken for the other creates).
+    # A create job carries its token from the moment it is stored, so a job rerun or
+    # resumed after a crash gets what the first run created instead of creating again:
+    # every create that reruns safely (Rerun.FOUND_BY_TOKEN) takes `client-token` and
+    # looks for its tag first (tokens.py).
     names = {canonical(k) for k in request.params}
     takes_token = any(p.name == "client-token" for p in action.all_params())
     if not takes_token or "client-token" in names:

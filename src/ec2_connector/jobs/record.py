@@ -8,7 +8,9 @@ connector's name and its resolved non-secret settings (`target`), and an absolut
 
 Liveness is a lease: whoever runs a job (or, while it is queued on a local pool, the
 process that will run it) holds it until `lease_until` and renews it; a lapsed lease
-means that holder is gone, whichever machine it was on.
+means that holder is gone, whichever machine it was on. `fence` counts the claims of a
+job: a holder that was paused past its lease finds, before its next mutating request,
+that the job was claimed again (the number grew) and sends nothing more.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class JobRecord:
     reruns: int = 0
     resumed_from: str | None = None
     submitted_by: str | None = None  # the service principal that submitted it
+    fence: int = 0  # grows with every claim: the claim that the holder's requests carry
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -101,6 +104,7 @@ class JobRecord:
             "holder": self.holder,
             "message": self.message,
             "reruns": self.reruns,
+            "fence": self.fence,
             "resumed-from": self.resumed_from,
             "submitted-by": self.submitted_by,
             "secrets-held-in-memory": self.secrets_held,
@@ -135,18 +139,7 @@ def interrupted_message(record: JobRecord) -> str:
         text = (
             f"interrupted while running: the process running it ({record.holder}) stopped "
             f"renewing its lease; the '{record.action}' request may or may not have reached "
-            "EC2, so check the resources' state before retrying"
-        )
-    token = record.params.get("client-token")
-    if record.action == "create-instance" and token:
-        text += (
-            f"; resume it (client-token '{token}'): instances it may have launched are "
-            "returned instead of launching again"
-        )
-    elif token:
-        text += (
-            f"; resume it (client-token '{token}'): EC2 answers a create repeated with its "
-            "client token with what the first one created"
+            "EC2, so check the resources' state before retrying; " + rerun_advice(record)
         )
     if record.secrets_held:
         text += (
@@ -154,3 +147,50 @@ def interrupted_message(record: JobRecord) -> str:
             "request, which are never stored"
         )
     return text
+
+
+def rerun_safe(record: JobRecord) -> bool:
+    """Does the job's action say a second run is safe (read-only, converging, found)?"""
+    from ..spec.action import Rerun
+
+    return _rerun_class(record) is not Rerun.MANUAL
+
+
+def _rerun_class(record: JobRecord) -> Any:
+    from ..actions import catalog
+    from ..spec.action import Rerun
+
+    try:
+        return catalog.get(str(record.action)).rerun or Rerun.MANUAL
+    except Exception:  # an action this version does not know: nobody can tell
+        return Rerun.MANUAL
+
+
+def rerun_advice(record: JobRecord) -> str:
+    """Whether a second run of the job is safe, and what makes it so (its action's class)."""
+    from ..spec.action import Rerun
+
+    rerun = _rerun_class(record)
+    if rerun is Rerun.MANUAL:
+        return (f"it is not run again on its own: {_what_may_be_done(record)}; "
+                f"check, then `jobs resume {record.id}` runs it again")
+    token = record.params.get("client-token")
+    given = f" (client-token '{token}')" if token else ""
+    return f"a rerun{given} is safe: {rerun.note}"
+
+
+# Parameters that name what a request touches, for a message about what may be done.
+_NAMING = ("key-name", "key-file", "group-name", "group-id", "public-ip", "allocation-id",
+           "launch-template-name", "launch-template-id", "vpc-id", "cidr-block", "operation")
+
+
+def _what_may_be_done(record: JobRecord) -> str:
+    from ..actions import catalog
+
+    named = ", ".join(f"{k} '{record.params[k]}'" for k in _NAMING if record.params.get(k))
+    try:
+        kind = catalog.get(str(record.action)).resource or "resource"
+    except Exception:
+        kind = "resource"
+    return (f"what its '{record.action}' request does to the {kind} "
+            f"({named or 'see its parameters'}) may already be done on EC2")

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import EndpointUnreachable, InvalidRequest, StoreError
 from ..settings import ALLOW_VOLATILE_ENV, DEFAULT_JOB_TTL_S, DEFAULT_MAX_RESPONSE_BYTES
 from .record import LIVE, JobRecord, JobStatus
-from .store import Transitions
+from .store import INCREMENT, Transitions
 
 PREFIX = "ec2-connector:"
 _FIELDS = tuple(f.name for f in fields(JobRecord))
@@ -39,10 +39,11 @@ CONNECT_TIMEOUT_S = 2.0
 
 # KEYS: job hash, lease index. ARGV: id, "1" to answer with the record (else 1), the
 # number of expected statuses, the statuses, holder ("" for any), lapsed-before ("" for
-# no check), then field/value pairs. Answers 0 when nothing changed.
+# no check), fence ("" for no check), then field/value pairs; a value of +1 (never a JSON
+# encoding) adds one to its field. Answers 0 when nothing changed.
 _TRANSITION = """
 local n = tonumber(ARGV[3])
-local current = redis.call('HMGET', KEYS[1], 'status', 'holder', 'lease_until')
+local current = redis.call('HMGET', KEYS[1], 'status', 'holder', 'lease_until', 'fence')
 local ok = false
 for i = 4, 3 + n do if current[1] == ARGV[i] then ok = true end end
 if not ok then return 0 end
@@ -53,11 +54,15 @@ if before ~= '' then
   local lease = tonumber(current[3])
   if lease == nil or lease >= tonumber(before) then return 0 end
 end
-local lease_set, lease = false, nil
-for i = 6 + n, #ARGV, 2 do
+local fence = ARGV[6 + n]
+if fence ~= '' and (current[4] or '0') ~= fence then return 0 end
+local lease_set, lease, sets = false, nil, {}
+for i = 7 + n, #ARGV, 2 do
   if ARGV[i] == 'lease_until' then lease_set, lease = true, tonumber(ARGV[i + 1]) end
+  if ARGV[i + 1] == '+1' then redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
+  else sets[#sets + 1] = ARGV[i]; sets[#sets + 1] = ARGV[i + 1] end
 end
-if #ARGV >= 6 + n then redis.call('HSET', KEYS[1], unpack(ARGV, 6 + n)) end
+if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
 if lease_set then
   if lease == nil then redis.call('ZREM', KEYS[2], ARGV[1])
   else redis.call('ZADD', KEYS[2], lease, ARGV[1]) end
@@ -167,10 +172,11 @@ class RedisJobStore(Transitions):
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
-                   **changes: Any) -> bool:
+                   fenced: int | None = None, **changes: Any) -> bool:
         if "status" not in changes:
-            return bool(self._cas(job_id, expect, held_by, lapsed_before, False, changes))
-        args = _cas_args(job_id, expect, held_by, lapsed_before, False, changes)
+            return bool(self._cas(job_id, expect, held_by, lapsed_before, False, changes,
+                                  fenced))
+        args = _cas_args(job_id, expect, held_by, lapsed_before, False, changes, fenced)
         with self._guard():
             return bool(self._settle(keys=self._keys(job_id), args=args))
 
@@ -183,7 +189,7 @@ class RedisJobStore(Transitions):
             pipe = self._redis.pipeline(transaction=False)
             for job_id, holder in held:
                 self._transition(keys=self._keys(job_id), client=pipe, args=_cas_args(
-                    job_id, LIVE, holder, None, False, {"lease_until": until}))
+                    job_id, LIVE, holder, None, False, {"lease_until": until}, None))
             done = pipe.execute()
         return [job_id for (job_id, _), ok in zip(held, done, strict=True) if not ok]
 
@@ -193,14 +199,16 @@ class RedisJobStore(Transitions):
         now = time.time()
         row = self._cas(job_id, [JobStatus.QUEUED], None, None, True,
                         {"status": JobStatus.RUNNING, "holder": holder,
-                         "lease_until": now + lease_s, "started_at": now})
+                         "lease_until": now + lease_s, "started_at": now, "fence": INCREMENT})
         if not row:
             return None
         return _decode(dict(zip(row[::2], row[1::2], strict=True)))
 
     def _cas(self, job_id: str, expect: Iterable[JobStatus], held_by: str | None,
-             lapsed_before: float | None, answer_record: bool, changes: dict[str, Any]) -> Any:
-        args = _cas_args(job_id, expect, held_by, lapsed_before, answer_record, changes)
+             lapsed_before: float | None, answer_record: bool, changes: dict[str, Any],
+             fenced: int | None = None) -> Any:
+        args = _cas_args(job_id, expect, held_by, lapsed_before, answer_record, changes,
+                         fenced)
         with self._guard():
             return self._transition(keys=self._keys(job_id), args=args)
 
@@ -343,13 +351,17 @@ class RedisJobStore(Transitions):
 
 def _cas_args(job_id: str, expect: Iterable[JobStatus], held_by: str | None,
               lapsed_before: float | None, answer_record: bool,
-              changes: dict[str, Any]) -> builtins.list[Any]:
+              changes: dict[str, Any], fenced: int | None) -> builtins.list[Any]:
     """The transition script's ARGV (see `_TRANSITION`)."""
     expected = [json.dumps(JobStatus(s).value) for s in expect]
     args: builtins.list[Any] = [job_id, "1" if answer_record else "", len(expected), *expected,
                                 json.dumps(held_by) if held_by is not None else "",
-                                "" if lapsed_before is None else repr(lapsed_before)]
+                                "" if lapsed_before is None else repr(lapsed_before),
+                                "" if fenced is None else str(int(fenced))]
     for name, value in changes.items():
+        if value is INCREMENT:
+            args += [name, "+1"]
+            continue
         encoded = value.value if isinstance(value, JobStatus) else value
         args += [name, json.dumps(encoded)]
     return args

@@ -1,11 +1,14 @@
 """Where job records live: the `JobStore` protocol and its embedded SQLite store.
 
 Every status change is a compare-and-set: it names the statuses (and, where it matters,
-the lease holder) it expects and reports whether it happened, so two processes racing
-for one job can never both win. The SQLite store (WAL, one file per home folder) serves
-one machine; `redis_store.RedisJobStore` the same protocol for many. A store that cannot
-be read or written raises `StoreError` (exitcode 9) naming its path, never a raw
-driver error, and a damaged or empty file is reported, never silently replaced.
+the lease holder and its fencing number) it expects and reports whether it happened, so
+two processes racing for one job can never both win. A claim adds one to the job's
+`fence` in the same write; `holds` (checked before each mutating request) and `finish`
+succeed only for the holder of the latest claim. The SQLite store (WAL, one file per
+home folder) serves one machine; `redis.RedisJobStore` the same protocol for many.
+A store that cannot be read or written raises `StoreError` (exitcode 9) naming its path,
+never a raw driver error, and a damaged or empty file is reported, never silently
+replaced.
 
 A store does not grow without bound: a record keeps at most `max_response_bytes` of its
 response (`bounded`), and an ended job is kept `job_ttl_s` (Redis expires it, SQLite
@@ -43,6 +46,16 @@ TRUNCATED = "truncated"  # the meta member that says a record's response was cut
 PRUNE_EVERY_S = 3600.0
 
 
+class _Increment:
+    """A change that adds one to a counter field, in the compare-and-set's own write."""
+
+    def __repr__(self) -> str:
+        return "INCREMENT"
+
+
+INCREMENT = _Increment()
+
+
 class JobStore(Protocol):
     """What the lifecycle, the executors and the CLI need of a store."""
 
@@ -61,13 +74,17 @@ class JobStore(Protocol):
         """`renew` for each (job id, holder); the ids whose lease was not extended."""
 
     def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
-               response: dict[str, Any]) -> bool:
-        """Record how the job ended, only by its holder."""
+               response: dict[str, Any], fence: int | None = None) -> bool:
+        """Record how the job ended, only by its holder (of the claim numbered `fence`)."""
+
+    def holds(self, job_id: str, holder: str, fence: int, lease_s: float) -> bool:
+        """Is the job running for `holder`, claimed with `fence`? Renews the lease if so."""
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
-                   **changes: Any) -> bool:
-        """Change fields if the status is one of `expect` (and the holder and lapse match)."""
+                   fenced: int | None = None, **changes: Any) -> bool:
+        """Change fields if the status is one of `expect` (and the holder, lapse and fence
+        match); a change of INCREMENT adds one to its field."""
 
     def get(self, job_id: str) -> JobRecord | None: ...
 
@@ -136,7 +153,7 @@ class Transitions:
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
-                   **changes: Any) -> bool:
+                   fenced: int | None = None, **changes: Any) -> bool:
         raise NotImplementedError
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -145,8 +162,14 @@ class Transitions:
     def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
         now = time.time()
         won = self.transition(job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING,
-                              holder=holder, lease_until=now + lease_s, started_at=now)
+                              holder=holder, lease_until=now + lease_s, started_at=now,
+                              fence=INCREMENT)
         return self.get(job_id) if won else None
+
+    def holds(self, job_id: str, holder: str, fence: int, lease_s: float) -> bool:
+        # The check is a renewal: one write that both proves and extends the lease.
+        return self.transition(job_id, [JobStatus.RUNNING], held_by=holder, fenced=fence,
+                               lease_until=time.time() + lease_s)
 
     def renew(self, job_id: str, holder: str, lease_s: float) -> bool:
         return self.transition(job_id, LIVE, held_by=holder, lease_until=time.time() + lease_s)
@@ -156,12 +179,13 @@ class Transitions:
         return [job_id for job_id, holder in held if not self.renew(job_id, holder, lease_s)]
 
     def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
-               response: dict[str, Any]) -> bool:
+               response: dict[str, Any], fence: int | None = None) -> bool:
         # An interrupted job still held by us was only slow to renew: its result is real.
         return self.transition(
-            job_id, [JobStatus.RUNNING, JobStatus.INTERRUPTED], held_by=holder, status=status,
-            message=message, response=bounded(response, self.max_response_bytes),
-            finished_at=time.time(), lease_until=None)
+            job_id, [JobStatus.RUNNING, JobStatus.INTERRUPTED], held_by=holder, fenced=fence,
+            status=status, message=message,
+            response=bounded(response, self.max_response_bytes), finished_at=time.time(),
+            lease_until=None)
 
     def lost(self) -> str | None:
         return None  # a file cannot be wiped behind our back without `get` failing
@@ -244,7 +268,7 @@ class SQLiteJobStore(Transitions):
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
-                   **changes: Any) -> bool:
+                   fenced: int | None = None, **changes: Any) -> bool:
         expected = [JobStatus(s).value for s in expect]
         where = f"id = ? AND status IN ({', '.join('?' for _ in expected)})"
         args: builtins.list[Any] = [job_id, *expected]
@@ -254,8 +278,12 @@ class SQLiteJobStore(Transitions):
         if lapsed_before is not None:
             where += " AND lease_until IS NOT NULL AND lease_until < ?"
             args.append(lapsed_before)
-        assignments = ", ".join(f"{k} = ?" for k in changes)
-        values = [_encode(k, v) for k, v in changes.items()]
+        if fenced is not None:
+            where += " AND COALESCE(fence, 0) = ?"
+            args.append(fenced)
+        assignments = ", ".join(f"{k} = COALESCE({k}, 0) + 1" if v is INCREMENT else f"{k} = ?"
+                                for k, v in changes.items())
+        values = [_encode(k, v) for k, v in changes.items() if v is not INCREMENT]
         return self._write(f"UPDATE jobs SET {assignments} WHERE {where}", [*values, *args]) == 1
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -414,5 +442,6 @@ def _decode(row: builtins.tuple[Any, ...]) -> JobRecord:
         values[column] = json.loads(raw) if raw else (None if column == "response" else {})
     values["secrets_held"] = bool(values["secrets_held"])
     values["reruns"] = int(values["reruns"] or 0)
+    values["fence"] = int(values["fence"] or 0)
     values["executor"] = values["executor"] or "threads"
     return JobRecord.from_dict(values)

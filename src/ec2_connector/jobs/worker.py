@@ -11,8 +11,9 @@ AWS chain of its machine) for credentials. No job is lost and none runs twice:
 - the claim is a compare-and-set on the record: a second delivery of a job that is
   running or has ended is dropped;
 - a worker killed outright stops renewing its leases; a sweeper in every worker sees the
-  lapse within lease + sweep interval and queues the job again (a create keeps its client
-  token, so it never launches twice), instead of Celery's redelivery a day later.
+            if record.status is JobStatus.INTERRUPTED:
+                requeue(self.app, self.store, record)
+        self.store.tidy()  # the ids of expired jobs leave the indexes
 
 All of this assumes Redis forgets nothing: a worker refuses to start on a Redis without
 AOF persistence or with an eviction policy (`RedisJobStore.check_durable`), unless told
@@ -30,7 +31,7 @@ from ..runtime import Runtime
 from ..settings import Settings
 from ..transport.throttle import TokenBucket
 from . import lifecycle
-from .record import JobRecord, JobStatus, new_holder
+from .record import JobRecord, JobStatus, new_holder, rerun_advice, rerun_safe
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -42,7 +43,7 @@ MAX_RERUNS = 2
 VISIBILITY_TIMEOUT_S = 86_400 + 3_600  # the longest job deadline (a day), and an hour
 RERUN_NOTE = (
     "run again after the worker running it was lost (its lease lapsed); the first run may "
-    "have reached EC2 (a create keeps its client token, so it is not launched twice)"
+    "have reached EC2, and "
 )
 log = logging.getLogger("ec2_connector.worker")
 
@@ -128,8 +129,9 @@ class WorkerState:
     def sweep(self) -> None:
         """Interrupt lapsed jobs; queue again those a lost worker held, up to MAX_RERUNS."""
         for record in lifecycle.sweep(self.store):
-            if record.status is JobStatus.INTERRUPTED:
-                requeue(self.app, self.store, record)
+            if record.status is JobStatus.INTERRUPTED and not requeue(
+                    self.app, self.store, record):
+                log.warning("job %s: %s", record.id, record.message)
         self.store.tidy()  # the ids of expired jobs leave the indexes
 
     def sweep_forever(self, interval: float) -> None:
@@ -148,11 +150,14 @@ def requeue(app: Celery, store: RedisJobStore, record: JobRecord) -> bool:
     """Queue an interrupted Celery job again (once per rerun, whoever gets there first)."""
     if record.executor != "celery" or record.secrets_held or record.reruns >= MAX_RERUNS:
         return False
+    if record.started_at is not None and not rerun_safe(record):
+        return False  # it stays interrupted: `jobs resume` is a person's decision
+    note = RERUN_NOTE + rerun_advice(record)
     won = store.transition(
         record.id, [JobStatus.INTERRUPTED], status=JobStatus.QUEUED, reruns=record.reruns + 1,
-        message=RERUN_NOTE, holder=None, lease_until=None, started_at=None, finished_at=None)
+        message=note, holder=None, lease_until=None, started_at=None, finished_at=None)
     if won:
-        log.warning("job %s: %s", record.id, RERUN_NOTE)
+        log.warning("job %s: %s", record.id, note)
         send(app, record.id)
     return won
 

@@ -26,12 +26,16 @@ at once. The generic runner (actions/runner.py) sends `DryRun` for mutating acti
 where botocore's paginator model has the operation, and sends `MaxResults` only where the
 input shape has it. An action with logic no declaration states (a token search, per-id
 batches, a rule pair) gives `run=`; it still declares its operations and an example.
+
+A mutating action declares `rerun=`: whether a job of it that lost its worker may run
+again on its own (see `Rerun`); a declaration without it fails at import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequest, unknown_name
@@ -68,7 +72,40 @@ WAIT_PARAMS = (
     Param("wait-interval", interval_type(), "milliseconds between polls while waiting",
           default=DEFAULT_WAIT_INTERVAL_MS),
 )
+# Taken by every create that reruns safely (declared or not): its tag finds what it made.
+TOKEN_PARAM = Param("client-token", String(r"[\x21-\x7e]{1,64}", "my-request-1"),
+                    "idempotency token: a retry with it never creates twice")
 CONNECTION_NAMES = frozenset(p.name for p in CONNECTION_PARAMS)
+
+
+class Rerun(StrEnum):
+    """Whether a second run of an action is safe when the first may have reached EC2.
+
+    A job whose worker was lost runs again on its own only if its action's class is not
+    MANUAL; a MANUAL job stays `interrupted` until an explicit `jobs resume`.
+    """
+
+    READ_ONLY = "read-only"  # changes nothing
+    CONVERGES = "converges"  # a second run leaves EC2 as the first one left it
+    FOUND_BY_TOKEN = "found-by-token"  # a create whose rerun finds the first one's resource
+    MANUAL = "manual"  # nothing can tell what the first run did: a person decides
+
+    @property
+    def note(self) -> str:
+        """What protects a rerun, as the rerun's message says it."""
+        return _RERUN_NOTES[self]
+
+
+_RERUN_NOTES = {
+    Rerun.READ_ONLY: "it only reads, so a rerun changes nothing",
+    Rerun.CONVERGES: "its change converges: a second run leaves EC2 as the first one "
+                     "left it (it may report the first run's change as an error)",
+    Rerun.FOUND_BY_TOKEN: "a create first looks for what its client token made (the tag "
+                          "ec2-connector:client-token, under the token's lock) and returns "
+                          "that instead of creating another",
+    Rerun.MANUAL: "nothing can tell what the first run did, so it runs again only on "
+                  "`jobs resume`",
+}
 
 
 @dataclass(frozen=True)
@@ -109,11 +146,23 @@ class Action:
     async_requires: str | None = None  # the parameter an async call needs (secret results)
     example: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], object] | None = None  # cross-parameter rules
+    rerun: Rerun | None = None  # mutating actions: is a second run safe? (see Rerun)
+
+    def __post_init__(self) -> None:
+        if not self.mutating:
+            object.__setattr__(self, "rerun", Rerun.READ_ONLY)
+        elif self.rerun is None or self.rerun is Rerun.READ_ONLY:
+            raise TypeError(f"action '{self.name}' changes EC2: it must declare rerun= "
+                            "(converges, found-by-token or manual)")
 
     def all_operations(self) -> tuple[str, ...]:
         """Every EC2 operation the action may call (the trimmed model holds them)."""
         ops: tuple[str, ...] = (self.operation,) if self.operation else ()
         if self.until and self.resource:  # waits, then describes afresh
+            from .resources import resource
+
+            ops += (resource(self.resource).describe,)
+        if self.rerun is Rerun.FOUND_BY_TOKEN and self.resource:  # the token look-up
             from .resources import resource
 
             ops += (resource(self.resource).describe,)
@@ -130,6 +179,9 @@ class Action:
 
     def all_params(self) -> tuple[Param, ...]:
         extra: tuple[Param, ...] = (DRY_RUN,) if self.mutating and self.dry_run else ()
+        if self.rerun is Rerun.FOUND_BY_TOKEN and all(p.name != "client-token"
+                                                      for p in self.params):
+            extra += (TOKEN_PARAM,)
         if self.waits or self.until:
             extra += WAIT_PARAMS
         return self.params + extra + CONNECTION_PARAMS
@@ -193,6 +245,7 @@ class Action:
             "example": dict(self.example),
             "waits-for": self.until,
             "secret-results": list(self.secret_results),
+            "rerun": str(self.rerun),
             "parameters": [p.describe() for p in self.all_params()],
             "rules": [
                 {"one-of" if g.exactly_one else "any-of": list(g.names), "required": g.required}

@@ -42,6 +42,7 @@ class Resource:
     columns: tuple[str, ...]
     tag_type: str | None = None
     client_token: bool = False
+    owned: Mapping[str, Any] = field(default_factory=dict)  # describe only the account's
     waiters: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -97,13 +98,15 @@ _TABLE = (
         "snapshot", "snapshot-id", _hex_id("snap"), "SnapshotId", "InvalidSnapshot.NotFound",
         "DescribeSnapshots", "Snapshots", ("SnapshotIds",),
         ("snapshot-id", "state", "volume-id", "volume-size", "start-time", "description"),
-        tag_type="snapshot", waiters={"completed": "SnapshotCompleted"},
+        tag_type="snapshot", owned={"OwnerIds": ["self"]},
+        waiters={"completed": "SnapshotCompleted"},
     ),
     Resource(
         "image", "image-id", _hex_id("ami"), "ImageId", "InvalidAMIID.NotFound",
         "DescribeImages", "Images", ("ImageIds",),
         ("image-id", "name", "state", "architecture", "creation-date", "owner-id"),
-        tag_type="image", waiters={"available": "ImageAvailable"},
+        tag_type="image", owned={"Owners": ["self"]},
+        waiters={"available": "ImageAvailable"},
     ),
     Resource(
         "key-pair", "key-name", String(r"[\x20-\x7e]{1,255}", "my-key"), "KeyName",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .clients import ClientCache
 
 Progress = Callable[[dict[str, Any]], None]
+READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Search")  # operations that change nothing
 ItemSink = Callable[[dict[str, Any]], None]
 
 
@@ -58,6 +59,9 @@ class Context:
         self._held_lock = threading.Lock()
         # Called before each request to EC2 (a worker's shared rate limit), if set.
         self.throttle: Callable[[Context], None] | None = None
+        # A job's check that it still holds the job, before each mutating operation
+        # (`lifecycle.Fence`): it raises when the job was claimed again, so nothing is sent.
+        self.fence: Callable[[str], None] | None = None
 
     def client(self) -> Any:
         remaining = self.deadline.remaining()
@@ -81,6 +85,8 @@ class Context:
     def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """Run one EC2 operation; botocore failures leave here already translated."""
         method = getattr(self.client(), _method_name(operation))
+        if self.fence is not None:
+            self.fence(operation)
         try:
             result: dict[str, Any] = method(**kwargs)
         except _client_error() as exc:
