@@ -269,7 +269,7 @@ def _response(
         message = masking.mask_wire(message)
     message = redact(message, secrets)
     log.info(
-        "%s %s exitcode=%s duration_ms=%s", request.connector, request.action, exitcode,
+        "%s %s exitcode=%s duration_ms=%s", meta["connector"], request.action, exitcode,
         meta["duration-ms"],
     )
     return Response(exitcode, message, data, meta, dict(ctx.headers) if ctx else {})
