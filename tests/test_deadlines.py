@@ -1,9 +1,15 @@
-"""Deadlines under load: hostile endpoints with many calls in flight starve nobody, and an
-abandoned call gives back its thread and its socket at its deadline.
+"""Deadlines in every phase and under load: a call returns by its deadline whether the
+endpoint never completes the connect, the TLS handshake or the answer, trickles it, sends
+a body that never ends, or throttles it into retries; hostile endpoints with many calls
+in flight starve nobody; an abandoned call gives back its thread and its socket.
 
 DEADLINE_HOSTILE_CALLS scales the load (default 200, as issue 8 asks); DEADLINE_SLACK_S
-is how late past its deadline a call may return (default 1 s, generous: this machine is
-shared; the benchmark measures the real figure).
+is how late past its deadline a call under that load may return (default 1 s). The phase
+tests make DEADLINE_PHASE_CALLS calls at once per phase (default 20, as issue 16 asks),
+DEADLINE_PHASE_ROUNDS times (default 1: the long version is a larger number), and allow
+DEADLINE_PHASE_SLACK_S (default 0.5 s). Both bounds are generous on purpose: this machine
+is shared by several test runs. The goal, 0.2 s, is asserted by benchmark 6
+(bench/deadline.py), which reports the distribution of overshoots.
 """
 
 from __future__ import annotations
@@ -24,13 +30,19 @@ from tests.harness import (
     BlackHoleServer,
     EndlessBodyServer,
     LoopbackServer,
+    MuteServer,
     SilentServer,
     SlowServer,
+    ThrottlingServer,
 )
 from tests.test_execution import config_for
 
 HOSTILE_CALLS = int(os.environ.get("DEADLINE_HOSTILE_CALLS", "200"))
 SLACK_S = float(os.environ.get("DEADLINE_SLACK_S", "1.0"))
+PHASE_CALLS = int(os.environ.get("DEADLINE_PHASE_CALLS", "20"))
+PHASE_ROUNDS = int(os.environ.get("DEADLINE_PHASE_ROUNDS", "1"))
+PHASE_SLACK_S = float(os.environ.get("DEADLINE_PHASE_SLACK_S", "0.5"))
+PHASE_MS = 1000
 HOSTILE_MS = 2000
 HOSTILE_IN_FLIGHT = 8
 HEALTHY_CALLS = 32
@@ -39,6 +51,19 @@ HOSTILE: dict[str, Callable[[], LoopbackServer]] = {
     "black-hole": BlackHoleServer,
     "trickle": lambda: SlowServer(byte_delay=0.05),
     "endless-body": EndlessBodyServer,
+}
+
+
+# phase -> (the endpoint, the URL scheme to reach it with)
+PHASES: dict[str, tuple[Callable[[], LoopbackServer], str]] = {
+    "connect: black hole (backlog full)": (BlackHoleServer, "http"),
+    "TLS handshake never answered": (MuteServer, "https"),
+    "read: silent": (SilentServer, "http"),
+    "read: trickle": (lambda: SlowServer(byte_delay=0.05), "http"),
+    "read: endless body": (EndlessBodyServer, "http"),
+    "retries: throttled": (ThrottlingServer, "http"),
+    "retries: throttled, retry after 3 s": (lambda: ThrottlingServer(retry_after_ms=3000),
+                                            "http"),
 }
 
 
@@ -96,6 +121,51 @@ class Load:
     def join(self) -> None:
         for thread in self._threads:
             thread.join(30)
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_every_phase_ends_by_the_deadline(phase: str) -> None:
+    make, scheme = PHASES[phase]
+    results: list[tuple[Response, float, float]] = []
+    with make() as server:
+        url = server.url.replace("http:", f"{scheme}:", 1)
+        call = Call(config=config_for(url, **{"max-in-flight": PHASE_CALLS, "max-attempts": 5}),
+                    runtime=Runtime(Settings()))
+        for _ in range(PHASE_ROUNDS):
+            load = Load(call, PHASE_CALLS, PHASE_MS)
+            load.start()
+            load.join()
+            results += load.results
+    assert len(results) == PHASE_CALLS * PHASE_ROUNDS
+    late = max(end - start for _, start, end in results) - PHASE_MS / 1000
+    assert late <= PHASE_SLACK_S, f"a call returned {late:.2f} s past its deadline"
+    if phase.startswith("retries"):
+        # A retry that could not finish in time is not made: the throttling is the answer
+        # (or the deadline, if an attempt itself ran into it).
+        assert {r.exitcode for r, _, _ in results} <= {3, 7}
+        assert any(r.exitcode == 7 and "RequestLimitExceeded" in r.message
+                   for r, _, _ in results)
+        if "retry after" in phase:  # 3 s to wait with 1 s left: no second attempt
+            assert {r.meta["attempts"] for r, _, _ in results} == {1}
+    else:
+        assert {r.message for r, _, _ in results} == {f"timed out after {PHASE_MS} ms"}
+
+
+def test_calls_reading_endless_bodies_all_return_on_time() -> None:
+    """Every one of the calls reads an endless body at once (no bulkhead holds any back):
+    each stops on its own thread at its deadline, whenever the watchdog gets to run."""
+    with EndlessBodyServer() as server:
+        runtime = Runtime(Settings())
+        call = Call(config=config_for(server.url, **{"max-in-flight": HOSTILE_CALLS}),
+                    runtime=runtime)
+        load = Load(call, HOSTILE_CALLS, PHASE_MS)
+        load.start()
+        load.join()
+        assert server.requests_received == HOSTILE_CALLS  # all of them were reading
+    assert {r.message for r, _, _ in load.results} == {f"timed out after {PHASE_MS} ms"}
+    late = sorted(end - start - PHASE_MS / 1000 for _, start, end in load.results)
+    assert late[-1] <= PHASE_SLACK_S, f"worst {late[-1]:.2f} s, median {late[len(late) // 2]:.2f} s"
+    assert runtime.bulkheads.in_flight() == 0
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
@@ -172,6 +242,7 @@ def test_calls_that_end_early_leave_no_pile_of_alarms_behind() -> None:
     for _ in range(20 * COMPACT_AT):
         watchdog.arm(Deadline(600_000), lambda: None).cancel()
     assert len(watchdog) <= 2 * COMPACT_AT + 1
-    assert watchdog.pending() == 1
+    # 1 until it fires (a loaded machine may take longer than 300 ms over the arming)
+    assert watchdog.pending() == (0 if fired.is_set() else 1)
     assert fired.wait(5), "the live alarm never fired"
     assert watchdog.pending() == 0

@@ -3,8 +3,9 @@
 botocore clients are thread-safe once built, and building one costs far more than a
 call (the service model, the endpoint rules), so clients are cached. A call's deadline
 reaches the wire through the hooks here (each request's read timeout is the time left;
-nothing is sent once it has passed) and through the connections a call holds, which
-are cut when it is abandoned (connections.py).
+nothing is sent once it has passed), through the connections a call holds, which check
+it as they read and are cut when it is abandoned (connections.py), and through the
+retry handler, whose backoff ends with it (backoff.py).
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def _key(target: Target) -> tuple[Any, ...]:
 def _build(session: Any, target: Target) -> BaseClient:
     from botocore.config import Config
 
-    from . import connections
+    from . import backoff, connections
 
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,
@@ -169,6 +170,7 @@ def _build(session: Any, target: Target) -> BaseClient:
         config=config,
     )
     connections.install(client)
+    backoff.install(client)
     events = client.meta.events
     events.register_first("before-send.ec2", _before_send)
     events.register("before-parse.ec2", _before_parse)

@@ -1,0 +1,66 @@
+"""A retry's backoff, bounded by the call's deadline.
+
+botocore decides whether a failed attempt is retried and how long to wait before the
+next one (its `needs-retry` handler: jittered exponential backoff, up to a second on a
+throttling answer's first retry and doubling after, and up to 5 s more when the answer
+carries `x-amz-retry-after`), then sleeps that long in `Endpoint._needs_retry`, where
+nothing of ours can wake it. A call whose deadline passed during that sleep returned up
+to a second late (issue 16), since the before-send hook only runs after it.
+
+So the handler botocore builds, from its public `register_retry_handler`, is wrapped:
+its decision stands (which failures are retried, the retry quota, the delay), but the
+sleep is the call's own (`Context.sleep`: it ends at the deadline, or the moment the
+call is abandoned), and a retry that could not leave time for an attempt is not made at
+all: the last attempt's failure is then the answer. Outside a call (a client used by
+itself), the handler is botocore's, unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .context import current
+
+log = logging.getLogger("ec2_connector")
+
+# What the next attempt needs at least, once the backoff is over: a round trip on a
+# healthy endpoint. A retry that would leave less is not made.
+MIN_ATTEMPT_S = 0.05
+_EVENT = "needs-retry.ec2"
+_UNIQUE_ID = "retry-config-ec2"  # the id botocore registers its retry handler under
+
+
+def install(client: Any) -> None:
+    """Replace `client`'s retry handler with botocore's own, bounded by each call's
+    deadline (the standard policy; adaptive mode adds its rate limiter beside it)."""
+    from botocore.retries import standard
+
+    events = client.meta.events
+    max_attempts = client.meta.config.retries.get("total_max_attempts")
+    # botocore's handler is registered under a unique id and cannot be read back, so it
+    # is dropped and built again, the same way, where we can hold it. (The quota release
+    # of the dropped one stays registered; it releases a quota nothing draws from.)
+    events.unregister(_EVENT, unique_id=_UNIQUE_ID)
+    handler = standard.register_retry_handler(client, max_attempts=max_attempts)
+    events.unregister(_EVENT, unique_id=_UNIQUE_ID)
+    events.register(_EVENT, BoundedRetry(handler.needs_retry), unique_id=_UNIQUE_ID)
+
+
+class BoundedRetry:
+    """A `needs-retry` handler: botocore's decision, with the wait done by the call."""
+
+    def __init__(self, decide: Any) -> None:
+        self._decide = decide
+
+    def __call__(self, **kwargs: Any) -> float | bool | None:
+        delay = self._decide(**kwargs)
+        ctx = current()
+        if ctx is None or delay is None or delay is False:
+            return delay  # type: ignore[no-any-return]
+        left = ctx.deadline.remaining()
+        if ctx.abandoned or left - float(delay) < MIN_ATTEMPT_S:
+            log.debug("not retrying: %.3f s left, backoff %.3f s", left, delay)
+            return False  # no retry: the last attempt's failure stands
+        ctx.sleep(float(delay))  # TimedOut if the call is abandoned meanwhile
+        return 0  # retry now: botocore's own sleep is then sleep(0)
