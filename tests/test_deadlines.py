@@ -14,7 +14,10 @@ is shared by several test runs. The goal, 0.2 s, is asserted by benchmark 6
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,10 +34,13 @@ from tests.harness import (
     EndlessBodyServer,
     LoopbackServer,
     MuteServer,
+    RefusingEndpoint,
     SilentServer,
     SlowServer,
     ThrottlingServer,
 )
+from tests.harness.redis import RedisServer
+from tests.test_cli import clean_env
 from tests.test_execution import config_for
 
 HOSTILE_CALLS = int(os.environ.get("DEADLINE_HOSTILE_CALLS", "200"))
@@ -246,3 +252,51 @@ def test_calls_that_end_early_leave_no_pile_of_alarms_behind() -> None:
     assert watchdog.pending() == (0 if fired.is_set() else 1)
     assert fired.wait(5), "the live alarm never fired"
     assert watchdog.pending() == 0
+
+
+# --------------------------------------------------------------------------- jobs wait
+
+
+def _jobs_wait(env: dict[str, str], broker: str, job_id: str, timeout_ms: int
+               ) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "ec2_connector.cli", "jobs", "wait", job_id, "--broker", broker,
+         "--timeout", str(timeout_ms), "-o", "json"],
+        env=env, capture_output=True, text=True, timeout=60)
+    return done, time.monotonic() - started
+
+
+def test_jobs_wait_ends_on_time_with_a_broker_that_never_answers(tmp_path: Path) -> None:
+    """Why: with a broker that accepted and never answered, `jobs wait --timeout 3000` took
+    6.4 s (the store's 5 s socket timeout). The same command against a broker that refuses
+    at once measures the process's own start-up, which is taken off: the rest must be the
+    timeout (it was 5 s and more before)."""
+    env = clean_env(tmp_path)
+    with RefusingEndpoint() as refusing:
+        refused, startup_s = _jobs_wait(env, f"redis://127.0.0.1:{refusing.port}/0",
+                                        "0123abcd", 3000)
+    with MuteServer() as mute:
+        broker = f"redis://127.0.0.1:{mute.port}/0"
+        waited, waited_s = _jobs_wait(env, broker, "0123abcd", 3000)
+    assert refused.returncode == 4, refused.stderr
+    assert waited.returncode == 4, waited.stderr
+    assert json.loads(waited.stdout)["message"] == (
+        f"the job store and broker at {broker} is unreachable: TimeoutError")
+    assert waited_s - startup_s <= 3.0 + PHASE_SLACK_S, (waited_s, startup_s)
+
+
+def test_jobs_wait_gives_up_on_time_with_a_healthy_broker(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A queued job nobody runs: the wait polls the store until its timeout (its
+    connections made again as the time left shrinks) and gives up, naming the status."""
+    redis_server.flush()
+    with Call(config=config_for("http://127.0.0.1:9"), broker=redis_server.url) as call:
+        job = call.connector("aws-ec2").set("action", "describe-instances").async_()
+        assert job.id is not None, job.wait().message
+    done, _ = _jobs_wait(clean_env(tmp_path), redis_server.url, job.id, 1500)
+    assert done.returncode == 75, done.stderr
+    envelope = json.loads(done.stdout)
+    assert envelope["data"] == {"job-id": job.id, "status": "queued", "still-running": True}
+    assert envelope["message"].startswith("gave up after waiting 1500 ms; the job is still queued")

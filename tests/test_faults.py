@@ -207,6 +207,30 @@ def test_tls_with_a_trusted_bundle_succeeds_on_every_connection(
     assert received == 4
 
 
+# --------------------------------------------------------------------------- fan-out
+
+
+def test_a_fan_out_failure_names_the_connector_and_the_region() -> None:
+    """Why: over `connectors`, a failure named the region only ("us-east-1: timed out"
+    for connector `silent`), which every connector shares."""
+    keys = {"access-key": "AKIAFAULTTESTS000000", "security-key": "fault-test-secret-key",
+            "region": "eu-west-1", "max-attempts": 1}
+    with CaptureServer() as good, SilentServer() as silent, RefusingEndpoint() as down:
+        config = {"connectors": {"good": {**keys, "endpoint-url": good.url},
+                                 "silent": {**keys, "endpoint-url": silent.url},
+                                 "down": {**keys, "endpoint-url": down.url}}}
+        partial = (Call(config=config).connector("good").set("action", "describe-instances")
+                   .set("connectors", ["good", "silent"]).timeout(TIMEOUT_MS).sync())
+        failed = (Call(config=config).connector("down").set("action", "describe-instances")
+                  .set("connectors", ["down", "silent"]).timeout(TIMEOUT_MS).sync())
+    assert partial.exitcode == 8, partial.message
+    assert partial.message.startswith("1 of 2 calls failed: silent in eu-west-1: timed out")
+    assert failed.exitcode in (3, 4), failed.message
+    assert failed.message.startswith("every call failed: down in eu-west-1: ")
+    assert "; silent in eu-west-1: timed out" in failed.message
+    assert_clean_message(failed)
+
+
 # --------------------------------------------------------------------------- garbage answers
 
 
