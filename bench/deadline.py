@@ -4,7 +4,8 @@ One endpoint per phase (tests/harness): a black hole whose backlog is full (the 
 never completes), a mute listener behind https:// (the TLS handshake never completes),
 a silent server (the answer never comes), a trickle (a byte every 50 ms), a body that
 never ends, and a throttling endpoint (botocore backs off up to 1 s, then 2 s, before
-the next attempt), whose answers may also ask for 3 s more (`x-amz-retry-after`).
+the next attempt), whose answers may also ask for 3 s more (`x-amz-retry-after`), also
+in adaptive mode (whose rate limiter waits for a token before each attempt).
 `rounds` calls of 1,000 ms per phase, one at a time; a call answered before its
 deadline counts 0. The goal (issue 16): the worst call within 0.2 s.
 """
@@ -39,6 +40,7 @@ PHASES: dict[str, tuple[Callable[[], LoopbackServer], str, set[int]]] = {
     "retries, throttled": (ThrottlingServer, "http", {3, 7}),
     "retries, throttled (retry after 3 s)": (lambda: ThrottlingServer(retry_after_ms=3000),
                                              "http", {3, 7}),
+    "retries, throttled, adaptive mode": (ThrottlingServer, "http", {3, 7}),
 }
 
 
@@ -57,7 +59,9 @@ def run(rounds: int = 20) -> list[Figure]:
     for phase, (make, scheme, allowed) in PHASES.items():
         with make() as server:
             url = server.url.replace("http:", f"{scheme}:", 1)
-            call = Call(config=connector_config(url, **{"max-attempts": 5}), runtime=Runtime())
+            mode = "adaptive" if "adaptive" in phase else "standard"
+            call = Call(config=connector_config(url, **{"max-attempts": 5, "retry-mode": mode}),
+                        runtime=Runtime())
             samples = [overshoot_ms(call, allowed) for _ in range(rounds)]
         worst = max(samples)
         figures.append(Figure(

@@ -156,7 +156,9 @@ def _build(session: Any, target: Target) -> BaseClient:
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
-        retries={"mode": target.retry_mode, "total_max_attempts": target.max_attempts},  # type: ignore[arg-type]
+        # Adaptive mode is standard retries plus a rate limiter, added by backoff.install
+        # with its wait for a token bounded by the call's deadline.
+        retries={"mode": _botocore_mode(target), "total_max_attempts": target.max_attempts},
         max_pool_connections=64,
         user_agent_extra="ec2-connector",
     )
@@ -170,11 +172,16 @@ def _build(session: Any, target: Target) -> BaseClient:
         config=config,
     )
     connections.install(client)
-    backoff.install(client)
     events = client.meta.events
     events.register_first("before-send.ec2", _before_send)
     events.register("before-parse.ec2", _before_parse)
+    if _botocore_mode(target) == "standard":  # (legacy, accepted but not documented, as is)
+        backoff.install(client, adaptive=target.retry_mode == "adaptive")  # its hook first
     return client  # type: ignore[no-any-return]
+
+
+def _botocore_mode(target: Target) -> Any:
+    return "legacy" if target.retry_mode == "legacy" else "standard"
 
 
 def _before_send(request: Any = None, **_: Any) -> None:
@@ -183,11 +190,11 @@ def _before_send(request: Any = None, **_: Any) -> None:
     ctx = current()
     if ctx is None:
         return
-    remaining = ctx.deadline.remaining()
+    if ctx.throttle is not None and not (ctx.abandoned or ctx.deadline.expired):
+        ctx.throttle(ctx)
+    remaining = ctx.deadline.remaining()  # what the throttle's wait left
     if ctx.abandoned or remaining <= 0:
         raise TimedOut("timed out before the next request to EC2 could be sent")
-    if ctx.throttle is not None:
-        ctx.throttle(ctx)
     ctx.attempts += 1
     context = getattr(request, "context", None)
     if isinstance(context, dict):
