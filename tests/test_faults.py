@@ -139,6 +139,17 @@ def test_dropped_mid_body_is_unreachable(reset: bool) -> None:
     assert_clean_message(response)
 
 
+def test_answers_read_against_the_deadline_keep_the_connection_alive() -> None:
+    """Each answer is read through a reader that checks the call's deadline; once read,
+    the connection goes back to the pool as before and the next call reuses it."""
+    with CaptureServer() as srv:
+        request = builder(srv.url, runtime=Runtime(Settings())).timeout(5000)
+        answers = [request.sync() for _ in range(5)]
+        accepted = srv.connections_accepted
+    assert [a.exitcode for a in answers] == [0] * 5, answers[0].message
+    assert accepted == 1
+
+
 # --------------------------------------------------------------------------- TLS
 
 
