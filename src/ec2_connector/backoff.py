@@ -106,8 +106,10 @@ class BoundedRetry:
         self._decide = decide
 
     def __call__(self, **kwargs: Any) -> float | bool | None:
-        delay = self._decide(**kwargs)
         ctx = current()
+        if ctx is not None and (ctx.abandoned or ctx.deadline.remaining() < MIN_ATTEMPT_S):
+            return False  # not even asked: botocore would take from its retry quota
+        delay = self._decide(**kwargs)
         if ctx is None or delay is None or delay is False:
             return delay  # type: ignore[no-any-return]
         left = ctx.deadline.remaining()

@@ -61,8 +61,8 @@ class _Held:
         _hold(ctx, self)
         # A black hole never answers the SYN: the connect itself must end by the
         # deadline, since there is no socket to shut down until it returns. (A TLS
-        # handshake runs under the same timeout, which botocore's loading of the CA
-        # bundle, ~0.1 s a connection, leaves late: the watchdog cuts it on time.)
+        # handshake runs under the same timeout, which the work done between the two,
+        # such as loading the CA bundle, leaves late: the watchdog cuts it on time.)
         self._bound(ctx)
         try:
             super().connect()  # type: ignore[misc]

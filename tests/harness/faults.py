@@ -216,7 +216,7 @@ class _ThreadedHTTPServer(HTTPServer):
     close idle keep-alive connections and join within a bound.
     """
 
-    request_queue_size = 128  # default 5 drops SYNs when 32 clients connect at once
+    request_queue_size = 1024  # default 5 drops SYNs when 32 clients connect at once (200 here)
     allow_reuse_address = True
 
     def __init__(self, harness: HTTPHarnessServer, handler: type[RequestHandler]) -> None:
