@@ -48,6 +48,12 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of `values` fall (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
 def per_call(fn: Callable[[], object], calls: int) -> float:
     """Mean seconds per call over `calls` back-to-back calls."""
     started = time.perf_counter()

@@ -36,7 +36,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., list[Figure]], dict[str, int], dict[st
     "3": (throughput.run, {"rounds": 3, "seconds": 4}, {"rounds": 1, "seconds": 2}),
     "4": (jobs.run, {"rounds": 3}, {"rounds": 1, "jobs": 300, "loop": 20}),
     "5": (bigaccount.run, {"rounds": 3}, {"rounds": 1}),
-    "6": (deadline.run, {"rounds": 5}, {"rounds": 3}),
+    "6": (deadline.run, {"rounds": 20}, {"rounds": 5}),
     "7": (workers.run, {"rounds": 2}, {"rounds": 1, "jobs": 300, "latency": 100}),
     "8": (hung.run, {"rounds": 5}, {"rounds": 1}),
     "9": (fanout.run, {"rounds": 5}, {"rounds": 2}),

@@ -221,11 +221,19 @@ def _merged(action: Action, pairs: list[tuple[str, str]], responses: list[Respon
                  "attempts": sum(int(r.meta.get("attempts") or 0) for r in responses)})
     if not failed:
         return Response(ExitCode.SUCCESS, SUCCESS_MESSAGE, data, meta)
-    shown = "; ".join(f"{r['region']}: {r['message']}" for r in failed[:3])
+    shown = "; ".join(f"{_where(r)}: {r['message']}" for r in failed[:3])
     if len(failed) < len(report):
         message = f"{len(failed)} of {len(report)} calls failed: {shown}"
         return Response(ExitCode.PARTIAL, message, data, meta)
     return Response(int(failed[0]["exitcode"]), f"every call failed: {shown}", data, meta)
+
+
+def _where(report: dict[str, Any]) -> str:
+    """Which call a failure is: its region, and its connector when there are several."""
+    region = report["region"]
+    if "connector" not in report:
+        return str(region)
+    return f"{report['connector']} in {region}" if region else str(report["connector"])
 
 
 def _failure_of(response: Response, doing: str) -> ConnectorError:

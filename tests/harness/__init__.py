@@ -1,8 +1,8 @@
 """Loopback test/benchmark servers that imitate (and sabotage) an EC2 endpoint.
 
-``faults`` holds hostile servers (refused, black hole, silent, slow, endless body,
-dropping, garbage, throttling proxy); ``canned`` holds a fast stateless EC2 endpoint.  All bind
-127.0.0.1 on a free port and support ``start()``/``stop()``/``with``.
+``faults`` holds hostile servers (refused, black hole, mute, silent, slow, endless body,
+dropping, garbage, throttling, throttling proxy); ``canned`` holds a fast stateless EC2
+endpoint.  All bind 127.0.0.1 on a free port and support ``start()``/``stop()``/``with``.
 """
 
 from tests.harness.canned import (
@@ -20,10 +20,12 @@ from tests.harness.faults import (
     GarbageServer,
     HTTPHarnessServer,
     LoopbackServer,
+    MuteServer,
     RefusingEndpoint,
     RequestHandler,
     SilentServer,
     SlowServer,
+    ThrottlingServer,
     ec2_error_xml,
     ec2_response_xml,
     empty_describe_instances_xml,
@@ -41,10 +43,12 @@ __all__ = [
     "HTTPHarnessServer",
     "InstanceCatalog",
     "LoopbackServer",
+    "MuteServer",
     "RefusingEndpoint",
     "RequestHandler",
     "SilentServer",
     "SlowServer",
+    "ThrottlingServer",
     "describe_instances_xml",
     "ec2_error_xml",
     "ec2_response_xml",

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import select
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -214,7 +216,7 @@ class _ThreadedHTTPServer(HTTPServer):
     close idle keep-alive connections and join within a bound.
     """
 
-    request_queue_size = 128  # default 5 drops SYNs when 32 clients connect at once
+    request_queue_size = 1024  # default 5 drops SYNs when 32 clients connect at once (200 here)
     allow_reuse_address = True
 
     def __init__(self, harness: HTTPHarnessServer, handler: type[RequestHandler]) -> None:
@@ -356,6 +358,8 @@ class HTTPHarnessServer(LoopbackServer):
     """Threaded HTTP/1.1 loopback server; subclasses implement :meth:`respond`."""
 
     handler_class: ClassVar[type[RequestHandler]] = RequestHandler
+    tls: ssl.SSLContext | None = None
+    """Set before ``start()`` to serve HTTPS with this server-side context."""
 
     def __init__(self) -> None:
         self._httpd: _ThreadedHTTPServer | None = None
@@ -390,6 +394,8 @@ class HTTPHarnessServer(LoopbackServer):
     def start(self) -> Self:
         if self._httpd is None:
             self._httpd = _ThreadedHTTPServer(self, self.handler_class)
+            if self.tls is not None:  # the handshake runs in the accepting thread
+                self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
             self._port = int(self._httpd.server_address[1])
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
@@ -516,19 +522,82 @@ class EndlessBodyServer(HTTPHarnessServer):
 
 
 class BlackHoleServer(RefusingEndpoint):
-    """A port that listens but never accepts: once its backlog is full, SYNs go unanswered.
+    """A port that listens but never accepts, its backlog full: SYNs go unanswered.
 
-    The first connections complete in the kernel and then hear nothing (like
-    ``SilentServer``); the rest hang in ``connect``, which only a bound on the connect
-    itself ends.
+    ``start()`` fills the backlog with connections of its own (one, on Linux, for a
+    backlog of 0), so that every client's connect hangs from the first: only a bound on
+    the connect itself ends it. The filling connections are closed by ``stop()``.
     """
+
+    FILL_WAIT_S = 0.2
+    """How long a connect may take before the backlog counts as full."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fillers: list[socket.socket] = []
 
     def start(self) -> Self:
         fresh = self._sock is None
         super().start()
         if fresh and self._sock is not None:
             self._sock.listen(0)
+            self._fill()
         return self
+
+    def _fill(self) -> None:
+        for _ in range(64):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.connect_ex((HOST, self.port))
+            _, ready, _ = select.select([], [sock], [], self.FILL_WAIT_S)
+            if not ready:  # this SYN went unanswered: the backlog is full
+                sock.close()
+                return
+            self._fillers.append(sock)
+        raise RuntimeError("the black hole's backlog never filled")
+
+    def stop(self) -> None:
+        for sock in self._fillers:
+            sock.close()
+        self._fillers = []
+        super().stop()
+
+
+class MuteServer(RefusingEndpoint):
+    """A port that listens but never accepts, with room in its backlog: the kernel
+    completes every TCP handshake, and then nothing is ever read or answered.
+
+    Behind an ``https://`` URL it is a TLS handshake that never ends; before a Redis
+    client, a broker that accepts and never answers.
+    """
+
+    BACKLOG = 128
+
+    def start(self) -> Self:
+        fresh = self._sock is None
+        super().start()
+        if fresh and self._sock is not None:
+            self._sock.listen(self.BACKLOG)
+        return self
+
+
+class ThrottlingServer(HTTPHarnessServer):
+    """Answers every request 503 ``RequestLimitExceeded``, as EC2 does when throttling.
+
+    ``retry_after_ms`` adds ``x-amz-retry-after``, which botocore honours (up to 5 s
+    past its own backoff) before the next attempt: the retry phase of a call, where only
+    a deadline-bounded backoff keeps the call on time.
+    """
+
+    def __init__(self, retry_after_ms: int | None = None) -> None:
+        super().__init__()
+        self.retry_after_ms = retry_after_ms
+
+    def respond(self, req: RequestHandler) -> None:
+        headers = ([] if self.retry_after_ms is None
+                   else [("x-amz-retry-after", str(self.retry_after_ms))])
+        body = ec2_error_xml("RequestLimitExceeded", DEFAULT_MESSAGES["RequestLimitExceeded"])
+        req.send_body(503, body, headers=headers)
 
 
 class DroppingServer(HTTPHarnessServer):

@@ -1,14 +1,23 @@
-"""Deadlines under load: hostile endpoints with many calls in flight starve nobody, and an
-abandoned call gives back its thread and its socket at its deadline.
+"""Deadlines in every phase and under load: a call returns by its deadline whether the
+endpoint never completes the connect, the TLS handshake or the answer, trickles it, sends
+a body that never ends, or throttles it into retries; hostile endpoints with many calls
+in flight starve nobody; an abandoned call gives back its thread and its socket.
 
 DEADLINE_HOSTILE_CALLS scales the load (default 200, as issue 8 asks); DEADLINE_SLACK_S
-is how late past its deadline a call may return (default 1 s, generous: this machine is
-shared; the benchmark measures the real figure).
+is how late past its deadline a call under that load may return (default 1 s). The phase
+tests make DEADLINE_PHASE_CALLS calls at once per phase (default 20, as issue 16 asks),
+DEADLINE_PHASE_ROUNDS times (default 1: the long version is a larger number), and allow
+DEADLINE_PHASE_SLACK_S (default 0.5 s). Both bounds are generous on purpose: this machine
+is shared by several test runs. The goal, 0.2 s, is asserted by benchmark 6
+(bench/deadline.py), which reports the distribution of overshoots.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,13 +33,24 @@ from tests.harness import (
     BlackHoleServer,
     EndlessBodyServer,
     LoopbackServer,
+    MuteServer,
+    RefusingEndpoint,
     SilentServer,
     SlowServer,
+    ThrottlingServer,
 )
 from tests.harness.calls import config_for
+from tests.harness.cli import clean_env
+from tests.harness.processes import terminate
+from tests.harness.redis import RedisServer
+from tests.harness.service import ROOT
 
 HOSTILE_CALLS = int(os.environ.get("DEADLINE_HOSTILE_CALLS", "200"))
 SLACK_S = float(os.environ.get("DEADLINE_SLACK_S", "1.0"))
+PHASE_CALLS = int(os.environ.get("DEADLINE_PHASE_CALLS", "20"))
+PHASE_ROUNDS = int(os.environ.get("DEADLINE_PHASE_ROUNDS", "1"))
+PHASE_SLACK_S = float(os.environ.get("DEADLINE_PHASE_SLACK_S", "0.5"))
+PHASE_MS = 1000
 HOSTILE_MS = 2000
 HOSTILE_IN_FLIGHT = 8
 HEALTHY_CALLS = 32
@@ -39,6 +59,19 @@ HOSTILE: dict[str, Callable[[], LoopbackServer]] = {
     "black-hole": BlackHoleServer,
     "trickle": lambda: SlowServer(byte_delay=0.05),
     "endless-body": EndlessBodyServer,
+}
+
+
+# phase -> (the endpoint, the URL scheme to reach it with)
+PHASES: dict[str, tuple[Callable[[], LoopbackServer], str]] = {
+    "connect: black hole (backlog full)": (BlackHoleServer, "http"),
+    "TLS handshake never answered": (MuteServer, "https"),
+    "read: silent": (SilentServer, "http"),
+    "read: trickle": (lambda: SlowServer(byte_delay=0.05), "http"),
+    "read: endless body": (EndlessBodyServer, "http"),
+    "retries: throttled": (ThrottlingServer, "http"),
+    "retries: throttled, retry after 3 s": (lambda: ThrottlingServer(retry_after_ms=3000),
+                                            "http"),
 }
 
 
@@ -96,6 +129,87 @@ class Load:
     def join(self) -> None:
         for thread in self._threads:
             thread.join(30)
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_every_phase_ends_by_the_deadline(phase: str) -> None:
+    make, scheme = PHASES[phase]
+    results: list[tuple[Response, float, float]] = []
+    with make() as server:
+        url = server.url.replace("http:", f"{scheme}:", 1)
+        call = Call(config=config_for(url, **{"max-in-flight": PHASE_CALLS, "max-attempts": 5}),
+                    runtime=Runtime(Settings()))
+        for _ in range(PHASE_ROUNDS):
+            load = Load(call, PHASE_CALLS, PHASE_MS)
+            load.start()
+            load.join()
+            results += load.results
+    assert len(results) == PHASE_CALLS * PHASE_ROUNDS
+    late = max(end - start for _, start, end in results) - PHASE_MS / 1000
+    assert late <= PHASE_SLACK_S, f"a call returned {late:.2f} s past its deadline"
+    if phase.startswith("retries"):
+        # A retry that could not finish in time is not made: the throttling is the answer
+        # (or the deadline, if an attempt itself ran into it).
+        assert {r.exitcode for r, _, _ in results} <= {3, 7}
+        assert any(r.exitcode == 7 and "RequestLimitExceeded" in r.message
+                   for r, _, _ in results)
+        if "retry after" in phase:  # 3 s to wait with 1 s left: no second attempt
+            assert {r.meta["attempts"] for r, _, _ in results} == {1}
+    else:
+        assert {r.message for r, _, _ in results} == {f"timed out after {PHASE_MS} ms"}
+
+
+def test_adaptive_retries_wait_for_a_token_no_longer_than_the_deadline() -> None:
+    """Why: adaptive mode's rate limiter waited for a token in a blocking call that knew
+    no deadline: rounds of 20 calls at once to a throttling endpoint returned up to 4.7 s
+    late (the limiter slows down after the first round's throttling)."""
+    with ThrottlingServer() as server:
+        call = Call(config=config_for(server.url, **{
+            "retry-mode": "adaptive", "max-attempts": 5, "max-in-flight": PHASE_CALLS}),
+            runtime=Runtime(Settings()))
+        results: list[tuple[Response, float, float]] = []
+        for _ in range(3):
+            load = Load(call, PHASE_CALLS, PHASE_MS)
+            load.start()
+            load.join()
+            results += load.results
+    late = max(end - start for _, start, end in results) - PHASE_MS / 1000
+    assert late <= PHASE_SLACK_S, f"a call returned {late:.2f} s past its deadline"
+    assert {r.exitcode for r, _, _ in results} <= {3, 7}
+
+
+SERVE_ENDLESS = (
+    "import sys\nfrom tests.harness import EndlessBodyServer\n"
+    "server = EndlessBodyServer().start()\nprint(server.port, flush=True)\n"
+    "sys.stdin.read()\nprint(server.requests_received, flush=True)\n"
+)
+
+
+def test_calls_reading_endless_bodies_all_return_on_time() -> None:
+    """Every one of the calls reads an endless body at once (no bulkhead holds any back):
+    each stops on its own thread at its deadline, whenever the watchdog gets to run. The
+    endpoint runs in its own process, as a remote one would: in this one, its 200 writing
+    threads would compete for the same interpreter lock."""
+    server = subprocess.Popen([sys.executable, "-c", SERVE_ENDLESS], cwd=ROOT, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert server.stdout is not None and server.stdin is not None
+        port = int(server.stdout.readline())
+        runtime = Runtime(Settings())
+        call = Call(config=config_for(f"http://127.0.0.1:{port}",
+                                      **{"max-in-flight": HOSTILE_CALLS}), runtime=runtime)
+        load = Load(call, HOSTILE_CALLS, PHASE_MS)
+        load.start()
+        load.join()
+        server.stdin.close()
+        received = int(server.stdout.readline())
+    finally:
+        terminate(server)
+    assert received == HOSTILE_CALLS  # all of them were reading
+    assert {r.message for r, _, _ in load.results} == {f"timed out after {PHASE_MS} ms"}
+    late = sorted(end - start - PHASE_MS / 1000 for _, start, end in load.results)
+    assert late[-1] <= SLACK_S, f"worst {late[-1]:.2f} s, median {late[len(late) // 2]:.2f} s"
+    assert runtime.bulkheads.in_flight() == 0
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
@@ -172,6 +286,55 @@ def test_calls_that_end_early_leave_no_pile_of_alarms_behind() -> None:
     for _ in range(20 * COMPACT_AT):
         watchdog.arm(Deadline(600_000), lambda: None).cancel()
     assert len(watchdog) <= 2 * COMPACT_AT + 1
-    assert watchdog.pending() == 1
+    # 1 until it fires (a loaded machine may take longer than 300 ms over the arming)
+    assert watchdog.pending() == (0 if fired.is_set() else 1)
     assert fired.wait(5), "the live alarm never fired"
     assert watchdog.pending() == 0
+
+
+# --------------------------------------------------------------------------- jobs wait
+
+
+def _jobs_wait(env: dict[str, str], broker: str, job_id: str, timeout_ms: int
+               ) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "ec2_connector.cli", "jobs", "wait", job_id, "--broker", broker,
+         "--timeout", str(timeout_ms), "-o", "json"],
+        env=env, capture_output=True, text=True, timeout=60)
+    return done, time.monotonic() - started
+
+
+def test_jobs_wait_ends_on_time_with_a_broker_that_never_answers(tmp_path: Path) -> None:
+    """Why: with a broker that accepted and never answered, `jobs wait --timeout 3000` took
+    6.4 s (the store's 5 s socket timeout). The same command against a broker that refuses
+    at once measures the process's own start-up, which is taken off: the rest must be the
+    timeout (it was 5 s and more before)."""
+    env = clean_env(tmp_path)
+    with RefusingEndpoint() as refusing:
+        refused, startup_s = _jobs_wait(env, f"redis://127.0.0.1:{refusing.port}/0",
+                                        "0123abcd", 3000)
+    with MuteServer() as mute:
+        broker = f"redis://127.0.0.1:{mute.port}/0"
+        waited, waited_s = _jobs_wait(env, broker, "0123abcd", 3000)
+    assert refused.returncode == 4, refused.stderr
+    assert waited.returncode == 4, waited.stderr
+    assert json.loads(waited.stdout)["message"] == (
+        f"the job store and broker at {broker} is unreachable: TimeoutError")
+    assert waited_s - startup_s <= 3.0 + PHASE_SLACK_S, (waited_s, startup_s)
+
+
+def test_jobs_wait_gives_up_on_time_with_a_healthy_broker(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A queued job nobody runs: the wait polls the store until its timeout (its
+    connections made again as the time left shrinks) and gives up, naming the status."""
+    redis_server.flush()
+    with Call(config=config_for("http://127.0.0.1:9"), broker=redis_server.url) as call:
+        job = call.connector("aws-ec2").set("action", "describe-instances").async_()
+        assert job.id is not None, job.wait().message
+    done, _ = _jobs_wait(clean_env(tmp_path), redis_server.url, job.id, 1500)
+    assert done.returncode == 75, done.stderr
+    envelope = json.loads(done.stdout)
+    assert envelope["data"] == {"job-id": job.id, "status": "queued", "still-running": True}
+    assert envelope["message"].startswith("gave up after waiting 1500 ms; the job is still queued")

@@ -7,14 +7,19 @@ taken (generous bounds: this machine is shared) and what the server saw.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
+import ssl
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ec2_connector import Call, RequestBuilder, Response
+from ec2_connector import Call, RequestBuilder, Response, Runtime, Settings
 from tests.conftest import launch
 from tests.harness import (
     CaptureServer,
@@ -32,7 +37,8 @@ MARGIN_MS = 1500  # generous: the aim is ~100 ms, measured in docs/benchmarks.md
 TRACE_MARKERS = ("Traceback", 'File "', "ResponseParserError", "botocore.", "Error(")
 
 
-def builder(url: str, *, max_attempts: int = 3) -> RequestBuilder:
+def builder(url: str, *, max_attempts: int = 3, runtime: Runtime | None = None
+            ) -> RequestBuilder:
     """A describe-instances request aimed at `url`, with test credentials."""
     config = {
         "connectors": {
@@ -44,7 +50,8 @@ def builder(url: str, *, max_attempts: int = 3) -> RequestBuilder:
             }
         }
     }
-    return Call(config=config).connector("aws-ec2").set("action", "describe-instances")
+    return (Call(config=config, runtime=runtime).connector("aws-ec2")
+            .set("action", "describe-instances"))
 
 
 def timed(request: RequestBuilder) -> tuple[Response, float]:
@@ -130,6 +137,109 @@ def test_dropped_mid_body_is_unreachable(reset: bool) -> None:
     assert "broke" in response.message or "incomplete" in response.message
     assert elapsed < 5000
     assert_clean_message(response)
+
+
+def test_answers_read_against_the_deadline_keep_the_connection_alive() -> None:
+    """Each answer is read through a reader that checks the call's deadline; once read,
+    the connection goes back to the pool as before and the next call reuses it."""
+    with CaptureServer() as srv:
+        request = builder(srv.url, runtime=Runtime(Settings())).timeout(5000)
+        answers = [request.sync() for _ in range(5)]
+        accepted = srv.connections_accepted
+    assert [a.exitcode for a in answers] == [0] * 5, answers[0].message
+    assert accepted == 1
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA), and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def _over_tls(certificate: tuple[Path, Path], calls: int) -> tuple[list[Response], int, int]:
+    """`calls` describes at once (so several connections) to an HTTPS endpoint: the
+    answers, the connections it accepted, the requests it received."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    server = CaptureServer()
+    server.tls = context
+    with server:
+        request = builder(server.url.replace("http:", "https:"), max_attempts=1,
+                          runtime=Runtime(Settings()))
+        with ThreadPoolExecutor(calls) as pool:
+            answers = list(pool.map(lambda _: request.sync(), range(calls)))
+        return answers, server.connections_accepted, len(server.captured)
+
+
+def test_tls_certificates_are_checked_on_every_connection(
+    certificate: tuple[Path, Path],
+) -> None:
+    """The CA bundle is loaded once per client (not once per connection): every
+    connection is still verified against it, and an unknown certificate is refused."""
+    answers, _, received = _over_tls(certificate, 4)
+    assert [a.exitcode for a in answers] == [4] * 4, answers[0].message
+    assert "TLS failure" in answers[0].message
+    assert received == 0  # nothing was sent over an unverified connection
+
+
+def test_tls_with_a_trusted_bundle_succeeds_on_every_connection(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
+    answers, accepted, received = _over_tls(certificate, 4)
+    assert [a.exitcode for a in answers] == [0] * 4, answers[0].message
+    assert accepted >= 2  # the bundle, loaded once, served more than one connection
+    assert received == 4
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+def test_a_fan_out_failure_names_the_connector_and_the_region() -> None:
+    """Why: over `connectors`, a failure named the region only ("us-east-1: timed out"
+    for connector `silent`), which every connector shares."""
+    keys = {"access-key": "AKIAFAULTTESTS000000", "security-key": "fault-test-secret-key",
+            "region": "eu-west-1", "max-attempts": 1}
+    with CaptureServer() as good, SilentServer() as silent, RefusingEndpoint() as down:
+        config = {"connectors": {"good": {**keys, "endpoint-url": good.url},
+                                 "silent": {**keys, "endpoint-url": silent.url},
+                                 "down": {**keys, "endpoint-url": down.url}}}
+        partial = (Call(config=config).connector("good").set("action", "describe-instances")
+                   .set("connectors", ["good", "silent"]).timeout(TIMEOUT_MS).sync())
+        failed = (Call(config=config).connector("down").set("action", "describe-instances")
+                  .set("connectors", ["down", "silent"]).timeout(TIMEOUT_MS).sync())
+    assert partial.exitcode == 8, partial.message
+    assert partial.message.startswith("1 of 2 calls failed: silent in eu-west-1: timed out")
+    assert failed.exitcode in (3, 4), failed.message
+    assert failed.message.startswith("every call failed: down in eu-west-1: ")
+    assert "; silent in eu-west-1: timed out" in failed.message
+    assert_clean_message(failed)
 
 
 # --------------------------------------------------------------------------- garbage answers

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import TimedOut
 from ..settings import BROKER_ENV
+from ..transport.deadline import Deadline
 from .options import GAVE_UP, Parser, UsageError, add_allow_volatile, add_broker, add_output_options
 from .output import chosen_output, emit, emit_accepted, make_view, use_colour
 from .prog import PROG
@@ -105,7 +106,11 @@ def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
     from ..call import Call
     from ..jobs.store import parse_age
 
+    # `jobs wait --timeout` counts from here: finding the job is part of the wait.
+    deadline = Deadline(args.timeout) if getattr(args, "timeout", None) else None
     with Call(config=getattr(args, "config", None), broker=args.broker) as call:
+        if deadline is not None and hasattr(call.jobs.store, "deadline"):
+            call.jobs.store.deadline = deadline  # a networked store: no round trip outlasts it
         if args.jobs_command == "list":
             jobs = call.jobs.list(limit=args.limit, status=args.status)
             _print_jobs([job.record() for job in jobs], chosen_output(args))
@@ -120,19 +125,28 @@ def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
             return 0
         if args.jobs_command == "resume":
             job = call.jobs.resume(job.id, force=args.force)
-            args.timeout = None
-        return _wait(job, args)
+            args.timeout = deadline = None
+        return _wait(job, args, deadline)
 
 
-def _wait(job: Any, args: argparse.Namespace) -> int:
-    action = find_action(str(job.to_dict().get("action")))
+def _wait(job: Any, args: argparse.Namespace, deadline: Deadline | None) -> int:
+    record = job.record()
+    action = find_action(str(record.action))
     view = make_view(args, action.result if action else None,
                      tuple(action.table_columns()) if action else ())
     progress = JobProgress(sys.stderr) if sys.stderr.isatty() else None
+    last = [record]
+
+    def polled(record: JobRecord) -> None:
+        last[0] = record
+        if progress is not None:
+            progress(record)
+
     try:
-        response = job.wait(args.timeout, on_poll=progress)
-    except TimedOut:
-        return emit(_gave_up(job.id, job.status, args.timeout), chosen_output(args))
+        left_ms = None if deadline is None else max(1, int(deadline.remaining() * 1000))
+        response = job.wait(left_ms, on_poll=polled)
+    except TimedOut:  # the status last read: the store is not asked again past the deadline
+        return emit(_gave_up(job.id, last[0].status.value, args.timeout), chosen_output(args))
     finally:
         if progress is not None:
             progress.close()

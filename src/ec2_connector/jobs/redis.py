@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import EndpointUnreachable, InvalidRequest, StoreError
 from ..settings import ALLOW_VOLATILE_ENV, DEFAULT_JOB_TTL_S, DEFAULT_MAX_RESPONSE_BYTES
+from ..transport.deadline import Deadline
 from .record import LIVE, JobRecord, JobStatus
 from .store import INCREMENT, Transitions
 
@@ -36,6 +37,8 @@ PREFIX = "ec2-connector:"
 _FIELDS = tuple(f.name for f in fields(JobRecord))
 SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
+MIN_ROUND_TRIP_S = 0.05  # what a round trip is given however little time is left
+DEADLINE_SLACK_S = 0.2  # how far past a caller's deadline a round trip may end
 
 # KEYS: job hash, lease index. ARGV: id, "1" to answer with the record (else 1), the
 # number of expected statuses, the statuses, holder ("" for any), lapsed-before ("" for
@@ -112,6 +115,11 @@ def masked_url(url: str) -> str:
 class RedisJobStore(Transitions):
     """Job records in one Redis database, shared by every submitter and worker."""
 
+    # Set by a caller that waits under its own timeout (`jobs wait --timeout`): no round
+    # trip then outlasts it (see `_within_deadline`).
+    deadline: Deadline | None = None
+    _bounded_at = SOCKET_TIMEOUT_S  # the timeout the pool's connections were made with
+
     def __init__(self, url: str, *, job_ttl_s: float = DEFAULT_JOB_TTL_S,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         import redis
@@ -134,6 +142,8 @@ class RedisJobStore(Transitions):
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
+        if self.deadline is not None:
+            self._within_deadline(self.deadline)
         try:
             yield
         except (self._errors.ConnectionError, self._errors.TimeoutError) as exc:
@@ -143,6 +153,19 @@ class RedisJobStore(Transitions):
             ) from None
         except self._errors.RedisError as exc:
             raise StoreError(f"job store {self.location}: {exc}") from None
+
+    def _within_deadline(self, deadline: Deadline) -> None:
+        """Socket timeouts no longer than the time left (nor than the usual ones). A
+        connection keeps the timeout it was made with, so the pool's connections are
+        made again once the bound is 0.2 s below it (in the last 5 s of a wait only)."""
+        bound = min(SOCKET_TIMEOUT_S, max(MIN_ROUND_TRIP_S, deadline.remaining()))
+        pool = self._redis.connection_pool
+        pool.connection_kwargs.update(socket_timeout=bound,
+                                      socket_connect_timeout=min(CONNECT_TIMEOUT_S, bound))
+        if self._bounded_at - bound > DEADLINE_SLACK_S:
+            pool.disconnect()
+            pool.reset()
+            self._bounded_at = bound
 
     @property
     def client(self) -> Any:

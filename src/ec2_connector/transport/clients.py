@@ -3,8 +3,9 @@
 botocore clients are thread-safe once built, and building one costs far more than a
 call (the service model, the endpoint rules), so clients are cached. A call's deadline
 reaches the wire through the hooks here (each request's read timeout is the time left;
-nothing is sent once it has passed) and through the connections a call holds, which
-are cut when it is abandoned (connections.py).
+nothing is sent once it has passed), through the connections a call holds, which check
+it as they read and are cut when it is abandoned (connections.py), and through the
+retry handler, whose backoff ends with it (backoff.py).
 """
 
 from __future__ import annotations
@@ -157,12 +158,14 @@ def _key(target: Target) -> tuple[Any, ...]:
 def _build(session: Any, target: Target) -> BaseClient:
     from botocore.config import Config
 
-    from . import connections
+    from . import backoff, connections
 
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
-        retries={"mode": target.retry_mode, "total_max_attempts": target.max_attempts},  # type: ignore[arg-type]
+        # Adaptive mode is standard retries plus a rate limiter, added by backoff.install
+        # with its wait for a token bounded by the call's deadline.
+        retries={"mode": _botocore_mode(target), "total_max_attempts": target.max_attempts},
         max_pool_connections=64,
         user_agent_extra="ec2-connector",
     )
@@ -179,7 +182,13 @@ def _build(session: Any, target: Target) -> BaseClient:
     events = client.meta.events
     events.register_first("before-send.ec2", _before_send)
     events.register("before-parse.ec2", _before_parse)
+    if _botocore_mode(target) == "standard":  # (legacy, accepted but not documented, as is)
+        backoff.install(client, adaptive=target.retry_mode == "adaptive")  # its hook first
     return client  # type: ignore[no-any-return]
+
+
+def _botocore_mode(target: Target) -> Any:
+    return "legacy" if target.retry_mode == "legacy" else "standard"
 
 
 def _before_send(request: Any = None, **_: Any) -> None:
@@ -188,11 +197,11 @@ def _before_send(request: Any = None, **_: Any) -> None:
     ctx = current()
     if ctx is None:
         return
-    remaining = ctx.deadline.remaining()
+    if ctx.throttle is not None and not (ctx.abandoned or ctx.deadline.expired):
+        ctx.throttle(ctx)
+    remaining = ctx.deadline.remaining()  # what the throttle's wait left
     if ctx.abandoned or remaining <= 0:
         raise TimedOut("timed out before the next request to EC2 could be sent")
-    if ctx.throttle is not None:
-        ctx.throttle(ctx)
     ctx.attempts += 1
     context = getattr(request, "context", None)
     if isinstance(context, dict):

@@ -1,8 +1,8 @@
 """The call this thread is making, as botocore's hooks and our connections see it.
 
-botocore calls the hooks (clients.py) and opens connections (connections.py) without
-saying for which call; they find it here. They see it as `Call`, the part of `Context`
-they use, so that they need not import `Context`, which uses them.
+botocore calls the hooks (clients.py, backoff.py) and opens connections (connections.py)
+without saying for which call; they find it here. They see it as `Call`, the part of
+`Context` they use, so that they need not import `Context`, which uses them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ class Call(Protocol):
     throttle: Callable[[Any], None] | None
 
     def hold(self, conn: Any) -> bool: ...
+
+    def sleep(self, seconds: float) -> None: ...
 
     def record_http(self, response_dict: dict[str, Any]) -> None: ...
 
