@@ -8,6 +8,8 @@ input the runner builds from it), names and aliases are unique, and each resourc
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -18,8 +20,11 @@ from botocore.validate import ParamValidator
 
 from ec2_connector.action import Action, In
 from ec2_connector.actions import ACTIONS, ALIASES, catalog
-from ec2_connector.errors import NotFound, class_for_code
+from ec2_connector.errors import InvalidRequest, NotFound, class_for_code
 from ec2_connector.fields import Field, Fields
+from ec2_connector.launch import LAUNCH_OPTIONS, ROOT_VOLUME
+from ec2_connector.names import cli_name, verb, verbs_of
+from ec2_connector.params import canonical
 from ec2_connector.resources import RESOURCES
 from ec2_connector.runner import input_args
 
@@ -222,3 +227,175 @@ def test_field_rules_timestamps_and_absent_lists() -> None:
     item["Groups"] = [{"GroupId": "sg-1"}, {"GroupId": "sg-2"}]
     assert mapper(fields)(item)["ids"] == ["sg-1", "sg-2"]
     assert mapper(fields)(item)["first"] == "sg-1"
+
+
+# --- Names people already type: the AWS CLI's and Flint's -------------------------------
+
+SPEC = Path("/work/shared/seeds/000_cac14746d08f857d.txt")
+SUGGESTED = re.compile(r"did you mean '([^']+)'")
+
+
+def _resolves(name: str) -> tuple[Action | None, str | None]:
+    """(the action `name` means, None) or (None, the name suggested instead, if any)."""
+    try:
+        return catalog.get(name), None
+    except InvalidRequest as exc:
+        found = SUGGESTED.search(exc.message)
+        return None, found.group(1) if found else None
+
+
+@pytest.mark.parametrize("operation", MODEL.operation_names)
+def test_an_operations_aws_cli_name_means_it_or_suggests_the_same_verb(operation: str) -> None:
+    """For each of EC2's ~760 operations, its AWS CLI name either is an action calling that
+    operation, or is refused with no suggestion or one of the same verb: never another
+    verb, so never the opposite operation (revoke for authorize, stop for start)."""
+    name = cli_name(operation)
+    action, suggested = _resolves(name)
+    if action is not None:
+        assert operation in action.all_operations(), f"{name} means {action.name}"
+        return
+    if suggested is not None:
+        meant = catalog.get(suggested)
+        assert verb(operation) in verbs_of(suggested, meant.operation), (
+            f"{name} suggests {suggested} ({meant.operation})")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_aws_cli_name_of_each_actions_operation_means_it(name: str) -> None:
+    action = ACTIONS[name]
+    if action.operation is None:
+        return
+    for operation in (action.operation, *action.presets):
+        # a list-... action shares its operation with a describe-..., which has the name
+        assert operation in catalog.get(cli_name(operation)).all_operations()
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("run-instances", "create-instance"),
+    ("describe-volumes", "describe-volume"),
+    ("create-snapshot", "take-snapshot-of-volume"),
+    ("authorize-security-group-ingress", "security-group-add-rule"),
+    ("revoke-security-group-egress", "revoke-security-group-rule"),
+])
+def test_aws_cli_names_mean_the_action(typed: str, meant: str) -> None:
+    assert catalog.get(typed).name == meant
+
+
+@pytest.mark.parametrize(("alias", "direction"), [
+    ("authorize-security-group-ingress", "inbound"),
+    ("authorize-security-group-egress", "outbound"),
+    ("revoke-security-group-ingress", "inbound"),
+    ("revoke-security-group-egress", "outbound"),
+])
+def test_a_rule_alias_fixes_its_direction(alias: str, direction: str) -> None:
+    rule = {"group-id": "sg-12345678", "from-port": 22, "cidr-block": "10.0.0.0/8"}
+    assert catalog.get(alias).validate(rule)["direction"] == direction
+    other = "egress" if direction == "inbound" else "ingress"
+    with pytest.raises(InvalidRequest, match=f"'direction' is '{direction}' with '{alias}'"):
+        catalog.get(alias).validate({**rule, "type": other})
+    # The action's own name is untouched by its aliases.
+    plain = catalog.get(ACTIONS[catalog.get(alias).name].name)
+    assert plain.validate({**rule, "type": other})["direction"] != direction
+
+
+@pytest.mark.parametrize(("typed", "suggested"), [
+    ("run-instance", "run-instances"),
+    ("start-instance", "start-instances"),
+    ("stop-instance", "stop-instances"),
+    ("authorize-security-group-ingres", "authorize-security-group-ingress"),
+    ("security-group-revoke-rule", "revoke-security-group-rule"),
+    ("descrbe-instances", "describe-instances"),
+    ("detach-volumes", "detach-volume"),
+    ("security-group-remove-rule", None),  # "remove" is no verb of EC2's: no guess
+    ("disassociate-adress", "disassociate-address"),
+])
+def test_suggestions_keep_the_verb(typed: str, suggested: str | None) -> None:
+    assert _resolves(typed) == (None, suggested)
+
+
+def _spec_parameters() -> dict[str, set[str]]:
+    """action -> the request parameters Flint's document lists for it."""
+    found: dict[str, set[str]] = {}
+    for section in SPEC.read_text(encoding="utf-8").split("#### ")[1:]:
+        table = section.split("##### Request parameters", 1)[-1].split("#####", 1)[0]
+        names = re.findall(r"^\| ([a-z][\w-]*) \|", table, re.MULTILINE)
+        action = re.search(r"name of the operation: ([\w-]+)", table)
+        if action:
+            found[action.group(1)] = {n for n in names if n not in ("Parameter",)}
+    return found
+
+
+# Flint's documented calls beyond the seed document (its other actions' pages): each
+# parameter name must be accepted by the action of that name.
+FLINT_CALLS = {
+    "delete-tags": ("resource-id", "tag-key", "tag-value"),
+    "revoke-security-group-rule": ("group-id", "ip-permissions", "type"),
+    "list-image": ("account-id",),
+    "create-volume": ("availability-zone", "volume-size"),
+    "create-vpc": ("cidr-block", "tenancy", "name"),
+    "modify-vpc-attribute": ("vpc-id", "is-enable-dns-host-names", "is-enable-dns-support"),
+    "create-instance": ("image-id", "instance-type", "network", "storage", "device-name"),
+    "associate-subnet-ipv6-cidr-block": ("subnet-id", "ipv6-cidr-block"),
+    "disassociate-subnet-ipv6-cidr-block": ("association-id",),
+}
+
+
+def test_the_seed_document_lists_its_six_actions() -> None:
+    assert set(_spec_parameters()) == {
+        "create-instance", "start-instances", "stop-instances", "terminate-instances",
+        "reboot-instances", "describe-instances"}
+
+
+@pytest.mark.parametrize(("action", "names"), [
+    *sorted((a, tuple(sorted(n))) for a, n in _spec_parameters().items()),
+    *FLINT_CALLS.items()])
+def test_every_parameter_name_flint_documents_is_accepted(
+        action: str, names: tuple[str, ...]) -> None:
+    index = catalog.get(action).param_index()
+    missing = [n for n in names if canonical(n) not in index
+               and n not in ("connector_name", "action")]
+    assert not missing, f"{action} refuses {missing}"
+
+
+@pytest.mark.parametrize(("param", "member"), [
+    *((p.name, m) for p, m in LAUNCH_OPTIONS),
+    *((p.name, f"BlockDeviceMappings[0].Ebs.{m}") for p, m in ROOT_VOLUME)])
+def test_each_launch_option_sets_a_runinstances_member(param: str, member: str) -> None:
+    shape: Any = operation("RunInstances").input_shape
+    for part in member.split("."):
+        name = part.removesuffix("[0]")
+        assert isinstance(shape, StructureShape) and name in shape.members, f"{param}: {part}"
+        shape = shape.members[name]
+        if part.endswith("[0]"):
+            assert isinstance(shape, ListShape), f"{param}: {name} is no list"
+            shape = shape.member
+    kind = ACTIONS["create-instance"].param_index()[param].type
+    for choice in getattr(kind, "choices", ()):
+        assert choice in (shape.enum or [choice]), f"{param}: EC2 has no '{choice}'"
+
+
+def test_every_launch_option_at_once_is_a_valid_runinstances_input() -> None:
+    from ec2_connector.actions.instances import _run_args
+
+    action = ACTIONS["create-instance"]
+    given = {
+        "image-id": "ami-12345678", "instance-type": "t3.micro", "subnet-id": "subnet-1",
+        "security-group-id": ["sg-12345678"], "metadata-http-tokens": "required",
+        "metadata-hop-limit": 2, "metadata-endpoint": "enabled",
+        "metadata-instance-tags": "enabled", "associate-public-ip-address": True,
+        "private-ip-address": "10.0.1.10", "secondary-private-ip-count": 1,
+        "ipv6-address-count": 1, "max-price": "0.05", "spot-type": "one-time",
+        "interruption-behavior": "terminate", "placement-group": "pg", "tenancy": "default",
+        "credit-specification": "unlimited", "ebs-optimized": True, "hibernation": False,
+        "cpu-core-count": 1, "threads-per-core": 1,
+        "capacity-reservation-preference": "open", "storage": 20, "device-name": "/dev/xvda",
+        "root-volume-type": "gp3", "root-volume-encrypted": True,
+    }
+    args = _run_args(action.validate(given), "token")
+    report = ParamValidator().validate(args, operation("RunInstances").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    nic = args["NetworkInterfaces"][0]
+    assert nic["SubnetId"] == "subnet-1" and nic["Groups"] == ["sg-12345678"]
+    assert "SubnetId" not in args and args["InstanceMarketOptions"]["MarketType"] == "spot"
+    assert args["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda", "Ebs": {
+        "VolumeSize": 20, "VolumeType": "gp3", "Encrypted": True}}]

@@ -93,6 +93,9 @@ class Action:
     aliases: tuple[str, ...] = ()
     operation: str | None = None
     operations: tuple[str, ...] = ()  # further operations the action may call
+    # operation -> the parameter values that make the action call it; the operation's AWS
+    # CLI name (names.py) then means the action with those values.
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     inputs: Mapping[str, str | In] = field(default_factory=dict)
     build: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     result: str | None = None
@@ -209,24 +212,25 @@ class Action:
         }
 
 
-_INDEX_CACHE: dict[str, dict[str, Param]] = {}
+_INDEX_CACHE: dict[int, dict[str, Param]] = {}
 
 
 def _param_index(action: Action) -> dict[str, Param]:
-    # Built once per action: validation is on every call's path.
-    index = _INDEX_CACHE.get(action.name)
+    # Built once per action: validation is on every call's path. Keyed by the object: an
+    # AWS CLI alias with presets is a variant of its action, under the same name.
+    index = _INDEX_CACHE.get(id(action))
     if index is None:
-        index = _INDEX_CACHE[action.name] = action.param_index()
+        index = _INDEX_CACHE[id(action)] = action.param_index()
     return index
 
 
-_FILLED_CACHE: dict[str, tuple[Param, ...]] = {}
+_FILLED_CACHE: dict[int, tuple[Param, ...]] = {}
 
 
 def _filled(action: Action) -> tuple[Param, ...]:
     """The parameters a request must give or that have a default, in declared order."""
-    filled = _FILLED_CACHE.get(action.name)
+    filled = _FILLED_CACHE.get(id(action))
     if filled is None:
-        filled = _FILLED_CACHE[action.name] = tuple(
+        filled = _FILLED_CACHE[id(action)] = tuple(
             p for p in action.all_params() if p.required or p.default is not NOTHING)
     return filled

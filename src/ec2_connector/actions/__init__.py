@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..action import Action
 from ..errors import unknown_name
+from ..names import derived_aliases, fixed_by, suggestible, verbs_of, with_cli_options
 from ..params import canonical, text_of
 from . import (
     addresses,
@@ -22,7 +24,7 @@ from . import (
     vpcs,
 )
 
-ACTIONS: dict[str, Action] = {
+DECLARED: dict[str, Action] = {
     action.name: action
     for module in (
         instances, security_groups, tags, volumes, snapshots, images, addresses, key_pairs,
@@ -30,12 +32,36 @@ ACTIONS: dict[str, Action] = {
     )
     for action in module.ACTIONS
 }
+# The AWS CLI's name of each action's operation, where no action or alias has it.
+AWS_CLI_NAMES = derived_aliases(
+    DECLARED.values(), [*DECLARED, *(a for x in DECLARED.values() for a in x.aliases)])
+ACTIONS: dict[str, Action] = {
+    name: replace(action, params=with_cli_options(action), aliases=(
+        *action.aliases, *(a for a, (n, _) in AWS_CLI_NAMES.items() if n == name)))
+    for name, action in DECLARED.items()
+}
 
 
 # Other names an action answers to (the AWS CLI's, Flint's older ones).
 ALIASES: dict[str, str] = {
     alias: action.name for action in ACTIONS.values() for alias in action.aliases
 }
+_VARIANTS: dict[str, Action] = {}
+
+
+def _variant(alias: str) -> Action | None:
+    """The action an AWS CLI alias with presets means (the egress rule: direction
+    outbound), built once."""
+    found = _VARIANTS.get(alias)
+    if found is None and alias in AWS_CLI_NAMES:
+        name, operation = AWS_CLI_NAMES[alias]
+        action = ACTIONS[name]
+        presets = action.presets.get(operation)
+        if not presets:
+            return None
+        fix = fixed_by(presets, f"'{alias}'")
+        found = _VARIANTS[alias] = replace(action, params=tuple(fix(p) for p in action.params))
+    return found
 
 
 class _Catalog:
@@ -43,8 +69,8 @@ class _Catalog:
         key = canonical(name)
         action = ACTIONS.get(ALIASES.get(key, key))
         if action is None:
-            raise unknown_name("action", text_of(name), [*ACTIONS, *ALIASES])
-        return action
+            raise unknown_name("action", text_of(name), suggestible(key, _verbs()))
+        return _variant(key) or action
 
     def names(self) -> list[str]:
         return sorted(ACTIONS)
@@ -80,6 +106,12 @@ def _withheld(node: Any, keys: frozenset[str]) -> Any:
     if isinstance(node, list):
         return [_withheld(v, keys) for v in node]
     return node
+
+
+def _verbs() -> dict[str, frozenset[str]]:
+    """Every name an action answers to, with the verbs it stands for (names.py)."""
+    return {name: verbs_of(name, action.operation)
+            for action in ACTIONS.values() for name in (action.name, *action.aliases)}
 
 
 # Fixed by the declarations, and read on every call's path: computed once.

@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from .. import launch
 from ..action import Action
 from ..context import Context
 from ..errors import InvalidRequest, ServiceError
 from ..fields import Field, Fields, mapper
+from ..launch import launch_args
 from ..params import (
     INSTANCE_ID,
     USER_DATA_MAX,
@@ -118,7 +120,7 @@ def _run_args(p: dict[str, Any], token: str, digest: str = "") -> dict[str, Any]
     args.update({k: v for k, v in optional.items() if v is not None})
     if p.get("availability-zone"):
         args["Placement"] = {"AvailabilityZone": p["availability-zone"]}
-    return args
+    return launch_args(p, args)
 
 
 def _template(p: dict[str, Any]) -> dict[str, Any] | None:
@@ -383,13 +385,14 @@ ACTIONS = (
             Param("max-instance", Integer(1), "launch at most this many (default: min)"),
             Param("availability-zone", String(), "placement, e.g. us-east-1a"),
             Param("key-name", String(), "key pair name"),
-            Param("subnet-id", String(), "VPC subnet to launch into"),
+            Param("subnet-id", String(), "VPC subnet to launch into", aliases=("network",)),
             Param("security-group-id", StringList(), "security group ids"),
             Param("user-data", Text(max_bytes=USER_DATA_MAX),
                   "user data text, at most 16 KB (base64-encoded for EC2 by us)", secret=True),
             Param("tags", Tags(reserved=RESERVED_TAGS, allow_empty=True),
                   "tags applied at launch: key -> value"),
             *LAUNCH_EXTRAS,
+            *launch.PARAMS,
             Param("client-token", ClientToken(),
                   "idempotency token: a retry with it never launches twice"),
         ),
