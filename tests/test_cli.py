@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import all_instances, launch
+from tests.conftest import all_instances, free_port, launch
 
 SECRET = "CliSecretKeyValue/0123456789abcdef"
 TIMEOUT = 60
@@ -293,3 +293,35 @@ def test_a_one_shot_call_imports_nothing_of_jobs(env: dict[str, str]) -> None:
                 if line.startswith("import time:")}
     assert "ec2_connector.call" in imported  # the probe itself works
     assert not imported & {"ec2_connector.job", "ec2_connector.jobs", "ec2_connector.store"}
+
+
+def test_a_query_from_a_key_the_result_lacks_fails_naming_its_keys(
+        env: dict[str, str]) -> None:
+    """Why: `describe-instances --query 'instance-info[0]'` printed null with exit 0 (the
+    key is create-instance's; describe's is instances-info)."""
+    result = run_cli(env, "call", "describe-instances", "--query", "instance-info[0]")
+    line = assert_one_line_error(result, 2)
+    assert "no key 'instance-info'" in line and "instances-info" in line
+    assert "the call itself succeeded" in line and result.stdout == ""
+    good = run_cli(env, "call", "describe-instances", "--query", "instances-info", "-o", "json")
+    assert good.returncode == 0 and json.loads(good.stdout) == []
+
+
+def test_the_lines_dev_prints_after_the_demo_work_when_pasted(tmp_path: Path) -> None:
+    """`./dev next` (what `./dev demo` ends with), pasted into a shell in another directory:
+    the command is found on PATH, the sandbox starts, and the call answers exitcode 0."""
+    root = Path(__file__).resolve().parent.parent
+    venv = Path(sys.executable).parent.parent
+    env = {**clean_env(tmp_path / "home"), "SANDBOX_PORT": str(free_port()),
+           "VENV": os.path.relpath(venv, root), "PATH": "/usr/bin:/bin"}
+    lines = subprocess.run([str(root / "dev"), "next"], env=env, capture_output=True,
+                           text=True, timeout=TIMEOUT, check=True).stdout
+    assert lines.startswith("next:") and "export PATH=" in lines
+    # The trap only stops the sandbox should a line fail before the last one stops it.
+    script = "set -e; trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + "\n".join(
+        line.strip() for line in lines.splitlines()[1:])
+    pasted = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    assert "EC2 sandbox (moto) listening" in pasted.stdout
+    assert '"exitcode": 0' in pasted.stdout and '"instance-list": []' in pasted.stdout

@@ -67,7 +67,7 @@ def render(envelope: Mapping[str, Any], output: str, view: View) -> Iterator[str
     data = shown.get("data") or {}
     if view.query is not None:
         items = data.get(view.result) if view.result else None
-        yield from _queried(tables.search(view.query, data), output, view, items)
+        yield from _queried(tables.search_result(view.query, data), output, view, items)
     elif output == "ndjson":
         yield from ndjson_lines(shown, view.result)
     elif output == "text":
