@@ -42,11 +42,10 @@ def action_help(action: Action) -> str:
     size = max((len(p["name"]) + 1 for p in own), default=0)
     for param in own:
         lines.extend(_param_lines(param, size))
+    from ..docs import rule_text
+
     for rule in entry.get("rules", []):
-        kind = "exactly one of" if "one-of" in rule else "at least one of"
-        names = rule.get("one-of") or rule.get("any-of") or []
-        optional = "" if rule.get("required") else " (or none)"
-        lines.append(f"rule: {kind} {', '.join(names)}{optional}")
+        lines.append(f"rule: {rule_text(rule, quote='')}")
     common = [p for p in entry["parameters"] if p["name"] in CONNECTION_NAMES]
     lines += ["", "every action also takes: " + ", ".join(
         p["name"] + (" (secret)" if p.get("secret") else "") for p in common)]
