@@ -22,7 +22,7 @@ from ec2_connector.action import Action, In
 from ec2_connector.actions import ACTIONS, ALIASES, catalog
 from ec2_connector.errors import InvalidRequest, NotFound, class_for_code
 from ec2_connector.fields import Field, Fields
-from ec2_connector.launch import LAUNCH_OPTIONS, ROOT_VOLUME
+from ec2_connector.launch import COVERED, LAUNCH_OPTIONS, ROOT_VOLUME
 from ec2_connector.names import cli_name, verb, verbs_of
 from ec2_connector.params import canonical
 from ec2_connector.resources import RESOURCES
@@ -399,3 +399,12 @@ def test_every_launch_option_at_once_is_a_valid_runinstances_input() -> None:
     assert "SubnetId" not in args and args["InstanceMarketOptions"]["MarketType"] == "spot"
     assert args["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda", "Ebs": {
         "VolumeSize": 20, "VolumeType": "gp3", "Encrypted": True}}]
+    # Each member the parameters set is covered: launch-settings may not say it again.
+    assert set(args) - {"NetworkInterfaces"} <= set(COVERED)
+
+
+def test_what_launch_settings_may_not_set_is_runinstances_input() -> None:
+    members = operation("RunInstances").input_shape.members
+    index = ACTIONS["create-instance"].param_index()
+    for member, param in COVERED.items():
+        assert member in members and param in index, (member, param)

@@ -5,14 +5,20 @@ Organisations often deny a launch that lacks one of these by policy (IMDSv2:
 `metadata-http-tokens required`), so each is a parameter of its own, checked here and
 against botocore's model by the tests (tests/test_declarations.py), never a free-form
 fragment. `launch_args` turns the given ones into RunInstances members.
+
+Everything else RunInstances takes goes in `launch-settings`, a fragment in EC2's own
+member names, checked against botocore's model before anything is sent, and refused
+where a parameter covers the member (one way to say each thing).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
-from .errors import InvalidRequest
-from .params import Boolean, Choice, Integer, Param, String
+from .errors import InvalidRequest, unknown_name
+from .params import Boolean, Choice, Integer, Param, ParamType, String
 
 ENABLED = Choice("enabled", "disabled")
 VOLUME_TYPES = Choice("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
@@ -84,10 +90,60 @@ ROOT_VOLUME: tuple[tuple[Param, str], ...] = (
 DEVICE_NAME = Param("device-name", String(r"/dev/[a-z0-9]+|xvd[a-z]+", "/dev/xvda"),
                     "the root device the root-volume settings apply to (the AMI's, e.g. "
                     "/dev/xvda or /dev/sda1)")
-PARAMS = (*(p for p, _ in LAUNCH_OPTIONS), *(p for p, _ in ROOT_VOLUME), DEVICE_NAME)
+# RunInstances members create-instance's other parameters set (instances.py), by parameter.
+BASE_MEMBERS = {
+    "ImageId": "image-id", "InstanceType": "instance-type", "MinCount": "min-instance",
+    "MaxCount": "max-instance", "KeyName": "key-name", "SubnetId": "subnet-id",
+    "SecurityGroupIds": "security-group-id", "SecurityGroups": "security-group",
+    "UserData": "user-data", "TagSpecifications": "tags", "ClientToken": "client-token",
+    "LaunchTemplate": "launch-template-id", "IamInstanceProfile": "iam-instance-profile",
+    "InstanceInitiatedShutdownBehavior": "shutdown-behavior",
+    "DisableApiTermination": "termination-protection", "DryRun": "dry-run",
+    "BlockDeviceMappings": "block-device-mappings", "Placement": "availability-zone",
+    # said at the top of RunInstances or in its first interface: ours go in the interface
+    "PrivateIpAddress": "private-ip-address", "Ipv6AddressCount": "ipv6-address-count",
+}
+# Every top-level member a parameter covers -> that parameter: launch-settings may not
+# set it. NetworkInterfaces excepted: several interfaces are only said in EC2's form.
+COVERED = {
+    **BASE_MEMBERS,
+    **{m.split(".")[0].removesuffix("[0]"): p.name for p, m in reversed(LAUNCH_OPTIONS)
+       if not m.startswith(NIC)},
+}
+
+
+class _Fragment(ParamType):
+    """An object of RunInstances members in EC2's names (`{"EnclaveOptions": {"Enabled":
+    true}}`), or a JSON string of one; checked against the model when the launch is
+    built."""
+
+    name = "object"
+
+    def convert(self, value: Any, param: str) -> dict[str, Any]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError):
+                raise InvalidRequest(f"parameter '{param}' is not a valid JSON object") from None
+        if not isinstance(value, dict) or not value:
+            raise self.fail(param, 'an object of RunInstances members, like '
+                            '{"EnclaveOptions": {"Enabled": true}}', value)
+        covered = sorted(k for k in value if k in COVERED)
+        if covered:
+            raise InvalidRequest(f"parameter '{param}' sets {covered[0]}: give the parameter "
+                                 f"'{COVERED[covered[0]]}' instead")
+        return value
+
+
+LAUNCH_SETTINGS = Param("launch-settings", _Fragment(),
+                        "any other RunInstances members, in EC2's names (checked against "
+                        "EC2's model; not those a parameter sets)")
+PARAMS = (*(p for p, _ in LAUNCH_OPTIONS), *(p for p, _ in ROOT_VOLUME), DEVICE_NAME,
+          LAUNCH_SETTINGS)
 SPOT_OPTIONS = ("max-price", "spot-type", "interruption-behavior")
 # Members a network interface takes instead of the instance, when there is one.
 MOVED_INTO_NIC = {"SubnetId": "SubnetId", "SecurityGroupIds": "Groups"}
+NIC_PARAM = next(p.name for p, m in LAUNCH_OPTIONS if m.startswith(NIC))
 
 
 def _set(args: dict[str, Any], member: str, value: Any) -> None:
@@ -125,7 +181,45 @@ def launch_args(p: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     elif p.get("device-name"):
         raise InvalidRequest("parameter 'device-name' needs a root volume setting, e.g. "
                              "'storage' (its size in GiB)")
+    if p.get("launch-settings"):
+        args = _with_settings(args, p["launch-settings"])
     return args
+
+
+def _with_settings(args: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    if "NetworkInterfaces" in settings:
+        # EC2 takes the subnet and groups in the interfaces then, and refuses them beside.
+        names = {"NetworkInterfaces": NIC_PARAM, **COVERED}
+        beside = [names[m] for m in ("NetworkInterfaces", *MOVED_INTO_NIC) if m in args]
+        if beside:
+            raise InvalidRequest(f"parameter 'launch-settings' gives NetworkInterfaces: give "
+                                 f"'{beside[0]}' inside them, not as a parameter")
+    args = {**args, **settings}
+    _check_against_model(args)
+    return args
+
+
+@functools.lru_cache(maxsize=1)
+def _run_instances_input() -> Any:
+    # The full model, read only when a request gives launch-settings.
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    return model.operation_model("RunInstances").input_shape
+
+
+def _check_against_model(args: dict[str, Any]) -> None:
+    from botocore.validate import ParamValidator
+
+    shape = _run_instances_input()
+    unknown = [k for k in args if k not in shape.members]
+    if unknown:
+        raise unknown_name("RunInstances member", unknown[0], shape.members,
+                           " in parameter 'launch-settings'")
+    report = ParamValidator().validate(args, shape)
+    if report.has_errors():
+        text = " ".join(report.generate_report().split())
+        raise InvalidRequest(f"parameter 'launch-settings' does not fit RunInstances: {text}")
 
 
 def _add_root(args: dict[str, Any], device: str | None, ebs: dict[str, Any]) -> None:

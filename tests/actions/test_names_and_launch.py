@@ -152,6 +152,31 @@ def test_a_bad_launch_option_sends_nothing(
     assert not ec2.describe_instances()["Reservations"]
 
 
+def test_launch_settings_reach_the_instance(call: Call, ec2: Any, image_id: str) -> None:
+    created = run(call, "create-instance", image_id=image_id, instance_type="t3.micro",
+                  launch_settings='{"Monitoring": {"Enabled": true}}')
+    assert created.exitcode == 0, created.message
+    [item] = created.get("instance-info")
+    held = ec2.describe_instances(InstanceIds=[item["instance-id"]])
+    assert held["Reservations"][0]["Instances"][0]["Monitoring"]["State"] == "enabled"
+
+
+@pytest.mark.parametrize(("settings", "text"), [
+    ({"MetadataOptions": {"HttpTokens": "required"}},
+     "sets MetadataOptions: give the parameter 'metadata-http-tokens' instead"),
+    ({"Monitorin": {"Enabled": True}}, "(did you mean 'Monitoring'?)"),
+    ({"Monitoring": {"Enabled": "very"}}, "Invalid type for parameter Monitoring.Enabled"),
+    ({"NetworkInterfaces": [{"DeviceIndex": 0}]}, "give 'subnet-id' inside them"),
+    ([], "must be an object of RunInstances members"),
+])
+def test_bad_launch_settings_send_nothing(
+        call: Call, ec2: Any, image_id: str, settings: Any, text: str) -> None:
+    refused(call, "create-instance", text, {
+        "image-id": image_id, "instance-type": "t3.micro", "subnet-id": SUBNET,
+        "launch-settings": settings})
+    assert not ec2.describe_instances()["Reservations"]
+
+
 def test_create_instance_without_wait_carries_its_tags(
         call: Call, image_id: str) -> None:
     created = run(call, "create-instance", image_id=image_id, instance_type="t2.micro",
