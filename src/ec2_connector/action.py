@@ -30,7 +30,7 @@ batches, a rule pair) gives `run=`; it still declares its operations and an exam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +114,8 @@ class Action:
     async_requires: str | None = None  # the parameter an async call needs (secret results)
     example: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], object] | None = None  # cross-parameter rules
+    # The connector setting holding defaults of its parameters ("launch-defaults").
+    connector_defaults: str | None = None
 
     def __post_init__(self) -> None:
         if self.run is _declared:
@@ -156,8 +158,12 @@ class Action:
     def secret_names(self) -> frozenset[str]:
         return frozenset(p.name for p in self.all_params() if p.secret)
 
-    def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """Convert raw request values to typed ones, or raise InvalidRequest naming the fault."""
+    def validate(
+        self, raw: Mapping[str, Any], defaults: Iterable[tuple[str, Any]] = ()
+    ) -> dict[str, Any]:
+        """Convert raw request values to typed ones, or raise InvalidRequest naming the fault.
+        `defaults` (the connector's `connector_defaults` setting) fill parameters the request
+        does not give; those applied are listed under that setting's name."""
         index = _param_index(self)
         values: dict[str, Any] = {}
         for key, value in raw.items():
@@ -172,6 +178,8 @@ class Action:
             if value is None:
                 continue
             values[param.name] = param.type.convert(value, param.name)
+        if defaults:
+            self._defaulted(values, defaults, index)
         for param in _filled(self):
             if param.name not in values:
                 if param.required:
@@ -182,6 +190,28 @@ class Action:
         if self.check is not None:
             self.check(values)
         return values
+
+    def _defaulted(self, values: dict[str, Any], defaults: Iterable[tuple[str, Any]],
+                   index: Mapping[str, Param]) -> None:
+        setting = self.connector_defaults or "defaults"
+        applied = {}
+        for key, value in defaults:
+            param = index.get(canonical(key))
+            if param is None or param.name in CONNECTION_NAMES:
+                raise unknown_name(f"parameter in the connector's {setting}", canonical(key),
+                                   [p.name for p in self.params])
+            if param.secret or param.name == "client-token":
+                # A token for every launch would make the second return the first.
+                raise InvalidRequest(f"connector setting {setting}: '{param.name}' is given "
+                                     "per request, never as a default")
+            if param.name not in values and value is not None:
+                try:
+                    values[param.name] = applied[param.name] = param.type.convert(
+                        value, param.name)
+                except InvalidRequest as exc:
+                    raise InvalidRequest(f"connector setting {setting}: {exc.message}") from None
+        if applied:
+            values[setting] = applied
 
     def check_async(self, values: Mapping[str, Any]) -> None:
         """Refuse a job whose secret result would otherwise be lost (never stored)."""

@@ -126,7 +126,7 @@ def prepare(request: Request, connectors: Connectors, deadline: Deadline) -> Pre
     if not request.action:
         raise InvalidRequest("missing required parameter 'action'")
     action = catalog.get(request.action)
-    params = action.validate(request.params)
+    params = action.validate(request.params, config.defaults(action.connector_defaults))
     target = Target.resolve(config, params)
     return Prepared(request, action, params, target, deadline)
 

@@ -237,6 +237,8 @@ class Mapping_(ParamType):
         return out
 
     def _item(self, item: Any, where: str) -> Any:
+        if self.values == "any":  # checked later, by whatever the keys name
+            return item
         if self.values == "string-or-null" and item is None:
             return None
         if self.values == "string-list":

@@ -177,6 +177,45 @@ def test_bad_launch_settings_send_nothing(
     assert not ec2.describe_instances()["Reservations"]
 
 
+def test_launch_defaults_apply_unless_the_request_says_otherwise(
+        config: dict[str, Any], ec2: Any, image_id: str, tmp_path: Path) -> None:
+    defaults = {"metadata-http-tokens": "required", "ebs_optimized": "true"}
+    config["connectors"]["aws-ec2"]["launch-defaults"] = defaults
+    with Call(config=config, home=tmp_path / "home") as policed:
+        plain = run(policed, "create-instance", image_id=image_id, instance_type="t3.micro")
+        told = run(policed, "create-instance", image_id=image_id, instance_type="t3.micro",
+                   metadata_http_tokens="optional")
+        assert plain.exitcode == told.exitcode == 0, plain.message + told.message
+        assert plain.meta["launch-defaults"] == {"metadata-http-tokens": "required",
+                                                 "ebs-optimized": True}
+        assert told.meta["launch-defaults"] == {"ebs-optimized": True}
+        described = run(policed, "describe-instances")
+        assert "launch-defaults" not in described.meta
+    held = {i["InstanceId"]: i for r in ec2.describe_instances()["Reservations"]
+            for i in r["Instances"]}
+    for response, tokens in ((plain, "required"), (told, "optional")):
+        instance = held[response.get("instance-info")[0]["instance-id"]]
+        assert instance["MetadataOptions"]["HttpTokens"] == tokens and instance["EbsOptimized"]
+
+
+@pytest.mark.parametrize(("defaults", "text"), [
+    ({"metadata-http-tokens": "always"}, "launch-defaults: parameter 'metadata-http-tokens' "
+                                         "must be one of"),
+    ({"metadata-http-token": "required"}, "(did you mean 'metadata-http-tokens'?)"),
+    ({"client-token": "same-for-all"}, "'client-token' is given per request"),
+    ({"user-data": "#!/bin/sh"}, "'user-data' is given per request"),
+    ({"region": "eu-west-1"}, "unknown parameter in the connector's launch-defaults"),
+])
+def test_bad_launch_defaults_send_nothing(
+        config: dict[str, Any], ec2: Any, image_id: str, tmp_path: Path,
+        defaults: dict[str, Any], text: str) -> None:
+    config["connectors"]["aws-ec2"]["launch-defaults"] = defaults
+    with Call(config=config, home=tmp_path / "home") as policed:
+        refused(policed, "create-instance", text,
+                {"image-id": image_id, "instance-type": "t3.micro"})
+    assert not ec2.describe_instances()["Reservations"]
+
+
 def test_create_instance_without_wait_carries_its_tags(
         call: Call, image_id: str) -> None:
     created = run(call, "create-instance", image_id=image_id, instance_type="t2.micro",

@@ -57,6 +57,8 @@ def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     given = p.get("client-token")
     token = given or uuid.uuid4().hex
     ctx.partial["client-token"] = token
+    if p.get("launch-defaults"):  # what the connector's launch-defaults set: said in meta
+        ctx.notes["launch-defaults"] = p["launch-defaults"]
     digest = launch_digest(p)
     if given:
         # Look-up and launch under the token's lock: two launches with one token at once
@@ -375,6 +377,7 @@ ACTIONS = (
         example={"image-id": "ami-0123456789abcdef0", "instance-type": "t3.micro"},
         waits=True,
         check=lambda p: _run_args(p, "check"),
+        connector_defaults="launch-defaults",
         groups=(Group(("launch-template-id", "launch-template-name"), required=False),),
         params=(
             Param("image-id", String(r"ami-[0-9a-f]{8,17}", "ami-0123456789abcdef0"),
