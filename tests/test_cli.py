@@ -325,3 +325,17 @@ def test_the_lines_dev_prints_after_the_demo_work_when_pasted(tmp_path: Path) ->
     assert pasted.returncode == 0, pasted.stdout + pasted.stderr
     assert "EC2 sandbox (moto) listening" in pasted.stdout
     assert '"exitcode": 0' in pasted.stdout and '"instance-list": []' in pasted.stdout
+
+
+def test_misspelt_options_choices_and_columns_get_a_suggestion(
+        env: dict[str, str], ec2: Any, image_id: str) -> None:
+    option = run_cli(env, "call", "describe-instances", "--ouput", "json")
+    assert "did you mean '--output'?" in assert_one_line_error(option, 2)
+    choice = run_cli(env, "call", "describe-instances", "-o", "tabel")
+    assert "did you mean 'table'?" in assert_one_line_error(choice, 2)
+    command_option = run_cli(env, "actions", "--jsn")
+    assert "did you mean '--json'?" in assert_one_line_error(command_option, 2)
+    launch(ec2, image_id)
+    columns = run_cli(env, "call", "list-instances", "-o", "text", "--columns", "id,stat")
+    assert columns.returncode == 0
+    assert "column 'stat' is empty in every row (did you mean 'state'?" in columns.stderr

@@ -9,6 +9,7 @@ key and the position, never a value: it may be a secret.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import json
 import re
@@ -195,7 +196,11 @@ def flag_hint(flag: str, value: str | None, action: Action | None) -> str:
                 "true" if param.type.name == "boolean" else "...")
             return (f"unknown flag '{flag}': parameters are pairs; did you mean "
                     f"{param.name}={shown}?")
-    return f"unrecognized arguments: {flag} (see '{PROG} call --help')"
+    from .parser import build_parser, command_parser, option_hint
+
+    call = command_parser(build_parser(), argparse.Namespace(command="call"))
+    return (f"unrecognized arguments: {flag}"
+            + (option_hint(call, flag) or f" (see '{PROG} call --help')"))
 
 
 def read_request(source: str) -> dict[str, Any]:
