@@ -339,3 +339,20 @@ def test_misspelt_options_choices_and_columns_get_a_suggestion(
     columns = run_cli(env, "call", "list-instances", "-o", "text", "--columns", "id,stat")
     assert columns.returncode == 0
     assert "column 'stat' is empty in every row (did you mean 'state'?" in columns.stderr
+
+
+@pytest.mark.parametrize(("word", "text"), [
+    ("tags=Name=web", """give {"Name": "web"} (on the command line: tags:='{"Name": "web"}')"""),
+    ("min-instance=two", "'min-instance' must be an integer (like 2), got text"),
+    ("min-instance:=[2]", "'min-instance' must be an integer (like 2), got a list"),
+    ("key-name:=null", ""),  # null is "not given": the launch goes on to the endpoint
+])
+def test_a_type_error_shows_the_right_form_in_json_words(
+        env: dict[str, str], word: str, text: str) -> None:
+    result = run_cli(env, "call", "create-instance", "image-id=ami-12345678",
+                     "instance-type=t2.micro", word, "dry-run=true")
+    if not text:
+        assert "must be" not in result.stderr
+        return
+    line = assert_one_line_error(result, 2)
+    assert text in line and " str" not in line and "list," not in line
