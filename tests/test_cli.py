@@ -356,3 +356,18 @@ def test_a_type_error_shows_the_right_form_in_json_words(
         return
     line = assert_one_line_error(result, 2)
     assert text in line and " str" not in line and "list," not in line
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+def test_action_help_fits_the_terminal_width(tmp_path: Path, columns: int) -> None:
+    env = {**clean_env(tmp_path), "COLUMNS": str(columns)}
+    for action in ("create-instance",):
+        result = run_cli(env, "actions", action)
+        assert result.returncode == 0
+        lines = result.stdout.splitlines()
+        long = [line for line in lines if len(line) > columns
+                and not line.startswith("  ec2-connector call ")]
+        assert not long, long
+        # Wrapped, not cut: every parameter's text is all there.
+        text = " ".join(" ".join(lines).split())
+        assert "IMDSv2: 'required' refuses metadata requests without a session token" in text
