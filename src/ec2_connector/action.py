@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequest, unknown_name
 from .fields import Fields
+from .names import cli_name
 from .netparams import EndpointUrl, interval_type, region_type
 from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
 from .settings import DEFAULT_TIMEOUT_MS, DEFAULT_WAIT_INTERVAL_MS
@@ -226,6 +227,9 @@ class Action:
             "name": self.name,
             "aliases": list(self.aliases),
             "doc": self.doc,
+            # The AWS CLI command calling the same operation (its result keys differ: ours
+            # are Flint's).
+            "aws-cli": f"aws ec2 {cli_name(self.operation)}" if self.operation else None,
             "mutating": self.mutating,
             "result": self.result,
             "resource": self.resource,

@@ -51,6 +51,8 @@ def catalog_markdown() -> str:
                                            else ""))
         if action["aliases"]:
             lines.append("Also called " + ", ".join(f"`{a}`" for a in action["aliases"]) + ".")
+        if action["aws-cli"]:
+            lines.append(f"The AWS CLI's equivalent: `{action['aws-cli']}`.")
         lines.append(f"Example: `{json.dumps(action['example'])}`")
         lines += ["", "| parameter | type | meaning |", "|---|---|---|"]
         lines += [_row(p) for p in action["parameters"] if p["name"] not in _COMMON]

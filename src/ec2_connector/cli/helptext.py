@@ -57,6 +57,8 @@ def _help_lines(action: Action, width: int) -> list[str]:
              f"usage: {PROG} call {name} {required} [key=value ...] [options]".replace("  ", " ")]
     if entry.get("aliases"):
         lines.append(f"also called: {', '.join(entry['aliases'])}")
+    if entry.get("aws-cli"):
+        lines.append(f"the AWS CLI's equivalent: {entry['aws-cli']}")
     lines += ["", "parameters (* required):"]
     size = max((len(p["name"]) + 1 for p in own), default=0)
     for param in own:
