@@ -408,3 +408,22 @@ def test_what_launch_settings_may_not_set_is_runinstances_input() -> None:
     index = ACTIONS["create-instance"].param_index()
     for member, param in COVERED.items():
         assert member in members and param in index, (member, param)
+
+
+def test_create_instances_declared_inputs_are_what_the_launch_sends() -> None:
+    from ec2_connector.actions.instances import _run_args
+
+    action = ACTIONS["create-instance"]
+    given = {"image-id": "ami-12345678", "instance-type": "t3.micro", "min-instance": 2,
+             "max-instance": 3, "security-group-id": "sg-12345678", "security-group": "web",
+             "shutdown-behavior": "terminate", "termination-protection": True}
+    values = action.validate(given)
+    args = _run_args(values, "token")
+    for param, member in action.inputs.items():
+        assert args[str(member)] == values[param], param
+    # ...and each answers to its AWS CLI option.
+    aws = {"min-count": 2, "max-count": 3, "security-group-ids": "sg-12345678",
+           "security-groups": "web", "instance-initiated-shutdown-behavior": "terminate",
+           "disable-api-termination": True, "image-id": "ami-12345678",
+           "instance-type": "t3.micro"}
+    assert _run_args(action.validate(aws), "token") == args

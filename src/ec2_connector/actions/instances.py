@@ -378,6 +378,12 @@ ACTIONS = (
         waits=True,
         check=lambda p: _run_args(p, "check"),
         connector_defaults="launch-defaults",
+        # The members a value goes to as it is (their AWS CLI options are aliases, names.py);
+        # _run_args builds the launch (a test holds it to these).
+        inputs={"min-instance": "MinCount", "max-instance": "MaxCount",
+                "security-group-id": "SecurityGroupIds", "security-group": "SecurityGroups",
+                "shutdown-behavior": "InstanceInitiatedShutdownBehavior",
+                "termination-protection": "DisableApiTermination"},
         groups=(Group(("launch-template-id", "launch-template-name"), required=False),),
         params=(
             Param("image-id", String(r"ami-[0-9a-f]{8,17}", "ami-0123456789abcdef0"),
