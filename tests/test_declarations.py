@@ -23,7 +23,7 @@ from ec2_connector.actions import ACTIONS, ALIASES, catalog
 from ec2_connector.errors import InvalidRequest, NotFound, class_for_code
 from ec2_connector.fields import Field, Fields
 from ec2_connector.launch import COVERED, LAUNCH_OPTIONS, ROOT_VOLUME
-from ec2_connector.names import cli_name, verb, verbs_of
+from ec2_connector.names import cli_name, ec2_verbs, verb, verbs_of
 from ec2_connector.params import canonical
 from ec2_connector.resources import RESOURCES
 from ec2_connector.runner import input_args
@@ -427,3 +427,40 @@ def test_create_instances_declared_inputs_are_what_the_launch_sends() -> None:
            "disable-api-termination": True, "image-id": "ami-12345678",
            "instance-type": "t3.micro"}
     assert _run_args(action.validate(aws), "token") == args
+
+
+def _suggested_parameter(action: Action, typed: str) -> str | None:
+    try:
+        action.validate({typed: "x"})
+    except InvalidRequest as exc:
+        found = SUGGESTED.search(exc.message)
+        return found.group(1) if found else None
+    raise AssertionError(f"{typed} was accepted by {action.name}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_parameter_suggestion_keeps_the_verb(name: str) -> None:
+    """`disable-dns-support` must not be answered with `enable-dns-support`: for each
+    parameter holding an EC2 verb, that name with another verb gets no suggestion of the
+    first."""
+    action = ACTIONS[name]
+    verbs = ec2_verbs()
+    for param in action.param_index():
+        words = param.split("-")
+        for n, word in enumerate(words):
+            if word not in verbs:
+                continue
+            for other in ("enable", "disable", "associate", "disassociate", "allocate",
+                          "release", "attach", "detach", "create", "delete"):
+                typed = "-".join([*words[:n], other, *words[n + 1:]])
+                if other == word or typed in action.param_index():
+                    continue
+                suggested = _suggested_parameter(action, typed)
+                assert suggested is None or other in suggested.split("-"), (typed, suggested)
+
+
+def test_a_misspelt_parameter_still_gets_its_suggestion() -> None:
+    vpc = ACTIONS["modify-vpc-attribute"]
+    assert _suggested_parameter(vpc, "enable-dns-suport") == "enable-dns-support"
+    assert _suggested_parameter(vpc, "disable-dns-support") is None
+    assert _suggested_parameter(ACTIONS["describe-instances"], "instance-idz") == "instance-id"

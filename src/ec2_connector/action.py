@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequest, unknown_name
 from .fields import Fields
-from .names import cli_name
+from .names import cli_name, same_verb
 from .netparams import EndpointUrl, interval_type, region_type
 from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
 from .settings import DEFAULT_TIMEOUT_MS, DEFAULT_WAIT_INTERVAL_MS
@@ -173,7 +173,8 @@ class Action:
                 continue
             param = index.get(name)
             if param is None:
-                raise unknown_name("parameter", name, index, f" for action '{self.name}'")
+                raise unknown_name("parameter", name, same_verb(name, index),
+                                   f" for action '{self.name}'")
             if param.name in values:
                 raise InvalidRequest(f"parameter '{param.name}' is given twice (as '{key}')")
             if value is None:

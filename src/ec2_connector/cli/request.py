@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequest
+from ..names import same_verb
 from ..params import Param, StringList, canonical
 from . import PROG
 from .parser import UsageError
@@ -188,8 +189,8 @@ def flag_hint(flag: str, value: str | None, action: Action | None) -> str:
     if action is not None:
         index = action.param_index()
         match = name if name in index else next(
-            iter(difflib.get_close_matches(name, list(index), n=1, cutoff=0.75)), None
-        )
+            iter(difflib.get_close_matches(name, same_verb(name, index), n=1, cutoff=0.75)),
+            None)
         if match is not None:
             param = index[match]
             shown = value if value is not None else (
