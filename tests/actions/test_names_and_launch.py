@@ -93,6 +93,20 @@ def test_an_alias_sends_the_request_its_canonical_name_sends(
     assert by_alias == sent(call, capture, *canonical)
 
 
+def test_an_alias_with_a_direction_keeps_it_through_a_job(
+        config: dict[str, Any], ec2: Any, tmp_path: Path) -> None:
+    group = ec2.create_security_group(GroupName="g", Description="x")["GroupId"]
+    with Call(config=config, home=tmp_path / "jobs") as call:
+        job = (call.connector("aws-ec2").set("action", "authorize-security-group-egress")
+               .set("group-id", group).set("from-port", 5432).set("cidr-block", "10.1.0.0/16")
+               .async_())
+        done = job.wait(timeout_ms=30000)
+    assert done.exitcode == 0 and done.get("direction") == "outbound", done.message
+    held = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
+    assert 5432 in {p.get("FromPort") for p in held["IpPermissionsEgress"]}
+    assert 5432 not in {p.get("FromPort") for p in held["IpPermissions"]}
+
+
 def test_the_cli_suggests_within_the_verb_and_sends_nothing(
         capture: CaptureServer, tmp_path: Path) -> None:
     from tests.test_cli import clean_env, run_cli

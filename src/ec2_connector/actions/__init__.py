@@ -51,7 +51,8 @@ _VARIANTS: dict[str, Action] = {}
 
 def _variant(alias: str) -> Action | None:
     """The action an AWS CLI alias with presets means (the egress rule: direction
-    outbound), built once."""
+    outbound), built once. It bears the alias as its name: a job record keeps the name,
+    and the worker that runs it must read the same direction."""
     found = _VARIANTS.get(alias)
     if found is None and alias in AWS_CLI_NAMES:
         name, operation = AWS_CLI_NAMES[alias]
@@ -60,7 +61,8 @@ def _variant(alias: str) -> Action | None:
         if not presets:
             return None
         fix = fixed_by(presets, f"'{alias}'")
-        found = _VARIANTS[alias] = replace(action, params=tuple(fix(p) for p in action.params))
+        found = _VARIANTS[alias] = replace(
+            action, name=alias, params=tuple(fix(p) for p in action.params))
     return found
 
 
