@@ -93,6 +93,7 @@ def test_catalog_comes_from_declarations() -> None:
         has_dry_run = any(p["name"] == "dry-run" for p in entry["parameters"])
         # Mutating actions take dry-run, except where EC2 has none (test_declarations).
         no_dry_run = {"modify-vpc-attribute", "associate-vpc-cidr-block",
-                      "disassociate-vpc-cidr-block"}
+                      "disassociate-vpc-cidr-block", "associate-subnet-ipv6-cidr-block",
+                      "disassociate-subnet-ipv6-cidr-block"}
         assert has_dry_run == (entry["name"] in mutating - no_dry_run)
     assert {"security-key", "session-token", "user-data"} <= catalog.secret_names()

@@ -13,7 +13,7 @@ from typing import Any
 from .errors import InvalidRequest, unknown_name
 from .settings import CONFIG_ENV, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_MODE
 from .spec.netparams import EndpointUrl, region_type
-from .spec.params import String, StringList
+from .spec.params import Mapping_, String, StringList
 from .transport import regions
 
 DEFAULT_CONNECTOR = "aws-ec2"
@@ -22,7 +22,7 @@ TOP_LEVEL_KEYS = ("connectors", "principals")  # principals: who may use the ser
 _KEYS = {
     "type", "access-key", "security-key", "session-token", "region", "endpoint-url",
     "profile", "max-attempts", "retry-mode", "max-in-flight", "description",
-    "allowed-endpoint-urls", "allow-operations",
+    "allowed-endpoint-urls", "allow-operations", "launch-defaults",
 }
 # Settings checked with the request parameter of the same name's type.
 _TYPES = {
@@ -30,6 +30,8 @@ _TYPES = {
     "region": region_type(), "endpoint-url": EndpointUrl(), "profile": String(),
     "allowed-endpoint-urls": StringList(EndpointUrl()),
     "allow-operations": StringList(),
+    # create-instance's parameters for every launch (checked as the request's, at a call)
+    "launch-defaults": Mapping_("any"),
 }
 
 
@@ -49,6 +51,8 @@ class ConnectorConfig:
     max_in_flight: int | None = None  # calls in flight to its endpoint; None: the runtime's
     allowed_endpoint_urls: tuple[str, ...] = ()
     allow_operations: tuple[str, ...] = ()  # call-operation beyond read-only: "Modify*"
+    # create-instance's parameters for every launch, unless the request gives its own
+    launch_defaults: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> ConnectorConfig:
@@ -85,7 +89,12 @@ class ConnectorConfig:
                 _normal_url(u) for u in entry.get("allowed-endpoint-urls") or ()
             ),
             allow_operations=tuple(entry.get("allow-operations") or ()),
+            launch_defaults=tuple((entry.get("launch-defaults") or {}).items()),
         )
+
+    def defaults(self, setting: str | None) -> tuple[tuple[str, Any], ...]:
+        """The parameter defaults a connector setting gives an action (none if None)."""
+        return self.launch_defaults if setting == "launch-defaults" else ()
 
     def allows_endpoint(self, url: str) -> bool:
         """May a service request send this connector's credentials to `url`?"""

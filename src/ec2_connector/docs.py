@@ -89,6 +89,17 @@ def _row(param: dict[str, Any]) -> str:
     return f"| {name} | {_type(param)} | {doc} |"
 
 
+def rule_text(rule: dict[str, Any], quote: str = "`") -> str:
+    """A rule across parameters in words: `exactly one of a, b` when one is required,
+    `at most one of` when none may be given too (the README said "exactly" of those)."""
+    names = rule.get("one-of") or rule.get("any-of") or []
+    if "one-of" in rule:
+        kind = "exactly one of" if rule.get("required") else "at most one of"
+    else:
+        kind = "at least one of" if rule.get("required") else "any of"
+    return f"{kind} " + ", ".join(f"{quote}{n}{quote}" for n in names)
+
+
 def catalog_markdown() -> str:
     """Every action: an index of links, then one section each (docs/actions.md)."""
     actions = catalog.describe()
@@ -99,13 +110,13 @@ def catalog_markdown() -> str:
                                            else ""))
         if action["aliases"]:
             lines.append("Also called " + ", ".join(f"`{a}`" for a in action["aliases"]) + ".")
+        if action["aws-cli"]:
+            lines.append(f"The AWS CLI's equivalent: `{action['aws-cli']}`.")
         lines.append(f"Example: `{json.dumps(action['example'])}`")
         lines += ["", "| parameter | type | meaning |", "|---|---|---|"]
         lines += [_row(p) for p in action["parameters"] if p["name"] not in _COMMON]
         for rule in action["rules"]:
-            kind = "exactly one of" if "one-of" in rule else "at least one of"
-            names = rule.get("one-of") or rule.get("any-of")
-            lines.append(f"\nRule: {kind} " + ", ".join(f"`{n}`" for n in names) + ".")
+            lines.append(f"\nRule: {rule_text(rule)}.")
         lines.append("")
     lines.append("Every action also takes: " + ", ".join(f"`{n}`" for n in sorted(_COMMON)) + ".")
     lines += ["", END]

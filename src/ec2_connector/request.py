@@ -159,7 +159,7 @@ def prepare_one(request: Request, connectors: Connectors, deadline: Deadline) ->
     raw: Mapping[str, Any] = request.params
     if request.timeout_ms is not None and "timeout" not in raw:
         raw = {**raw, "timeout": request.timeout_ms}  # validated like any parameter
-    params = action.validate(raw)
+    params = action.validate(raw, config.defaults(action.connector_defaults))
     target = Target.resolve(config, params)
     return Prepared(request, action, params, target, deadline)
 

@@ -8,6 +8,7 @@ input the runner builds from it), names and aliases are unique, and each resourc
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import botocore.session
@@ -17,11 +18,14 @@ from botocore.model import ListShape, OperationModel, ServiceModel, Shape, Struc
 from botocore.validate import ParamValidator
 
 from ec2_connector.actions import ACTIONS, ALIASES, catalog
+from ec2_connector.actions.launch import COVERED, LAUNCH_OPTIONS, ROOT_VOLUME
 from ec2_connector.actions.runner import input_args
 from ec2_connector.actions.tokens import idempotency_member, output_member
-from ec2_connector.errors import NotFound, class_for_code
+from ec2_connector.errors import InvalidRequest, NotFound, class_for_code
 from ec2_connector.spec.action import Action, In, Rerun
 from ec2_connector.spec.fields import Field, Fields
+from ec2_connector.spec.names import cli_name, ec2_verbs, verb, verbs_of
+from ec2_connector.spec.params import canonical
 from ec2_connector.spec.resources import RESOURCES
 
 SESSION = botocore.session.get_session()
@@ -167,7 +171,9 @@ def test_names_and_aliases_are_unique() -> None:
             seen[name] = action.name
     assert set(ALIASES) == set(seen) - set(ACTIONS)
     for alias, name in ALIASES.items():
-        assert catalog.get(alias).name == name
+        # (an alias with presets is a variant of its action that bears the alias)
+        assert catalog.get(alias).name in (name, alias)
+        assert catalog.get(alias).run is ACTIONS[name].run
 
 
 @pytest.mark.parametrize("name", sorted(RESOURCES))
@@ -279,12 +285,260 @@ def test_the_catalog_finds_every_module_of_declarations() -> None:
     import pkgutil
 
     import ec2_connector.actions as package
+    from ec2_connector.actions import DECLARED
 
-    support = {"batch", "runner", "shapes", "tokens", "waits"}
+    support = {"batch", "launch", "runner", "shapes", "tokens", "waits"}
     for module in pkgutil.iter_modules(package.__path__):
         declared = getattr(importlib.import_module(f"{package.__name__}.{module.name}"),
                            "ACTIONS", None)
         if declared is None:
             assert module.name in support, f"actions/{module.name}.py declares no ACTIONS"
         else:
-            assert all(ACTIONS[a.name] is a for a in declared), module.name
+            assert all(DECLARED[a.name] is a for a in declared), module.name
+            assert {a.name for a in declared} <= set(ACTIONS), module.name
+
+
+# --- Names people already type: the AWS CLI's and Flint's -------------------------------
+
+SUGGESTED = re.compile(r"did you mean '([^']+)'")
+
+
+def _resolves(name: str) -> tuple[Action | None, str | None]:
+    """(the action `name` means, None) or (None, the name suggested instead, if any)."""
+    try:
+        return catalog.get(name), None
+    except InvalidRequest as exc:
+        found = SUGGESTED.search(exc.message)
+        return None, found.group(1) if found else None
+
+
+@pytest.mark.parametrize("operation", MODEL.operation_names)
+def test_an_operations_aws_cli_name_means_it_or_suggests_the_same_verb(operation: str) -> None:
+    """For each of EC2's ~760 operations, its AWS CLI name either is an action calling that
+    operation, or is refused with no suggestion or one of the same verb: never another
+    verb, so never the opposite operation (revoke for authorize, stop for start)."""
+    name = cli_name(operation)
+    action, suggested = _resolves(name)
+    if action is not None:
+        assert operation in action.all_operations(), f"{name} means {action.name}"
+        return
+    if suggested is not None:
+        meant = catalog.get(suggested)
+        assert verb(operation) in verbs_of(suggested, meant.operation), (
+            f"{name} suggests {suggested} ({meant.operation})")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_aws_cli_name_of_each_actions_operation_means_it(name: str) -> None:
+    action = ACTIONS[name]
+    if action.operation is None:
+        return
+    for operation in (action.operation, *action.presets):
+        # a list-... action shares its operation with a describe-..., which has the name
+        assert operation in catalog.get(cli_name(operation)).all_operations()
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("run-instances", "create-instance"),
+    ("describe-volumes", "describe-volume"),
+    ("create-snapshot", "take-snapshot-of-volume"),
+    ("authorize-security-group-ingress", "security-group-add-rule"),
+    ("revoke-security-group-egress", "revoke-security-group-rule"),
+])
+def test_aws_cli_names_mean_the_action(typed: str, meant: str) -> None:
+    assert ALIASES[typed] == meant
+    action = catalog.get(typed)  # a preset's variant bears the alias, for job records
+    assert action.name in (meant, typed) and action.run is ACTIONS[meant].run
+
+
+@pytest.mark.parametrize(("alias", "direction"), [
+    ("authorize-security-group-ingress", "inbound"),
+    ("authorize-security-group-egress", "outbound"),
+    ("revoke-security-group-ingress", "inbound"),
+    ("revoke-security-group-egress", "outbound"),
+])
+def test_a_rule_alias_fixes_its_direction(alias: str, direction: str) -> None:
+    rule = {"group-id": "sg-12345678", "from-port": 22, "cidr-block": "10.0.0.0/8"}
+    assert catalog.get(alias).validate(rule)["direction"] == direction
+    other = "egress" if direction == "inbound" else "ingress"
+    with pytest.raises(InvalidRequest, match=f"'direction' is '{direction}' with '{alias}'"):
+        catalog.get(alias).validate({**rule, "type": other})
+    # The action's own name is untouched by its aliases.
+    plain = catalog.get(ALIASES[alias])
+    assert plain.validate({**rule, "type": other})["direction"] != direction
+
+
+@pytest.mark.parametrize(("typed", "suggested"), [
+    ("run-instance", "run-instances"),
+    ("start-instance", "start-instances"),
+    ("stop-instance", "stop-instances"),
+    ("authorize-security-group-ingres", "authorize-security-group-ingress"),
+    ("security-group-revoke-rule", "revoke-security-group-rule"),
+    ("descrbe-instances", "describe-instances"),
+    ("detach-volumes", "detach-volume"),
+    ("security-group-remove-rule", None),  # "remove" is no verb of EC2's: no guess
+    ("disassociate-adress", "disassociate-address"),
+])
+def test_suggestions_keep_the_verb(typed: str, suggested: str | None) -> None:
+    assert _resolves(typed) == (None, suggested)
+
+
+# The request parameters the Flint document (the project's specification) lists for
+# each of its six actions, as its tables name them.
+SEED_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "create-instance": (
+        "access-key", "action", "availability-zone", "connector_name", "image-id",
+        "instance-type", "key-name", "max-instance", "min-instance", "region", "security-key",
+        "subnet-id",
+    ),
+    "describe-instances": (
+        "access-key", "action", "connector_name", "instance-id", "region", "security-key",
+    ),
+    "reboot-instances": (
+        "access-key", "action", "connector_name", "instance-id", "region", "security-key",
+    ),
+    "start-instances": (
+        "access-key", "action", "connector_name", "instance-id", "region", "security-key",
+    ),
+    "stop-instances": (
+        "access-key", "action", "connector_name", "instance-id", "region", "security-key",
+    ),
+    "terminate-instances": (
+        "access-key", "action", "connector_name", "instance-id", "region", "security-key",
+    ),
+}
+
+
+# Flint's documented calls beyond the seed document (its other actions' pages): each
+# parameter name must be accepted by the action of that name.
+FLINT_CALLS = {
+    "delete-tags": ("resource-id", "tag-key", "tag-value"),
+    "revoke-security-group-rule": ("group-id", "ip-permissions", "type"),
+    "list-image": ("account-id",),
+    "create-volume": ("availability-zone", "volume-size"),
+    "create-vpc": ("cidr-block", "tenancy", "name"),
+    "modify-vpc-attribute": ("vpc-id", "is-enable-dns-host-names", "is-enable-dns-support"),
+    "create-instance": ("image-id", "instance-type", "network", "storage", "device-name"),
+    "associate-subnet-ipv6-cidr-block": ("subnet-id", "ipv6-cidr-block"),
+    "disassociate-subnet-ipv6-cidr-block": ("association-id",),
+}
+
+
+@pytest.mark.parametrize(("action", "names"), [
+    *SEED_PARAMETERS.items(),
+    *FLINT_CALLS.items()])
+def test_every_parameter_name_flint_documents_is_accepted(
+        action: str, names: tuple[str, ...]) -> None:
+    index = catalog.get(action).param_index()
+    missing = [n for n in names if canonical(n) not in index
+               and n not in ("connector_name", "action")]
+    assert not missing, f"{action} refuses {missing}"
+
+
+@pytest.mark.parametrize(("param", "member"), [
+    *((p.name, m) for p, m in LAUNCH_OPTIONS),
+    *((p.name, f"BlockDeviceMappings[0].Ebs.{m}") for p, m in ROOT_VOLUME)])
+def test_each_launch_option_sets_a_runinstances_member(param: str, member: str) -> None:
+    shape: Any = operation("RunInstances").input_shape
+    for part in member.split("."):
+        name = part.removesuffix("[0]")
+        assert isinstance(shape, StructureShape) and name in shape.members, f"{param}: {part}"
+        shape = shape.members[name]
+        if part.endswith("[0]"):
+            assert isinstance(shape, ListShape), f"{param}: {name} is no list"
+            shape = shape.member
+    kind = ACTIONS["create-instance"].param_index()[param].type
+    for choice in getattr(kind, "choices", ()):
+        assert choice in (shape.enum or [choice]), f"{param}: EC2 has no '{choice}'"
+
+
+def test_every_launch_option_at_once_is_a_valid_runinstances_input() -> None:
+    from ec2_connector.actions.instances import _run_args
+
+    action = ACTIONS["create-instance"]
+    given = {
+        "image-id": "ami-12345678", "instance-type": "t3.micro", "subnet-id": "subnet-1",
+        "security-group-id": ["sg-12345678"], "metadata-http-tokens": "required",
+        "metadata-hop-limit": 2, "metadata-endpoint": "enabled",
+        "metadata-instance-tags": "enabled", "associate-public-ip-address": True,
+        "private-ip-address": "10.0.1.10", "secondary-private-ip-count": 1,
+        "ipv6-address-count": 1, "max-price": "0.05", "spot-type": "one-time",
+        "interruption-behavior": "terminate", "placement-group": "pg", "tenancy": "default",
+        "credit-specification": "unlimited", "ebs-optimized": True, "hibernation": False,
+        "cpu-core-count": 1, "threads-per-core": 1,
+        "capacity-reservation-preference": "open", "storage": 20, "device-name": "/dev/xvda",
+        "root-volume-type": "gp3", "root-volume-encrypted": True,
+    }
+    args = _run_args(action.validate(given), "token")
+    report = ParamValidator().validate(args, operation("RunInstances").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    nic = args["NetworkInterfaces"][0]
+    assert nic["SubnetId"] == "subnet-1" and nic["Groups"] == ["sg-12345678"]
+    assert "SubnetId" not in args and args["InstanceMarketOptions"]["MarketType"] == "spot"
+    assert args["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda", "Ebs": {
+        "VolumeSize": 20, "VolumeType": "gp3", "Encrypted": True}}]
+    # Each member the parameters set is covered: launch-settings may not say it again.
+    assert set(args) - {"NetworkInterfaces"} <= set(COVERED)
+
+
+def test_what_launch_settings_may_not_set_is_runinstances_input() -> None:
+    members = operation("RunInstances").input_shape.members
+    index = ACTIONS["create-instance"].param_index()
+    for member, param in COVERED.items():
+        assert member in members and param in index, (member, param)
+
+
+def test_create_instances_declared_inputs_are_what_the_launch_sends() -> None:
+    from ec2_connector.actions.instances import _run_args
+
+    action = ACTIONS["create-instance"]
+    given = {"image-id": "ami-12345678", "instance-type": "t3.micro", "min-instance": 2,
+             "max-instance": 3, "security-group-id": "sg-12345678", "security-group": "web",
+             "shutdown-behavior": "terminate", "termination-protection": True}
+    values = action.validate(given)
+    args = _run_args(values, "token")
+    for param, member in action.inputs.items():
+        assert args[str(member)] == values[param], param
+    # ...and each answers to its AWS CLI option.
+    aws = {"min-count": 2, "max-count": 3, "security-group-ids": "sg-12345678",
+           "security-groups": "web", "instance-initiated-shutdown-behavior": "terminate",
+           "disable-api-termination": True, "image-id": "ami-12345678",
+           "instance-type": "t3.micro"}
+    assert _run_args(action.validate(aws), "token") == args
+
+
+def _suggested_parameter(action: Action, typed: str) -> str | None:
+    try:
+        action.validate({typed: "x"})
+    except InvalidRequest as exc:
+        found = SUGGESTED.search(exc.message)
+        return found.group(1) if found else None
+    raise AssertionError(f"{typed} was accepted by {action.name}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_parameter_suggestion_keeps_the_verb(name: str) -> None:
+    """`disable-dns-support` must not be answered with `enable-dns-support`: for each
+    parameter holding an EC2 verb, that name with another verb gets no suggestion of the
+    first."""
+    action = ACTIONS[name]
+    verbs = ec2_verbs()
+    for param in action.param_index():
+        words = param.split("-")
+        for n, word in enumerate(words):
+            if word not in verbs:
+                continue
+            for other in ("enable", "disable", "associate", "disassociate", "allocate",
+                          "release", "attach", "detach", "create", "delete"):
+                typed = "-".join([*words[:n], other, *words[n + 1:]])
+                if other == word or typed in action.param_index():
+                    continue
+                suggested = _suggested_parameter(action, typed)
+                assert suggested is None or other in suggested.split("-"), (typed, suggested)
+
+
+def test_a_misspelt_parameter_still_gets_its_suggestion() -> None:
+    vpc = ACTIONS["modify-vpc-attribute"]
+    assert _suggested_parameter(vpc, "enable-dns-suport") == "enable-dns-support"
+    assert _suggested_parameter(vpc, "disable-dns-support") is None
+    assert _suggested_parameter(ACTIONS["describe-instances"], "instance-idz") == "instance-id"

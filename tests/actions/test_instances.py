@@ -22,6 +22,7 @@ SEED_DESCRIBE_FIELDS = {
 LAUNCH_FIELDS = {
     "instance-id", "instance-type", "public-ip", "private-ip", "image-id",
     "instance-state-name", "availability-zone", "launch-time", "subnet-id", "vpc-id", "key-name",
+    "tags",
 }
 
 

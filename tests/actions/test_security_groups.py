@@ -75,7 +75,8 @@ def test_add_and_revoke_rules(call: Call, ec2: Any) -> None:
 @pytest.mark.parametrize(
     ("params", "text"),
     [
-        ({"protocol": "tcp", "from-port": 22}, "one of 'cidr-block' / 'ip-range' is required"),
+        ({"protocol": "tcp", "from-port": 22},
+             "one of 'cidr-block' / 'ip-range' / 'ip-permissions' is required"),
         ({"protocol": "tcp", "from-port": 22, "cidr-block": "10.0.0.0/8",
           "ip-range": "10.0.0.0/8"}, "give only one of 'cidr-block' / 'ip-range'"),
         ({"protocol": "tcp", "cidr-block": "10.0.0.0/8"}, "'from-port' is required"),

@@ -10,12 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import all_instances, launch
-from tests.harness.cli import TIMEOUT, assert_one_line_error, envelope, read_all, run_cli
+from tests.harness.cli import TIMEOUT, assert_one_line_error, clean_env, envelope, read_all, run_cli
+from tests.harness.faults import free_port
 
 SECRET = "CliSecretKeyValue/0123456789abcdef"
 def test_call_prints_the_envelope_and_exits_with_its_exitcode(
@@ -98,9 +100,12 @@ def test_actions_json_is_the_catalog_and_needs_no_boto3(env: dict[str, str]) -> 
     result = run_cli(env, "actions", "--json")
     names = [entry["name"] for entry in json.loads(result.stdout)]
     assert result.returncode == 0 and "create-instance" in names and len(names) >= 17
+    # The AWS CLI names come from `botocore.xform_name`, in botocore's package module (a
+    # name function and logging); nothing of the SDK itself is loaded.
     probe = (
         "import sys; from ec2_connector.cli import main; main(['actions', '--json']); "
-        "sys.exit(1 if {'boto3', 'botocore'} & set(sys.modules) else 0)"
+        "sys.exit(1 if {'boto3', 'botocore.session', 'botocore.client', 'botocore.model', "
+        "'botocore.loaders'} & set(sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                           timeout=TIMEOUT).returncode == 0
@@ -236,3 +241,81 @@ def test_a_one_shot_call_imports_nothing_of_jobs(env: dict[str, str]) -> None:
                 if line.startswith("import time:")}
     assert "ec2_connector.call" in imported  # the probe itself works
     assert not any(name.startswith("ec2_connector.jobs") for name in imported)
+
+
+def test_a_query_from_a_key_the_result_lacks_fails_naming_its_keys(
+        env: dict[str, str]) -> None:
+    """Why: `describe-instances --query 'instance-info[0]'` printed null with exit 0 (the
+    key is create-instance's; describe's is instances-info)."""
+    result = run_cli(env, "call", "describe-instances", "--query", "instance-info[0]")
+    line = assert_one_line_error(result, 2)
+    assert "no key 'instance-info'" in line and "instances-info" in line
+    assert "the call itself succeeded" in line and result.stdout == ""
+    good = run_cli(env, "call", "describe-instances", "--query", "instances-info", "-o", "json")
+    assert good.returncode == 0 and json.loads(good.stdout) == []
+
+
+def test_the_lines_dev_prints_after_the_demo_work_when_pasted(tmp_path: Path) -> None:
+    """`./dev next` (what `./dev demo` ends with), pasted into a shell in another directory:
+    the command is found on PATH, the sandbox starts, and the call answers exitcode 0."""
+    root = Path(__file__).resolve().parents[2]
+    venv = Path(sys.executable).parent.parent
+    env = {**clean_env(tmp_path / "home"), "SANDBOX_PORT": str(free_port()),
+           "VENV": os.path.relpath(venv, root), "PATH": "/usr/bin:/bin"}
+    lines = subprocess.run([str(root / "dev"), "next"], env=env, capture_output=True,
+                           text=True, timeout=TIMEOUT, check=True).stdout
+    assert lines.startswith("next:") and "export PATH=" in lines
+    # The trap only stops the sandbox should a line fail before the last one stops it.
+    script = "set -e; trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + "\n".join(
+        line.strip() for line in lines.splitlines()[1:])
+    pasted = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    assert "EC2 sandbox (moto) listening" in pasted.stdout
+    assert '"exitcode": 0' in pasted.stdout and '"instance-list": []' in pasted.stdout
+
+
+def test_misspelt_options_choices_and_columns_get_a_suggestion(
+        env: dict[str, str], ec2: Any, image_id: str) -> None:
+    option = run_cli(env, "call", "describe-instances", "--ouput", "json")
+    assert "did you mean '--output'?" in assert_one_line_error(option, 2)
+    choice = run_cli(env, "call", "describe-instances", "-o", "tabel")
+    assert "did you mean 'table'?" in assert_one_line_error(choice, 2)
+    command_option = run_cli(env, "actions", "--jsn")
+    assert "did you mean '--json'?" in assert_one_line_error(command_option, 2)
+    launch(ec2, image_id)
+    columns = run_cli(env, "call", "list-instances", "-o", "text", "--columns", "id,stat")
+    assert columns.returncode == 0
+    assert "column 'stat' is empty in every row (did you mean 'state'?" in columns.stderr
+
+
+@pytest.mark.parametrize(("word", "text"), [
+    ("tags=Name=web", """give {"Name": "web"} (on the command line: tags:='{"Name": "web"}')"""),
+    ("min-instance=two", "'min-instance' must be an integer (like 2), got text"),
+    ("min-instance:=[2]", "'min-instance' must be an integer (like 2), got a list"),
+    ("key-name:=null", ""),  # null is "not given": the launch goes on to the endpoint
+])
+def test_a_type_error_shows_the_right_form_in_json_words(
+        env: dict[str, str], word: str, text: str) -> None:
+    result = run_cli(env, "call", "create-instance", "image-id=ami-12345678",
+                     "instance-type=t2.micro", word, "dry-run=true")
+    if not text:
+        assert "must be" not in result.stderr
+        return
+    line = assert_one_line_error(result, 2)
+    assert text in line and " str" not in line and "list," not in line
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+def test_action_help_fits_the_terminal_width(tmp_path: Path, columns: int) -> None:
+    env = {**clean_env(tmp_path), "COLUMNS": str(columns)}
+    for action in ("create-instance",):
+        result = run_cli(env, "actions", action)
+        assert result.returncode == 0
+        lines = result.stdout.splitlines()
+        long = [line for line in lines if len(line) > columns
+                and not line.startswith("  ec2-connector call ")]
+        assert not long, long
+        # Wrapped, not cut: every parameter's text is all there.
+        text = " ".join(" ".join(lines).split())
+        assert "IMDSv2: 'required' refuses metadata requests without a session token" in text

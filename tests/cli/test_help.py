@@ -28,11 +28,12 @@ def test_action_help_shows_choices_defaults_and_secrets(env: dict[str, str]) -> 
     shown = run_cli(env, "call", "modify-instance-attribute", "--help")
     same = run_cli(env, "actions", "modify-instance-attribute")
     assert shown.returncode == same.returncode == 0 and shown.stdout == same.stdout
-    text = shown.stdout
+    text = " ".join(shown.stdout.split())  # wrapped to the terminal: compared as words
     assert "one of: instance-type, disable-api-termination, user-data" in text
     assert "attribute-value*" in text and "secret" in text
-    create = run_cli(env, "actions", "create-instance").stdout
-    assert "(default: 1)" in create and "result: data['instance-info']" in create
+    create = " ".join(run_cli(env, "actions", "create-instance").stdout.split())
+    assert "(default: 1; also: min-count)" in create
+    assert "result: data['instance-info']" in create
     generic = run_cli(env, "call", "--help")
     assert generic.returncode == 0 and "--region" in generic.stdout
     assert "key=@FILE" in generic.stdout.replace("\n", " ")

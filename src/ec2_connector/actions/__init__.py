@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import replace
 from typing import Any
 
 from ..errors import unknown_name
 from ..spec.action import Action
+from ..spec.names import derived_aliases, fixed_by, suggestible, verbs_of, with_cli_options
 from ..spec.params import canonical, text_of
 from . import passthrough
 
@@ -25,13 +27,39 @@ def _declared() -> dict[str, Action]:
     return found
 
 
-ACTIONS: dict[str, Action] = _declared()
+DECLARED: dict[str, Action] = _declared()
+# The AWS CLI's name of each action's operation, where no action or alias has it.
+AWS_CLI_NAMES = derived_aliases(
+    DECLARED.values(), [*DECLARED, *(a for x in DECLARED.values() for a in x.aliases)])
+ACTIONS: dict[str, Action] = {
+    name: replace(action, params=with_cli_options(action), aliases=(
+        *action.aliases, *(a for a, (n, _) in AWS_CLI_NAMES.items() if n == name)))
+    for name, action in DECLARED.items()
+}
 
 
 # Other names an action answers to (the AWS CLI's, Flint's older ones).
 ALIASES: dict[str, str] = {
     alias: action.name for action in ACTIONS.values() for alias in action.aliases
 }
+_VARIANTS: dict[str, Action] = {}
+
+
+def _variant(alias: str) -> Action | None:
+    """The action an AWS CLI alias with presets means (the egress rule: direction
+    outbound), built once. It bears the alias as its name: a job record keeps the name,
+    and the worker that runs it must read the same direction."""
+    found = _VARIANTS.get(alias)
+    if found is None and alias in AWS_CLI_NAMES:
+        name, operation = AWS_CLI_NAMES[alias]
+        action = ACTIONS[name]
+        presets = action.presets.get(operation)
+        if not presets:
+            return None
+        fix = fixed_by(presets, f"'{alias}'")
+        found = _VARIANTS[alias] = replace(
+            action, name=alias, params=tuple(fix(p) for p in action.params))
+    return found
 
 
 class _Catalog:
@@ -39,8 +67,8 @@ class _Catalog:
         key = canonical(name)
         action = ACTIONS.get(ALIASES.get(key, key))
         if action is None:
-            raise unknown_name("action", text_of(name), [*ACTIONS, *ALIASES])
-        return action
+            raise unknown_name("action", text_of(name), suggestible(key, _verbs()))
+        return _variant(key) or action
 
     def names(self) -> list[str]:
         return sorted(ACTIONS)
@@ -76,6 +104,12 @@ def _withheld(node: Any, keys: frozenset[str]) -> Any:
     if isinstance(node, list):
         return [_withheld(v, keys) for v in node]
     return node
+
+
+def _verbs() -> dict[str, frozenset[str]]:
+    """Every name an action answers to, with the verbs it stands for (names.py)."""
+    return {name: verbs_of(name, action.operation)
+            for action in ACTIONS.values() for name in (action.name, *action.aliases)}
 
 
 # Fixed by the declarations, and read on every call's path: computed once.

@@ -50,7 +50,9 @@ def state_change(operation: str, result_key: str, target: str) -> Runner:
         do_wait, interval = wait_params(p)
         if do_wait:
             done = [i for i in ids if i not in missing]
-            data["last-states"] = wait_for(ctx, "instance", done, target, interval)
+            states = wait_for(ctx, "instance", done, target, interval)
+            data["last-states"] = states
+            _reached(data[result_key], states)
         if missing:
             raise PartialFailure(
                 f"{len(ids) - len(missing)} of {len(ids)} instances succeeded; "
@@ -61,6 +63,14 @@ def state_change(operation: str, result_key: str, target: str) -> Runner:
         return data
 
     return run
+
+
+def _reached(items: list[Any], states: dict[str, str]) -> None:
+    """After a wait, each item's `current-state` is the state reached; `previous-state`
+    stays EC2's, the state before the call (Flint's meaning)."""
+    for item in items:
+        if isinstance(item, dict) and item.get("instance-id") in states:
+            item["current-state"] = states[item["instance-id"]]
 
 
 def _existing(ctx: Context, ids: list[str]) -> list[str]:

@@ -44,7 +44,8 @@ IMAGE_FIELDS: Fields = {
     }),
     "tags": TAGS,
 }
-OWNERS = Param("owner", StringList(), "owner account ids, or self / amazon / aws-marketplace")
+OWNERS = Param("owner", StringList(), "owner account ids, or self / amazon / aws-marketplace",
+               aliases=("account-id", "owners"))
 NAME = Param("name", String(r"[\w ()\[\]./\-'@]{3,128}", "web-2024-01-01"),
              "name of the new image (3-128 characters)", required=True)
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import InvalidRequest, ServiceError
 from ..response import Outcome
@@ -21,16 +20,16 @@ from ..spec.params import (
     Integer,
     Mapping_,
     Param,
-    ParamType,
     String,
     StringList,
     Tags,
     Text,
-    canonical,
 )
 from ..spec.resources import resource
 from ..transport.context import Context
+from . import launch
 from .batch import state_change
+from .launch import BlockDevices, launch_args
 from .shapes import FILTERS_IN, INSTANCE_FIELDS, LAUNCH_FIELDS, tag_specs
 from .tokens import (
     DIGEST_TAG,
@@ -56,6 +55,8 @@ def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any] | Outcome
     given = p.get("client-token")
     token = given or uuid.uuid4().hex
     ctx.partial["client-token"] = token
+    if p.get("launch-defaults"):  # what the connector's launch-defaults set: said in meta
+        ctx.notes["launch-defaults"] = p["launch-defaults"]
     digest = launch_digest(p)
     if given:
         # Look-up and launch under the token's lock: two launches with one token at once
@@ -117,7 +118,7 @@ def _run_args(p: dict[str, Any], token: str, digest: str = "") -> dict[str, Any]
     args.update({k: v for k, v in optional.items() if v is not None})
     if p.get("availability-zone"):
         args["Placement"] = {"AvailabilityZone": p["availability-zone"]}
-    return args
+    return launch_args(p, args)
 
 
 def _template(p: dict[str, Any]) -> dict[str, Any] | None:
@@ -141,47 +142,6 @@ def _profile(value: str | None) -> dict[str, str] | None:
     return {"Arn": value} if value.startswith("arn:") else {"Name": value}
 
 
-class _BlockDevices(ParamType):
-    """A list of objects: device-name (required), volume-size, volume-type,
-    delete-on-termination, encrypted, snapshot-id, iops; a JSON string of one is accepted."""
-
-    name = "list"
-    FIELDS: ClassVar[dict[str, tuple[str, ParamType]]] = {
-        "volume-size": ("VolumeSize", Integer(1, 65536)),
-        "volume-type": ("VolumeType", Choice("gp2", "gp3", "io1", "io2", "st1", "sc1",
-                                              "standard")),
-        "delete-on-termination": ("DeleteOnTermination", Boolean()),
-        "encrypted": ("Encrypted", Boolean()),
-        "snapshot-id": ("SnapshotId", String(r"snap-[0-9a-f]{8}(?:[0-9a-f]{9})?",
-                                             "snap-0123456789abcdef0")),
-        "iops": ("Iops", Integer(100, 256000)),
-    }
-
-    def convert(self, value: Any, param: str) -> list[dict[str, Any]]:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise InvalidRequest(f"parameter '{param}' is not a valid JSON list") from None
-        if not isinstance(value, list) or not value:
-            raise self.fail(param, "a non-empty list of objects", value)
-        return [self._one(item, f"{param}[{n}]") for n, item in enumerate(value)]
-
-    def _one(self, item: Any, where: str) -> dict[str, Any]:
-        if not isinstance(item, dict):
-            raise self.fail(where, "an object", item)
-        item = {canonical(str(k)): v for k, v in item.items()}
-        unknown = set(item) - {"device-name", *self.FIELDS}
-        if unknown:
-            raise InvalidRequest(f"parameter '{where}' has an unknown key '{sorted(unknown)[0]}'")
-        if "device-name" not in item:
-            raise InvalidRequest(f"parameter '{where}' needs 'device-name'")
-        ebs = {member: kind.convert(item[key], f"{where}.{key}")
-               for key, (member, kind) in self.FIELDS.items() if key in item}
-        device = String().convert(item["device-name"], f"{where}.device-name")
-        return {"DeviceName": device, **({"Ebs": ebs} if ebs else {})}
-
-
 LAUNCH_EXTRAS = (
     Param("security-group", StringList(), "security group names (EC2-Classic style; "
           "default VPC)"),
@@ -195,7 +155,7 @@ LAUNCH_EXTRAS = (
           "launch from the template of this name"),
     Param("launch-template-version", String(r"\d+|\$Latest|\$Default", "$Latest"),
           "template version (default: its default version)"),
-    Param("block-device-mappings", _BlockDevices(),
+    Param("block-device-mappings", BlockDevices(),
           'volumes: [{"device-name": "/dev/xvda", "volume-size": 20}]'),
 )
 
@@ -374,6 +334,13 @@ ACTIONS = (
         example={"image-id": "ami-0123456789abcdef0", "instance-type": "t3.micro"},
         waits=True,
         check=lambda p: _run_args(p, "check"),
+        connector_defaults="launch-defaults",
+        # The members a value goes to as it is (their AWS CLI options are aliases, names.py);
+        # _run_args builds the launch (a test holds it to these).
+        inputs={"min-instance": "MinCount", "max-instance": "MaxCount",
+                "security-group-id": "SecurityGroupIds", "security-group": "SecurityGroups",
+                "shutdown-behavior": "InstanceInitiatedShutdownBehavior",
+                "termination-protection": "DisableApiTermination"},
         groups=(Group(("launch-template-id", "launch-template-name"), required=False),),
         params=(
             Param("image-id", String(r"ami-[0-9a-f]{8,17}", "ami-0123456789abcdef0"),
@@ -384,13 +351,14 @@ ACTIONS = (
             Param("max-instance", Integer(1), "launch at most this many (default: min)"),
             Param("availability-zone", String(), "placement, e.g. us-east-1a"),
             Param("key-name", String(), "key pair name"),
-            Param("subnet-id", String(), "VPC subnet to launch into"),
+            Param("subnet-id", String(), "VPC subnet to launch into", aliases=("network",)),
             Param("security-group-id", StringList(), "security group ids"),
             Param("user-data", Text(max_bytes=USER_DATA_MAX),
                   "user data text, at most 16 KB (base64-encoded for EC2 by us)", secret=True),
             Param("tags", Tags(reserved=RESERVED_TAGS, allow_empty=True),
                   "tags applied at launch: key -> value"),
             *LAUNCH_EXTRAS,
+            *launch.PARAMS,
             Param("client-token", ClientToken(),
                   "idempotency token: a retry with it never launches twice"),
         ),

@@ -110,6 +110,12 @@ class _Plan:
             if fresh:
                 data[action.result] = self.map_item(fresh[0])
         data["last-states"] = states
+        reached = states.get(ids[0]) if len(ids) == 1 else None
+        if reached and action.until != "deleted":
+            # The state reached, not the one the call answered with ("pending").
+            data["current-state"] = reached
+            if "state" in data:
+                data["state"] = reached
 
     def collect(
         self, ctx: Context, operation: str, args: dict[str, Any], p: dict[str, Any]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+import json
+from typing import Any, ClassVar
 
 from ..errors import InvalidRequest
 from ..spec.action import Action, Rerun
@@ -16,6 +17,7 @@ from ..spec.params import (
     Integer,
     Mapping_,
     Param,
+    ParamType,
     String,
     StringList,
 )
@@ -66,11 +68,23 @@ def rule_permission(p: dict[str, Any]) -> dict[str, Any]:
     return perm
 
 
+def rule_permissions(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The IpPermissions of the request: EC2's own (`ip-permissions`), or the one rule
+    its protocol, ports and network describe."""
+    if "ip-permissions" not in p:
+        return [rule_permission(p)]
+    mixed = [n for n in ("from-port", "to-port") if n in p]
+    if mixed:
+        raise InvalidRequest(f"give 'ip-permissions' or '{mixed[0]}', not both")
+    return list(p["ip-permissions"])
+
+
 def _rule_change(ingress: str, egress: str) -> Any:
     def run(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-        perm = rule_permission(p)
+        perms = rule_permissions(p)
+        perm = perms[0]
         outbound = p["direction"] == "outbound"
-        args: dict[str, Any] = {"GroupId": p["security-group-id"], "IpPermissions": [perm]}
+        args: dict[str, Any] = {"GroupId": p["security-group-id"], "IpPermissions": perms}
         if p.get("dry-run"):
             args["DryRun"] = True
         result = ctx.call(egress if outbound else ingress, **args)
@@ -79,6 +93,7 @@ def _rule_change(ingress: str, egress: str) -> Any:
             "group-id": p["security-group-id"],
             "direction": p["direction"],
             "rule": _permission(perm),
+            **({"rules": [_permission(x) for x in perms]} if len(perms) > 1 else {}),
             "security-group-rule-ids": rule_ids,
         }
 
@@ -105,21 +120,57 @@ class _Protocol(String):
         return {"type": self.name, "choices": ["tcp", "udp", "icmp", "all"]}
 
 
+class _Direction(Choice):
+    """inbound or outbound; EC2's ingress and egress (Flint's `type`) say the same."""
+
+    SAME: ClassVar[dict[str, str]] = {"ingress": "inbound", "egress": "outbound"}
+
+    def convert(self, value: Any, param: str) -> str:
+        text = value.strip().lower() if isinstance(value, str) else value
+        return super().convert(self.SAME.get(text, text), param)
+
+
+class _Permissions(ParamType):
+    """EC2's IpPermissions, in its own names (`IpProtocol`, `FromPort`, `IpRanges`, ...): a
+    non-empty list of objects, or a JSON string of one; botocore checks the members
+    against the model before anything is sent."""
+
+    name = "list"
+
+    def convert(self, value: Any, param: str) -> list[dict[str, Any]]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError):
+                raise InvalidRequest(f"parameter '{param}' is not a valid JSON list") from None
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list) or not value or not all(
+                isinstance(v, dict) and v for v in value):
+            raise self.fail(param, 'a list of objects like [{"IpProtocol": "tcp", '
+                            '"FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": '
+                            '"10.0.0.0/8"}]}]', value)
+        return value
+
+
 PORT = Integer(-1, 65535)
 GROUP_NAMES = Param("group-name", StringList(), "security group names (default VPC)",
                     aliases=("security-group-name",))
 RULE_PARAMS = (
     Param("security-group-id", GROUP_ID, "the group to change", required=True,
           aliases=("group-id",)),
-    Param("direction", Choice("inbound", "outbound"), "inbound or outbound",
-          default="inbound"),
+    Param("direction", _Direction("inbound", "outbound"), "inbound or outbound (also: "
+          "ingress, egress)", default="inbound", aliases=("type",)),
     Param("protocol", _Protocol(), "tcp, udp, icmp or all", default="tcp"),
     Param("from-port", PORT, "first port (icmp: type)"),
     Param("to-port", PORT, "last port (default: from-port; icmp: code)"),
     Param("cidr-block", Cidr(), "source or destination network, e.g. 203.0.113.0/24"),
     Param("ip-range", Cidr(), "the same as cidr-block, Flint's older name for it"),
+    Param("ip-permissions", _Permissions(), "several rules at once, in EC2's IpPermissions "
+          "form (instead of protocol, ports and cidr-block)"),
 )
-RULE_GROUPS = (Group(("cidr-block", "ip-range")),)
+RULE_GROUPS = (Group(("cidr-block", "ip-range", "ip-permissions")),)
+INBOUND, OUTBOUND = {"direction": "inbound"}, {"direction": "outbound"}
 
 ACTIONS = (
     Action(
@@ -197,11 +248,13 @@ ACTIONS = (
         run=_rule_change("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"),
         operation="AuthorizeSecurityGroupIngress",
         operations=("AuthorizeSecurityGroupEgress",),
+        presets={"AuthorizeSecurityGroupIngress": INBOUND,
+                 "AuthorizeSecurityGroupEgress": OUTBOUND},
         resource="security-group",
         example={"security-group-id": SG, "from-port": 22, "cidr-block": "10.0.0.0/8"},
         params=RULE_PARAMS,
         groups=RULE_GROUPS,
-        check=rule_permission,
+        check=rule_permissions,
     ),
     Action(
         name="revoke-security-group-rule",
@@ -210,10 +263,12 @@ ACTIONS = (
         run=_rule_change("RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"),
         operation="RevokeSecurityGroupIngress",
         operations=("RevokeSecurityGroupEgress",),
+        presets={"RevokeSecurityGroupIngress": INBOUND,
+                 "RevokeSecurityGroupEgress": OUTBOUND},
         resource="security-group",
         example={"security-group-id": SG, "from-port": 22, "cidr-block": "10.0.0.0/8"},
         params=RULE_PARAMS,
         groups=RULE_GROUPS,
-        check=rule_permission,
+        check=rule_permissions,
     ),
 )

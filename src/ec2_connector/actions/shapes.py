@@ -26,6 +26,7 @@ LAUNCH_FIELDS: Fields = {
     "subnet-id": "SubnetId",
     "vpc-id": "VpcId",
     "key-name": "KeyName",
+    "tags": TAGS,  # those applied at launch: the table's Name column
 }
 
 INSTANCE_FIELDS: Fields = {

@@ -7,7 +7,7 @@ from typing import Any
 from ..errors import InvalidRequest
 from ..response import Outcome
 from ..spec.action import Action, Rerun
-from ..spec.params import RESOURCE_ID, Group, Param, String, StringList, Tags
+from ..spec.params import RESOURCE_ID, Group, Param, String, StringList, Tags, Text
 from ..transport.context import Context
 from .shapes import tag_list
 
@@ -30,8 +30,14 @@ def _tags_given(p: dict[str, Any]) -> dict[str, Any]:
 
 def _tags_to_delete(p: dict[str, Any]) -> dict[str, Any]:
     # A key alone deletes the tag whatever its value; a key with a value only on a match.
+    if "tag-value" in p and "tag-key" not in p:
+        raise InvalidRequest("parameter 'tag-value' needs 'tag-key' (or give 'tags')")
     if p.get("tags"):
         spec = [{"Key": k, **({"Value": v} if v is not None else {})} for k, v in p["tags"].items()]
+    elif "tag-value" in p:  # Flint's single tag: removed only where it has this value
+        if len(p["tag-key"]) != 1:
+            raise InvalidRequest("parameter 'tag-value' needs exactly one 'tag-key'")
+        spec = [{"Key": p["tag-key"][0], "Value": p["tag-value"]}]
     else:
         spec = [{"Key": k} for k in p["tag-key"]]
     return {"Tags": spec}
@@ -117,9 +123,12 @@ ACTIONS = (
         params=(
             RESOURCE_IDS,
             Param("tag-key", StringList(), "keys to remove, whatever their values"),
+            Param("tag-value", Text(max_bytes=Tags.MAX_VALUE),
+                  "with one tag-key: remove it only where it has this value"),
             Param("tags", Tags("string-or-null"), "key -> value to remove on a match"),
         ),
         groups=(Group(("tag-key", "tags")),),
+        check=_tags_to_delete,
         example={"resource-id": ID, "tag-key": "env"},
     ),
     Action(

@@ -156,7 +156,7 @@ def create_once(ctx: Context, action: Action, args: dict[str, Any],
     given = p.get("client-token")
     token = str(given or uuid.uuid4().hex)
     ctx.partial["client-token"] = token
-    digest = params_digest(action, p)
+    digest = input_digest(args)
     args = _with_token(ctx, action.operation, res, args, token, digest)
     if not given or p.get("dry-run"):  # a token of our own making found nothing before
         return ctx.call(action.operation, **args)
@@ -170,18 +170,12 @@ def create_once(ctx: Context, action: Action, args: dict[str, Any],
     return _as_output(ctx, action.operation, res, earlier[0])
 
 
-def params_digest(action: Action, p: Mapping[str, Any]) -> str:
-    """A digest of a create's own parameters (its tags without ours, no client token)."""
-    defining: dict[str, Any] = {}
-    for param in action.params:
-        value = p.get(param.name)
-        if param.name == "client-token" or value is None:
-            continue
-        if isinstance(value, bytes | str) and param.secret:
-            raw = value if isinstance(value, bytes) else value.encode()
-            value = hashlib.sha256(raw).hexdigest()
-        defining[param.name] = value
-    text = json.dumps(defining, sort_keys=True, separators=(",", ":"), default=str)
+def input_digest(args: Mapping[str, Any]) -> str:
+    """A digest of what a create sends, before our tags and EC2's token are added: two
+    requests that send the same are the same create, whichever names they used
+    (`name=web` or `tags={"Name": "web"}`, an AWS CLI alias or ours)."""
+    own = {k: v for k, v in args.items() if k not in ("ClientToken", "DryRun")}
+    text = json.dumps(own, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

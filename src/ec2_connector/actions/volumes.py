@@ -44,7 +44,7 @@ VOLUME_FIELDS: Fields = {
 }
 VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 VOLUME_ID = id_param("volume", "the volume")
-SIZE = Param("size", Integer(1, 65536), "size in GiB")
+SIZE = Param("size", Integer(1, 65536), "size in GiB", aliases=("volume-size",))
 VOLUME_TYPE = Param("volume-type", Choice(*VOLUME_TYPES), "EBS volume type (default gp2)")
 IOPS = Param("iops", Integer(100, 256000), "provisioned IOPS (io1, io2, gp3)")
 THROUGHPUT = Param("throughput", Integer(125, 2000), "throughput in MiB/s (gp3)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import InvalidRequest
 from ..spec.action import Action, In, Rerun
 from ..spec.fields import TAGS, Field, Fields
 from ..spec.params import Boolean, Choice, Cidr, Group, Param, String
@@ -14,6 +15,7 @@ from .shapes import (
     filters_arg,
     id_param,
     listing,
+    tag_specs,
     tags_in,
 )
 
@@ -68,6 +70,32 @@ def _subnet_filters(p: dict[str, Any]) -> dict[str, Any]:
     return {"Filters": filters_arg(filters)} if filters else {}
 
 
+class _Ipv6Cidr(Cidr):
+    """An IPv6 network in CIDR notation (a subnet's takes a /64 of its VPC's block)."""
+
+    def convert(self, value: Any, param: str) -> str:
+        text = super().convert(value, param)
+        if ":" not in text:
+            raise InvalidRequest(f"parameter '{param}' must be an IPv6 network, like "
+                                 "2001:db8:1234:1a00::/64")
+        return text
+
+
+SUBNET_ASSOCIATION_FIELDS: Fields = {
+    "subnet-id": "SubnetId",
+    "association-id": "Ipv6CidrBlockAssociation.AssociationId",
+    "ipv6-cidr-block": "Ipv6CidrBlockAssociation.Ipv6CidrBlock",
+    "state": "Ipv6CidrBlockAssociation.Ipv6CidrBlockState.State",
+}
+
+
+def _name_tag(p: dict[str, Any]) -> dict[str, Any]:
+    """Flint's `name`: the Name tag, applied with any other tags at creation."""
+    if "name" not in p:
+        return {}
+    return {"TagSpecifications": tag_specs("vpc", {"Name": p["name"], **p.get("tags", {})})}
+
+
 def _flag(member: str) -> In:
     return In(f"{member}.Value")
 
@@ -82,13 +110,16 @@ ACTIONS = (
         until="available",
         params=(
             Param("cidr-block", Cidr(), "IPv4 network, e.g. 10.0.0.0/16", required=True),
-            Param("instance-tenancy", Choice("default", "dedicated"), "instance tenancy"),
+            Param("instance-tenancy", Choice("default", "dedicated"), "instance tenancy",
+                  aliases=("tenancy",)),
+            Param("name", String(), "a Name tag (with any other tags)"),
             Param("amazon-provided-ipv6-cidr-block", Boolean(), "also get an IPv6 /56"),
             TAGS_PARAM,
         ),
         inputs={"cidr-block": "CidrBlock", "instance-tenancy": "InstanceTenancy",
                 "amazon-provided-ipv6-cidr-block": "AmazonProvidedIpv6CidrBlock",
                 "tags": tags_in("vpc")},
+        build=_name_tag,
         result="vpc-id",
         fields={"vpc-id": "Vpc.VpcId", "cidr-block": "Vpc.CidrBlock", "state": "Vpc.State"},
         example={"cidr-block": "10.0.0.0/16"},
@@ -107,8 +138,10 @@ ACTIONS = (
         resource="vpc",
         dry_run=False,
         params=(VPC_ID,
-                Param("enable-dns-support", Boolean(), "resolve names through Amazon DNS"),
-                Param("enable-dns-hostnames", Boolean(), "give instances DNS host names")),
+                Param("enable-dns-support", Boolean(), "resolve names through Amazon DNS",
+                      aliases=("is-enable-dns-support",)),
+                Param("enable-dns-hostnames", Boolean(), "give instances DNS host names",
+                      aliases=("is-enable-dns-host-names",))),
         groups=(Group(("enable-dns-support", "enable-dns-hostnames")),),
         inputs={"vpc-id": "VpcId", "enable-dns-support": _flag("EnableDnsSupport"),
                 "enable-dns-hostnames": _flag("EnableDnsHostnames")},
@@ -184,6 +217,38 @@ ACTIONS = (
             name="list-subnets", aliases=("list-vpc-subnet",),
             params=(id_param("vpc", "only this VPC's subnets", required=False), FILTERS),
             inputs={}, build=_subnet_filters, example={"vpc-id": VPC}),
+    Action(
+        name="associate-subnet-ipv6-cidr-block",
+        doc="Give a subnet an IPv6 network (a /64 of its VPC's IPv6 block).",
+        operation="AssociateSubnetCidrBlock",
+        resource="subnet",
+        dry_run=False,
+        # The block is named: a second run finds it associated and changes nothing.
+        rerun=Rerun.CONVERGES,
+        params=(id_param("subnet", "the subnet"),
+                Param("ipv6-cidr-block", _Ipv6Cidr(), "IPv6 /64 inside the VPC's block",
+                      required=True)),
+        inputs={"subnet-id": "SubnetId", "ipv6-cidr-block": "Ipv6CidrBlock"},
+        result="association-id",
+        fields=SUBNET_ASSOCIATION_FIELDS,
+        example={"subnet-id": SUBNET, "ipv6-cidr-block": "2001:db8:1234:1a00::/64"},
+    ),
+    Action(
+        name="disassociate-subnet-ipv6-cidr-block",
+        doc="Remove a subnet's IPv6 network.",
+        operation="DisassociateSubnetCidrBlock",
+        resource="subnet",
+        dry_run=False,
+        rerun=Rerun.CONVERGES,
+        params=(Param("association-id", String(
+            r"subnet-cidr-assoc-[0-9a-f]{8}(?:[0-9a-f]{9})?",
+            "subnet-cidr-assoc-0123456789abcdef0"), "the IPv6 block's association",
+            required=True),),
+        inputs={"association-id": "AssociationId"},
+        result="association-id",
+        fields=SUBNET_ASSOCIATION_FIELDS,
+        example={"association-id": "subnet-cidr-assoc-0123456789abcdef0"},
+    ),
     Action(
         name="delete-subnet",
         rerun=Rerun.CONVERGES,

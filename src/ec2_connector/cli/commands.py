@@ -60,7 +60,7 @@ def _words(args: argparse.Namespace, extra: list[str]) -> list[str]:
                 following = extra[position + 1]
                 value = None if following.startswith("-") or "=" in following else following
             first = args.words[0] if args.words and "=" not in args.words[0] else ""
-            raise UsageError(flag_hint(word, value, find_action(first)))
+            raise UsageError(flag_hint(word, value, find_action(first), args.parser))
     # parse_known_args leaves pairs that came after an option in `extra`: same meaning.
     return [*args.words, *extra]
 

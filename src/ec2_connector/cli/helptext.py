@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
+import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +30,25 @@ def actions_list(entries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def action_help(action: Action) -> str:
-    """One action: its doc, parameters, rules, result and a ready-to-run example."""
+def action_help(action: Action, width: int | None = None) -> str:
+    """One action: its doc, parameters, rules, result and a ready-to-run example, wrapped
+    to `width` (the terminal's; $COLUMNS, else 80); the example stays one line to copy."""
+    width = max(40, width or shutil.get_terminal_size().columns)
+    return "\n".join(w for line in _help_lines(action, width) for w in _wrapped(line, width))
+
+
+def _wrapped(line: str, width: int, first: str = "", rest: str | None = None) -> list[str]:
+    """`line` within `width` (a word longer than that stays whole), continued indented;
+    the example command stays one line, to copy."""
+    if rest is None:
+        rest = "    " if line.startswith("  ") else "  "
+    if len(first + line) <= width or line.startswith(f"  {PROG} call "):
+        return [first + line]
+    return textwrap.wrap(line, width, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False, break_long_words=False) or [first + line]
+
+
+def _help_lines(action: Action, width: int) -> list[str]:
     entry = {**action.describe(), "fields": list(action.fields)}
     name = entry["name"]
     own = [p for p in entry["parameters"] if p["name"] not in CONNECTION_NAMES]
@@ -38,24 +57,25 @@ def action_help(action: Action) -> str:
              f"usage: {PROG} call {name} {required} [key=value ...] [options]".replace("  ", " ")]
     if entry.get("aliases"):
         lines.append(f"also called: {', '.join(entry['aliases'])}")
+    if entry.get("aws-cli"):
+        lines.append(f"the AWS CLI's equivalent: {entry['aws-cli']}")
     lines += ["", "parameters (* required):"]
     size = max((len(p["name"]) + 1 for p in own), default=0)
     for param in own:
-        lines.extend(_param_lines(param, size))
+        lines.extend(_param_lines(param, size, width))
+    from ..docs import rule_text
+
     for rule in entry.get("rules", []):
-        kind = "exactly one of" if "one-of" in rule else "at least one of"
-        names = rule.get("one-of") or rule.get("any-of") or []
-        optional = "" if rule.get("required") else " (or none)"
-        lines.append(f"rule: {kind} {', '.join(names)}{optional}")
+        lines.append(f"rule: {rule_text(rule, quote='')}")
     common = [p for p in entry["parameters"] if p["name"] in CONNECTION_NAMES]
     lines += ["", "every action also takes: " + ", ".join(
         p["name"] + (" (secret)" if p.get("secret") else "") for p in common)]
     lines += _result_lines(entry)
     lines += ["", *_example_lines(entry, own)]
-    return "\n".join(lines)
+    return lines
 
 
-def _param_lines(param: Mapping[str, Any], size: int) -> list[str]:
+def _param_lines(param: Mapping[str, Any], size: int, width: int) -> list[str]:
     label = param["name"] + ("*" if param.get("required") else "")
     notes = []
     if "default" in param:
@@ -65,9 +85,15 @@ def _param_lines(param: Mapping[str, Any], size: int) -> list[str]:
     if param.get("secret"):
         notes.append("secret: never shown, logged or stored")
     doc = param["doc"] + (f" ({'; '.join(notes)})" if notes else "")
-    lines = [f"  {label.ljust(size)}  {param['type'].ljust(8)}  {doc}"]
+    head = f"  {label.ljust(size)}  {param['type'].ljust(8)}  "
+    if len(head) > width // 2:  # a narrow terminal: the text under the name, not beside
+        lines, head = [f"  {label}  {param['type']}"], "      "
+        lines += _wrapped(doc, width, head, head)
+    else:
+        lines = _wrapped(doc, width, head, " " * len(head))
     if param.get("choices"):
-        lines.append(f"  {''.ljust(size)}  {''.ljust(8)}  one of: {', '.join(param['choices'])}")
+        indent = " " * len(head)
+        lines += _wrapped(f"one of: {', '.join(param['choices'])}", width, indent, indent)
     return lines
 
 

@@ -26,8 +26,46 @@ class Parser(argparse.ArgumentParser):
     # argparse would print the usage and exit; one line and the envelope are our contract.
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix(PROG).strip()
-        hint = f" (see '{self.prog} --help')"
+        hint = _close_option(self, message) or f" (see '{self.prog} --help')"
         raise UsageError((f"{command}: {message}" if command else message) + hint)
+
+
+def _close_option(parser: argparse.ArgumentParser, message: str) -> str:
+    """' (did you mean ...?)' for a misspelt option or choice (`--ouput`, `-o tabel`)."""
+    import re
+
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        known, typed = re.findall(r"'([^']*)'", choice[2]), choice[1]
+    else:
+        unknown = re.search(r"unrecognized arguments: (--?[\w-]+)", message)
+        if not unknown:
+            return ""
+        known, typed = _option_strings(parser), unknown[1]
+    return _closest(typed, known)
+
+
+def option_hint(parser: argparse.ArgumentParser, flag: str) -> str:
+    """' (did you mean ...?)' for an option `parser` does not have, if one is close."""
+    return _closest(flag.split("=", 1)[0], _option_strings(parser))
+
+
+def _closest(typed: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(typed, known, n=1, cutoff=0.7)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option of `parser` and of its commands (argparse reports a command's unknown
+    options from the top parser)."""
+    found = [s for s in parser._option_string_actions if s.startswith("--")]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _option_strings(sub)
+    return list(dict.fromkeys(found))
 
 
 def command_parser(parser: argparse.ArgumentParser,

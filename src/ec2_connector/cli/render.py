@@ -6,6 +6,7 @@ CLI's business. Nothing in this module imports boto3.
 
 from __future__ import annotations
 
+import difflib
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -53,8 +54,11 @@ class View:
         rows = rows_of(items, columns)
         for n, column in enumerate(columns):
             if rows and all(row[n] is None for row in rows):
-                self.notes.append(f"column '{column.label}' is empty in every row (labels: "
-                                  f"{', '.join(curated) or '-'}; or any result field)")
+                keys = [*curated, *(items[0] if isinstance(items[0], dict) else ())]
+                close = difflib.get_close_matches(column.label, keys, n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                self.notes.append(f"column '{column.label}' is empty in every row ({hint}"
+                                  f"labels: {', '.join(curated) or '-'}; or any result field)")
         return columns
 
 
@@ -67,7 +71,7 @@ def render(envelope: Mapping[str, Any], output: str, view: View) -> Iterator[str
     data = shown.get("data") or {}
     if view.query is not None:
         items = data.get(view.result) if view.result else None
-        yield from _queried(tables.search(view.query, data), output, view, items)
+        yield from _queried(tables.search_result(view.query, data), output, view, items)
     elif output == "ndjson":
         yield from ndjson_lines(shown, view.result)
     elif output == "text":

@@ -9,6 +9,7 @@ key and the position, never a value: it may be a secret.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import json
 import re
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequest
+from ..spec.names import same_verb
 from ..spec.params import Param, StringList, canonical
 from .options import UsageError
 from .prog import PROG
@@ -181,21 +183,26 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def flag_hint(flag: str, value: str | None, action: Action | None) -> str:
-    """What to say of an unknown `--flag`: the pair it most likely means."""
+def flag_hint(flag: str, value: str | None, action: Action | None,
+              call: argparse.ArgumentParser) -> str:
+    """What to say of an unknown `--flag`: the pair it most likely means, else the
+    closest option of `call` (the call command's parser)."""
     name = canonical(flag.lstrip("-").split("=", 1)[0])
     if action is not None:
         index = action.param_index()
         match = name if name in index else next(
-            iter(difflib.get_close_matches(name, list(index), n=1, cutoff=0.75)), None
-        )
+            iter(difflib.get_close_matches(name, same_verb(name, index), n=1, cutoff=0.75)),
+            None)
         if match is not None:
             param = index[match]
             shown = value if value is not None else (
                 "true" if param.type.name == "boolean" else "...")
             return (f"unknown flag '{flag}': parameters are pairs; did you mean "
                     f"{param.name}={shown}?")
-    return f"unrecognized arguments: {flag} (see '{PROG} call --help')"
+    from .options import option_hint
+
+    return (f"unrecognized arguments: {flag}"
+            + (option_hint(call, flag) or f" (see '{PROG} call --help')"))
 
 
 def read_request(source: str) -> dict[str, Any]:

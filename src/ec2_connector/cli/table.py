@@ -98,6 +98,26 @@ class QueryFailed(ValueError):
     """A valid expression that cannot apply to this value (a function given a null)."""
 
 
+def first_name(compiled: Any) -> str | None:
+    """The key a query starts from (`instance-info` of `instance-info[0].tags`), if any."""
+    node = compiled.parsed
+    while node["type"] in ("subexpression", "index_expression", "projection", "flatten",
+                           "filter_projection", "pipe") and node.get("children"):
+        node = node["children"][0]
+    return str(node["value"]) if node["type"] == "field" else None
+
+
+def search_result(compiled: Any, value: Any) -> Any:
+    """`search` for a --query over a whole result: QueryFailed naming the keys when the
+    query starts from one the result does not have (a misspelt key would otherwise print
+    null and succeed)."""
+    name = first_name(compiled)
+    if name is not None and isinstance(value, Mapping) and value and name not in value:
+        raise QueryFailed(f"the result has no key '{name}'; its keys: "
+                          f"{', '.join(map(str, value))}")
+    return search(compiled, value)
+
+
 def search(compiled: Any, value: Any) -> Any:
     """`compiled` (from compile_query) over `value`; QueryFailed with JMESPath's reason."""
     from jmespath.exceptions import JMESPathError

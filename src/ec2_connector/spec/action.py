@@ -33,7 +33,7 @@ again on its own (see `Rerun`); a declaration without it fails at import.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidRequest, unknown_name
 from ..settings import DEFAULT_TIMEOUT_MS, DEFAULT_WAIT_INTERVAL_MS
 from .fields import Fields
+from .names import cli_name, same_verb
 from .netparams import EndpointUrl, interval_type, region_type
 from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
 
@@ -128,6 +129,9 @@ class Action:
     aliases: tuple[str, ...] = ()
     operation: str | None = None
     operations: tuple[str, ...] = ()  # further operations the action may call
+    # operation -> the parameter values that make the action call it; the operation's AWS
+    # CLI name (names.py) then means the action with those values.
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     inputs: Mapping[str, str | In] = field(default_factory=dict)
     build: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     result: str | None = None
@@ -147,6 +151,8 @@ class Action:
     example: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], object] | None = None  # cross-parameter rules
     rerun: Rerun | None = None  # mutating actions: is a second run safe? (see Rerun)
+    # The connector setting holding defaults of its parameters ("launch-defaults").
+    connector_defaults: str | None = None
 
     def __post_init__(self) -> None:
         if not self.mutating:
@@ -197,8 +203,12 @@ class Action:
     def secret_names(self) -> frozenset[str]:
         return frozenset(p.name for p in self.all_params() if p.secret)
 
-    def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """Convert raw request values to typed ones, or raise InvalidRequest naming the fault."""
+    def validate(
+        self, raw: Mapping[str, Any], defaults: Iterable[tuple[str, Any]] = ()
+    ) -> dict[str, Any]:
+        """Convert raw request values to typed ones, or raise InvalidRequest naming the fault.
+        `defaults` (the connector's `connector_defaults` setting) fill parameters the request
+        does not give; those applied are listed under that setting's name."""
         index = _param_index(self)
         values: dict[str, Any] = {}
         for key, value in raw.items():
@@ -207,12 +217,15 @@ class Action:
                 continue
             param = index.get(name)
             if param is None:
-                raise unknown_name("parameter", name, index, f" for action '{self.name}'")
+                raise unknown_name("parameter", name, same_verb(name, index),
+                                   f" for action '{self.name}'")
             if param.name in values:
                 raise InvalidRequest(f"parameter '{param.name}' is given twice (as '{key}')")
             if value is None:
                 continue
             values[param.name] = param.type.convert(value, param.name)
+        if defaults:
+            self._defaulted(values, defaults, index)
         for param in _filled(self):
             if param.name not in values:
                 if param.required:
@@ -223,6 +236,28 @@ class Action:
         if self.check is not None:
             self.check(values)
         return values
+
+    def _defaulted(self, values: dict[str, Any], defaults: Iterable[tuple[str, Any]],
+                   index: Mapping[str, Param]) -> None:
+        setting = self.connector_defaults or "defaults"
+        applied = {}
+        for key, value in defaults:
+            param = index.get(canonical(key))
+            if param is None or param.name in CONNECTION_NAMES:
+                raise unknown_name(f"parameter in the connector's {setting}", canonical(key),
+                                   [p.name for p in self.params])
+            if param.secret or param.name == "client-token":
+                # A token for every launch would make the second return the first.
+                raise InvalidRequest(f"connector setting {setting}: '{param.name}' is given "
+                                     "per request, never as a default")
+            if param.name not in values and value is not None:
+                try:
+                    values[param.name] = applied[param.name] = param.type.convert(
+                        value, param.name)
+                except InvalidRequest as exc:
+                    raise InvalidRequest(f"connector setting {setting}: {exc.message}") from None
+        if applied:
+            values[setting] = applied
 
     def check_async(self, values: Mapping[str, Any]) -> None:
         """Refuse a job whose secret result would otherwise be lost (never stored)."""
@@ -237,6 +272,9 @@ class Action:
             "name": self.name,
             "aliases": list(self.aliases),
             "doc": self.doc,
+            # The AWS CLI command calling the same operation (its result keys differ: ours
+            # are Flint's).
+            "aws-cli": f"aws ec2 {cli_name(self.operation)}" if self.operation else None,
             "mutating": self.mutating,
             "result": self.result,
             "resource": self.resource,
@@ -254,24 +292,25 @@ class Action:
         }
 
 
-_INDEX_CACHE: dict[str, dict[str, Param]] = {}
+_INDEX_CACHE: dict[int, dict[str, Param]] = {}
 
 
 def _param_index(action: Action) -> dict[str, Param]:
-    # Built once per action: validation is on every call's path.
-    index = _INDEX_CACHE.get(action.name)
+    # Built once per action: validation is on every call's path. Keyed by the object: an
+    # AWS CLI alias with presets is a variant of its action, under the same name.
+    index = _INDEX_CACHE.get(id(action))
     if index is None:
-        index = _INDEX_CACHE[action.name] = action.param_index()
+        index = _INDEX_CACHE[id(action)] = action.param_index()
     return index
 
 
-_FILLED_CACHE: dict[str, tuple[Param, ...]] = {}
+_FILLED_CACHE: dict[int, tuple[Param, ...]] = {}
 
 
 def _filled(action: Action) -> tuple[Param, ...]:
     """The parameters a request must give or that have a default, in declared order."""
-    filled = _FILLED_CACHE.get(action.name)
+    filled = _FILLED_CACHE.get(id(action))
     if filled is None:
-        filled = _FILLED_CACHE[action.name] = tuple(
+        filled = _FILLED_CACHE[id(action)] = tuple(
             p for p in action.all_params() if p.required or p.default is not NOTHING)
     return filled

@@ -27,11 +27,23 @@ class ParamType:
         return value
 
     def fail(self, param: str, expected: str, value: Any) -> InvalidRequest:
-        shown = type(value).__name__
-        return InvalidRequest(f"parameter '{param}' must be {expected}, got {shown}")
+        # Said in JSON's words, not Python's (`got str`); the value itself is not shown:
+        # it may be a secret's.
+        return InvalidRequest(f"parameter '{param}' must be {expected}, got {kind_of(value)}")
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.name}
+
+
+_KINDS = {str: "text", bool: "true/false", int: "a number", float: "a number",
+          list: "a list", tuple: "a list", dict: "an object", bytes: "bytes"}
+
+
+def kind_of(value: Any) -> str:
+    """A value's kind in JSON's words: text, a number, a list, an object, null."""
+    if value is None:
+        return "null"
+    return next((k for t, k in _KINDS.items() if isinstance(value, t)), "another kind")
 
 
 # EC2's integers are 32-bit: a larger count or port is refused here, not by EC2.
@@ -141,7 +153,7 @@ class Integer(ParamType):
                 raise InvalidRequest(f"parameter '{param}' is a number too large to be meant")
             value = int(value)
         if not isinstance(value, int):
-            raise self.fail(param, "an integer", value)
+            raise self.fail(param, "an integer (like 2)", value)
         if self.minimum is not None and value < self.minimum:
             raise InvalidRequest(f"parameter '{param}' must be at least {self.minimum}")
         if self.maximum is not None and value > self.maximum:
@@ -225,9 +237,10 @@ class Mapping_(ParamType):
             try:
                 value = json.loads(value)
             except (ValueError, RecursionError):
-                raise InvalidRequest(f"parameter '{param}' is not a valid JSON object") from None
+                raise InvalidRequest(f"parameter '{param}' is not a valid JSON object: "
+                                     f"{self.example(param)}") from None
         if not isinstance(value, Mapping):
-            raise self.fail(param, "an object", value)
+            raise self.fail(param, f"an object: {self.example(param)}", value)
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str) or not key:
@@ -236,7 +249,14 @@ class Mapping_(ParamType):
             out[key] = self._item(item, f"{param}.{key}")
         return out
 
+    def example(self, param: str) -> str:
+        """The right form, as JSON and as a command-line word (`tags=Name=web` is not it)."""
+        sample = {"string-list": '{"name": ["value"]}'}.get(self.values, '{"Name": "web"}')
+        return f"give {sample} (on the command line: {param}:='{sample}')"
+
     def _item(self, item: Any, where: str) -> Any:
+        if self.values == "any":  # checked later, by whatever the keys name
+            return item
         if self.values == "string-or-null" and item is None:
             return None
         if self.values == "string-list":
