@@ -126,8 +126,9 @@ class _Direction(Choice):
     SAME: ClassVar[dict[str, str]] = {"ingress": "inbound", "egress": "outbound"}
 
     def convert(self, value: Any, param: str) -> str:
-        text = value.strip().lower() if isinstance(value, str) else value
-        return super().convert(self.SAME.get(text, text), param)
+        if isinstance(value, str):
+            value = self.SAME.get(value.strip().lower(), value)
+        return super().convert(value, param)
 
 
 class _Permissions(ParamType):
