@@ -128,6 +128,15 @@ class Connectors:
         self._loaded: dict[str, ConnectorConfig] | None = None
 
     def get(self, name: str) -> ConnectorConfig:
+        """The connector called `name`; InvalidRequest (exitcode 2) for any other name,
+        or for a name that is not text (scripts pass anything)."""
+        if not isinstance(name, str):
+            if isinstance(name, list | tuple) and not name:
+                raise InvalidRequest("no connector named: the list of connector names is empty")
+            several = (" (several: the 'connectors' parameter)"
+                       if isinstance(name, list | tuple) else "")
+            raise InvalidRequest(
+                f"a connector name must be text, got {type(name).__name__}{several}")
         connectors = self._load()
         if name in connectors:
             return connectors[name]

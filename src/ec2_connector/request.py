@@ -152,7 +152,7 @@ class Prepared:
 def prepare_one(request: Request, connectors: Connectors, deadline: Deadline) -> Prepared:
     """Validate a request for one target; raise InvalidRequest (exitcode 2) before
     anything is sent."""
-    config = connectors.get(_connector_name(request.connector))
+    config = connectors.get(request.connector)
     if not request.action:
         raise InvalidRequest("missing required parameter 'action'")
     action = catalog.get(request.action)
@@ -162,16 +162,6 @@ def prepare_one(request: Request, connectors: Connectors, deadline: Deadline) ->
     params = action.validate(raw, config.defaults(action.connector_defaults))
     target = Target.resolve(config, params)
     return Prepared(request, action, params, target, deadline)
-
-
-def _connector_name(name: object) -> str:
-    """A connector name as the caller gave it, if it is one (scripts pass anything)."""
-    if isinstance(name, str):
-        return name
-    if isinstance(name, list | tuple) and not name:
-        raise InvalidRequest("no connector named: the list of connector names is empty")
-    several = " (several: the 'connectors' parameter)" if isinstance(name, list | tuple) else ""
-    raise InvalidRequest(f"a connector name must be text, got {type(name).__name__}{several}")
 
 
 def timeout_of(request: Request) -> int | None:
