@@ -4,7 +4,7 @@ a body that never ends, or throttles it into retries; hostile endpoints with man
 in flight starve nobody; an abandoned call gives back its thread and its socket.
 
 DEADLINE_HOSTILE_CALLS scales the load (default 200, as issue 8 asks); DEADLINE_SLACK_S
-is how late past its deadline a call under that load may return (default 1 s). The phase
+is how late past its deadline a call under that load may return (default 2 s). The phase
 tests make DEADLINE_PHASE_CALLS calls at once per phase (default 20, as issue 16 asks),
 DEADLINE_PHASE_ROUNDS times (default 1: the long version is a larger number), and allow
 DEADLINE_PHASE_SLACK_S (default 0.5 s). Both bounds are generous on purpose: this machine
@@ -46,7 +46,7 @@ from tests.harness.redis import RedisServer
 from tests.harness.service import ROOT
 
 HOSTILE_CALLS = int(os.environ.get("DEADLINE_HOSTILE_CALLS", "200"))
-SLACK_S = float(os.environ.get("DEADLINE_SLACK_S", "1.0"))
+SLACK_S = float(os.environ.get("DEADLINE_SLACK_S", "2.0"))
 PHASE_CALLS = int(os.environ.get("DEADLINE_PHASE_CALLS", "20"))
 PHASE_ROUNDS = int(os.environ.get("DEADLINE_PHASE_ROUNDS", "1"))
 PHASE_SLACK_S = float(os.environ.get("DEADLINE_PHASE_SLACK_S", "0.5"))

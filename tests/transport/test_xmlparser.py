@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import ipaddress
 import marshal
 import random
 import re
@@ -93,6 +94,15 @@ def _scenario(ec2: Any, image_id: str) -> None:
     ec2.disassociate_vpc_cidr_block(AssociationId=cidr["CidrBlockAssociation"]["AssociationId"])
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    v6 = ec2.create_vpc(CidrBlock="10.8.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    v6_block = ec2.describe_vpcs(VpcIds=[v6["VpcId"]])["Vpcs"][0][
+        "Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+    v6_subnet = ec2.create_subnet(VpcId=v6["VpcId"], CidrBlock="10.8.1.0/24")["Subnet"]
+    v6_added = ec2.associate_subnet_cidr_block(
+        SubnetId=v6_subnet["SubnetId"],
+        Ipv6CidrBlock=str(next(ipaddress.ip_network(v6_block).subnets(new_prefix=64))))
+    ec2.disassociate_subnet_cidr_block(
+        AssociationId=v6_added["Ipv6CidrBlockAssociation"]["AssociationId"])
     spare_subnet = ec2.create_subnet(VpcId=spare_vpc, CidrBlock="10.9.1.0/24")["Subnet"]
     group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
     spare_group = ec2.create_security_group(GroupName="spare", Description="x",
