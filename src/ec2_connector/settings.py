@@ -51,6 +51,51 @@ DEFAULT_CALLBACK_BACKOFF_MS = 1000
 DEFAULT_CALLBACK_TIMEOUT_MS = 10_000  # one try, connect to answer, however it trickles
 
 
+# What each setting means, by its variable's suffix (docs/configuration.md is generated
+# from it, and from the fields below). The default is shown from the field itself unless
+# a text is given here: `None` says too little, and a path under
+# the home directory would make the page differ from one user to the next.
+SETTING_DOCS: dict[str, tuple[str | None, str]] = {
+    "CONFIG": ("unset", "the connector config file ([connectors](#connectors))"),
+    "HOME": ("`~/.local/share/ec2-connector`", "where the SQLite job store lives"),
+    "TOKEN": ("unset", "the service's bearer token"),
+    "TIMEOUT": (None, "a call's timeout in ms when the request gives none"),
+    "MAX_IN_FLIGHT": (None, "calls in flight to one endpoint (a connector's "
+                            "`max-in-flight` beats it)"),
+    "IO_THREADS": (None, "threads the service's calls run on"),
+    "WORKERS": (None, "threads jobs run on"),
+    "MAX_CLIENTS": (None, "EC2 clients kept (least recently used dropped)"),
+    "FULL_MODEL": ("off", "load botocore's whole EC2 model instead of the trimmed one"),
+    "COMPILED_PARSER": ("on", "parse EC2's answers with functions compiled from the model "
+                              "(botocore's result, faster); `off` for botocore's own"),
+    "FENCING": ("on", "check before each mutating request of a job that it still holds the "
+                      "job (`0` only to measure what the check costs)"),
+    "REQUEST_READ_TIMEOUT": (None, "seconds a service request may take to arrive"),
+    "MAX_REQUESTS": (None, "service requests served at once"),
+    "AUDIT_FILE": ("unset", "the service's audit trail (one JSON line per request)"),
+    "PUBLIC_OPENAPI": ("off", "serve `/openapi.json` without a token"),
+    "PUBLIC_METRICS": ("off", "serve `/metrics` without a token"),
+    "CALLBACK_URLS": ("unset", "URL prefixes a job's `notify-url` may start with "
+                               "(comma-separated)"),
+    "CALLBACK_ATTEMPTS": (None, "tries of one completion callback"),
+    "CALLBACK_BACKOFF_MS": (None, "pause before the second try, doubling after"),
+    "CALLBACK_TIMEOUT_MS": (None, "bound on one try, from connect to answer"),
+    "BROKER": ("unset (local)", "`redis://HOST:PORT/DB`: Celery broker and job store"),
+    "LEASE_S": (None, "a job's lease in seconds, renewed every third of it"),
+    "SWEEP_S": (None, "how often (seconds) each worker looks for lapsed leases"),
+    "STORE_BUSY_MS": (None, "how long a SQLite write waits for another process's lock"),
+    "PRUNE_AFTER": ("unset", "prune ended jobs older than this (e.g. `7d`) when a store "
+                             "is opened"),
+    "JOB_TTL_S": ("604800 (7 days)", "how long an ended job is kept (both stores)"),
+    "MAX_RESPONSE_BYTES": (None, "the most of a response's JSON a job record keeps"),
+    "ALLOW_VOLATILE_STORE": ("off", "start workers and the service on a Redis that can lose "
+                                    "jobs (`--allow-volatile-store`)"),
+    "THROTTLE_RATE": (None, "EC2 requests per second per account and region, all "
+                            "workers together"),
+    "THROTTLE_BURST": ("the rate", "the bucket's size"),
+}
+
+
 def _flag(value: str) -> bool:
     return value.strip().lower() not in ("", "0", "false", "no", "off")
 
