@@ -348,20 +348,6 @@ def test_jobs_wait_draws_a_progress_line_on_a_terminal(home: Path) -> None:
     assert f"job {job_id[:12]}: running" in drawn and "\x1b[K" in drawn
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def job_store(request: Any, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "sqlite":
-        made: Any = SQLiteJobStore(tmp_path)
-    else:
-        from ec2_connector.jobs.redis import RedisJobStore
-
-        server = request.getfixturevalue("redis_server")
-        server.flush()
-        made = RedisJobStore(server.url)
-    yield made
-    made.close()
-
-
 def test_every_claim_grows_the_fence_and_only_the_latest_claim_acts(job_store: Any) -> None:
     store = job_store
     store.add(record("f1"))

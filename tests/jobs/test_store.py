@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,9 @@ from ec2_connector.jobs.store import JobStore, SQLiteJobStore, parse_age
 from tests.harness.jobs import record
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: Any, tmp_path: Path) -> Iterator[JobStore]:
-    if request.param == "sqlite":
-        made: JobStore = SQLiteJobStore(tmp_path)
-    else:
-        server = request.getfixturevalue("redis_server")
-        server.flush()
-        made = RedisJobStore(server.url)
-    yield made
-    made.close()
+@pytest.fixture
+def store(job_store: JobStore) -> JobStore:
+    return job_store  # every store test runs against every store (tests/jobs/conftest.py)
 
 
 def test_a_record_round_trips(store: JobStore) -> None:
