@@ -466,6 +466,18 @@ def callback_line(shared: Shared, job_id: str) -> Any:
                                "callback" and line["job-id"] == job_id), None))
 
 
+def job_callback(shared: Shared, job_id: str) -> dict[str, Any]:
+    """The job's `callback` as GET /v1/jobs/{id} shows it, once its delivery has ended."""
+    def shown() -> Any:
+        with shared.client("ops") as client:
+            job = client.get(f"/v1/jobs/{job_id}")
+        assert job.status_code == 200, job.text
+        return job.json()["callback"]
+
+    found: dict[str, Any] = until(shown)
+    return found
+
+
 def submit(shared: Shared, who: str, body: dict[str, Any]) -> httpx.Response:
     with shared.client(who) as client:
         return client.post("/v1/connectors/aws-ec2/async", json=body)
@@ -496,15 +508,35 @@ def test_a_job_ends_with_one_signed_callback(shared: Shared, ec2: Any) -> None:
     assert sent["submitted-by"] == "ops" and sent["response"]["exitcode"] == 0
     assert not any(s.encode() in body for s in (SECRET, *shared.tokens.values()))
     assert "authorization" not in headers
+    said = job_callback(shared, job_id)
+    assert said["url"] == receiver.url.split("?")[0]  # not the receiver's own key
+    assert (said["outcome"], said["attempts"], said["last-error"]) == (
+        "delivered", 2, "answered 500")
 
 
-def test_a_receiver_that_is_down_gets_bounded_retries(shared: Shared, ec2: Any) -> None:
-    down = f"http://127.0.0.1:{free_port()}/hook"
-    job_id = submit(shared, "ops", {"action": "describe-vpc", "notify-url": down}).json()["job-id"]
-    line = callback_line(shared, job_id)
-    assert line["attempts"] == 3 and line["outcome"].startswith("gave up: no answer")
+@pytest.mark.parametrize("answer", ["refused", "500"])
+def test_a_receiver_that_is_down_gets_bounded_retries_and_the_job_says_so(
+        shared: Shared, ec2: Any, answer: str) -> None:
+    receiver = Receiver(fail=99) if answer == "500" else None
+    url = receiver.url if receiver else f"http://127.0.0.1:{free_port()}/hook"
+    try:
+        job_id = submit(shared, "ops", {"action": "describe-vpc", "notify-url": url}
+                        ).json()["job-id"]
+        line = callback_line(shared, job_id)
+        said = job_callback(shared, job_id)
+    finally:
+        if receiver:
+            receiver.close()
+    error = "answered 500" if receiver else "no answer (ConnectionRefusedError)"
+    assert line["attempts"] == 3 and line["outcome"] == f"gave up: {error}"
+    assert (said["outcome"], said["attempts"], said["last-error"]) == ("failed", 3, error)
+    assert said["url"] == url.split("?")[0] and said["at"].endswith("Z")
+    if receiver:
+        assert len(receiver.got) == 3
     with shared.client("ops") as client:
         scraped = client.get("/metrics").text
+        listed = [j for j in client.get("/v1/jobs").json() if j["job-id"] == job_id]
+    assert listed[0]["callback"] == said  # the listing shows it too
     assert parse(scraped)[key("callbacks_total", outcome="failed")] >= 1
 
 
@@ -516,8 +548,10 @@ def test_a_receiver_that_hangs_or_trickles_is_cut_at_each_tries_bound(
                 .json()["job-id"] for server in (silent, slow)]
         lines = [callback_line(shared, job_id) for job_id in jobs]
         took = time.monotonic() - started
-    for line in lines:
+    for line, job_id in zip(lines, jobs, strict=True):
         assert line["attempts"] == 3 and line["outcome"].startswith("gave up: no answer"), line
+        said = job_callback(shared, job_id)
+        assert said["outcome"] == "failed" and said["last-error"] == "no answer within 2 s"
     assert took < 30  # 3 tries of at most 2 s each, and the pauses; generous under load
 
 
