@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
-import re
+import math
 import subprocess
 import sys
 import threading
@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from ec2_connector.service.principals import hash_token
 from tests.conftest import MotoServer, free_port, launch
@@ -245,71 +247,95 @@ def test_tokens_are_checked_and_the_schema_needs_one(shared: Shared) -> None:
     assert all(token not in hashed for token in shared.tokens.values())
 
 
-SAMPLE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_]\w*="(?:[^"\\\n]|\\.)*",?)*)\})? '
-                    r'(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|\+Inf|NaN)')
-LABEL = re.compile(r'([a-zA-Z_]\w*)="((?:[^"\\\n]|\\.)*)"')
+Key = tuple[str, tuple[tuple[str, str], ...]]  # a sample's name and its sorted labels
 
 
-def parse(text: str) -> dict[str, float]:
-    """The exposition, checked line by line as Prometheus reads version 0.0.4: each family
-    declared (HELP, then TYPE) before its samples, every sample of a declared family,
-    histogram buckets cumulative and ending at +Inf with the count. Keyed by the sample's
-    text up to its value."""
+def key(name: str, **labels: str) -> Key:
+    return "ec2_connector_" + name, tuple(sorted(labels.items()))
+
+
+def parse(text: str) -> dict[Key, float]:
+    """The exposition as Prometheus' client library reads it, checked where that parser is
+    lax: every family documented and typed (a sample outside its declared family comes
+    back untyped), each named once, a histogram's buckets cumulative and ending at +Inf
+    with its count."""
     assert text.endswith("\n")
-    kinds: dict[str, str] = {}
-    values: dict[str, float] = {}
-    helped = None
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            helped = line.split()[2]
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split()
-            assert name == helped and kind in ("counter", "gauge", "histogram"), line
-            kinds[name] = kind
-            continue
-        match = SAMPLE.fullmatch(line)
-        assert match, line
-        name = match[1]
-        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in kinds else name
-        assert family in kinds, line
-        assert name == family or kinds[family] == "histogram", line
-        values[line.rsplit(" ", 1)[0]] = float(match[3])
-    for key, count in values.items():
-        if "_count" in key:
-            labels = key.split("{", 1)[1] if "{" in key else "}"
-            buckets = [v for k, v in values.items() if k.startswith(
-                key.split("{")[0].replace("_count", "_bucket") + "{" + labels[:-1])]
-            assert buckets == sorted(buckets) and buckets[-1] == count, key
+    families = list(text_string_to_metric_families(text))
+    names = [family.name for family in families]
+    assert len(names) == len(set(names)), names
+    values: dict[Key, float] = {}
+    for family in families:
+        assert family.type in ("counter", "gauge", "histogram"), family.name
+        assert family.documentation, family.name
+        for sample in family.samples:
+            values[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+        if family.type == "histogram":
+            check_buckets(family)
     return values
 
 
-def metric(text: str, key: str) -> float:
-    return parse(text).get(key, 0.0)
+def check_buckets(family: Metric) -> None:
+    series: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
+    counts = {}
+    for sample in family.samples:
+        labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+        if sample.name.endswith("_bucket"):
+            series.setdefault(labels, []).append((float(sample.labels["le"]), sample.value))
+        elif sample.name.endswith("_count"):
+            counts[labels] = sample.value
+    assert series.keys() == counts.keys(), family.name
+    for labels, buckets in series.items():
+        cumulative = [count for _, count in sorted(buckets)]
+        assert cumulative == sorted(cumulative), (family.name, labels)
+        assert max(buckets)[0] == math.inf and cumulative[-1] == counts[labels]
 
 
-def test_metrics_count_calls_and_refusals(shared: Shared, ec2: Any) -> None:
-    with shared.client("viewer") as client:
-        before = client.get("/metrics")
-        assert before.status_code == 200
-        assert before.headers["content-type"].startswith("text/plain; version=0.0.4")
+def scrape(client: httpx.Client) -> dict[Key, float]:
+    answer = client.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return parse(answer.text)
+
+
+def grown(before: dict[Key, float], after: dict[Key, float],
+          name: str) -> dict[tuple[str, ...], float]:
+    """How much each series of the metric `name` grew, by its label values."""
+    full = "ec2_connector_" + name
+    return {tuple(v for _, v in labels): after[k] - before.get(k, 0.0)
+            for k in after if k[0] == full and after[k] != before.get(k, 0.0)
+            for labels in (k[1],)}
+
+
+def test_metrics_count_a_known_workload(shared: Shared, ec2: Any) -> None:
+    with shared.client("viewer") as viewer, shared.client("ops") as ops:
+        before = scrape(viewer)
         for _ in range(3):
-            assert client.post("/v1/connectors/aws-ec2/sync",
+            assert viewer.post("/v1/connectors/aws-ec2/sync",
                                json={"action": "describe-vpc"}).json()["exitcode"] == 0
-        assert client.post("/v1/connectors/aws-ec2/sync", json={
+        missing = viewer.post("/v1/connectors/aws-ec2/sync", json={
+            "action": "describe-instances", "instance-id": "i-0123456789abcdef0"}).json()
+        assert missing["exitcode"] not in (0, 2), missing
+        assert viewer.post("/v1/connectors/aws-ec2/sync", json={
             "action": "delete-vpc", "vpc-id": "vpc-12345678"}).status_code == 403
-        after = client.get("/metrics").text
-    calls = 'ec2_connector_calls_total{action="describe-vpc",exitcode="0"}'
-    assert metric(after, calls) == metric(before.text, calls) + 3
-    denied = 'ec2_connector_refusals_total{rule="role"}'
-    assert metric(after, denied) == metric(before.text, denied) + 1
-    count = 'ec2_connector_call_duration_seconds_count{action="describe-vpc"}'
-    assert metric(after, count) == metric(before.text, count) + 3
-    assert metric(after, "ec2_connector_audit_write_failures") == 0
-    assert 'ec2_connector_jobs{status="queued"}' in after
-    labels = set(re.findall(r'[{,](\w+)="', after))
+        assert ops.post("/v1/connectors/aws-ec2/sync", json={
+            "action": "terminate-instances", "instance-id": "i-0123456789abcdef0"}
+            ).status_code == 403
+        assert ops.post("/v1/connectors/aws-ec2/async",
+                        json={"action": "describe-vpc"}).status_code == 202
+        after = scrape(viewer)
+    calls = {("describe-vpc", "0"): 4, ("describe-instances", str(missing["exitcode"])): 1,
+             ("delete-vpc", "2"): 1, ("terminate-instances", "2"): 1}
+    assert grown(before, after, "calls_total") == calls
+    assert grown(before, after, "call_duration_seconds_count") == {
+        ("describe-vpc",): 4, ("describe-instances",): 1, ("delete-vpc",): 1,
+        ("terminate-instances",): 1}
+    assert grown(before, after, "refusals_total") == {("role",): 1, ("actions",): 1}
+    assert grown(before, after, "jobs_submitted_total") == {(): 1}
+    assert after[key("audit_write_failures")] == 0
+    assert key("jobs", status="queued") in after and key("calls_in_flight") in after
     # Bounded label sets: no ids, no principals.
-    assert labels == {"action", "exitcode", "le", "rule", "code", "status"}
+    assert {name for _, labels in after for name, _ in labels} == {
+        "action", "exitcode", "le", "rule", "code", "status"}
 
 
 def test_a_burst_from_two_principals_keeps_one_line_per_request(
@@ -391,9 +417,8 @@ def test_settings_open_the_schema_and_metrics_and_a_lost_audit_is_counted(
         served = httpx.post(url + "/v1/connectors/aws-ec2/sync", json={"action": "describe-vpc"},
                             headers={"Authorization": f"Bearer {LEGACY}"}, timeout=60)
         assert served.status_code == 200 and served.json()["exitcode"] == 0
-        scraped = httpx.get(url + "/metrics")
-        assert scraped.status_code == 200
-        assert metric(scraped.text, "ec2_connector_audit_write_failures") == 1
+        with httpx.Client(base_url=url) as anyone:
+            assert scrape(anyone)[key("audit_write_failures")] == 1
     finally:
         terminate(proc)
     assert "could not write a line" in (tmp_path / "service.log").read_text()
@@ -441,6 +466,18 @@ def callback_line(shared: Shared, job_id: str) -> Any:
                                "callback" and line["job-id"] == job_id), None))
 
 
+def job_callback(shared: Shared, job_id: str) -> dict[str, Any]:
+    """The job's `callback` as GET /v1/jobs/{id} shows it, once its delivery has ended."""
+    def shown() -> Any:
+        with shared.client("ops") as client:
+            job = client.get(f"/v1/jobs/{job_id}")
+        assert job.status_code == 200, job.text
+        return job.json()["callback"]
+
+    found: dict[str, Any] = until(shown)
+    return found
+
+
 def submit(shared: Shared, who: str, body: dict[str, Any]) -> httpx.Response:
     with shared.client(who) as client:
         return client.post("/v1/connectors/aws-ec2/async", json=body)
@@ -471,16 +508,36 @@ def test_a_job_ends_with_one_signed_callback(shared: Shared, ec2: Any) -> None:
     assert sent["submitted-by"] == "ops" and sent["response"]["exitcode"] == 0
     assert not any(s.encode() in body for s in (SECRET, *shared.tokens.values()))
     assert "authorization" not in headers
+    said = job_callback(shared, job_id)
+    assert said["url"] == receiver.url.split("?")[0]  # not the receiver's own key
+    assert (said["outcome"], said["attempts"], said["last-error"]) == (
+        "delivered", 2, "answered 500")
 
 
-def test_a_receiver_that_is_down_gets_bounded_retries(shared: Shared, ec2: Any) -> None:
-    down = f"http://127.0.0.1:{free_port()}/hook"
-    job_id = submit(shared, "ops", {"action": "describe-vpc", "notify-url": down}).json()["job-id"]
-    line = callback_line(shared, job_id)
-    assert line["attempts"] == 3 and line["outcome"].startswith("gave up: no answer")
+@pytest.mark.parametrize("answer", ["refused", "500"])
+def test_a_receiver_that_is_down_gets_bounded_retries_and_the_job_says_so(
+        shared: Shared, ec2: Any, answer: str) -> None:
+    receiver = Receiver(fail=99) if answer == "500" else None
+    url = receiver.url if receiver else f"http://127.0.0.1:{free_port()}/hook"
+    try:
+        job_id = submit(shared, "ops", {"action": "describe-vpc", "notify-url": url}
+                        ).json()["job-id"]
+        line = callback_line(shared, job_id)
+        said = job_callback(shared, job_id)
+    finally:
+        if receiver:
+            receiver.close()
+    error = "answered 500" if receiver else "no answer (ConnectionRefusedError)"
+    assert line["attempts"] == 3 and line["outcome"] == f"gave up: {error}"
+    assert (said["outcome"], said["attempts"], said["last-error"]) == ("failed", 3, error)
+    assert said["url"] == url.split("?")[0] and said["at"].endswith("Z")
+    if receiver:
+        assert len(receiver.got) == 3
     with shared.client("ops") as client:
         scraped = client.get("/metrics").text
-    assert metric(scraped, 'ec2_connector_callbacks_total{outcome="failed"}') >= 1
+        listed = [j for j in client.get("/v1/jobs").json() if j["job-id"] == job_id]
+    assert listed[0]["callback"] == said  # the listing shows it too
+    assert parse(scraped)[key("callbacks_total", outcome="failed")] >= 1
 
 
 def test_a_receiver_that_hangs_or_trickles_is_cut_at_each_tries_bound(
@@ -491,8 +548,10 @@ def test_a_receiver_that_hangs_or_trickles_is_cut_at_each_tries_bound(
                 .json()["job-id"] for server in (silent, slow)]
         lines = [callback_line(shared, job_id) for job_id in jobs]
         took = time.monotonic() - started
-    for line in lines:
+    for line, job_id in zip(lines, jobs, strict=True):
         assert line["attempts"] == 3 and line["outcome"].startswith("gave up: no answer"), line
+        said = job_callback(shared, job_id)
+        assert said["outcome"] == "failed" and said["last-error"] == "no answer within 2 s"
     assert took < 30  # 3 tries of at most 2 s each, and the pauses; generous under load
 
 

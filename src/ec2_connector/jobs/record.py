@@ -66,6 +66,8 @@ class JobRecord:
     resumed_from: str | None = None
     submitted_by: str | None = None  # the service principal that submitted it
     fence: int = 0  # grows with every claim: the claim that the holder's requests carry
+    # How its completion callback ended: url (no query), attempts, outcome, last-error, at.
+    callback: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -107,6 +109,7 @@ class JobRecord:
             "fence": self.fence,
             "resumed-from": self.resumed_from,
             "submitted-by": self.submitted_by,
+            "callback": self.callback or None,
             "secrets-held-in-memory": self.secrets_held,
             "response": self.response,
         }

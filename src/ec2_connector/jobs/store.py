@@ -121,7 +121,7 @@ def parse_age(text: str) -> float:
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
-_JSON = ("params", "target", "response")
+_JSON = ("params", "target", "response", "callback")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS jobs (
     {", ".join(c + (" TEXT PRIMARY KEY" if c == "id" else "") for c in _COLUMNS)}

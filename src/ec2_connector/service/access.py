@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 from ..actions import catalog
 from ..errors import ConnectorError, InvalidRequest, NotFound
 from ..jobs.record import iso
+from ..jobs.store import DONE
 from . import audit, callbacks
 from .audit import AuditTrail
-from .callbacks import Notifier, Pending
+from .callbacks import Delivery, Notifier, Pending
 from .metrics import ServiceMetrics, gauge
 from .principals import Denial, Principal, Principals, authorize
 from .targets import target_ids
@@ -68,13 +69,25 @@ class Access:
                 self._delivered)
         self._notifier.watch(Pending(job_id, url, principal.callback_secret, principal.name))
 
-    def _delivered(self, pending: Pending, attempts: int, outcome: str) -> None:
-        delivered = outcome.startswith("delivered")
-        self.metrics.callbacks.inc("delivered" if delivered else "failed")
+    def _delivered(self, delivery: Delivery) -> None:
+        """Count how a callback ended, audit it, and write it into the job's record."""
+        pending, url = delivery.pending, _shown(delivery.pending.url)
+        self.metrics.callbacks.inc("delivered" if delivery.delivered else "failed")
+        now = time.time()
         self.trail.write({
-            "time": iso(time.time()), "principal": pending.principal, "event": "callback",
-            "job-id": pending.job_id, "url": _shown(pending.url), "attempts": attempts,
-            "outcome": outcome})
+            "time": iso(now), "principal": pending.principal, "event": "callback",
+            "job-id": pending.job_id, "url": url, "attempts": delivery.attempts,
+            "outcome": delivery.outcome})
+        said = {"url": url, "attempts": delivery.attempts,
+                "outcome": "delivered" if delivery.delivered else "failed",
+                "last-error": delivery.last_error, "at": iso(now)}
+        assert self._call is not None  # only a service with a Call notifies
+        try:
+            # Only the callback field changes, whatever the job's (ended) status.
+            self._call.jobs.store.transition(pending.job_id, DONE, callback=said)
+        except ConnectorError as exc:
+            callbacks.log.warning("callback for job %s: not written to its record (%s)",
+                                  pending.job_id, exc.message)
 
     def authorize(self, principal: Principal, connector: str,
                   body: Mapping[str, Any]) -> Denial | None:

@@ -8,8 +8,8 @@ seconds) and `webhook-signature` (`v1,` and the base64 HMAC-SHA256 of
 holds a credential. Only URLs under a prefix in $EC2_CONNECTOR_CALLBACK_URLS are taken
 (checked at submit: 400 otherwise), never one with a user or password in it; redirects
 are not followed (http.client follows none). A failed delivery (no answer, or not 2xx)
-is retried with doubling pauses, a bounded number of times; every outcome is counted
-and written to the audit trail.
+is retried with doubling pauses, a bounded number of times; every outcome is counted,
+written to the audit trail, and kept in the job's record (its `callback`).
 
 The service process watches the jobs it was asked to notify: one thread polls them and
 a few deliver. A callback pending when the service stops is not sent.
@@ -84,17 +84,32 @@ class Pending:
     principal: str
 
 
+@dataclass
+class Delivery:
+    """How one job's callback ended: the attempts made, the last attempt's outcome in a
+    few words, and the last failed attempt's (None: none failed)."""
+
+    pending: Pending
+    attempts: int
+    outcome: str
+    last_error: str | None
+
+    @property
+    def delivered(self) -> bool:
+        return self.outcome.startswith("delivered")
+
+
 class Notifier:
     """Watches jobs until they end, then delivers their callbacks."""
 
     def __init__(self, read: Callable[[str], dict[str, Any] | None], attempts: int,
                  backoff_s: float, timeout_s: float,
-                 report: Callable[[Pending, int, str], None]) -> None:
+                 report: Callable[[Delivery], None]) -> None:
         self._read = read  # a job's public record once it has ended, else None
-        self._attempts = attempts
+        self._attempts = max(1, attempts)  # a callback is tried at least once
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
-        self._report = report  # (pending, attempts made, outcome)
+        self._report = report  # how each delivery ended
         self._pending: list[Pending] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -125,16 +140,26 @@ class Notifier:
 
     def _deliver(self, pending: Pending, record: dict[str, Any]) -> None:
         body = json.dumps({"type": "job.ended", "data": record}, default=str).encode()
-        outcome = "not sent"
+        made, last_error = 0, None
         for attempt in range(1, self._attempts + 1):
             if attempt > 1 and self._stop.wait(self._backoff_s * 2 ** (attempt - 2)):
+                last_error = f"{last_error}; the service stopped before attempt {attempt}"
                 break
-            outcome = send(pending, body, self._timeout_s)
+            made, outcome = attempt, send(pending, body, self._timeout_s)
             if outcome.startswith("delivered"):
-                self._report(pending, attempt, outcome)
+                self._ended(Delivery(pending, made, outcome, last_error))
                 return
+            last_error = outcome
             log.warning("callback for job %s, attempt %d: %s", pending.job_id, attempt, outcome)
-        self._report(pending, self._attempts, "gave up: " + outcome)
+        self._ended(Delivery(pending, made, f"gave up: {last_error}", last_error))
+
+    def _ended(self, delivery: Delivery) -> None:
+        # A deliverer's exception would vanish in its pool: say it, at least.
+        try:
+            self._report(delivery)
+        except Exception as exc:
+            log.error("callback for job %s: its outcome was not recorded (%s)",
+                      delivery.pending.job_id, type(exc).__name__)
 
     def close(self) -> None:
         self._stop.set()
@@ -160,14 +185,18 @@ def send(pending: Pending, body: bytes, timeout_s: float) -> str:
     cut = threading.Event()
     alarm = threading.Timer(timeout_s, _cut, (conn, cut))
     alarm.start()
+    failure = None
     try:
         conn.request("POST", path, body, headers)
         status = conn.getresponse().status
     except (OSError, http.client.HTTPException) as exc:
-        return f"no answer ({type(exc).__name__})"
+        failure = type(exc).__name__
     finally:
         alarm.cancel()
         conn.close()
-    if cut.is_set():  # http.client takes a cut in the headers for their end: not an answer
+    # Our cut, whatever it raised (or http.client took it for the headers' end).
+    if cut.is_set():
         return f"no answer within {timeout_s:g} s"
+    if failure is not None:
+        return f"no answer ({failure})"
     return f"delivered ({status})" if 200 <= status < 300 else f"answered {status}"
