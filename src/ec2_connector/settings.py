@@ -71,6 +71,8 @@ class Settings:
     request_read_s: int = field(default=REQUEST_READ_S, metadata={"env": "REQUEST_READ_TIMEOUT"})
     max_requests: int = field(default=MAX_REQUESTS, metadata={"env": "MAX_REQUESTS"})
     broker: str | None = field(default=None, repr=False, metadata={"env": "BROKER"})
+    # A Fernet key shared by submitters and workers: a request's secrets travel sealed.
+    seal_key: str | None = field(default=None, repr=False, metadata={"env": "SEAL_KEY"})
     lease_s: int = field(default=DEFAULT_LEASE_S, metadata={"env": "LEASE_S"})
     sweep_s: int = field(default=DEFAULT_SWEEP_S, metadata={"env": "SWEEP_S"})
     store_busy_ms: int = field(default=DEFAULT_STORE_BUSY_MS, metadata={"env": "STORE_BUSY_MS"})

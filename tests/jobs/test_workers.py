@@ -191,16 +191,6 @@ def test_time_in_the_queue_counts_against_a_jobs_deadline(broker: str, tmp_path:
         assert ec2_endpoint.captured == []
 
 
-def test_request_carried_secrets_never_travel_to_workers(broker: str, endpoint: str) -> None:
-    with Call(config=config_for(endpoint), broker=broker) as call:
-        job = (call.connector("aws-ec2").set("action", "list-instances")
-               .set("access-key", "AKIAEXAMPLE").set("security-key", "RequestSecret123")
-               .async_())
-        response = job.wait()
-        assert response.exitcode == 2 and "never travel to workers" in response.message
-        assert call.jobs.list() == []
-
-
 def test_workers_share_one_request_rate_per_account_and_region(
     broker: str, config_file: Path, endpoint: str, tmp_path: Path
 ) -> None:
