@@ -56,7 +56,8 @@ _SETTINGS: dict[str, tuple[str | None, str]] = {
     "CALLBACK_TIMEOUT_MS": (None, "bound on one try, from connect to answer"),
     "BROKER": ("unset (local)", "`redis://HOST:PORT/DB`: Celery broker and job store"),
     "SEAL_KEY": ("unset", "a Fernet key shared by submitters and workers: a request's "
-                          "secret parameters travel to workers sealed with it"),
+                          "secret parameters travel to workers sealed with it (several, "
+                          "comma-separated, to rotate: the first seals)"),
     "LEASE_S": (None, "a job's lease in seconds, renewed every third of it"),
     "SWEEP_S": (None, "how often (seconds) each worker looks for lapsed leases"),
     "STORE_BUSY_MS": (None, "how long a SQLite write waits for another process's lock"),

@@ -123,6 +123,16 @@ def test_sealed_values_open_with_the_key_only_bytes_and_text_alike() -> None:
         sealing.open_sealed(altered, KEY)
 
 
+def test_keys_rotate_the_first_seals_and_any_opens() -> None:
+    old = sealing.seal({"user-data": "x" * 8}, OTHER_KEY)
+    rotated = f"{KEY}, {OTHER_KEY}"
+    assert sealing.open_sealed(old, rotated) == {"user-data": "x" * 8}
+    new = sealing.seal({"user-data": "y" * 8}, rotated)
+    assert sealing.open_sealed(new, KEY) == {"user-data": "y" * 8}
+    with pytest.raises(AuthError):
+        sealing.open_sealed(new, OTHER_KEY)
+
+
 def test_a_key_that_is_not_a_fernet_key_is_refused_without_being_echoed() -> None:
     bad = "NotAKeyButASecretAnyway1234"
     with pytest.raises(InvalidRequest) as refused:
@@ -189,6 +199,11 @@ def test_the_record_holds_ciphertext_only_and_shows_none_of_it(broker: str,
         assert record.sealed not in repr(record)
     finally:
         jobs.close()
+    import redis
+
+    client = redis.Redis.from_url(broker)
+    assert client.llen("ec2-connector") == 1  # the broker's message is in the scan too
+    client.close()
     held = redis_bytes(broker)
     for form in [*forms(USER_DATA), b"RequestSecret123", b"AKIAEXAMPLE"]:
         assert form not in held
@@ -276,8 +291,9 @@ def test_sealed_user_data_through_a_real_worker_and_redis(
 ) -> None:
     from tests.harness.service import ServiceProcess
 
+    # At DEBUG, botocore logs the request it sends: the user data must be masked there.
     worker = Worker(broker, config_file, tmp_path / "worker.log", concurrency=2,
-                    EC2_CONNECTOR_SEAL_KEY=KEY)
+                    flags=("--loglevel", "DEBUG"), EC2_CONNECTOR_SEAL_KEY=KEY)
     service = ServiceProcess(tmp_path / "svc", config_for(endpoint, region="us-east-1"),
                              env={"EC2_CONNECTOR_BROKER": broker,
                                   "EC2_CONNECTOR_SEAL_KEY": KEY})
@@ -292,8 +308,9 @@ def test_sealed_user_data_through_a_real_worker_and_redis(
     everything = redis_bytes(broker)
     for record in (cli_record, service_record):  # the scan does see the jobs' keys
         assert record["job-id"].encode() in everything
-    seen = [*by_cli, *by_service, worker.log.read_bytes(), *service.outputs().values(),
-            everything]
+    log = worker.log.read_bytes()
+    assert b"RunInstances" in log  # the DEBUG lines about the launch are there
+    seen = [*by_cli, *by_service, log, *service.outputs().values(), everything]
     for form in [*forms(USER_DATA), *forms(SERVICE_USER_DATA)]:
         assert all(form not in out for out in seen), form[:20]
     for record, sent in ((cli_record, USER_DATA), (service_record, SERVICE_USER_DATA)):

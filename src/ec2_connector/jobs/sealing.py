@@ -7,6 +7,10 @@ record's `sealed` field; only a process with the same key can open it, and a tok
 changed in the store does not open at all (the HMAC fails), so a worker never runs a
 request someone else wrote into its job. Bytes (gzip'd user data) stay bytes.
 
+Rotation: the setting may hold several keys, comma-separated. The first seals; any of
+them opens. Give every worker "new,old", then every submitter "new,old", and drop "old"
+once no job sealed with it is left.
+
 The key is a secret itself: it is never logged, shown or put in a message; a message
 names its setting only.
 """
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AuthError, InvalidRequest
 
 if TYPE_CHECKING:
-    from cryptography.fernet import Fernet
+    from cryptography.fernet import MultiFernet
 
 SETTING = "EC2_CONNECTOR_SEAL_KEY"
 _BYTES = "$bytes"  # how a bytes value rides in the sealed JSON
@@ -68,19 +72,20 @@ def new_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def _fernet(key: str) -> Fernet:
+def _fernet(key: str) -> MultiFernet:
     try:
-        from cryptography.fernet import Fernet
+        from cryptography.fernet import Fernet, MultiFernet
     except ImportError:
         raise InvalidRequest(
             f"{SETTING} needs the cryptography package: pip install "
             "'ec2-connector[worker]'") from None
     try:
-        return Fernet(key.encode("ascii") if isinstance(key, str) else key)
+        return MultiFernet([Fernet(k.strip().encode("ascii")) for k in key.split(",")])
     except (ValueError, TypeError, UnicodeEncodeError):
         # Fernet's own message is safe, but a key is never worth echoing in any form.
         raise InvalidRequest(
-            f"{SETTING} is not a Fernet key (32 bytes, url-safe base64): make one with "
+            f"{SETTING} is not a Fernet key, or a comma-separated list of them (32 bytes, "
+            "url-safe base64): make one with "
             "python -c 'from cryptography.fernet import Fernet; "
             "print(Fernet.generate_key().decode())'") from None
 
