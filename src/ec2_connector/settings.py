@@ -81,6 +81,9 @@ SETTING_DOCS: dict[str, tuple[str | None, str]] = {
     "CALLBACK_BACKOFF_MS": (None, "pause before the second try, doubling after"),
     "CALLBACK_TIMEOUT_MS": (None, "bound on one try, from connect to answer"),
     "BROKER": ("unset (local)", "`redis://HOST:PORT/DB`: Celery broker and job store"),
+    "SEAL_KEY": ("unset", "a Fernet key shared by submitters and workers: a request's "
+                          "secret parameters travel to workers sealed with it (several, "
+                          "comma-separated, to rotate: the first seals)"),
     "LEASE_S": (None, "a job's lease in seconds, renewed every third of it"),
     "SWEEP_S": (None, "how often (seconds) each worker looks for lapsed leases"),
     "STORE_BUSY_MS": (None, "how long a SQLite write waits for another process's lock"),
@@ -116,6 +119,8 @@ class Settings:
     request_read_s: int = field(default=REQUEST_READ_S, metadata={"env": "REQUEST_READ_TIMEOUT"})
     max_requests: int = field(default=MAX_REQUESTS, metadata={"env": "MAX_REQUESTS"})
     broker: str | None = field(default=None, repr=False, metadata={"env": "BROKER"})
+    # A Fernet key shared by submitters and workers: a request's secrets travel sealed.
+    seal_key: str | None = field(default=None, repr=False, metadata={"env": "SEAL_KEY"})
     lease_s: int = field(default=DEFAULT_LEASE_S, metadata={"env": "LEASE_S"})
     sweep_s: int = field(default=DEFAULT_SWEEP_S, metadata={"env": "SWEEP_S"})
     store_busy_ms: int = field(default=DEFAULT_STORE_BUSY_MS, metadata={"env": "STORE_BUSY_MS"})

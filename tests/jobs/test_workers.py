@@ -35,47 +35,11 @@ from tests.harness import CaptureServer, SilentServer
 from tests.harness.calls import LaunchThenHang, config_for
 from tests.harness.cli import assert_one_line_error, clean_env
 from tests.harness.faults import HTTPHarnessServer, RequestHandler, free_port
-from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
+from tests.harness.workers import Worker
 
 JOBS = int(os.environ.get("WORKER_JOBS", "200"))
 TRIALS = range(int(os.environ.get("FLEET_TRIALS", "1")))
-LEASE, SWEEP = "3", "1"
-
-
-class Worker:
-    """`ec2-connector worker` in its own process group, its log in a file."""
-
-    def __init__(self, broker: str, config: Path, log: Path, concurrency: int = 16,
-                 flags: tuple[str, ...] = (), **settings: str) -> None:
-        self.log = log
-        env = {**clean_env(log.parent / "home"), "EC2_CONNECTOR_CONFIG": str(config),
-               "EC2_CONNECTOR_LEASE_S": LEASE, "EC2_CONNECTOR_SWEEP_S": SWEEP,
-               "EC2_CONNECTOR_THROTTLE_RATE": "10000", **settings}
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ec2_connector.cli", "worker", "--broker", broker,
-                 "--concurrency", str(concurrency), *flags],
-                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self) -> Worker:
-        deadline = time.monotonic() + 60
-        while b" ready." not in self.log.read_bytes():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        return self
-
-    def kill_group(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def signal_group(self, signum: int) -> None:
-        os.killpg(self.proc.pid, signum)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            terminate(self.proc)
 
 
 @pytest.fixture
@@ -225,16 +189,6 @@ def test_time_in_the_queue_counts_against_a_jobs_deadline(broker: str, tmp_path:
         assert "timed out in the queue" in (record.message or "")
         assert record.holder is not None and record.holder.split(":")[1] == str(late.proc.pid)
         assert ec2_endpoint.captured == []
-
-
-def test_request_carried_secrets_never_travel_to_workers(broker: str, endpoint: str) -> None:
-    with Call(config=config_for(endpoint), broker=broker) as call:
-        job = (call.connector("aws-ec2").set("action", "list-instances")
-               .set("access-key", "AKIAEXAMPLE").set("security-key", "RequestSecret123")
-               .async_())
-        response = job.wait()
-        assert response.exitcode == 2 and "never travel to workers" in response.message
-        assert call.jobs.list() == []
 
 
 def test_workers_share_one_request_rate_per_account_and_region(

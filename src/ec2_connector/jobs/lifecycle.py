@@ -3,7 +3,8 @@
 `run(job_id)` is all an executor calls (a thread of this process, the detached CLI
 runner, a Celery worker on another machine). The claim is a compare-and-set, so a job
 delivered twice runs once; the lease is renewed while the job runs; only the lease
-holder may record the end; and a lapsed lease is seen as `interrupted` by whoever
+holder may record the end (and erase the job's sealed secrets, which only the
+claimer opens: sealing.py); and a lapsed lease is seen as `interrupted` by whoever
 reads the job (`observe`) or sweeps the store (`sweep`), on any machine.
 
 Fencing. A holder can be paused (SIGSTOP, a swapped-out VM, a long GC) past its lease
@@ -34,15 +35,17 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from .. import masking
 from ..actions import catalog
 from ..config import Connectors
-from ..errors import StoreError, TimedOut, translate
+from ..errors import ConnectorError, StoreError, TimedOut, translate
 from ..execution import execute
 from ..request import Request
 from ..response import Response
 from ..runtime import Runtime
-from ..settings import DEFAULT_LEASE_S
+from ..settings import DEFAULT_LEASE_S, Settings
 from ..transport.context import READ_ONLY_PREFIXES, Progress
+from . import sealing
 from .record import JobRecord, JobStatus, interrupted_message
 from .store import JobStore
 
@@ -161,14 +164,18 @@ def run(
     fence = None
     if runtime is None or runtime.settings.fencing:
         fence = Fence(store, record, holder, leases.lease_s)
-    try:
-        response = _execute(record, connectors, request, runtime, progress, fence)
-    except Exception as exc:  # never leave a claimed job running for ever
-        log.exception("job %s failed unexpectedly", job_id)
-        error = translate(exc)
-        response = Response.from_error(error)
-    finally:
-        leases.release(job_id)
+    request, refused = _unsealed(record, request, runtime)
+    # What was opened is masked in every log line until the job ends, ours included.
+    with masking.in_flight(request.secrets() if record.sealed and request else ()):
+        try:
+            response = refused or _execute(record, connectors, request, runtime, progress,
+                                           fence)
+        except Exception as exc:  # never leave a claimed job running for ever
+            log.exception("job %s failed unexpectedly", job_id)
+            error = translate(exc)
+            response = Response.from_error(error)
+        finally:
+            leases.release(job_id)
     response.meta["job-id"] = job_id
     if record.reruns:
         response.meta["reruns"] = record.reruns
@@ -177,6 +184,23 @@ def run(
         return response  # the job is its new holder's: nothing of ours is recorded
     finish(store, record, holder, response, on_retry=handoff, fenced=fence is not None)
     return response
+
+
+def _unsealed(record: JobRecord, request: Request | None, runtime: Runtime | None
+              ) -> tuple[Request | None, Response | None]:
+    """The request of a job whose secrets were sealed for workers, with them opened by
+    this worker's key; or, if they do not open here, the job's failure (nothing sent)."""
+    if record.sealed is None or request is not None:
+        return request, None
+    try:
+        settings = runtime.settings if runtime is not None else Settings.from_env()
+        opened = sealing.open_sealed(record.sealed, settings.seal_key)
+    except ConnectorError as exc:
+        log.warning("job %s: %s", record.id, exc.message)
+        return None, Response.from_error(exc, {"connector": record.connector,
+                                               "action": record.action})
+    base = request_of(record)
+    return replace(base, params={**base.params, **opened}), None
 
 
 def _execute(record: JobRecord, connectors: Connectors, request: Request | None,
@@ -237,6 +261,8 @@ def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
                 on_retry = None
             sleep(delay)
             continue
+        if done and record.sealed is not None:
+            _erase_sealed(store, record.id, status)
         if not done:
             current = store.get(record.id)
             log.warning("job %s ended, but its lease had passed to another holder (now %s): "
@@ -244,6 +270,17 @@ def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
                         current.status.value if current else "gone")
         return done
     return False
+
+
+def _erase_sealed(store: JobStore, job_id: str, status: JobStatus) -> None:
+    # The job has ended: nobody may open its secrets any more, even with the key. A
+    # store that fails here leaves ciphertext only, until the record expires.
+    try:
+        store.transition(job_id, [status], sealed=None)
+    except Exception as exc:
+        log.warning("job %s: its sealed secret parameters could not be erased from the "
+                    "job store %s (%s); they go when the record expires", job_id,
+                    store.location, exc)
 
 
 def observe(store: JobStore, record: JobRecord, now: float | None = None) -> JobRecord:

@@ -3,8 +3,9 @@
 Without a broker, jobs are stored in SQLite under the home folder and run on threads of
 the submitting process (one machine). With `EC2_CONNECTOR_BROKER` (or `Call(broker=)`),
 they are stored in that Redis and run by `ec2-connector worker` processes on any
-machine; only the job id travels through the broker, and secret values never travel:
-a request that carries its own secrets is refused for workers.
+machine; only the job id travels through the broker. A request that carries its own
+secrets (user data, credentials) goes to workers only sealed with the key submitters and
+workers share (`EC2_CONNECTOR_SEAL_KEY`, sealing.py); without it, it is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from .. import fanout
@@ -28,13 +30,16 @@ from ..spec.action import Action
 from ..spec.params import canonical
 from ..transport.context import Progress
 from ..transport.deadline import Deadline
-from . import lifecycle
+from . import lifecycle, sealing
 from .backends import open_store
 from .executors import CeleryExecutor, Executor, ThreadExecutor
 from .record import JobRecord, JobStatus, new_holder, new_job_id
 from .store import JobStore, parse_age
 
 log = logging.getLogger("ec2_connector.jobs")
+# Secret parameters that are user data, not credentials (`attribute-value` is secret
+# only when it is user data).
+_USER_DATA = frozenset({"user-data", "attribute-value"})
 
 
 class Job:
@@ -180,12 +185,8 @@ class JobManager:
         request is refused (InvalidRequest) before anything is written."""
         prepared, target = self._prepared(request)
         prepared.action.check_async(prepared.params)
-        secrets = _holds_secrets(request)
-        if secrets and self.executor.remote:
-            raise InvalidRequest(
-                "this request carries its own credentials or secret values, which never "
-                "travel to workers: give them in the workers' connector config (or their AWS "
-                "credential chain) instead, or run it without a broker")
+        held = _secrets_held(request)
+        sealed = self._sealed(request, held) if held and self.executor.remote else None
         request = _with_client_token(request, prepared.action)
         now = time.time()
         # Validation folds a timeout given apart into the parameters (request.py).
@@ -194,7 +195,8 @@ class JobManager:
             id=job_id or new_job_id(), connector=request.connector, action=prepared.action.name,
             params=_storable(request), timeout_ms=request.timeout_ms,
             target=target, executor=self.executor.name,
-            created_at=now, expires_at=now + timeout_ms / 1000, secrets_held=secrets,
+            created_at=now, expires_at=now + timeout_ms / 1000,
+            secrets_held=bool(held) and sealed is None, sealed=sealed,
             resumed_from=resumed_from, submitted_by=submitted_by)
         if not self.executor.remote:
             # Until a thread claims it, this process holds the job: if it dies, the lease
@@ -224,13 +226,34 @@ class JobManager:
         else:
             self._check_target(record)
             request = lifecycle.request_of(record)
+        if record.sealed is not None:  # sealed again for the new job, by this key
+            opened = sealing.open_sealed(record.sealed, self.settings.seal_key)
+            request = replace(request, params={**request.params, **opened})
         new_id = new_job_id()
         if not self.store.transition(record.id, [JobStatus.INTERRUPTED],
-                                     status=JobStatus.RESUMED,
+                                     status=JobStatus.RESUMED, sealed=None,
                                      message=f"resumed as job {new_id}"):
             raise InvalidRequest(f"job {record.id} was resumed by someone else just now")
         log.info("job %s resumed as %s", record.id, new_id)
         return self.submit(request, resumed_from=record.id, job_id=new_id)
+
+    def _sealed(self, request: Request, held: list[str]) -> str:
+        """The request's secret values sealed for the workers; without a key, refused,
+        naming what would have to travel and the setting that lets it."""
+        key = self.settings.seal_key
+        if not key:
+            names = ", ".join(f"'{name}'" for name in held)
+            # Credentials have another home; user data has none but the request.
+            instead = ("give credentials in the workers' connector config instead, "
+                       if set(held) - _USER_DATA else "")
+            raise InvalidRequest(
+                f"this request's secret parameter{'s' if len(held) > 1 else ''} {names} "
+                f"would travel to workers: set {sealing.SETTING} (a key shared by "
+                f"submitters and workers) to send them sealed, {instead}or run it without "
+                "a broker")
+        values = {canonical(k): v for k, v in request.params.items()
+                  if canonical(k) in held}
+        return sealing.seal(values, key)
 
     def _prepared(self, request: Request) -> tuple[Prepared, dict[str, Any]]:
         """The request validated (once), and the target its record keeps. Over several
@@ -357,10 +380,12 @@ def _unstored(request: Request) -> frozenset[str]:
     return request.secret_names() | {"access-key"}
 
 
-def _holds_secrets(request: Request) -> bool:
+def _secrets_held(request: Request) -> list[str]:
+    """The names of the parameters of `request` that a record may not keep in clear."""
     unstored = _unstored(request)
-    if any(canonical(k) in unstored for k in request.params):
-        return True
+    held = sorted({canonical(k) for k in request.params} & unstored)
     url = request.params.get("endpoint-url")
     # A password in an endpoint URL is a secret too: the record keeps the URL without it.
-    return isinstance(url, str) and "@" in url.split("//", 1)[-1].split("/", 1)[0]
+    if isinstance(url, str) and "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+        held.append("endpoint-url")
+    return held

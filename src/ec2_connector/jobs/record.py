@@ -1,7 +1,8 @@
 """A job as a record: what was asked, where it goes, who holds it, and how it ended.
 
-A record never holds a secret: parameters declared secret (and the access key that goes
-with them) are dropped before it is written, and a job that needed them says so. It
+A record never holds a secret in clear: parameters declared secret (and the access key
+that goes with them) are dropped before it is written, and a job that needed them says
+so; for remote workers they may ride sealed (`sealed`, jobs/sealing.py) until it ends. It
 holds everything else needed to run the job again on any machine: the parameters, the
 connector's name and its resolved non-secret settings (`target`), and an absolute
 `expires_at`, so time spent queued counts against the job's deadline.
@@ -68,6 +69,9 @@ class JobRecord:
     fence: int = 0  # grows with every claim: the claim that the holder's requests carry
     # How its completion callback ended: url (no query), attempts, outcome, last-error, at.
     callback: dict[str, Any] = field(default_factory=dict)
+    # The request's secret parameters sealed for workers (sealing.py): ciphertext only,
+    # opened by the worker that claims the job, erased when the job ends.
+    sealed: str | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -111,6 +115,7 @@ class JobRecord:
             "submitted-by": self.submitted_by,
             "callback": self.callback or None,
             "secrets-held-in-memory": self.secrets_held,
+            "secrets-sealed": self.sealed is not None,
             "response": self.response,
         }
 
