@@ -6,13 +6,21 @@ import argparse
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import TimedOut
 from ..settings import BROKER_ENV
 from ..transport.deadline import Deadline
-from .options import GAVE_UP, Parser, UsageError, add_allow_volatile, add_broker, add_output_options
+from .options import (
+    GAVE_UP,
+    Parser,
+    UsageError,
+    add_allow_volatile,
+    add_broker,
+    add_output_options,
+    positive,
+    register,
+)
 from .output import chosen_output, emit, emit_accepted, make_view, use_colour
 from .prog import PROG
 from .render import View, to_json
@@ -24,10 +32,10 @@ if TYPE_CHECKING:
     # call needs neither the job record nor what it imports (uuid, platform).
     from ..jobs.record import JobRecord
 
-Positive = Callable[[str], int]
 
 
-def add_jobs(commands: Any, outputs: tuple[str, ...], positive: Positive) -> None:
+@register("jobs", 30)
+def add_jobs(commands: Any) -> None:
     jobs = commands.add_parser("jobs", help="async jobs: list, show, wait, resume, prune")
     sub = jobs.add_subparsers(dest="jobs_command", required=True,
                               metavar="list|show|wait|resume|prune", parser_class=Parser)
@@ -66,7 +74,8 @@ def add_jobs(commands: Any, outputs: tuple[str, ...], positive: Positive) -> Non
     jobs.set_defaults(run=cmd_jobs)
 
 
-def add_worker(commands: Any, positive: Positive) -> None:
+@register("worker", 40)
+def add_worker(commands: Any) -> None:
     worker = commands.add_parser(
         "worker", help="a Celery worker running jobs from the broker (needs the 'worker' extra)")
     worker.add_argument("--concurrency", type=positive, default=16,

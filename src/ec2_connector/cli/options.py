@@ -8,7 +8,8 @@ whole command line), so the CLI's modules form no import circle.
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from ..errors import InvalidRequest
 from ..settings import ALLOW_VOLATILE_ENV
@@ -133,3 +134,19 @@ def add_allow_volatile(parser: argparse.ArgumentParser) -> None:
         "--allow-volatile-store", action="store_true",
         help="start even on a Redis that can lose jobs (no appendonly, or an eviction "
         f"policy), or whose config cannot be read; also {ALLOW_VOLATILE_ENV}=1")
+
+
+AddCommand = Callable[[Any], object]
+# Every command of the command line, registered by the module that runs it (aws-cli's
+# BasicCommand shape): name -> (its place in `--help`, the function adding its parser).
+COMMANDS: dict[str, tuple[int, AddCommand]] = {}
+
+
+def register(name: str, place: int) -> Callable[[AddCommand], AddCommand]:
+    """Register `add(subparsers)`, which adds the parser of command `name` (and sets
+    its `run`); `place` orders `--help`. A new command is one such function."""
+    def registered(add: AddCommand) -> AddCommand:
+        COMMANDS[name] = (place, add)
+        return add
+
+    return registered

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import CONFIG_ENV, Settings
-from .options import Parser, UsageError
+from .options import Parser, UsageError, positive, register
 from .output import use_colour
 from .render import to_json
 from .table import columns_for, render_table, text_rows
@@ -28,7 +28,8 @@ from .table import columns_for, render_table, text_rows
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
-def add_token(commands: Any, positive: Any) -> None:
+@register("token", 60)
+def add_token(commands: Any) -> None:
     token = commands.add_parser(
         "token", help="the service's principals: create (prints the token once), list, revoke",
         description="Principals are the callers of the HTTP service, each with a token, a "
@@ -63,7 +64,8 @@ def add_token(commands: Any, positive: Any) -> None:
     token.set_defaults(run=cmd_token)
 
 
-def add_audit(commands: Any, positive: Any) -> None:
+@register("audit", 70)
+def add_audit(commands: Any) -> None:
     audit = commands.add_parser(
         "audit", help="read the service's audit trail, with filters",
         description="The service writes one JSON line per request to $EC2_CONNECTOR_AUDIT_FILE"
