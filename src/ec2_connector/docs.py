@@ -40,6 +40,8 @@ _SETTINGS: dict[str, tuple[str | None, str]] = {
     "WORKERS": (None, "threads jobs run on"),
     "MAX_CLIENTS": (None, "EC2 clients kept (least recently used dropped)"),
     "FULL_MODEL": ("off", "load botocore's whole EC2 model instead of the trimmed one"),
+    "REGIONS_TTL_S": (None, "seconds `region: \"*\"` reuses a connector's list of enabled "
+                      "regions (asked again sooner when a region refuses the account)"),
     "COMPILED_PARSER": ("on", "parse EC2's answers with functions compiled from the model "
                               "(botocore's result, faster); `off` for botocore's own"),
     "FENCING": ("on", "check before each mutating request of a job that it still holds the "
