@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ec2_connector import Call
-from tests.harness import CannedEC2Server, RefusingEndpoint
+from ec2_connector import Call, Runtime, Settings
+from tests.harness import CannedEC2Server, RefusingEndpoint, RequestHandler, ec2_error_xml
 from tests.harness.calls import client, launch_in
 from tests.harness.canned import NOT_OPTED_IN
 from tests.harness.canned import REGIONS as CANNED_REGIONS
@@ -201,3 +206,86 @@ def test_the_client_cache_holds_every_region_of_every_connector(tmp_path: Path) 
                 # Every connector x region keeps its client (the configured 8 would churn).
                 assert len(runtime.clients) == 3 * len(CANNED_REGIONS)
     runtime.close()
+
+
+class _RegionAware(CannedEC2Server):
+    """The canned endpoint, counting the requests in flight at once, and answering
+    DescribeInstances in the regions of `refusing` as a region not enabled does."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.refusing: set[str] = set()
+        self.peak = self._now = 0
+        self._lock = threading.Lock()
+
+    def respond(self, req: RequestHandler) -> None:
+        scope = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/", req.headers.get("Authorization", ""))
+        if scope and scope.group(1) in self.refusing and "DescribeRegions" not in str(
+                req.params()):
+            body = ec2_error_xml("AuthFailure", "AWS was not able to validate the credentials")
+            req.send_body(401, body)
+            return
+        with self._lock:
+            self._now += 1
+            self.peak = max(self.peak, self._now)
+        try:
+            super().respond(req)
+        finally:
+            with self._lock:
+                self._now -= 1
+
+
+@contextmanager
+def _every_region(tmp_path: Path, ttl_s: int = 3600, delay_ms: float = 0
+                  ) -> Iterator[tuple[Call, _RegionAware]]:
+    runtime = Runtime(Settings(regions_ttl_s=ttl_s))
+    with _RegionAware(instances=1, delay_ms=delay_ms) as canned:
+        config = {"connectors": {"aws-ec2": {
+            "endpoint-url": canned.url, "region": "us-east-1", "access-key": "AKIATEST",
+            "security-key": "testing", "max-attempts": 1}}}
+        with Call(config=config, home=tmp_path / "home", runtime=runtime) as call:
+            yield call, canned
+    runtime.close()
+
+
+def _everywhere(call: Call) -> Any:
+    return call.connector("aws-ec2").set("action", "describe-instances").set("region", "*")
+
+
+def test_the_region_list_is_kept_until_it_expires(tmp_path: Path) -> None:
+    with _every_region(tmp_path, ttl_s=2) as (call, canned):
+        for _ in range(2):
+            response = _everywhere(call).sync()
+            assert response.exitcode == 0, response.message
+            assert len(response.get("regions")) == len(CANNED_REGIONS)
+        assert canned.served_by_action["DescribeRegions"] == 1  # the second asked none
+        time.sleep(2.1)
+        assert _everywhere(call).sync().exitcode == 0
+        assert canned.served_by_action["DescribeRegions"] == 2  # stale: asked again
+        assert canned.served_by_action["DescribeInstances"] == 3 * len(CANNED_REGIONS)
+
+
+def test_a_region_refusing_the_account_has_the_list_asked_for_again(tmp_path: Path) -> None:
+    with _every_region(tmp_path) as (call, canned):
+        assert _everywhere(call).sync().exitcode == 0
+        canned.refusing = {"eu-west-3"}  # as if the account left the region since
+        response = _everywhere(call).sync()
+        assert response.exitcode == 8, response.message
+        failed = [r for r in response.get("regions") if not r["ok"]]
+        assert [(r["region"], r["exitcode"]) for r in failed] == [("eu-west-3", 5)]
+        assert canned.served_by_action["DescribeRegions"] == 1
+        canned.refusing = set()
+        assert _everywhere(call).sync().exitcode == 0
+        assert canned.served_by_action["DescribeRegions"] == 2  # refreshed after the refusal
+        assert _everywhere(call).sync().exitcode == 0
+        assert canned.served_by_action["DescribeRegions"] == 2
+
+
+def test_every_region_is_one_wave_by_default(tmp_path: Path) -> None:
+    # Each answer waits long enough for every call of the wave to be in flight with it.
+    with _every_region(tmp_path, delay_ms=800) as (call, canned):
+        assert _everywhere(call).set("timeout", 30000).sync().exitcode == 0
+        assert canned.peak == len(CANNED_REGIONS) > 16
+        canned.peak = 0
+        assert _everywhere(call).set("max-parallel", 4).sync().exitcode == 0
+        assert canned.peak == 4  # a given max-parallel still bounds it

@@ -4,7 +4,11 @@
 opt-in status is `opt-in-not-required` or `opted-in`, since endpoints such as moto list
 regions AWS would not serve), or a list of regions, and `connectors: [...]` (several
 accounts), run the request once per connector and region, in parallel (at most
-`max-parallel` at a time, default 16), all under the request's one deadline. Each item is
+`max-parallel` at a time; by default 16, or the most regions of one connector if more,
+so that every region is one wave), all under the request's one deadline. A connector's
+list of enabled regions is kept for `EC2_CONNECTOR_REGIONS_TTL_S` (an hour), and asked
+for again after a region answers that it does not know the account (a region disabled
+since: `AuthFailure`, `OptInRequired`, ...). Each item is
 tagged with its `region` (and `connector` when there are several), streamed items too;
 `regions` reports each call (region, connector, ok, count, exitcode, message). Some
 failing and some not is exitcode 8; all failing is the first failure's exitcode.
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_PARALLEL = 16
 ENABLED = frozenset({"opt-in-not-required", "opted-in"})
+# What a region answers an account it is not enabled for (or no longer is).
+REGION_REFUSED = ("AuthFailure", "OptInRequired", "UnrecognizedClientException",
+                  "InvalidClientTokenId")
 FAN_OUT_NAMES = ("region", "connectors", "max-parallel")
 _REGIONS = StringList(region_type())
 _CONNECTORS = StringList(String())
@@ -98,8 +105,8 @@ class _Plan:
             request.connector]
         for name in self.names:
             connectors.get(name)  # an unknown name is exitcode 2
-        self.max_parallel = _PARALLEL.convert(
-            params.get("max-parallel", DEFAULT_MAX_PARALLEL), "max-parallel")
+        given = params.get("max-parallel")
+        self.max_parallel = None if given is None else _PARALLEL.convert(given, "max-parallel")
         region = params.get("region")
         self.every_region = isinstance(region, str) and region.strip() == "*"
         self.regions = None if self.every_region or region is None else _REGIONS.convert(
@@ -108,38 +115,64 @@ class _Plan:
         first = Request(self.names[0], request.action, dict(self.base), request.timeout_ms)
         self.first = _read_only(first, connectors, deadline)
         self.action = self.first.action
+        self._targets: dict[str, Target] | None = None
 
     def targets(self) -> dict[str, Target]:
         """Where each connector's calls go (the region aside), as jobs record it."""
         from .config import Target as Target_
 
-        base = {k: v for k, v in self.first.params.items() if k != "region"}
-        return {name: Target_.resolve(self.connectors.get(name), base) for name in self.names}
+        if self._targets is None:
+            base = {k: v for k, v in self.first.params.items() if k != "region"}
+            self._targets = {name: Target_.resolve(self.connectors.get(name), base)
+                             for name in self.names}
+        return self._targets
 
     def run(self, progress: Progress | None, on_item: ItemSink | None,
             meta: dict[str, Any]) -> Response:
-        pairs = [(name, region) for name in self.names for region in self._regions_of(name)]
+        regions = {name: self._regions_of(name) for name in self.names}
+        pairs = [(name, region) for name in self.names for region in regions[name]]
         if self.runtime is not None:
             self.runtime.clients.reserve(len(pairs))
         tagger = _Tagger(on_item, several=len(self.names) > 1)
-        workers = max(1, min(self.max_parallel, len(pairs)))
+        wave = self.max_parallel or max(DEFAULT_MAX_PARALLEL, *map(len, regions.values()))
+        workers = max(1, min(wave, len(pairs)))
         with ThreadPoolExecutor(workers, thread_name_prefix="ec2-connector-fan-out") as pool:
             calls = [pool.submit(self._one, name, region, progress, tagger)
                      for name, region in pairs]
             responses = [call.result() for call in calls]
+        if self.every_region:
+            self._forget_refused(pairs, responses)
         return _merged(self.action, pairs, responses, tagger.several, meta, self.deadline)
+
+    def _forget_refused(self, pairs: list[tuple[str, str]], responses: list[Response]) -> None:
+        refused = {name for (name, _), response in zip(pairs, responses, strict=True)
+                   if response.message.startswith(REGION_REFUSED)}
+        runtime = self._runtime()
+        for name in refused:
+            runtime.clients.forget_regions(self.targets()[name])
+
+    def _runtime(self) -> Runtime:
+        from .runtime import shared
+
+        return self.runtime or shared()
 
     def _regions_of(self, name: str) -> list[str]:
         if self.regions is not None:
             return self.regions
         if not self.every_region:
             return [str(self.base.get("region") or "")] if self.base.get("region") else [""]
+        target, runtime = self.targets()[name], self._runtime()
+        kept = runtime.clients.regions(target)
+        if kept is not None:
+            return list(kept)
         connection = {k: v for k, v in self.base.items() if k in CONNECTION_NAMES}
         found = self._call(name, {**connection, "action": "get-regions"}, None, None)
         if not found.ok:
             raise _failure_of(found, f"listing the regions of connector '{name}'")
-        return sorted(r["region-name"] for r in found.get("region") or []
-                      if r.get("opt-in-status") in ENABLED)
+        enabled = sorted(r["region-name"] for r in found.get("region") or []
+                         if r.get("opt-in-status") in ENABLED)
+        runtime.clients.keep_regions(target, enabled, runtime.settings.regions_ttl_s)
+        return enabled
 
     def _one(self, name: str, region: str, progress: Progress | None,
              tagger: _Tagger) -> Response:

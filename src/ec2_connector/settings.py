@@ -49,6 +49,8 @@ DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024
 DEFAULT_CALLBACK_ATTEMPTS = 5  # a completion callback: 1 s, 2 s, 4 s, 8 s between tries
 DEFAULT_CALLBACK_BACKOFF_MS = 1000
 DEFAULT_CALLBACK_TIMEOUT_MS = 10_000  # one try, connect to answer, however it trickles
+# How long `region: "*"` reuses a connector's list of enabled regions before asking again.
+DEFAULT_REGIONS_TTL_S = 3600
 
 
 # What each setting means, by its variable's suffix (docs/configuration.md is generated
@@ -66,6 +68,8 @@ SETTING_DOCS: dict[str, tuple[str | None, str]] = {
     "WORKERS": (None, "threads jobs run on"),
     "MAX_CLIENTS": (None, "EC2 clients kept (least recently used dropped)"),
     "FULL_MODEL": ("off", "load botocore's whole EC2 model instead of the trimmed one"),
+    "REGIONS_TTL_S": (None, "seconds `region: \"*\"` reuses a connector's list of enabled "
+                      "regions (asked again sooner when a region refuses the account)"),
     "COMPILED_PARSER": ("on", "parse EC2's answers with functions compiled from the model "
                               "(botocore's result, faster); `off` for botocore's own"),
     "FENCING": ("on", "check before each mutating request of a job that it still holds the "
@@ -150,6 +154,7 @@ class Settings:
                                      metadata={"env": "CALLBACK_BACKOFF_MS"})
     callback_timeout_ms: int = field(default=DEFAULT_CALLBACK_TIMEOUT_MS,
                                      metadata={"env": "CALLBACK_TIMEOUT_MS"})
+    regions_ttl_s: int = field(default=DEFAULT_REGIONS_TTL_S, metadata={"env": "REGIONS_TTL_S"})
     # Off only to measure what the check before each mutating request of a job costs.
     fencing: bool = field(default=True, metadata={"env": "FENCING"})
 

@@ -104,6 +104,12 @@ def _scenario(ec2: Any, image_id: str) -> None:
     ec2.disassociate_subnet_cidr_block(
         AssociationId=v6_added["Ipv6CidrBlockAssociation"]["AssociationId"])
     spare_subnet = ec2.create_subnet(VpcId=spare_vpc, CidrBlock="10.9.1.0/24")["Subnet"]
+    ipv6 = ec2.associate_vpc_cidr_block(VpcId=vpc, AmazonProvidedIpv6CidrBlock=True)
+    block = ipv6["Ipv6CidrBlockAssociation"]["Ipv6CidrBlock"]  # a /56: its first /64
+    added = ec2.associate_subnet_cidr_block(SubnetId=subnet,
+                                            Ipv6CidrBlock=block.replace("/56", "/64"))
+    ec2.disassociate_subnet_cidr_block(
+        AssociationId=added["Ipv6CidrBlockAssociation"]["AssociationId"])
     group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
     spare_group = ec2.create_security_group(GroupName="spare", Description="x",
                                             VpcId=spare_vpc)["GroupId"]

@@ -87,7 +87,10 @@ def _rule_change(ingress: str, egress: str) -> Any:
         args: dict[str, Any] = {"GroupId": p["security-group-id"], "IpPermissions": perms}
         if p.get("dry-run"):
             args["DryRun"] = True
-        result = ctx.call(egress if outbound else ingress, **args)
+        operation = egress if outbound else ingress
+        if "ip-permissions" in p:  # EC2's own form: checked against its model here
+            ctx.check(operation, args, "ip-permissions")
+        result = ctx.call(operation, **args)
         rule_ids = [r.get("SecurityGroupRuleId") for r in result.get("SecurityGroupRules", [])]
         return {
             "group-id": p["security-group-id"],
@@ -133,8 +136,8 @@ class _Direction(Choice):
 
 class _Permissions(ParamType):
     """EC2's IpPermissions, in its own names (`IpProtocol`, `FromPort`, `IpRanges`, ...): a
-    non-empty list of objects, or a JSON string of one; botocore checks the members
-    against the model before anything is sent."""
+    non-empty list of objects, or a JSON string of one; the action checks the members
+    against the model before anything is sent (`Context.check`)."""
 
     name = "list"
 

@@ -6,12 +6,19 @@ reaches the wire through the hooks here (each request's read timeout is the time
 nothing is sent once it has passed), through the connections a call holds, which check
 it as they read and are cut when it is abandoned (connections.py), and through the
 retry handler, whose backoff ends with it (backoff.py).
+
+Two flavours: the named actions' clients skip botocore's parameter validation, 3-10 µs
+of every call (their requests are built from parameters the connector has validated,
+and the few members given in EC2's own form are checked against the model by the
+action: `Context.check`); `call-operation`'s clients (the full model) keep it, since
+there botocore's model is the validation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -40,9 +47,10 @@ class ClientCache:
 
     def __init__(
         self, operations: Iterable[str], *, max_clients: int = 128, full_model: bool = False,
-        compiled_parser: bool = True,
+        compiled_parser: bool = True, validate: bool = False,
     ) -> None:
         self.operations = tuple(operations)
+        self.validate = validate  # botocore's parameter validation on each call
         self.max_clients = self._configured = max_clients
         self.full_model = full_model
         self.compiled_parser = compiled_parser
@@ -51,17 +59,21 @@ class ClientCache:
         self._clients: OrderedDict[tuple[Any, ...], BaseClient] = OrderedDict()
         self._session: Any = None
         self._full: ClientCache | None = None
+        # Each account's enabled regions (`region: "*"`), with when they go stale.
+        self._regions: OrderedDict[tuple[Any, ...], tuple[float, tuple[str, ...]]] = (
+            OrderedDict())
 
     def full(self) -> ClientCache:
-        """The clients with every EC2 operation (call-operation's), built on first use:
-        the full model costs ~150 ms to load, which no other action pays."""
-        if self.full_model:
+        """The clients with every EC2 operation and botocore's parameter validation
+        (call-operation's), built on first use: the full model costs ~150 ms to load,
+        which no other action pays."""
+        if self.full_model and self.validate:
             return self
         with self._lock:
             if self._full is None:
                 self._full = ClientCache(self.operations, max_clients=self._configured,
                                          full_model=True,
-                                         compiled_parser=self.compiled_parser)
+                                         compiled_parser=self.compiled_parser, validate=True)
                 self._full.max_clients = self.max_clients
             return self._full
 
@@ -90,7 +102,7 @@ class ClientCache:
             client = self._cached(key)
             if client is not None:
                 return client
-            client = _build(self._session_for(target.profile), target)
+            client = _build(self._session_for(target.profile), target, self.validate)
         with self._lock:
             self._clients[key] = client
             while len(self._clients) > self.max_clients:
@@ -104,10 +116,33 @@ class ClientCache:
                 self._clients.move_to_end(key)
             return client
 
+    def regions(self, target: Target) -> tuple[str, ...] | None:
+        """The account's enabled regions as last listed, None if unknown or stale."""
+        key = _account(target)
+        with self._lock:
+            kept = self._regions.get(key)
+            if kept is None or kept[0] <= time.monotonic():
+                return None
+            return kept[1]
+
+    def keep_regions(self, target: Target, regions: Iterable[str], max_age_s: float) -> None:
+        with self._lock:
+            key = _account(target)
+            self._regions[key] = (time.monotonic() + max_age_s, tuple(regions))
+            self._regions.move_to_end(key)
+            while len(self._regions) > self.max_clients:
+                self._regions.popitem(last=False)
+
+    def forget_regions(self, target: Target) -> None:
+        """A region refused the account: its list is asked for again next time."""
+        with self._lock:
+            self._regions.pop(_account(target), None)
+
     def clear(self) -> None:
         """Forget every cached client (long-lived services rotating credentials)."""
         with self._lock:
             self._clients.clear()
+            self._regions.clear()
             full = self._full
         if full is not None:
             full.clear()
@@ -117,6 +152,7 @@ class ClientCache:
         self._lock = threading.Lock()
         self._session_lock = threading.Lock()
         self._clients = OrderedDict()
+        self._regions = OrderedDict()
         self._session = None
         self._full = None
 
@@ -155,7 +191,13 @@ def _key(target: Target) -> tuple[Any, ...]:
     )
 
 
-def _build(session: Any, target: Target) -> BaseClient:
+def _account(target: Target) -> tuple[Any, ...]:
+    """Whose regions: the key of a client, less what does not change the answer."""
+    access_key, digest, profile, _, endpoint, *_ = _key(target)
+    return access_key, digest, profile, endpoint
+
+
+def _build(session: Any, target: Target, validate: bool) -> BaseClient:
     from botocore.config import Config
 
     from . import backoff, connections
@@ -168,6 +210,7 @@ def _build(session: Any, target: Target) -> BaseClient:
         retries={"mode": _botocore_mode(target), "total_max_attempts": target.max_attempts},
         max_pool_connections=64,
         user_agent_extra="ec2-connector",
+        parameter_validation=validate,
     )
     client = session.create_client(
         "ec2",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config import Target
-from ..errors import MalformedResponse, TimedOut, translate
+from ..errors import InvalidRequest, MalformedResponse, TimedOut, translate
 from .deadline import Deadline
 
 if TYPE_CHECKING:
@@ -104,6 +104,18 @@ class Context:
             raise error from exc
         self._answered(result.get("ResponseMetadata", {}))
         return result
+
+    def check(self, operation: str, args: dict[str, Any], param: str) -> None:
+        """InvalidRequest (nothing sent) unless `args` fit the operation's input in the
+        model: for members a caller gives in EC2's own form (`param`), which botocore no
+        longer checks on a named action's call (clients.py)."""
+        from botocore.validate import ParamValidator
+
+        shape = self.client().meta.service_model.operation_model(operation).input_shape
+        report = ParamValidator().validate(args, shape)
+        if report.has_errors():
+            text = " ".join(report.generate_report().split())
+            raise InvalidRequest(f"parameter '{param}' does not fit {operation}: {text}")
 
     def _answered(self, metadata: Mapping[str, Any]) -> None:
         """Keep the request id botocore parsed, else the answer's header's (if any)."""
