@@ -171,6 +171,20 @@ def table_lines(envelope: Mapping[str, Any], view: View) -> Iterator[str]:
         yield from _meta_lines(envelope.get("meta") or {})
 
 
+def aligned(values: Mapping[str, Any]) -> list[str]:
+    """`key: value` lines with the values in one column: text as it is, nested values as
+    compact JSON, none as `-`; a value of several lines continues under its first."""
+    width = max((len(str(key)) for key in values), default=0) + 2
+    lines = []
+    for key, value in values.items():
+        text = value if isinstance(value, str) else "-" if value is None else json.dumps(
+            value, separators=(", ", ": "), default=str)
+        first, *rest = text.splitlines() or [""]
+        lines.append(f"{str(key) + ':':<{width}}{first}".rstrip())
+        lines.extend(" " * width + more for more in rest)
+    return lines
+
+
 def _is_records(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
 
