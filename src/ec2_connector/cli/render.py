@@ -146,16 +146,21 @@ def table_lines(envelope: Mapping[str, Any], view: View) -> Iterator[str]:
     ok = envelope.get("exitcode") == 0
     data = dict(envelope.get("data") or {})
     items = data.pop(view.result, None) if view.result else None
+    report = fan_out_report(data)
     if isinstance(items, list):
         items = after_wait(items, data)
         if items:
-            yield from render_table(items, view.columns_of(items), width=view.width,
-                                    colour=view.colour)
+            columns = view.columns_of(items)
+            if report and not view.chosen:
+                columns = [*_where_columns(items, columns), *columns]
+            yield from render_table(items, columns, width=view.width, colour=view.colour)
         elif ok:
             yield "(none)"
     elif items is not None:
         data = {view.result: items, **data}
     for key, value in data.items():
+        if report and value is report:
+            yield fan_out_summary(report)
         if _is_records(value):
             if not ok:  # per-item outcomes: worth a table when some failed
                 yield f"{key}:"
@@ -169,6 +174,38 @@ def table_lines(envelope: Mapping[str, Any], view: View) -> Iterator[str]:
         yield message
     if view.verbose:
         yield from _meta_lines(envelope.get("meta") or {})
+
+
+def fan_out_report(data: Mapping[str, Any]) -> list[Any] | None:
+    """A fan-out's `regions`: one record per call (region, connector, ok, count...)."""
+    report = data.get("regions")
+    if isinstance(report, list) and _is_records(report) and all(
+            {"region", "ok", "exitcode"} <= set(r) for r in report):
+        return report
+    return None
+
+
+def _where_columns(items: list[Any], columns: list[Column]) -> list[Column]:
+    # Each item of a fan-out carries where it came from; the table says so first.
+    shown = {c.path for c in columns}
+    return [Column(key, key) for key in ("connector", "region")
+            if key not in shown and any(isinstance(i, Mapping) and key in i for i in items)]
+
+
+def fan_out_summary(report: list[Any]) -> str:
+    """`2 of 3 regions answered, 5 items` (calls, with the connectors, when several)."""
+    answered = [r for r in report if r.get("ok")]
+    connectors = {r["connector"] for r in report if "connector" in r}
+    if connectors:
+        regions = len({r.get("region") for r in report})
+        line = (f"{len(answered)} of {len(report)} calls answered ({regions} "
+                f"region{'s' * (regions != 1)}, {len(connectors)} connectors)")
+    else:
+        line = f"{len(answered)} of {len(report)} region{'s' * (len(report) != 1)} answered"
+    counts = [r.get("count") for r in answered]
+    if counts and all(isinstance(c, int) for c in counts):
+        line += f", {sum(counts)} item{'s' * (sum(counts) != 1)}"
+    return line
 
 
 def aligned(values: Mapping[str, Any]) -> list[str]:
