@@ -81,14 +81,18 @@ def test_jobs_show_on_a_terminal_is_aligned_lines_and_the_result_table(jobs: Job
     assert shown.returncode == 0, shown.stderr
     assert not shown.plain.lstrip().startswith("{")
     head, _, result = shown.plain.partition("\n\n")
-    fields = dict(re.match(r"([a-z-]+):\s+(.*)", line).groups()  # type: ignore[union-attr]
-                  for line in head.splitlines())
+    top = [line for line in head.splitlines() if not line.startswith(" ")]
+    fields = dict(re.match(r"([a-z-]+):\s*(.*)", line).groups()  # type: ignore[union-attr]
+                  for line in top)
     assert fields["job-id"] == jobs.ok and fields["status"] == "succeeded"
     assert fields["action"] == "get-regions"  # describe-regions is its AWS CLI name
     assert fields["response"].startswith("exitcode 0")
     assert fields["secrets-held-in-memory"] == "false"  # JSON, not Python's False
-    starts = {len(line) - len(line.split(":", 1)[1].lstrip()) for line in head.splitlines()}
+    starts = {len(line) - len(line.split(":", 1)[1].lstrip()) for line in top
+              if fields[line.split(":")[0]]}
     assert len(starts) == 1  # every value in one column
+    # Where it ran is a block of its own, not one long line of JSON.
+    assert fields["target"] == "" and "  region:" in head and "us-east-1" in head
     assert "resumed-from" not in fields  # an empty field is left out
     header, *rows = [line for line in result.splitlines() if line.strip()]
     assert header == header.upper() and any("us-east-1" in row for row in rows)

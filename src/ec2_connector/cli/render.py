@@ -158,16 +158,19 @@ def table_lines(envelope: Mapping[str, Any], view: View) -> Iterator[str]:
             yield "(none)"
     elif items is not None:
         data = {view.result: items, **data}
+    single: dict[str, Any] = {}  # a record's fields, or other values: aligned together
     for key, value in data.items():
         if report and value is report:
             yield fan_out_summary(report)
-        if _is_records(value):
-            if not ok:  # per-item outcomes: worth a table when some failed
-                yield f"{key}:"
-                yield from render_table(value, columns_for(value, None), width=view.width,
-                                        colour=view.colour)
-        else:
-            yield f"{key}: {cell(value, limit=None)}"
+        if not _is_records(value):
+            single[key] = value
+        elif not ok:  # per-item outcomes: worth a table when some failed
+            yield from aligned(single)
+            single.clear()
+            yield f"{key}:"
+            yield from render_table(value, columns_for(value, None), width=view.width,
+                                    colour=view.colour)
+    yield from aligned(single)
     message = str(envelope.get("message", ""))
     # "success" says something only when nothing else is shown ("(none)" already does).
     if ok and (message != SUCCESS_MESSAGE or not (isinstance(items, list) or data)):
@@ -209,11 +212,16 @@ def fan_out_summary(report: list[Any]) -> str:
 
 
 def aligned(values: Mapping[str, Any]) -> list[str]:
-    """`key: value` lines with the values in one column: text as it is, nested values as
-    compact JSON, none as `-`; a value of several lines continues under its first."""
+    """`key: value` lines with the values in one column: text as it is, an object as an
+    indented block of its own, other values as JSON, none as `-`; a value of several
+    lines (key material) continues under its first."""
     width = max((len(str(key)) for key in values), default=0) + 2
     lines = []
     for key, value in values.items():
+        if isinstance(value, Mapping) and value:  # a record in the record: its own block
+            lines.append(f"{key}:")
+            lines.extend("  " + line for line in aligned(value))
+            continue
         text = value if isinstance(value, str) else "-" if value is None else json.dumps(
             value, separators=(", ", ": "), default=str)
         first, *rest = text.splitlines() or [""]
