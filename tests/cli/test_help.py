@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import shlex
 import socket
-import subprocess
 from typing import Any
 
 from ec2_connector import __version__
 from tests.conftest import launch
-from tests.harness.cli import TIMEOUT, assert_one_line_error, envelope, run_cli
+from tests.harness.cli import assert_one_line_error, complete, envelope, run_cli
 
 
 def test_usage_alone_help_and_version(env: dict[str, str]) -> None:
@@ -85,43 +84,31 @@ def test_serve_on_a_busy_port_is_one_line_and_exitcode_2(env: dict[str, str]) ->
     assert "in use" in assert_one_line_error(result, 2)
 
 
-def _complete(script: str, *words: str) -> list[str]:
-    """What bash offers after `words` (the last one being completed)."""
-    harness = (
-        f"{script}\nCOMP_WORDS=({' '.join(shlex.quote(w) for w in words)}); "
-        f"COMP_CWORD={len(words) - 1}; _ec2_connector; printf '%s\\n' \"${{COMPREPLY[@]}}\""
-    )
-    done = subprocess.run(["bash", "-c", harness], capture_output=True, text=True,
-                          timeout=TIMEOUT)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()
-
-
 def test_bash_completion_completes_commands_actions_and_parameters(
     env: dict[str, str],
 ) -> None:
     script = run_cli(env, "completion", "bash").stdout
-    assert _complete(script, "ec2-connector", "ca") == ["call"]
-    assert _complete(script, "ec2-connector", "call", "terminate-ins") == ["terminate-instances"]
-    described = _complete(script, "ec2-connector", "call", "describe-ins")
+    assert complete(script, "ec2-connector", "ca") == ["call"]
+    assert complete(script, "ec2-connector", "call", "terminate-ins") == ["terminate-instances"]
+    described = complete(script, "ec2-connector", "call", "describe-ins")
     assert "describe-instances" in described
     assert all(name.startswith("describe-ins") for name in described)
-    offered = _complete(script, "ec2-connector", "call", "stop-instances", "")
+    offered = complete(script, "ec2-connector", "call", "stop-instances", "")
     assert {"instance-id=", "force=", "wait=", "region="} <= set(offered)
     # After a pair (split by bash at '='), the action is still the one found.
-    after = _complete(script, "ec2-connector", "call", "stop-instances", "region", "=",
+    after = complete(script, "ec2-connector", "call", "stop-instances", "region", "=",
                       "us-east-1", "ins")
     assert after == ["instance-id="]
     # A flag's value is not the action: AWS CLI habits put --region or -o first.
     for flag in (["--region", "us-east-1"], ["-o", "table"], ["--config", "c.json"]):
-        assert _complete(script, "ec2-connector", "call", *flag, "terminate-ins") == [
+        assert complete(script, "ec2-connector", "call", *flag, "terminate-ins") == [
             "terminate-instances"]
-        assert _complete(script, "ec2-connector", "call", *flag, "stop-instances", "ins") == [
+        assert complete(script, "ec2-connector", "call", *flag, "stop-instances", "ins") == [
             "instance-id="]
-    assert _complete(script, "ec2-connector", "call", "describe-instances", "-o", "") == [
+    assert complete(script, "ec2-connector", "call", "describe-instances", "-o", "") == [
         "json", "table", "text", "ndjson"]
-    assert _complete(script, "ec2-connector", "call", "describe-instances", "--region", "") == []
-    assert "-o" in _complete(script, "ec2-connector", "call", "-")
+    assert complete(script, "ec2-connector", "call", "describe-instances", "--region", "") == []
+    assert "-o" in complete(script, "ec2-connector", "call", "-")
     for shell in ("zsh", "fish"):
         other = run_cli(env, "completion", shell)
         assert other.returncode == 0 and "describe-instances" in other.stdout

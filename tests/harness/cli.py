@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import shlex
 import struct
 import subprocess
 import sys
@@ -107,3 +108,16 @@ def run_tty(env: dict[str, str], *args: str, columns: int = 80) -> TtyRun:
     proc.stderr.close()
     out = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
     return TtyRun(proc.returncode, out, stderr)
+
+
+def complete(script: str, *words: str, env: dict[str, str] | None = None,
+             cwd: Path | None = None) -> list[str]:
+    """What bash offers after `words` (the last one being completed), as one reply a line."""
+    harness = (
+        f"{script}\nCOMP_WORDS=({' '.join(shlex.quote(w) for w in words)}); "
+        f"COMP_CWORD={len(words) - 1}; _ec2_connector; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    )
+    done = subprocess.run(["bash", "-c", harness], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    return [line for line in done.stdout.splitlines() if line]

@@ -251,7 +251,7 @@ def add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve", help="the HTTP service (needs the 'service' extra)",
         description="Serve the connector over HTTP (POST /v1/connectors/NAME/sync, jobs, "
-        "the catalog; OpenAPI at /docs) until Ctrl-C or SIGTERM.",
+        "the catalog; the OpenAPI schema at /openapi.json) until Ctrl-C or SIGTERM.",
         epilog="Environment: EC2_CONNECTOR_TOKEN is an admin's bearer token (Authorization: "
         "Bearer <token>); 'ec2-connector token create' adds principals with roles and "
         "limits. Without either there is no auth, and the service refuses to listen beyond "

@@ -1,7 +1,9 @@
-"""Shell completion scripts: subcommands, action names, each action's parameter names.
+"""Shell completion scripts: subcommands, action names, each action's parameter names,
+file names after `=@`, and job ids.
 
 The catalog is written into the script when it is generated, so a Tab press runs no
-Python. Regenerate after an upgrade (`ec2-connector completion bash > ...`).
+Python; only a job id (`jobs show <Tab>`) asks the command, as `jobs list` would, for
+the latest 100. Regenerate after an upgrade (`ec2-connector completion bash > ...`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from .prog import PROG
 COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion",
             "token", "audit")
 JOBS = ("list", "show", "wait", "resume", "prune")
+_TAKE_ID = ("show", "wait", "resume")  # the jobs commands whose argument is a job id
 SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_ec2_connector"
 
@@ -59,9 +62,28 @@ def _bash(entries: list[dict[str, Any]], options: list[argparse.Action]) -> str:
 {cases}
     esac
 }}
+# The latest jobs' ids (their first 12 characters: a unique prefix is enough), or none
+# when the store cannot be read; $EC2_CONNECTOR_BROKER chooses the store, as for jobs list.
+{_FUNCTION}_job_ids() {{
+    local listed
+    listed=$("$1" jobs list -o text --limit 100 2>/dev/null) || return 0
+    printf '%s\n' "$listed" | cut -f1
+}}
+# After key=@ or key:=@ the value is read from a file: complete its name, keeping the @.
+{_FUNCTION}_files() {{
+    local name
+    COMPREPLY=()
+    while IFS= read -r name; do
+        [[ -d "$name" ]] && name="$name/"
+        COMPREPLY+=("@$name")
+    done < <(compgen -f -- "${{1#@}}")
+    compopt -o filenames 2>/dev/null
+    [[ ${{#COMPREPLY[@]}} == 1 && "${{COMPREPLY[0]}}" == */ ]] && compopt -o nospace 2>/dev/null
+    return 0
+}}
 {_FUNCTION}() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
-    local command="" action="" word i
+    local command="" action="" rest="" word i
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${{COMP_WORDS[i]}}"
         # A flag's value (--region us-east-1, -o table) is not the action: skip both.
@@ -71,8 +93,12 @@ def _bash(entries: list[dict[str, Any]], options: list[argparse.Action]) -> str:
         case "${{COMP_WORDS[i+1]}}" in =|:|:=) continue ;; esac
         case "${{COMP_WORDS[i-1]}}" in =|:=) continue ;; esac
         if [[ -z "$command" ]]; then command="$word"
-        elif [[ -z "$action" ]]; then action="$word"; fi
+        elif [[ -z "$action" ]]; then action="$word"
+        elif [[ -z "$rest" ]]; then rest="$word"; fi
     done
+    if [[ "$command" == call && "$cur" == @* ]]; then
+        case "$prev" in =|:=) {_FUNCTION}_files "$cur"; return 0 ;; esac
+    fi
     case "$cur$prev" in *=*) return 0 ;; esac
     case "$prev" in
     -o|--output) COMPREPLY=($(compgen -W "{outputs}" -- "$cur")); return 0 ;;
@@ -93,7 +119,12 @@ def _bash(entries: list[dict[str, Any]], options: list[argparse.Action]) -> str:
             COMPREPLY=($(compgen -W "$({_FUNCTION}_params "$action")" -- "$cur"))
             compopt -o nospace 2>/dev/null
         fi ;;
-    jobs) [[ -z "$action" ]] && COMPREPLY=($(compgen -W "{' '.join(JOBS)}" -- "$cur")) ;;
+    jobs)
+        if [[ -z "$action" ]]; then
+            COMPREPLY=($(compgen -W "{' '.join(JOBS)}" -- "$cur"))
+        elif [[ -z "$rest" && "$cur" != -* && " {' '.join(_TAKE_ID)} " == *" $action "* ]]; then
+            COMPREPLY=($(compgen -W "$({_FUNCTION}_job_ids "${{COMP_WORDS[0]}}")" -- "$cur"))
+        fi ;;
     completion) COMPREPLY=($(compgen -W "{' '.join(SHELLS)}" -- "$cur")) ;;
     esac
     return 0

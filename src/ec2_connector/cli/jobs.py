@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
+import textwrap
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -23,9 +25,9 @@ from .options import (
 )
 from .output import chosen_output, emit, emit_accepted, make_view, use_colour
 from .prog import PROG
-from .render import View, to_json
+from .render import View, aligned, render, to_json
 from .request import builder_for, find_action
-from .table import columns_for, render_table, text_rows
+from .table import Column, paint, render_table, text_rows
 
 if TYPE_CHECKING:
     # Only for hints: the parser imports this module for every command, and a one-shot
@@ -48,6 +50,12 @@ def add_jobs(commands: Any) -> None:
                          "terminal); json: the records (the default into a pipe); text: the "
                          "table's rows, tab-separated, no header")
     show = sub.add_parser("show", help="one job and, when done, its response")
+    show.add_argument("-o", "--output", choices=("json", "table", "text"),
+                      help="table: the job as aligned 'key: value' lines, then its response "
+                      "as 'call' shows it (the default on a terminal); json: the record (the "
+                      "default into a pipe); text: key and value, tab-separated")
+    show.add_argument("--query", metavar="EXPR",
+                      help="JMESPath over the record, e.g. status or 'response.data'")
     wait = sub.add_parser(
         "wait", help="wait for a job; print its response, exit with its code",
         epilog=f"Exit code {GAVE_UP}: --timeout passed and the job is still going (the "
@@ -117,6 +125,7 @@ def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
 
     # `jobs wait --timeout` counts from here: finding the job is part of the wait.
     deadline = Deadline(args.timeout) if getattr(args, "timeout", None) else None
+    queried = make_view(args) if args.jobs_command == "show" else None  # a bad one: exit 2
     with Call(config=getattr(args, "config", None), broker=args.broker) as call:
         if deadline is not None and hasattr(call.jobs.store, "deadline"):
             call.jobs.store.deadline = deadline  # a networked store: no round trip outlasts it
@@ -130,8 +139,7 @@ def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
             return 0
         job = call.job(args.id)
         if args.jobs_command == "show":
-            print(to_json(job.to_dict()))
-            return 0
+            return _show(job.to_dict(), args, queried)
         if args.jobs_command == "resume":
             job = call.jobs.resume(job.id, force=args.force)
             args.timeout = deadline = None
@@ -160,6 +168,37 @@ def _wait(job: Any, args: argparse.Namespace, deadline: Deadline | None) -> int:
         if progress is not None:
             progress.close()
     return emit(response.to_dict(), chosen_output(args), view)
+
+
+def _show(record: dict[str, Any], args: argparse.Namespace, queried: View | None) -> int:
+    output = chosen_output(args)
+    if queried is not None and queried.query is not None:
+        return emit({"exitcode": 0, "message": "", "data": record, "meta": {}}, output,
+                    queried)
+    if output == "json":
+        print(to_json(record))
+    elif output == "text":
+        print("\n".join(text_rows(record.items())))
+    else:
+        print("\n".join(_show_lines(record, args)))
+    return 0
+
+
+def _show_lines(record: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """For people: the record's filled fields aligned, then its response as `call` shows
+    the action's result (a table of its items)."""
+    response = record.get("response")
+    shown = {k: v for k, v in record.items() if v is not None and k != "response"}
+    if not isinstance(response, dict):
+        return aligned(shown)
+    said = response.get("message")
+    shown["response"] = f"exitcode {response.get('exitcode')}" + (
+        "" if said == record.get("message") else f": {said}")  # not the message twice
+    action = find_action(str(record.get("action")))
+    view = make_view(args, action.result if action else None,
+                     tuple(action.table_columns()) if action else ())
+    result = list(render(response, "table", view))
+    return [*aligned(shown), *(["", *result] if result else [])]
 
 
 def _gave_up(job_id: str, status: str, waited: int) -> dict[str, Any]:
@@ -212,9 +251,8 @@ def _print_jobs(records: list[JobRecord], output: str) -> None:
         print("(no jobs)")
     else:
         terminal = sys.stdout.isatty()
-        print("\n".join(render_table(
-            rows, columns_for(rows, None),
-            width=shutil.get_terminal_size().columns if terminal else None,
+        print("\n".join(job_table(
+            rows, shutil.get_terminal_size().columns if terminal else None,
             colour=terminal and use_colour())))
 
 
@@ -224,8 +262,38 @@ def _row(record: JobRecord) -> dict[str, Any]:
         "status": record.status.value,
         "action": record.action,
         "age": age_text(time.time() - record.created_at),
-        "message": (record.message or "")[:60],
+        "message": record.message or "",
     }
+
+
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+_MESSAGE_ROOM = 24  # narrower than this, a message goes on lines of its own
+
+
+def job_table(rows: list[dict[str, Any]], width: int | None, colour: bool) -> list[str]:
+    """The jobs table with every message whole: MESSAGE last, wrapped in the width the
+    other columns leave, or under its row when they leave too little."""
+    head = render_table(rows, [Column(k, k) for k in rows[0] if k != "message"],
+                        colour=colour)
+    start = max(len(_SGR.sub("", line)) for line in head) + 2
+    room = None if width is None else width - start
+    label = paint("MESSAGE", "dim") if colour else "MESSAGE"
+    out = []
+    for n, (line, message) in enumerate(zip(head, [label, *(r["message"] for r in rows)],
+                                            strict=True)):
+        pad = " " * (start - len(_SGR.sub("", line)))
+        if room is None:
+            out.append((line + pad + message).rstrip())
+        elif room >= _MESSAGE_ROOM:
+            first, *rest = textwrap.wrap(message, room, break_on_hyphens=False) or [""]
+            out.append((line + pad + first).rstrip())
+            out.extend(" " * start + more for more in rest)
+        else:
+            out.append(line)
+            if n and width is not None:
+                parts = textwrap.wrap(message, width - 4, break_on_hyphens=False)
+                out.extend("    " + part for part in parts)
+    return out
 
 
 def age_text(seconds: float) -> str:

@@ -146,29 +146,88 @@ def table_lines(envelope: Mapping[str, Any], view: View) -> Iterator[str]:
     ok = envelope.get("exitcode") == 0
     data = dict(envelope.get("data") or {})
     items = data.pop(view.result, None) if view.result else None
+    report = fan_out_report(data)
     if isinstance(items, list):
         items = after_wait(items, data)
         if items:
-            yield from render_table(items, view.columns_of(items), width=view.width,
-                                    colour=view.colour)
+            columns = view.columns_of(items)
+            if report and not view.chosen:
+                columns = [*_where_columns(items, columns), *columns]
+            yield from render_table(items, columns, width=view.width, colour=view.colour)
         elif ok:
             yield "(none)"
     elif items is not None:
         data = {view.result: items, **data}
+    single: dict[str, Any] = {}  # a record's fields, or other values: aligned together
     for key, value in data.items():
-        if _is_records(value):
-            if not ok:  # per-item outcomes: worth a table when some failed
-                yield f"{key}:"
-                yield from render_table(value, columns_for(value, None), width=view.width,
-                                        colour=view.colour)
-        else:
-            yield f"{key}: {cell(value, limit=None)}"
+        if report and value is report:
+            yield fan_out_summary(report)
+        if not _is_records(value):
+            single[key] = value
+        elif not ok:  # per-item outcomes: worth a table when some failed
+            yield from aligned(single)
+            single.clear()
+            yield f"{key}:"
+            yield from render_table(value, columns_for(value, None), width=view.width,
+                                    colour=view.colour)
+    yield from aligned(single)
     message = str(envelope.get("message", ""))
     # "success" says something only when nothing else is shown ("(none)" already does).
     if ok and (message != SUCCESS_MESSAGE or not (isinstance(items, list) or data)):
         yield message
     if view.verbose:
         yield from _meta_lines(envelope.get("meta") or {})
+
+
+def fan_out_report(data: Mapping[str, Any]) -> list[Any] | None:
+    """A fan-out's `regions`: one record per call (region, connector, ok, count...)."""
+    report = data.get("regions")
+    if isinstance(report, list) and _is_records(report) and all(
+            {"region", "ok", "exitcode"} <= set(r) for r in report):
+        return report
+    return None
+
+
+def _where_columns(items: list[Any], columns: list[Column]) -> list[Column]:
+    # Each item of a fan-out carries where it came from; the table says so first.
+    shown = {c.path for c in columns}
+    return [Column(key, key) for key in ("connector", "region")
+            if key not in shown and any(isinstance(i, Mapping) and key in i for i in items)]
+
+
+def fan_out_summary(report: list[Any]) -> str:
+    """`2 of 3 regions answered, 5 items` (calls, with the connectors, when several)."""
+    answered = [r for r in report if r.get("ok")]
+    connectors = {r["connector"] for r in report if "connector" in r}
+    if connectors:
+        regions = len({r.get("region") for r in report})
+        line = (f"{len(answered)} of {len(report)} calls answered ({regions} "
+                f"region{'s' * (regions != 1)}, {len(connectors)} connectors)")
+    else:
+        line = f"{len(answered)} of {len(report)} region{'s' * (len(report) != 1)} answered"
+    counts = [r.get("count") for r in answered]
+    if counts and all(isinstance(c, int) for c in counts):
+        line += f", {sum(counts)} item{'s' * (sum(counts) != 1)}"
+    return line
+
+
+def aligned(values: Mapping[str, Any]) -> list[str]:
+    """`key: value` lines with the values in one column: text as it is, an object as an
+    indented block of its own, other values as JSON, none as `-`; a value of several
+    lines (key material) continues under its first."""
+    width = max((len(str(key)) for key in values), default=0) + 2
+    lines = []
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:  # a record in the record: its own block
+            lines.append(f"{key}:")
+            lines.extend("  " + line for line in aligned(value))
+            continue
+        text = value if isinstance(value, str) else "-" if value is None else json.dumps(
+            value, separators=(", ", ": "), default=str)
+        first, *rest = text.splitlines() or [""]
+        lines.append(f"{str(key) + ':':<{width}}{first}".rstrip())
+        lines.extend(" " * width + more for more in rest)
+    return lines
 
 
 def _is_records(value: Any) -> bool:

@@ -159,12 +159,13 @@ def may_see(principal: Principal, record: JobRecord) -> bool:
     return principal.sees_every_job or record.submitted_by == principal.name
 
 
-def visible_jobs(call: Call, principal: Principal, limit: int) -> list[dict[str, Any]]:
+def visible_jobs(call: Call, principal: Principal, limit: int,
+                 status: str | None = None) -> list[dict[str, Any]]:
     if principal.sees_every_job:
-        return [j.to_dict() for j in call.jobs.list(limit=limit)]
+        return [j.to_dict() for j in call.jobs.list(limit=limit, status=status)]
     # The store keeps no index by submitter: look through a wider window of the latest.
-    call.jobs.list(limit=1)  # sweeps lapsed leases first, as every listing does
-    records = call.jobs.store.list(min(limit * 20, 5000))
+    call.jobs.list(limit=1, status=status)  # checks the status, sweeps lapsed leases first
+    records = call.jobs.store.list(min(limit * 20, 5000), status)
     mine = [r.id for r in records if may_see(principal, r)][:limit]
     return [call.jobs.read(job_id).public() for job_id in mine]
 

@@ -4,8 +4,7 @@
     POST /v1/connectors/{name}/async   202 + {"job-id", "status"}
     GET  /v1/jobs, /v1/jobs/{id}       the jobs and, when done, their envelopes
     GET  /v1/actions[/{name}]          the catalog
-    GET  /healthz                      200, no auth;  GET /openapi.json: the schema
-    GET  /metrics                      Prometheus text (metrics.py)
+    GET  /healthz (200, no auth), /openapi.json (the schema), /metrics (metrics.py)
 
 Who may do what is access.py's: each token is a principal with a role and limits
 (principals.py); a request it may not make is a 403 naming the rule, and every request
@@ -54,6 +53,7 @@ from .admission import Admission, bounded_protocol
 from .metrics import CONTENT_TYPE, ServiceMetrics
 from .openapi import openapi, request_body
 from .principals import Principal, Principals
+from .queries import declared_only
 
 MAX_BODY = 1024 * 1024
 # Worker threads for the job store and job submissions (sync calls await the connector's
@@ -210,8 +210,8 @@ def principal_of(request: Request) -> Principal:
 
 
 def v1_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
-    router = APIRouter(prefix="/v1", dependencies=[Depends(authenticate(access))],
-                       responses={401: REJECTIONS[401]})
+    checks = [Depends(authenticate(access)), Depends(declared_only)]  # the token first
+    router = APIRouter(prefix="/v1", dependencies=checks, responses={401: REJECTIONS[401]})
 
     @router.post("/connectors/{name}/sync", tags=["calls"], response_model=Envelope,
                  responses=REJECTIONS, openapi_extra=request_body())
@@ -259,11 +259,13 @@ def v1_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
         return json_response(accepted, 202)
 
     @router.get("/jobs", tags=["jobs"])
-    async def list_jobs(request: Request, limit: int = 50) -> HTTPResponse:
-        """The latest jobs, newest first: the caller's own (an admin's: everyone's)."""
-        limit = max(1, min(limit, 1000))
-        jobs = await threads.run(partial(visible_jobs, call, principal_of(request), limit))
-        return json_response(jobs)
+    async def list_jobs(request: Request, limit: int = 50, status: str = "") -> HTTPResponse:
+        """The latest jobs, newest first (in `status` if given): the caller's (an admin's: all)."""
+        jobs = partial(visible_jobs, call, principal_of(request), max(1, min(limit, 1000)))
+        try:
+            return json_response(await threads.run(partial(jobs, status or None)))
+        except InvalidRequest as exc:  # a status no job has
+            raise Rejected(400, exc.message) from None
 
     @router.get("/jobs/{job_id}", tags=["jobs"],
                 responses={404: REJECTIONS[404], 400: {
@@ -322,9 +324,8 @@ def admit(call: Call, access: Access, principal: Principal, name: str, body: dic
 
 
 def check_connector(call: Call, name: str) -> None:
-    if name not in call.connectors.names():
-        known = ", ".join(call.connectors.names())
-        raise Rejected(404, f"unknown connector '{name}' (known: {known})")
+    if name not in (known := call.connectors.names()):
+        raise Rejected(404, f"unknown connector '{name}' (known: {', '.join(known)})")
 
 
 _NAMES = StringList(String())
@@ -471,9 +472,8 @@ def log_config() -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["ec2_connector"] = {
-        "handlers": ["default"], "level": "INFO", "propagate": False,
-    }
+    config["loggers"]["ec2_connector"] = {"handlers": ["default"], "level": "INFO",
+                                          "propagate": False}
     return config
 
 
