@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from ec2_connector import Call
+from ec2_connector.jobs.store import SQLiteJobStore
 from tests.harness.faults import free_port
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
@@ -163,3 +164,18 @@ def debug_log(tmp_path: Path) -> Iterator[Path]:
     ours.setLevel(saved[0])
     botocore.setLevel(saved[1])
     root.setLevel(saved[2])
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def job_store(request: Any, tmp_path: Path) -> Iterator[Any]:
+    """Each store, empty: SQLite in a fresh folder, Redis flushed."""
+    if request.param == "sqlite":
+        made: Any = SQLiteJobStore(tmp_path)
+    else:
+        from ec2_connector.jobs.redis import RedisJobStore
+
+        server = request.getfixturevalue("redis_server")
+        server.flush()
+        made = RedisJobStore(server.url)
+    yield made
+    made.close()

@@ -1,26 +1,24 @@
-"""What the job tests share: the same tests against every store implementation."""
+"""What the job tests share: a clean broker, a workers' config (each store: tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ec2_connector.jobs.store import SQLiteJobStore
+from tests.harness.calls import config_for
+from tests.harness.redis import RedisServer
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def job_store(request: Any, tmp_path: Path) -> Iterator[Any]:
-    """Each store, empty: SQLite in a fresh folder, Redis flushed."""
-    if request.param == "sqlite":
-        made: Any = SQLiteJobStore(tmp_path)
-    else:
-        from ec2_connector.jobs.redis import RedisJobStore
+@pytest.fixture
+def broker(redis_server: RedisServer) -> str:
+    redis_server.flush()
+    return redis_server.url
 
-        server = request.getfixturevalue("redis_server")
-        server.flush()
-        made = RedisJobStore(server.url)
-    yield made
-    made.close()
+
+@pytest.fixture
+def config_file(endpoint: str, tmp_path: Path) -> Path:
+    path = tmp_path / "workers.json"
+    path.write_text(json.dumps(config_for(endpoint, region="us-east-1")))
+    return path

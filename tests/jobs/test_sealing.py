@@ -33,7 +33,6 @@ from ec2_connector.settings import Settings
 from tests.harness import CaptureServer
 from tests.harness.calls import config_for
 from tests.harness.cli import clean_env
-from tests.harness.redis import RedisServer
 from tests.harness.workers import Worker
 
 KEY = sealing.new_key()
@@ -46,19 +45,6 @@ def forms(value: bytes) -> list[bytes]:
     """The ways a secret could sit in Redis: as is, base64 once and twice, as text."""
     once = base64.b64encode(value)
     return [value, once, base64.b64encode(once), b"SealedMarker7f3a", CLOUD_INIT]
-
-
-@pytest.fixture
-def broker(redis_server: RedisServer) -> str:
-    redis_server.flush()
-    return redis_server.url
-
-
-@pytest.fixture
-def config_file(endpoint: str, tmp_path: Path) -> Path:
-    path = tmp_path / "workers.json"
-    path.write_text(json.dumps(config_for(endpoint, region="us-east-1")))
-    return path
 
 
 @pytest.fixture

@@ -43,19 +43,6 @@ TRIALS = range(int(os.environ.get("FLEET_TRIALS", "1")))
 
 
 @pytest.fixture
-def broker(redis_server: RedisServer) -> str:
-    redis_server.flush()
-    return redis_server.url
-
-
-@pytest.fixture
-def config_file(endpoint: str, tmp_path: Path) -> Path:
-    path = tmp_path / "workers.json"
-    path.write_text(json.dumps(config_for(endpoint, region="us-east-1")))
-    return path
-
-
-@pytest.fixture
 def workers(broker: str, config_file: Path, tmp_path: Path) -> Iterator[list[Worker]]:
     started: list[Worker] = []
     try:

@@ -5,15 +5,12 @@ before the field existed."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ec2_connector.jobs.record import JobRecord, JobStatus
-from ec2_connector.jobs.redis import RedisJobStore
 from ec2_connector.jobs.store import DONE, JobStore, SQLiteJobStore
 from tests.harness.jobs import record
 
@@ -21,16 +18,9 @@ SAID = {"url": "http://127.0.0.1:9/hook", "attempts": 3, "outcome": "failed",
         "last-error": "answered 500", "at": "2026-01-01T00:00:00.000Z"}
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: Any, tmp_path: Path) -> Iterator[JobStore]:
-    if request.param == "sqlite":
-        made: JobStore = SQLiteJobStore(tmp_path)
-    else:
-        server = request.getfixturevalue("redis_server")
-        server.flush()
-        made = RedisJobStore(server.url)
-    yield made
-    made.close()
+@pytest.fixture
+def store(job_store: JobStore) -> JobStore:
+    return job_store  # each store implementation (tests/conftest.py)
 
 
 def test_the_outcome_is_written_once_the_job_has_ended(store: JobStore) -> None:
