@@ -244,3 +244,10 @@ def test_an_empty_listing_on_a_terminal_is_one_line(env: dict[str, str]) -> None
     done = run_tty(env, "call", "create-security-group", "group-name=g", "description=d")
     assert done.returncode == 0 and [line.split(": ")[0] for line in done.plain.splitlines()] == [
         "group-id"]
+
+
+def test_every_output_option_has_a_format_and_every_format_an_option() -> None:
+    from ec2_connector.cli.options import OUTPUTS
+    from ec2_connector.cli.render import FORMATS
+
+    assert sorted(OUTPUTS) == sorted(FORMATS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -63,23 +63,18 @@ class View:
 
 
 def render(envelope: Mapping[str, Any], output: str, view: View) -> Iterator[str]:
-    """The lines to print for `envelope` in `output` (json, ndjson, text or table).
+    """The lines to print for `envelope` in `output`, one of `FORMATS`.
 
     table.QueryFailed when the query cannot apply to the data (before any line).
     """
     shown = envelope if view.verbose else _without_transport(envelope)
     data = shown.get("data") or {}
+    whole, queried = FORMATS[output]
     if view.query is not None:
         items = data.get(view.result) if view.result else None
-        yield from _queried(tables.search_result(view.query, data), output, view, items)
-    elif output == "ndjson":
-        yield from ndjson_lines(shown, view.result)
-    elif output == "text":
-        yield from text_lines(data, view)
-    elif output == "table":
-        yield from table_lines(shown, view)
+        yield from queried(tables.search_result(view.query, data), view, items)
     else:
-        yield to_json(shown)
+        yield from whole(shown, view)
 
 
 def _without_transport(envelope: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,15 +82,21 @@ def _without_transport(envelope: Mapping[str, Any]) -> dict[str, Any]:
     return {**envelope, "meta": meta}
 
 
-def _queried(found: Any, output: str, view: View, items: Any = None) -> Iterator[str]:
-    if output == "json":
-        yield to_json(found)
-    elif output == "ndjson":
-        for item in found if isinstance(found, list) else [found]:
-            yield to_json(item, indent=None)
-    elif output == "text":
-        yield from _text_of(found)
-    elif _is_records(found):
+def _json_queried(found: Any, view: View, items: Any) -> Iterator[str]:
+    yield to_json(found)
+
+
+def _ndjson_queried(found: Any, view: View, items: Any) -> Iterator[str]:
+    for item in found if isinstance(found, list) else [found]:
+        yield to_json(item, indent=None)
+
+
+def _text_queried(found: Any, view: View, items: Any) -> Iterator[str]:
+    yield from _text_of(found)
+
+
+def _table_queried(found: Any, view: View, items: Any) -> Iterator[str]:
+    if _is_records(found):
         # The result's own items (filtered, sorted, sliced) keep its curated columns; objects
         # the query made (`[].{name: tags.Name}`) are shown by their own keys.
         own = isinstance(items, list) and {id(i) for i in found} <= {id(i) for i in items}
@@ -336,3 +337,15 @@ def progress_text(event: Mapping[str, Any]) -> str | None:
     if kind == "page":
         return f"described {event.get('items') or 0} so far..."  # None: nothing found yet
     return None
+
+
+Whole = Callable[[Mapping[str, Any], View], Iterable[str]]
+Queried = Callable[[Any, View, Any], Iterable[str]]
+# The output formats, chosen here only: name -> (the lines of a whole envelope, the lines
+# of what --query found). A new format is one entry (and its name in options.OUTPUTS).
+FORMATS: dict[str, tuple[Whole, Queried]] = {
+    "json": (lambda shown, view: [to_json(shown)], _json_queried),
+    "table": (table_lines, _table_queried),
+    "text": (lambda shown, view: text_lines(shown.get("data") or {}, view), _text_queried),
+    "ndjson": (lambda shown, view: ndjson_lines(shown, view.result), _ndjson_queried),
+}
