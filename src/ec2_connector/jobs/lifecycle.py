@@ -261,8 +261,6 @@ def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
                 on_retry = None
             sleep(delay)
             continue
-        if done and record.sealed is not None:
-            _erase_sealed(store, record.id, status)
         if not done:
             current = store.get(record.id)
             log.warning("job %s ended, but its lease had passed to another holder (now %s): "
@@ -270,17 +268,6 @@ def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
                         current.status.value if current else "gone")
         return done
     return False
-
-
-def _erase_sealed(store: JobStore, job_id: str, status: JobStatus) -> None:
-    # The job has ended: nobody may open its secrets any more, even with the key. A
-    # store that fails here leaves ciphertext only, until the record expires.
-    try:
-        store.transition(job_id, [status], sealed=None)
-    except Exception as exc:
-        log.warning("job %s: its sealed secret parameters could not be erased from the "
-                    "job store %s (%s); they go when the record expires", job_id,
-                    store.location, exc)
 
 
 def observe(store: JobStore, record: JobRecord, now: float | None = None) -> JobRecord:

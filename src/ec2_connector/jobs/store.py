@@ -181,11 +181,13 @@ class Transitions:
     def finish(self, job_id: str, holder: str, status: JobStatus, message: str,
                response: dict[str, Any], fence: int | None = None) -> bool:
         # An interrupted job still held by us was only slow to renew: its result is real.
+        # An ended job's sealed secrets go in the same write: nobody may open them any
+        # more, and no reader ever sees an ended job that still holds them.
         return self.transition(
             job_id, [JobStatus.RUNNING, JobStatus.INTERRUPTED], held_by=holder, fenced=fence,
             status=status, message=message,
             response=bounded(response, self.max_response_bytes), finished_at=time.time(),
-            lease_until=None)
+            lease_until=None, sealed=None)
 
     def lost(self) -> str | None:
         return None  # a file cannot be wiped behind our back without `get` failing
