@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from ec2_connector.jobs.record import JobRecord, JobStatus
 from ec2_connector.jobs.store import SQLiteJobStore
 from tests.harness import EndlessBodyServer, SilentServer
 from tests.harness.calls import config_for
-from tests.harness.cli import clean_env
+from tests.harness.cli import clean_env, read_all
 from tests.harness.processes import terminate
 
 CLI = [sys.executable, "-m", "ec2_connector.cli"]
@@ -197,3 +199,23 @@ def test_ctrl_c_while_the_command_is_starting_is_one_line_and_130(
             if (proc.returncode, stdout, stderr) != (130, "", "ec2-connector: interrupted\n"):
                 wrong.append((command[-1], after_ms, proc.returncode, stderr))
     assert wrong == []
+
+
+def test_ctrl_c_on_a_terminal_replaces_the_progress_line(
+    tmp_path: Path, silent: SilentServer
+) -> None:
+    # `--wait-job` draws the job's status on a terminal: the interruption's line must not
+    # be glued to it (`job ...: running (1s)ec2-connector: interrupted`).
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([*CLI, "call", "describe-instances", "--wait-job", "--timeout",
+                                 "60000"], env=env_for(tmp_path, silent.url),
+                                stdout=subprocess.DEVNULL, stderr=slave, text=True)
+        os.close(slave)
+        interrupt(proc, reached(silent))
+        shown = read_all(master)
+    finally:
+        os.close(master)
+    assert proc.returncode == 130
+    assert re.search(r"job [0-9a-f]{12}: running", shown), shown
+    assert shown.endswith("\r\x1b[Kec2-connector: interrupted\r\n"), repr(shown[-80:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import socket
 import subprocess
 import sys
@@ -142,6 +143,21 @@ def test_progress_is_drawn_on_a_terminal(env: dict[str, str], image_id: str) -> 
     finally:
         os.close(master)
     assert result.returncode == 0 and "waiting for running" in drawn
+
+
+def test_wait_job_draws_the_jobs_status_and_erases_it(env: dict[str, str], image_id: str) -> None:
+    args = ["call", "create-instance", f"image-id={image_id}", "instance-type=t2.micro",
+            "wait:=true", "wait-interval:=200", "--wait-job"]
+    master, slave = pty.openpty()
+    try:
+        result = run_cli(env, *args, stderr=slave)
+        os.close(slave)
+        drawn = read_all(master)
+    finally:
+        os.close(master)
+    assert result.returncode == 0 and envelope(result)["data"]["instance-info"]
+    assert re.search(r"job [0-9a-f]{12}: (queued|running)", drawn), drawn
+    assert drawn.endswith("\r\x1b[K")  # erased before the response was printed
 
 
 def test_progress_of_an_empty_listing_counts_0(env: dict[str, str]) -> None:

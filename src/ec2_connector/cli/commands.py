@@ -99,10 +99,10 @@ def _run(
     builder: RequestBuilder, args: argparse.Namespace, output: str, view: View,
     progress: ProgressLine | None,
 ) -> Any:
+    if args.async_ or args.wait_job:
+        return _waited(builder.async_(), progress is not None)
     if progress is not None:
         builder.on_progress(progress)
-    if args.async_ or args.wait_job:
-        return builder.async_().wait()
     if output != "ndjson" or view.query is not None:
         return builder.sync()
     # NDJSON streams a listing's items as their pages arrive, in bounded memory; the
@@ -113,6 +113,20 @@ def _run(
         return builder.sync()
     finally:
         sink.close()
+
+
+def _waited(job: Any, on_terminal: bool) -> Any:
+    """`call --wait-job`: the job's response, with its status drawn on the terminal while
+    it runs (as `jobs wait` draws it), and erased before the response is printed."""
+    if not on_terminal:
+        return job.wait()
+    from .jobs import JobProgress
+
+    drawn = JobProgress(sys.stderr)
+    try:
+        return job.wait(on_poll=drawn)
+    finally:
+        drawn.close()
 
 
 def curated_columns(action: Action | None) -> tuple[str, ...]:

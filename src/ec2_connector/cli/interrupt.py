@@ -27,7 +27,9 @@ def install(prog: str) -> None:
 
     def interrupted(signum: int, frame: FrameType | None) -> None:
         with contextlib.suppress(OSError):  # no stderr left to tell: exit all the same
-            os.write(2, f"{prog}: interrupted\n".encode())
+            # On a terminal a progress line may be drawn: the message replaces it.
+            clear = "\r\x1b[K" if os.isatty(2) else ""
+            os.write(2, f"{clear}{prog}: interrupted\n".encode())
         recorder = threading.Thread(target=record_interrupted, daemon=True)
         recorder.start()
         recorder.join(RECORD_WITHIN_S)
