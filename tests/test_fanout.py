@@ -284,8 +284,10 @@ def test_a_region_refusing_the_account_has_the_list_asked_for_again(tmp_path: Pa
 def test_every_region_is_one_wave_by_default(tmp_path: Path) -> None:
     # Each answer waits long enough for every call of the wave to be in flight with it.
     with _every_region(tmp_path, delay_ms=800) as (call, canned):
+        # A handler does its bookkeeping just after its answer is sent, so the next request
+        # may be counted before the last one leaves: the counts are bounds, not equalities.
         assert _everywhere(call).set("timeout", 30000).sync().exitcode == 0
-        assert canned.peak == len(CANNED_REGIONS) > 16
+        assert canned.peak >= len(CANNED_REGIONS) > 16  # one wave: all at once
         canned.peak = 0
         assert _everywhere(call).set("max-parallel", 4).sync().exitcode == 0
-        assert canned.peak == 4  # a given max-parallel still bounds it
+        assert 4 <= canned.peak < 8  # a given max-parallel still bounds it (17 if not)
