@@ -12,7 +12,10 @@ from pathlib import Path
 from tests.harness.cli import clean_env
 from tests.harness.processes import terminate
 
-LEASE, SWEEP = "3", "1"
+# A lease long enough that a live worker on a loaded two-core machine renews it in time
+# (at 3 s a waiter once saw a live worker's rerun as lapsed); a lost worker's jobs are
+# still seen within lease + sweep.
+LEASE, SWEEP = "6", "1"
 
 
 class Worker:
