@@ -185,6 +185,7 @@ def test_ctrl_c_while_the_command_is_starting_is_one_line_and_130(
         bare.append(time.monotonic() - began)
     script = str(Path(sys.executable).with_name("ec2-connector"))
     wrong = []
+    before_ours = 0
     for command in ([script], CLI):
         for after_ms in (0, 10, 20, 30, 45, 60, 80, 100, 130, 160, 200):
             proc = subprocess.Popen([*command, "call", "describe-instances", "--timeout",
@@ -196,9 +197,15 @@ def test_ctrl_c_while_the_command_is_starting_is_one_line_and_130(
                 stdout, stderr = proc.communicate(timeout=10)
             finally:
                 terminate(proc)
+            if stderr.startswith("Could not import runpy module"):
+                # The interpreter was still importing `runpy` for `-m` (a loaded machine
+                # starts slowly): nothing of ours had run, nothing of ours could answer.
+                before_ours += 1
+                continue
             if (proc.returncode, stdout, stderr) != (130, "", "ec2-connector: interrupted\n"):
                 wrong.append((command[-1], after_ms, proc.returncode, stderr))
     assert wrong == []
+    assert before_ours <= 5, "most trials must reach the command's own start-up"
 
 
 def test_ctrl_c_on_a_terminal_replaces_the_progress_line(
