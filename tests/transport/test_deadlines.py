@@ -7,7 +7,7 @@ DEADLINE_HOSTILE_CALLS scales the load (default 200, as issue 8 asks); DEADLINE_
 is how late past its deadline a call under that load may return (default 2 s). The phase
 tests make DEADLINE_PHASE_CALLS calls at once per phase (default 20, as issue 16 asks),
 DEADLINE_PHASE_ROUNDS times (default 1: the long version is a larger number), and allow
-DEADLINE_PHASE_SLACK_S (default 0.5 s). Both bounds are generous on purpose: this machine
+DEADLINE_PHASE_SLACK_S (default 1 s). Both bounds are generous on purpose: this machine
 is shared by several test runs. The goal, 0.2 s, is asserted by benchmark 6
 (bench/deadline.py), which reports the distribution of overshoots.
 """
@@ -49,7 +49,7 @@ HOSTILE_CALLS = int(os.environ.get("DEADLINE_HOSTILE_CALLS", "200"))
 SLACK_S = float(os.environ.get("DEADLINE_SLACK_S", "2.0"))
 PHASE_CALLS = int(os.environ.get("DEADLINE_PHASE_CALLS", "20"))
 PHASE_ROUNDS = int(os.environ.get("DEADLINE_PHASE_ROUNDS", "1"))
-PHASE_SLACK_S = float(os.environ.get("DEADLINE_PHASE_SLACK_S", "0.5"))
+PHASE_SLACK_S = float(os.environ.get("DEADLINE_PHASE_SLACK_S", "1.0"))
 PHASE_MS = 1000
 HOSTILE_MS = 2000
 HOSTILE_IN_FLIGHT = 8
