@@ -228,3 +228,21 @@ def test_every_create_job_carries_a_client_token_from_submit(call: Call, ec2: An
                .async_())
     assert "client-token" not in tagging.to_dict()["params"]
     assert tagging.wait(timeout_ms=30000).exitcode == 0
+
+
+def test_executors_are_chosen_by_name_from_one_table(tmp_path: Path) -> None:
+    """Each `EXECUTORS` entry is a class with the protocol, named as in the table, and a
+    manager runs its jobs on the one its broker names (none: this process's threads)."""
+    from ec2_connector.jobs import backends
+    from ec2_connector.jobs.executors import Executor
+
+    wanted = [name for name in vars(Executor) if not name.startswith("_")] + ["open"]
+    for name, entry in backends.EXECUTORS.items():
+        cls = backends._load(entry)
+        assert cls.name == name
+        assert all(callable(getattr(cls, method, None)) for method in wanted
+                   if method not in ("name", "remote")), (name, wanted)
+    assert backends.executor_kind(None) == "threads"
+    assert backends.executor_kind("redis://127.0.0.1:1/0") == "celery"
+    with Call(home=tmp_path) as call:
+        assert call.jobs.executor.name == "threads"

@@ -6,7 +6,8 @@
 - `lifecycle`: one job's life, the same for every executor: claim → execute → finish;
 - `executors`: where a job runs (this process's threads, Celery workers);
 - `worker`: the Celery worker (`ec2-connector worker`);
-- `backends`: which store a process uses, by name (`STORES`: a new store is one line);
+- `backends`: which store and executor a process uses, by name (`STORES`, `EXECUTORS`:
+  a new one is one line);
 - `manager`: `JobManager`, `Job`, `RefusedJob`: submitting, reading and resuming jobs.
 """
 
@@ -20,6 +21,7 @@ _EXPORTS = {
     "Job": "manager", "RefusedJob": "manager", "JobManager": "manager",
     "ThreadExecutor": "executors", "CeleryExecutor": "executors",
     "STORES": "backends", "open_store": "backends",
+    "EXECUTORS": "backends", "open_executor": "backends",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -1,5 +1,6 @@
-"""Where a process keeps its jobs, chosen by name from one table (celery's
-`BACKEND_ALIASES` shape): a new store is one module and one line in `STORES`.
+"""Where a process keeps its jobs and where they run, chosen by name from two tables
+(celery's `BACKEND_ALIASES` shape): a new store is one module and one line in `STORES`,
+a new executor one class (with `open(manager)`) and one line in `EXECUTORS`.
 
 The name is the broker URL's scheme, or `sqlite` when there is no broker: a broker's
 jobs are shared by every machine that reaches it, so they live in the broker's own
@@ -10,11 +11,15 @@ the SQLite file of the home folder, run by this process's threads.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..settings import Settings
 from .store import JobStore
+
+if TYPE_CHECKING:
+    from .executors import Executor
+    from .manager import JobManager
 
 # name -> "module:class", imported on first use (a driver is loaded only when used).
 STORES = {
@@ -23,6 +28,17 @@ STORES = {
     "rediss": "redis:RedisJobStore",
     "unix": "redis:RedisJobStore",
 }
+# name -> "module:class": where a job runs. A shared store's jobs run on Celery workers,
+# the one machine's on threads of the submitting process.
+EXECUTORS = {
+    "threads": "executors:ThreadExecutor",
+    "celery": "executors:CeleryExecutor",
+}
+
+
+def _load(entry: str) -> Any:
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
 def store_kind(broker: str | None) -> str:
@@ -40,10 +56,19 @@ def open_store(broker: str | None, *, home: Any = None,
     """The job store for a broker URL, or the home folder's SQLite store, with the
     settings' bounds (how long ended jobs are kept, how much of a response)."""
     settings = settings or Settings.from_env()
-    module, _, name = STORES[store_kind(broker)].partition(":")
-    cls = getattr(importlib.import_module(f".{module}", __package__), name)
+    cls = _load(STORES[store_kind(broker)])
     bounds = {"job_ttl_s": settings.job_ttl_s,
               "max_response_bytes": settings.max_response_bytes}
     if broker:
         return cls(broker, **bounds)  # type: ignore[no-any-return]
     return cls(home, busy_ms=settings.store_busy_ms, **bounds)  # type: ignore[no-any-return]
+
+
+def executor_kind(broker: str | None) -> str:
+    """The `EXECUTORS` name for a broker URL (None: no broker)."""
+    return "celery" if broker else "threads"
+
+
+def open_executor(manager: JobManager) -> Executor:
+    """The executor of a manager's store, built from the manager's parts."""
+    return _load(EXECUTORS[executor_kind(manager.broker)]).open(manager)  # type: ignore[no-any-return]

@@ -1,6 +1,7 @@
 """Where a submitted job runs: threads of this process, or Celery workers anywhere.
 
-Both call `lifecycle.run(job_id)` and nothing else. The thread executor also hands the
+Each is built from the manager by `open(manager)` (backends.EXECUTORS names them) and
+calls `lifecycle.run(job_id)` and nothing else. The thread executor also hands the
 in-memory request (with any secrets it carries) to the run, and keeps each response in
 memory for this process's waiters, in case the store cannot take it. Only the job id
 travels through Celery's broker; a worker rebuilds the request from the record.
@@ -23,10 +24,13 @@ from ..response import Response
 from ..runtime import Runtime
 from ..transport.context import Progress
 from . import lifecycle
+from .record import JobRecord
 from .store import JobStore
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from .manager import JobManager
 
 log = logging.getLogger("ec2_connector.jobs")
 KEPT_RESULTS = 1000
@@ -34,9 +38,17 @@ KEPT_RESULTS = 1000
 
 class Executor(Protocol):
     name: str
+    # Remote: the job runs in another process, so the request must be rebuilt from its
+    # record (and any secrets it carries sealed); this process keeps no response.
     remote: bool
 
+    def hold(self, record: JobRecord) -> None:
+        """Before the record is written: take what the executor must hold of it."""
+
     def submit(self, job_id: str, request: Request, progress: Progress | None) -> None: ...
+
+    def recover(self, record: JobRecord) -> bool:
+        """An interrupted job seen by a reader: queue it again if this executor may."""
 
     def result(self, job_id: str) -> Response | None:
         """A response this process holds in memory for the job, if any."""
@@ -52,6 +64,12 @@ class ThreadExecutor:
 
     name = "threads"
     remote = False
+
+    @classmethod
+    def open(cls, manager: JobManager) -> ThreadExecutor:
+        leases = lifecycle.Leases(manager.store, manager.lease_s)
+        return cls(manager.store, manager.connectors, manager.holder, leases,
+                   manager.workers, manager.runtime)
 
     def __init__(self, store: JobStore, connectors: Connectors, holder: str,
                  leases: lifecycle.Leases, workers: int, runtime: Runtime | None) -> None:
@@ -71,7 +89,13 @@ class ThreadExecutor:
         with contextlib.suppress(RuntimeError):  # already exiting: nothing left to wait for
             threading._register_atexit(_drain_later(weakref.ref(self)))  # type: ignore[attr-defined]
 
+    def hold(self, record: JobRecord) -> None:
+        # Until a thread claims it, this process holds the job: if it dies, the lease
+        # lapses and the job is seen as interrupted, never left queued for ever.
+        record.holder, record.lease_until = self.holder, record.created_at + self.leases.lease_s
+
     def submit(self, job_id: str, request: Request, progress: Progress | None) -> None:
+        self.leases.hold(job_id, self.holder)
         with self._lock:
             self._events[job_id] = threading.Event()
         future = self._pool.submit(self._run, job_id, request, progress)
@@ -119,9 +143,13 @@ class ThreadExecutor:
                         pending)
             self._pool.shutdown(wait=True)
 
+    def recover(self, record: JobRecord) -> bool:
+        return False  # the process that ran it is gone: `jobs resume` is a person's call
+
     def close(self, wait: bool = True) -> None:
         self._closed = True
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self.leases.stop()
 
 
 def _drain_later(ref: weakref.ref[ThreadExecutor]) -> Callable[[], None]:
@@ -139,13 +167,29 @@ class CeleryExecutor:
     name = "celery"
     remote = True
 
-    def __init__(self, app: Celery) -> None:
-        self.app = app
+    @classmethod
+    def open(cls, manager: JobManager) -> CeleryExecutor:
+        from .worker import make_app
+
+        assert manager.broker, "the Celery executor needs a broker"
+        return cls(make_app(manager.broker), manager.store)
+
+    def __init__(self, app: Celery, store: JobStore) -> None:
+        self.app, self.store = app, store
+
+    def hold(self, record: JobRecord) -> None:
+        pass  # a worker claims it from the broker's queue
 
     def submit(self, job_id: str, request: Request, progress: Progress | None) -> None:
         from .worker import send
 
         send(self.app, job_id)
+
+    def recover(self, record: JobRecord) -> bool:
+        from .worker import requeue
+
+        # A worker was lost: queue it again now rather than at the next sweep.
+        return requeue(self.app, self.store, record)  # type: ignore[arg-type]
 
     def result(self, job_id: str) -> Response | None:
         return None

@@ -31,8 +31,8 @@ from ..spec.params import canonical
 from ..transport.context import Progress
 from ..transport.deadline import Deadline
 from . import lifecycle, sealing
-from .backends import open_store
-from .executors import CeleryExecutor, Executor, ThreadExecutor
+from .backends import open_executor, open_store
+from .executors import Executor
 from .record import JobRecord, JobStatus, new_holder, new_job_id
 from .store import JobStore, parse_age
 
@@ -160,16 +160,9 @@ class JobManager:
         self.broker = broker or settings.broker
         self.lease_s = float(settings.lease_s)
         self.holder = new_holder()
-        self.executor: Executor
+        self.workers = workers or settings.workers
         self.store: JobStore = open_store(self.broker, home=home, settings=settings)
-        if self.broker:
-            from .worker import make_app
-
-            self.executor = CeleryExecutor(make_app(self.broker))
-        else:
-            self.leases = lifecycle.Leases(self.store, self.lease_s)
-            self.executor = ThreadExecutor(self.store, connectors, self.holder, self.leases,
-                                           workers or settings.workers, runtime)
+        self.executor: Executor = open_executor(self)
         if settings.prune_after:
             self.prune(parse_age(settings.prune_after))
         if not self.executor.remote:
@@ -198,13 +191,8 @@ class JobManager:
             created_at=now, expires_at=now + timeout_ms / 1000,
             secrets_held=bool(held) and sealed is None, sealed=sealed,
             resumed_from=resumed_from, submitted_by=submitted_by)
-        if not self.executor.remote:
-            # Until a thread claims it, this process holds the job: if it dies, the lease
-            # lapses and the job is seen as interrupted, never left queued for ever.
-            record.holder, record.lease_until = self.holder, now + self.lease_s
+        self.executor.hold(record)
         self.store.add(record)
-        if not self.executor.remote:
-            self.leases.hold(record.id, self.holder)
         self.executor.submit(record.id, request, progress)
         return Job(self, record.id)
 
@@ -292,12 +280,8 @@ class JobManager:
         if record is None:
             raise self._missing(job_id)
         record = lifecycle.observe(self.store, record)
-        if record.status is JobStatus.INTERRUPTED and isinstance(self.executor, CeleryExecutor):
-            from .worker import requeue
-
-            # A worker was lost: queue it again now rather than at the next sweep.
-            if requeue(self.executor.app, self.store, record):  # type: ignore[arg-type]
-                record = self.store.get(record.id) or record
+        if record.status is JobStatus.INTERRUPTED and self.executor.recover(record):
+            record = self.store.get(record.id) or record
         return record
 
     def get(self, job_id: str) -> Job:
@@ -335,8 +319,6 @@ class JobManager:
 
     def close(self, wait: bool = True) -> None:
         self.executor.close(wait=wait)
-        if not self.executor.remote:
-            self.leases.stop()
         self.store.close()
 
 
