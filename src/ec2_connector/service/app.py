@@ -157,7 +157,7 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
     @app.get("/metrics", include_in_schema=False,
              dependencies=[open_to if settings.public_metrics else guarded])
     async def metrics() -> HTTPResponse:
-        text = await threads.run(partial(access.scrape, service_call))
+        text = await threads.run(access.metrics.exposition)
         return HTTPResponse(text, 200, media_type=CONTENT_TYPE)
 
     return app
@@ -444,7 +444,7 @@ class Guard:
                 await _send_raw(send, 500, error_envelope(translate(exc)))
         finally:
             if self.metrics is not None:
-                self.metrics.responses.inc(str(status))
+                self.metrics.responses.labels(str(status)).inc()
             client = (scope.get("client") or ("-",))[0]
             took = (time.monotonic() - started) * 1000
             log.info('%s "%s %s" %s %.0fms', client, scope["method"], scope["path"], status, took)
