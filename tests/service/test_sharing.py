@@ -377,6 +377,25 @@ def test_settings_open_the_schema_and_metrics_and_a_lost_audit_is_counted(
     assert "could not write a line" in (tmp_path / "service.log").read_text()
 
 
+def test_metrics_off_count_nothing_and_serve_no_route(
+        moto_server: MotoServer, tmp_path: Path) -> None:
+    config = tmp_path / "service.json"
+    config.write_text(json.dumps({"connectors": {"aws-ec2": {
+        "access-key": "AKIAEXAMPLEEXAMPLE00", "security-key": SECRET, "region": "us-east-1",
+        "endpoint-url": moto_server.url}}}))
+    env = {**clean_env(tmp_path), "EC2_CONNECTOR_TOKEN": LEGACY, "EC2_CONNECTOR_METRICS": "off"}
+    proc = start(tmp_path, env, config)
+    try:
+        with httpx.Client(base_url=env["URL"], timeout=60,
+                          headers={"Authorization": f"Bearer {LEGACY}"}) as client:
+            served = client.post("/v1/connectors/aws-ec2/sync", json={"action": "describe-vpc"})
+            assert served.status_code == 200 and served.json()["exitcode"] == 0
+            off = client.get("/metrics")
+            assert off.status_code == 404 and "metrics are off" in off.json()["message"]
+    finally:
+        terminate(proc)
+
+
 class Receiver:
     """A loopback webhook receiver: records each POST; answers 500 to the first `fail`."""
 

@@ -35,7 +35,8 @@ class Access:
     def __init__(self, principals: Principals, trail: AuditTrail, call: Call) -> None:
         self.principals = principals
         self.trail = trail
-        self.metrics = ServiceMetrics(call, principals, trail)
+        # None with metrics off: nothing counted, no /metrics route.
+        self.metrics = ServiceMetrics(call, principals, trail) if call.settings.metrics else None
         self._call = call
         self._notifier: Notifier | None = None
         urls = call.settings.callback_urls
@@ -71,7 +72,8 @@ class Access:
     def _delivered(self, delivery: Delivery) -> None:
         """Count how a callback ended, audit it, and write it into the job's record."""
         pending, url = delivery.pending, _shown(delivery.pending.url)
-        self.metrics.callbacks.labels("delivered" if delivery.delivered else "failed").inc()
+        if self.metrics is not None:
+            self.metrics.callbacks.labels("delivered" if delivery.delivered else "failed").inc()
         now = time.time()
         self.trail.write({
             "time": iso(now), "principal": pending.principal, "event": "callback",
@@ -90,7 +92,7 @@ class Access:
     def authorize(self, principal: Principal, connector: str,
                   body: Mapping[str, Any]) -> Denial | None:
         denial = authorize(principal, connector, body)
-        if denial is not None:
+        if denial is not None and self.metrics is not None:
             self.metrics.refusals.labels(denial.rule).inc()
         return denial
 
@@ -101,9 +103,10 @@ class Access:
         """One request reached validation and ended so: audit it and count it."""
         action = known_action(request.action)
         meta = (response or {}).get("meta") or {}
-        self.metrics.observe_call(action, exitcode, time.monotonic() - started, meta)
-        if job_id is not None:
-            self.metrics.jobs_submitted.inc()
+        if self.metrics is not None:
+            self.metrics.observe_call(action, exitcode, time.monotonic() - started, meta)
+            if job_id is not None:
+                self.metrics.jobs_submitted.inc()
         if not self.trail.enabled:
             return
         line = audit.entry(
