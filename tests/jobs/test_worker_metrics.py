@@ -129,6 +129,7 @@ def test_a_metrics_port_that_cannot_be_served_stops_the_worker_before_any_job(
             for flags, said in ((["--metrics-port", used], "Address already in use"),
                                 (["--metrics-port", "70000"], "at most 65535"),
                                 (["--metrics-port", "0"], "positive"),
+                                (["--metrics-host", "127.0.0.1"], "needs --metrics-port"),
                                 (["--metrics-port", "9", "--metrics-host", "192.0.2.1"],
                                  "cannot serve metrics on 192.0.2.1:9")):
                 refused = subprocess.run([*worker, *flags], env=env, capture_output=True,

@@ -94,8 +94,8 @@ def add_worker(commands: Any) -> None:
                         help="DEBUG, INFO, WARNING or ERROR (default: %(default)s)")
     worker.add_argument("--metrics-port", type=port, metavar="N",
                         help="serve this worker's metrics (Prometheus text) on port N")
-    worker.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
-                        help="the address the metrics are served on (default: %(default)s)")
+    worker.add_argument("--metrics-host", metavar="HOST",
+                        help="the address the metrics are served on (default: 127.0.0.1)")
     add_allow_volatile(worker)
     add_broker(worker)
     worker.set_defaults(run=cmd_worker)
@@ -223,12 +223,15 @@ def cmd_worker(args: argparse.Namespace, extra: list[str]) -> int:
     broker = args.broker or Settings.from_env().broker
     if not broker:
         raise UsageError(f"worker: give --broker redis://HOST:PORT/DB or set {BROKER_ENV}")
+    if args.metrics_host is not None and args.metrics_port is None:
+        raise UsageError("worker: --metrics-host needs --metrics-port")
     try:
         from ..jobs.worker import serve
     except ImportError as exc:
         raise UsageError(
             f"the worker needs {exc.name}: pip install 'ec2-connector[worker]'") from None
-    metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+    metrics = None if args.metrics_port is None else (
+        args.metrics_host or "127.0.0.1", args.metrics_port)
     return serve(broker, args.concurrency, args.config, args.loglevel,
                  args.allow_volatile_store, metrics)
 
