@@ -39,7 +39,6 @@ PREFIX = "ec2_connector_"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds: from a cached describe to a wait that runs for minutes.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-ENDED = ("succeeded", "failed", "timed-out")  # how a run can end: jobs_ended_total's labels
 # Runtime.counts kinds, each a counter: (name, help, label name or "" for none).
 COUNTED = (
     ("throttle_waits", "Requests to EC2 that waited for the shared request rate.", ""),
@@ -50,6 +49,8 @@ COUNTED = (
     ("fencing_refusals", "Jobs this process stopped acting on: their lease had passed to "
      "another holder (nothing more sent, no result recorded).", ""),
 )
+# Label values shown from the start, at 0, so a rate over them has a series to start from.
+SHOWN = {"jobs_ended": ("succeeded", "failed", "timed-out")}
 
 
 class Reader(Collector):
@@ -72,7 +73,8 @@ class Metrics:
                                   "by action and exitcode.", ("action", "exitcode"))
         self.latency = Histogram(
             PREFIX + "call_duration_seconds", "Time from a call's arrival to its answer (a "
-            "service job: to its acceptance), by action.", ("action",), buckets=BUCKETS,
+            "job submitted to the service: to its acceptance; a worker's: from its message to "
+            "its end), by action.", ("action",), buckets=BUCKETS,
             registry=self.registry)
         self.retries = self.counter("ec2_retries", "Requests to EC2 sent again (throttled, or "
                                     "a transient failure), by action.", ("action",))
@@ -117,7 +119,7 @@ class Metrics:
             family = CounterMetricFamily(PREFIX + kind, doc, labels=[label] if label else None)
             seen = counts.of(kind)
             if label:
-                for value in sorted({*ENDED, *seen}):
+                for value in sorted({*SHOWN.get(kind, ()), *seen}):
                     family.add_metric([value], seen.get(value, 0))
             else:
                 family.add_metric([], seen.get("", 0))
@@ -147,11 +149,9 @@ def known_action(action: Any) -> str | None:
         return None
 
 
-def gauge(name: str, doc: str, value: float, labels: Mapping[str, str] | None = None
-          ) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(PREFIX + name, doc, labels=list(labels or ()))
-    family.add_metric(list((labels or {}).values()), value)
-    return family
+def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    """A gauge without labels, read now."""
+    return GaugeMetricFamily(PREFIX + name, doc, value=value)
 
 
 def jobs_by_status(store: JobStore, window: int = 10_000) -> GaugeMetricFamily:
