@@ -3,7 +3,8 @@
 A runtime holds what would otherwise be module globals: the I/O threads the service's
 calls run on, the watchdog that abandons calls at their deadline, the bulkheads of each
 endpoint, the EC2 clients and the botocore session they share, and what the catalog fixes for
-every call (the operations the trimmed model must hold, the secret parameter names).
+every call (the operations the trimmed model must hold, the secret parameter names),
+and the counts of what happened (jobs ended, throttle waits) that metrics read.
 `Call`, the service and a job worker share the process's runtime (`shared()`) or are
 given one; tests build a fresh one. After `fork` every runtime forgets its threads,
 locks and clients in the child: they belong to the parent.
@@ -32,6 +33,25 @@ _shared: Runtime | None = None
 _shared_lock = threading.Lock()
 
 
+class Counts:
+    """What this process saw happen, by kind and label (a job ended `succeeded`, a lease
+    seen lapsed, a throttle wait...), counted where it happens and read by the metrics
+    when they are scraped (metrics.py), so nothing is counted twice."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], float] = {}
+
+    def add(self, kind: str, label: str = "", by: float = 1) -> None:
+        with self._lock:
+            self._counts[kind, label] = self._counts.get((kind, label), 0) + by
+
+    def of(self, kind: str) -> dict[str, float]:
+        """The counts of `kind`, by label ("" for a kind without one)."""
+        with self._lock:
+            return {label: n for (k, label), n in self._counts.items() if k == kind}
+
+
 class Runtime:
     """The executor, clients and catalog facts of one process (or one test)."""
 
@@ -47,6 +67,7 @@ class Runtime:
         )
         self.watchdog = Watchdog()
         self.bulkheads = Bulkheads()
+        self.counts = Counts()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         # A worker's shared request rate (throttle.TokenBucket), consulted before each
@@ -78,6 +99,7 @@ class Runtime:
         self.clients.reset()
         self.watchdog.reset()
         self.bulkheads.reset()
+        self.counts = Counts()
 
     def __repr__(self) -> str:
         return f"<Runtime {self.settings!r}>"

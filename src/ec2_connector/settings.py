@@ -79,6 +79,8 @@ SETTING_DOCS: dict[str, tuple[str | None, str]] = {
     "AUDIT_FILE": ("unset", "the service's audit trail (one JSON line per request)"),
     "PUBLIC_OPENAPI": ("off", "serve `/openapi.json` without a token"),
     "PUBLIC_METRICS": ("off", "serve `/metrics` without a token"),
+    "METRICS": ("on", "count the service's calls and serve `/metrics` (`off` only to "
+                      "measure what counting costs)"),
     "CALLBACK_URLS": ("unset", "URL prefixes a job's `notify-url` may start with "
                                "(comma-separated)"),
     "CALLBACK_ATTEMPTS": (None, "tries of one completion callback"),
@@ -145,6 +147,7 @@ class Settings:
     audit_file: str | None = field(default=None, metadata={"env": "AUDIT_FILE"})
     public_openapi: bool = field(default=False, metadata={"env": "PUBLIC_OPENAPI"})
     public_metrics: bool = field(default=False, metadata={"env": "PUBLIC_METRICS"})
+    metrics: bool = field(default=True, metadata={"env": "METRICS"})
     # Completion callbacks: the URL prefixes a job may notify (comma-separated), and how
     # often a delivery is tried, the pause doubling from the first.
     callback_urls: str | None = field(default=None, metadata={"env": "CALLBACK_URLS"})

@@ -5,6 +5,7 @@ nowhere on disk or in /proc, and store failures with their own exitcode."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from tests.conftest import all_instances
 from tests.harness import SilentServer
 from tests.harness.calls import LaunchThenHang, config_for
 from tests.harness.cli import assert_one_line_error, clean_env, envelope, run_cli
+from tests.harness.faults import HTTPHarnessServer, RequestHandler
 from tests.harness.jobs import record
 
 LEASE = "2"
@@ -420,3 +422,56 @@ def test_a_holder_whose_claim_was_taken_sends_no_mutating_request(
     assert tags == []  # nothing was sent
     assert store.get("f2").holder == "new-holder"
     store.close()
+
+
+class TakenOverOnFirstRequest(HTTPHarnessServer):
+    """Forwards every request to EC2; before the first, another holder takes the job (as
+    after this holder's lease lapsed), so this holder's next mutating request is fenced."""
+
+    def __init__(self, upstream_port: int, store: SQLiteJobStore, job_id: str) -> None:
+        super().__init__()
+        self.upstream_port, self.store, self.job_id = upstream_port, store, job_id
+        self.taken = False
+
+    def respond(self, req: RequestHandler) -> None:
+        if not self.taken:
+            self.taken = True
+            self.store.transition(self.job_id, [JobStatus.RUNNING],
+                                  status=JobStatus.INTERRUPTED)
+            self.store.transition(self.job_id, [JobStatus.INTERRUPTED],
+                                  status=JobStatus.QUEUED, holder=None)
+            assert self.store.claim(self.job_id, "new-holder", 30) is not None
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
+        conn.request(req.command, req.path, body=req.body, headers=headers)
+        upstream = conn.getresponse()
+        body = upstream.read()
+        conn.close()
+        req.send_body(upstream.status, body)
+
+
+def test_a_run_fenced_off_mid_job_is_counted_and_not_recorded(
+    moto_server: Any, endpoint: str, ec2: Any, image_id: str, tmp_path: Path
+) -> None:
+    from ec2_connector.config import Connectors
+    from ec2_connector.jobs import lifecycle
+    from ec2_connector.runtime import Runtime
+
+    store = SQLiteJobStore(tmp_path)
+    # A create with its own client token looks for what the token made (a read) first.
+    store.add(record("f3", action="create-instance", params={
+        "image-id": image_id, "instance-type": "t2.micro", "client-token": "fence-f3"}))
+    runtime = Runtime()
+    try:
+        with TakenOverOnFirstRequest(moto_server.port, store, "f3") as proxy:
+            response = lifecycle.run("f3", store, Connectors(config_for(proxy.url)),
+                                     "old-holder", lifecycle.Leases(store, 30),
+                                     runtime=runtime)
+        assert response is not None and response.exitcode == 9, response
+        assert "taken over by another worker before RunInstances" in response.message
+        assert runtime.counts.of("fencing_refusals") == {"": 1}
+        assert runtime.counts.of("jobs_ended") == {}  # its end is not this holder's
+        assert store.get("f3").holder == "new-holder" and all_instances(ec2) == []
+    finally:
+        runtime.close()
+        store.close()

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import math
 import subprocess
 import sys
 import threading
@@ -21,13 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
 
+from ec2_connector.actions import catalog
 from ec2_connector.service.principals import hash_token
 from tests.conftest import MotoServer, free_port, launch
 from tests.harness import CannedEC2Server, SilentServer, SlowServer
 from tests.harness.cli import clean_env
+from tests.harness.metrics import LABELS, grown, key, label_values, parse, scrape
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
 from tests.harness.service import ServiceProcess, wait_healthy
@@ -247,65 +246,6 @@ def test_tokens_are_checked_and_the_schema_needs_one(shared: Shared) -> None:
     assert all(token not in hashed for token in shared.tokens.values())
 
 
-Key = tuple[str, tuple[tuple[str, str], ...]]  # a sample's name and its sorted labels
-
-
-def key(name: str, **labels: str) -> Key:
-    return "ec2_connector_" + name, tuple(sorted(labels.items()))
-
-
-def parse(text: str) -> dict[Key, float]:
-    """The exposition as Prometheus' client library reads it, checked where that parser is
-    lax: every family documented and typed (a sample outside its declared family comes
-    back untyped), each named once, a histogram's buckets cumulative and ending at +Inf
-    with its count."""
-    assert text.endswith("\n")
-    families = list(text_string_to_metric_families(text))
-    names = [family.name for family in families]
-    assert len(names) == len(set(names)), names
-    values: dict[Key, float] = {}
-    for family in families:
-        assert family.type in ("counter", "gauge", "histogram"), family.name
-        assert family.documentation, family.name
-        for sample in family.samples:
-            values[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
-        if family.type == "histogram":
-            check_buckets(family)
-    return values
-
-
-def check_buckets(family: Metric) -> None:
-    series: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
-    counts = {}
-    for sample in family.samples:
-        labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
-        if sample.name.endswith("_bucket"):
-            series.setdefault(labels, []).append((float(sample.labels["le"]), sample.value))
-        elif sample.name.endswith("_count"):
-            counts[labels] = sample.value
-    assert series.keys() == counts.keys(), family.name
-    for labels, buckets in series.items():
-        cumulative = [count for _, count in sorted(buckets)]
-        assert cumulative == sorted(cumulative), (family.name, labels)
-        assert max(buckets)[0] == math.inf and cumulative[-1] == counts[labels]
-
-
-def scrape(client: httpx.Client) -> dict[Key, float]:
-    answer = client.get("/metrics")
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return parse(answer.text)
-
-
-def grown(before: dict[Key, float], after: dict[Key, float],
-          name: str) -> dict[tuple[str, ...], float]:
-    """How much each series of the metric `name` grew, by its label values."""
-    full = "ec2_connector_" + name
-    return {tuple(v for _, v in labels): after[k] - before.get(k, 0.0)
-            for k in after if k[0] == full and after[k] != before.get(k, 0.0)
-            for labels in (k[1],)}
-
-
 def test_metrics_count_a_known_workload(shared: Shared, ec2: Any) -> None:
     with shared.client("viewer") as viewer, shared.client("ops") as ops:
         before = scrape(viewer)
@@ -331,11 +271,24 @@ def test_metrics_count_a_known_workload(shared: Shared, ec2: Any) -> None:
         ("terminate-instances",): 1}
     assert grown(before, after, "refusals_total") == {("role",): 1, ("actions",): 1}
     assert grown(before, after, "jobs_submitted_total") == {(): 1}
-    assert after[key("audit_write_failures")] == 0
+    assert after[key("audit_write_failures_total")] == 0
+    assert after[key("throttle_waits_total")] == 0  # the service shares no request rate
     assert key("jobs", status="queued") in after and key("calls_in_flight") in after
-    # Bounded label sets: no ids, no principals.
-    assert {name for _, labels in after for name, _ in labels} == {
-        "action", "exitcode", "le", "rule", "code", "status"}
+    assert_bounded(after, shared)
+
+
+def assert_bounded(values: dict[Any, float], shared: Shared) -> None:
+    """Labels hold names from short fixed lists: never a job id, an instance id or a
+    principal, whatever the service has seen."""
+    labels = label_values(values)
+    assert set(labels) <= LABELS, labels
+    with shared.client("boss") as boss:
+        job_ids = {job["job-id"] for job in boss.get("/v1/jobs?limit=1000").json()}
+    unbounded = {*shared.tokens, *shared.tokens.values(), *job_ids, *shared.canned.instance_ids}
+    every = {value for values in labels.values() for value in values}
+    assert not every & unbounded and not any(v.startswith(("i-", "vpc-")) for v in every)
+    assert labels["action"] <= {*catalog.names(), "unknown"}
+    assert all(code.isdigit() for name in ("exitcode", "code") for code in labels[name])
 
 
 def test_a_burst_from_two_principals_keeps_one_line_per_request(
@@ -418,10 +371,29 @@ def test_settings_open_the_schema_and_metrics_and_a_lost_audit_is_counted(
                             headers={"Authorization": f"Bearer {LEGACY}"}, timeout=60)
         assert served.status_code == 200 and served.json()["exitcode"] == 0
         with httpx.Client(base_url=url) as anyone:
-            assert scrape(anyone)[key("audit_write_failures")] == 1
+            assert scrape(anyone)[key("audit_write_failures_total")] == 1
     finally:
         terminate(proc)
     assert "could not write a line" in (tmp_path / "service.log").read_text()
+
+
+def test_metrics_off_count_nothing_and_serve_no_route(
+        moto_server: MotoServer, tmp_path: Path) -> None:
+    config = tmp_path / "service.json"
+    config.write_text(json.dumps({"connectors": {"aws-ec2": {
+        "access-key": "AKIAEXAMPLEEXAMPLE00", "security-key": SECRET, "region": "us-east-1",
+        "endpoint-url": moto_server.url}}}))
+    env = {**clean_env(tmp_path), "EC2_CONNECTOR_TOKEN": LEGACY, "EC2_CONNECTOR_METRICS": "off"}
+    proc = start(tmp_path, env, config)
+    try:
+        with httpx.Client(base_url=env["URL"], timeout=60,
+                          headers={"Authorization": f"Bearer {LEGACY}"}) as client:
+            served = client.post("/v1/connectors/aws-ec2/sync", json={"action": "describe-vpc"})
+            assert served.status_code == 200 and served.json()["exitcode"] == 0
+            off = client.get("/metrics")
+            assert off.status_code == 404 and "metrics are off" in off.json()["message"]
+    finally:
+        terminate(proc)
 
 
 class Receiver:

@@ -20,6 +20,7 @@ from .options import (
     add_allow_volatile,
     add_broker,
     add_output_options,
+    port,
     positive,
     register,
 )
@@ -91,6 +92,10 @@ def add_worker(commands: Any) -> None:
     worker.add_argument("--config", metavar="FILE", help="connector config (JSON)")
     worker.add_argument("--loglevel", default="INFO",
                         help="DEBUG, INFO, WARNING or ERROR (default: %(default)s)")
+    worker.add_argument("--metrics-port", type=port, metavar="N",
+                        help="serve this worker's metrics (Prometheus text) on port N")
+    worker.add_argument("--metrics-host", metavar="HOST",
+                        help="the address the metrics are served on (default: 127.0.0.1)")
     add_allow_volatile(worker)
     add_broker(worker)
     worker.set_defaults(run=cmd_worker)
@@ -218,13 +223,17 @@ def cmd_worker(args: argparse.Namespace, extra: list[str]) -> int:
     broker = args.broker or Settings.from_env().broker
     if not broker:
         raise UsageError(f"worker: give --broker redis://HOST:PORT/DB or set {BROKER_ENV}")
+    if args.metrics_host is not None and args.metrics_port is None:
+        raise UsageError("worker: --metrics-host needs --metrics-port")
     try:
         from ..jobs.worker import serve
     except ImportError as exc:
         raise UsageError(
             f"the worker needs {exc.name}: pip install 'ec2-connector[worker]'") from None
+    metrics = None if args.metrics_port is None else (
+        args.metrics_host or "127.0.0.1", args.metrics_port)
     return serve(broker, args.concurrency, args.config, args.loglevel,
-                 args.allow_volatile_store)
+                 args.allow_volatile_store, metrics)
 
 
 def check_store_at_start(broker: str, allow_volatile: bool) -> None:

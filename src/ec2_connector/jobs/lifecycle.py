@@ -42,7 +42,7 @@ from ..errors import ConnectorError, StoreError, TimedOut, translate
 from ..execution import execute
 from ..request import Request
 from ..response import Response
-from ..runtime import Runtime
+from ..runtime import Counts, Runtime
 from ..settings import DEFAULT_LEASE_S, Settings
 from ..transport.context import READ_ONLY_PREFIXES, Progress
 from . import sealing
@@ -180,9 +180,14 @@ def run(
     if record.reruns:
         response.meta["reruns"] = record.reruns
         response.meta["rerun-reason"] = record.message
+    counts = runtime.counts if runtime is not None else None
     if fence is not None and fence.lost:
+        if counts is not None:
+            counts.add("fencing_refusals")
         return response  # the job is its new holder's: nothing of ours is recorded
-    finish(store, record, holder, response, on_retry=handoff, fenced=fence is not None)
+    if finish(store, record, holder, response, on_retry=handoff,
+              fenced=fence is not None) and counts is not None:
+        counts.add("jobs_ended", ended_status(response).value)
     return response
 
 
@@ -243,7 +248,7 @@ def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
     not leave the job `running` for ever with its response lost. Only the holder of the
     job's latest claim records it (in the same compare-and-set)."""
     fence = record.fence if fenced else None
-    status = _STATUS_BY_EXIT.get(response.exitcode, JobStatus.FAILED)
+    status = ended_status(response)
     envelope = catalog.storable(record.action, response.to_dict())
     for delay in (*FINISH_DELAYS, None):
         try:
@@ -270,16 +275,25 @@ def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
     return False
 
 
-def observe(store: JobStore, record: JobRecord, now: float | None = None) -> JobRecord:
-    """The record as it really is: a live job whose lease lapsed is interrupted."""
+def ended_status(response: Response) -> JobStatus:
+    """The status a job ends in with this response."""
+    return _STATUS_BY_EXIT.get(response.exitcode, JobStatus.FAILED)
+
+
+def observe(store: JobStore, record: JobRecord, now: float | None = None,
+            counts: Counts | None = None) -> JobRecord:
+    """The record as it really is: a live job whose lease lapsed is interrupted (counted
+    in `counts` when this call is the one that marked it)."""
     now = time.time() if now is None else now
     if not record.lapsed(now):
         return record
     message = interrupted_message(record)
     try:
-        store.transition(
-            record.id, [record.status], held_by=record.holder, lapsed_before=now,
-            status=JobStatus.INTERRUPTED, message=message, finished_at=now, lease_until=None)
+        if store.transition(
+                record.id, [record.status], held_by=record.holder, lapsed_before=now,
+                status=JobStatus.INTERRUPTED, message=message, finished_at=now,
+                lease_until=None) and counts is not None:
+            counts.add("lease_expiries")
         return store.get(record.id) or record
     except StoreError:
         # The store cannot take the change now (locked, full): it is still what we saw.
@@ -287,7 +301,8 @@ def observe(store: JobStore, record: JobRecord, now: float | None = None) -> Job
         return record
 
 
-def sweep(store: JobStore, now: float | None = None) -> list[JobRecord]:
+def sweep(store: JobStore, now: float | None = None,
+          counts: Counts | None = None) -> list[JobRecord]:
     """Mark every job whose lease lapsed as interrupted; the records as they are now."""
     now = time.time() if now is None else now
-    return [observe(store, record, now) for record in store.expired(now)]
+    return [observe(store, record, now, counts) for record in store.expired(now)]

@@ -154,6 +154,8 @@ class JobManager:
                  settings: Settings | None = None) -> None:
         self.connectors = connectors
         self.runtime = runtime
+        # What the process's metrics read: lapsed leases seen here, reruns queued here.
+        self.counts = runtime.counts if runtime is not None else None
         if settings is None:
             settings = runtime.settings if runtime is not None else Settings.from_env()
         self.settings = settings
@@ -169,7 +171,7 @@ class JobManager:
             # One sweep on opening, as a worker's sweeper does for the shared store: jobs
             # whose holder died show as interrupted in any listing or query of them.
             with contextlib.suppress(StoreError):
-                lifecycle.sweep(self.store)
+                lifecycle.sweep(self.store, counts=self.counts)
 
     def submit(self, request: Request, *, progress: Progress | None = None,
                resumed_from: str | None = None, job_id: str | None = None,
@@ -279,8 +281,10 @@ class JobManager:
         record = self.store.get(job_id)
         if record is None:
             raise self._missing(job_id)
-        record = lifecycle.observe(self.store, record)
+        record = lifecycle.observe(self.store, record, counts=self.counts)
         if record.status is JobStatus.INTERRUPTED and self.executor.recover(record):
+            if self.counts is not None:
+                self.counts.add("reruns")
             record = self.store.get(record.id) or record
         return record
 
@@ -307,7 +311,7 @@ class JobManager:
         if status is not None and status not in {s.value for s in JobStatus}:
             known = ", ".join(s.value for s in JobStatus)
             raise InvalidRequest(f"unknown job status '{status}' (one of {known})")
-        lifecycle.sweep(self.store)
+        lifecycle.sweep(self.store, counts=self.counts)
         return [Job(self, r.id) for r in self.store.list(limit, status)]
 
     def prune(self, older_than_s: float) -> int:

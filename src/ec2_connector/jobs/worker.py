@@ -18,15 +18,22 @@ AWS chain of its machine) for credentials. No job is lost and none runs twice:
 All of this assumes Redis forgets nothing: a worker refuses to start on a Redis without
 AOF persistence or with an eviction policy (`RedisJobStore.check_durable`), unless told
 that losing jobs is accepted.
+
+With `--metrics-port` a worker serves its metrics (metrics.py) from a thread of its own.
+Its pool is Celery's threads pool, always: every job of the worker runs in this one
+process, so one registry counts them all, and none of prometheus_client's multiprocess
+mode (a directory of files shared by prefork children) is needed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import Connectors
+from ..errors import InvalidRequest
 from ..runtime import Runtime
 from ..settings import Settings
 from ..transport.throttle import TokenBucket
@@ -35,10 +42,13 @@ from .record import JobRecord, JobStatus, new_holder, rerun_advice, rerun_safe
 
 if TYPE_CHECKING:
     from celery import Celery
+    from prometheus_client.core import Metric
 
+    from ..metrics import Metrics, Served
     from .redis import RedisJobStore
 
 TASK = "ec2_connector.run_job"
+QUEUE = "ec2-connector"  # Celery's queue: a list of that name in the broker's Redis
 MAX_RERUNS = 2
 VISIBILITY_TIMEOUT_S = 86_400 + 3_600  # the longest job deadline (a day), and an hour
 RERUN_NOTE = (
@@ -58,7 +68,7 @@ def make_app(broker: str) -> Celery:
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="ec2-connector",
+        task_default_queue=QUEUE,
         broker_connection_timeout=3,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
@@ -117,20 +127,43 @@ class WorkerState:
         self.holder = new_holder()
         self.leases = lifecycle.Leases(self.store, settings.lease_s)
         self.runtime.throttle = TokenBucket(self.store.client, settings.throttle_rate,
-                                            settings.throttle_burst)
+                                            settings.throttle_burst, self.runtime.counts)
+        self.metrics: Metrics | None = None
+        self.served: Served | None = None
         self._stop = threading.Event()
 
     def run(self, job_id: str) -> None:
+        started = time.monotonic()
         response = lifecycle.run(job_id, self.store, self.connectors, self.holder, self.leases,
                                  runtime=self.runtime)
         if response is not None:
             log.info("job %s ended: exitcode %s", job_id, response.exitcode)
+            if self.metrics is not None:
+                self.metrics.observe_call(response.meta.get("action"), response.exitcode,
+                                          time.monotonic() - started, response.meta)
+
+    def serve_metrics(self, host: str, port: int) -> None:
+        """Serve this worker's metrics on host:port; one line (exitcode 2) if it cannot."""
+        from ..metrics import Metrics, jobs_by_status
+
+        self.metrics = Metrics(self.runtime)
+        self.metrics.read(lambda: (queue_depth(self.store), jobs_by_status(self.store)))
+        try:
+            self.served = self.metrics.serve(host, port)
+        except OSError as exc:
+            raise InvalidRequest(f"worker: cannot serve metrics on {host}:{port}: "
+                                 f"{exc.strerror or exc}") from None
+        log.info("metrics at http://%s:%d/metrics", host, self.served.port)
 
     def sweep(self) -> None:
         """Interrupt lapsed jobs; queue again those a lost worker held, up to MAX_RERUNS."""
-        for record in lifecycle.sweep(self.store):
-            if record.status is JobStatus.INTERRUPTED and not requeue(
-                    self.app, self.store, record):
+        counts = self.runtime.counts
+        for record in lifecycle.sweep(self.store, counts=counts):
+            if record.status is not JobStatus.INTERRUPTED:
+                continue
+            if requeue(self.app, self.store, record):
+                counts.add("reruns")
+            else:
                 log.warning("job %s: %s", record.id, record.message)
         self.store.tidy()  # the ids of expired jobs leave the indexes
 
@@ -144,6 +177,16 @@ class WorkerState:
     def stop(self) -> None:
         self._stop.set()
         self.leases.stop()
+        if self.served is not None:
+            self.served.close()
+
+
+def queue_depth(store: RedisJobStore) -> Metric:
+    """Job messages waiting in the broker's queue for a worker."""
+    from ..metrics import gauge
+
+    return gauge("queue_depth", "Job messages waiting in the broker's queue.",
+                 store.client.llen(QUEUE))
 
 
 def requeue(app: Celery, store: RedisJobStore, record: JobRecord) -> bool:
@@ -189,15 +232,19 @@ def quiet_task_lines() -> None:
 
 
 def serve(broker: str, concurrency: int, config: str | None = None,
-          loglevel: str = "INFO", allow_volatile_store: bool = False) -> int:
+          loglevel: str = "INFO", allow_volatile_store: bool = False,
+          metrics: tuple[str, int] | None = None) -> int:
     """Run a worker in this process until it is stopped (threads pool); refused (exitcode
-    2) on a Redis that can lose jobs, unless `allow_volatile_store` (or its setting)."""
+    2) on a Redis that can lose jobs, unless `allow_volatile_store` (or its setting), or
+    when its `metrics` (host, port) cannot be served."""
     app = make_app(broker)
     if config is not None:
         app.conf.ec2_connector_config = config
     logging.basicConfig(level=loglevel, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_task_lines()
     worker_state = state(app)
+    if metrics is not None:
+        worker_state.serve_metrics(*metrics)
     allowed = allow_volatile_store or worker_state.runtime.settings.allow_volatile_store
     warning = worker_state.store.check_durable(allowed)
     if warning is not None:

@@ -5,7 +5,6 @@ layer (service.py), which only asks it and turns its answers into responses.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -16,10 +15,11 @@ from ..actions import catalog
 from ..errors import ConnectorError, InvalidRequest, NotFound
 from ..jobs.record import iso
 from ..jobs.store import DONE
+from ..metrics import known_action
 from . import audit, callbacks
 from .audit import AuditTrail
 from .callbacks import Delivery, Notifier, Pending
-from .metrics import ServiceMetrics, gauge
+from .metrics import ServiceMetrics
 from .principals import Denial, Principal, Principals, authorize
 from .targets import target_ids
 
@@ -32,14 +32,14 @@ if TYPE_CHECKING:
 class Access:
     """The principals, audit trail and metrics of one service."""
 
-    def __init__(self, principals: Principals, trail: AuditTrail,
-                 call: Call | None = None) -> None:
+    def __init__(self, principals: Principals, trail: AuditTrail, call: Call) -> None:
         self.principals = principals
         self.trail = trail
-        self.metrics = ServiceMetrics()
+        # None with metrics off: nothing counted, no /metrics route.
+        self.metrics = ServiceMetrics(call, principals, trail) if call.settings.metrics else None
         self._call = call
         self._notifier: Notifier | None = None
-        urls = call.settings.callback_urls if call is not None else None
+        urls = call.settings.callback_urls
         self.callback_urls = tuple(u.strip() for u in (urls or "").split(",") if u.strip())
 
     @classmethod
@@ -60,7 +60,7 @@ class Access:
 
     def notify(self, principal: Principal, job_id: str, url: str) -> None:
         """POST the job to `url` when it ends (callbacks.py)."""
-        assert self._call is not None and principal.callback_secret is not None
+        assert principal.callback_secret is not None
         if self._notifier is None:
             settings = self._call.settings
             self._notifier = Notifier(
@@ -72,7 +72,8 @@ class Access:
     def _delivered(self, delivery: Delivery) -> None:
         """Count how a callback ended, audit it, and write it into the job's record."""
         pending, url = delivery.pending, _shown(delivery.pending.url)
-        self.metrics.callbacks.inc("delivered" if delivery.delivered else "failed")
+        if self.metrics is not None:
+            self.metrics.callbacks.labels("delivered" if delivery.delivered else "failed").inc()
         now = time.time()
         self.trail.write({
             "time": iso(now), "principal": pending.principal, "event": "callback",
@@ -81,7 +82,6 @@ class Access:
         said = {"url": url, "attempts": delivery.attempts,
                 "outcome": "delivered" if delivery.delivered else "failed",
                 "last-error": delivery.last_error, "at": iso(now)}
-        assert self._call is not None  # only a service with a Call notifies
         try:
             # Only the callback field changes, whatever the job's (ended) status.
             self._call.jobs.store.transition(pending.job_id, DONE, callback=said)
@@ -92,8 +92,8 @@ class Access:
     def authorize(self, principal: Principal, connector: str,
                   body: Mapping[str, Any]) -> Denial | None:
         denial = authorize(principal, connector, body)
-        if denial is not None:
-            self.metrics.refusals.inc(denial.rule)
+        if denial is not None and self.metrics is not None:
+            self.metrics.refusals.labels(denial.rule).inc()
         return denial
 
     def record(self, principal: Principal, request: Request, body: Mapping[str, Any], *,
@@ -101,15 +101,12 @@ class Access:
                response: Mapping[str, Any] | None = None, job_id: str | None = None,
                rule: str | None = None) -> None:
         """One request reached validation and ended so: audit it and count it."""
-        action = _known(request.action)
-        self.metrics.calls.inc(action or "unknown", str(exitcode))
-        self.metrics.latency.observe(time.monotonic() - started, action or "unknown")
-        if job_id is not None:
-            self.metrics.jobs_submitted.inc()
+        action = known_action(request.action)
         meta = (response or {}).get("meta") or {}
-        attempts = meta.get("attempts")
-        if isinstance(attempts, int) and attempts > 1:
-            self.metrics.retries.inc(action or "unknown", by=attempts - 1)
+        if self.metrics is not None:
+            self.metrics.observe_call(action, exitcode, time.monotonic() - started, meta)
+            if job_id is not None:
+                self.metrics.jobs_submitted.inc()
         if not self.trail.enabled:
             return
         line = audit.entry(
@@ -119,24 +116,6 @@ class Access:
             status=status, exitcode=exitcode, message=message, secrets=request.secrets(),
             request_ids=audit.request_ids(response or {}), job_id=job_id, rule=rule)
         self.trail.write(line)
-
-    def scrape(self, call: Call) -> str:
-        """The metrics text: the counters, and gauges read now."""
-        bulkheads = call.runtime.bulkheads
-        gauges = [
-            gauge("calls_in_flight", "Calls to EC2 in flight, every endpoint.",
-                  [({}, bulkheads.in_flight())]),
-            gauge("calls_waiting", "Calls waiting for a place in their endpoint's bulkhead.",
-                  [({}, bulkheads.waiting())]),
-            gauge("audit_write_failures", "Audit lines that could not be written.",
-                  [({}, self.trail.failures)]),
-            gauge("principals", "Principals the service knows.",
-                  [({}, len(self.principals.by_name))]),
-        ]
-        with contextlib.suppress(ConnectorError):  # a store out of reach: no job gauge
-            gauges.append(gauge("jobs", "Jobs in the store that are queued or running "
-                                "(the queue depth).", jobs_by_status(call)))
-        return self.metrics.render(gauges)
 
     def close(self) -> None:
         if self._notifier is not None:
@@ -180,19 +159,3 @@ def one_job(call: Call, principal: Principal, job_id: str) -> dict[str, Any]:
     if not may_see(principal, record):
         raise NotFound(f"no job with id '{job_id}'")
     return record.public()
-
-
-def _known(action: str | None) -> str | None:
-    """The catalog's name for `action` (an alias gives its action), None if unknown."""
-    if not action:
-        return None
-    try:
-        return catalog.get(action).name
-    except InvalidRequest:
-        return None
-
-
-def jobs_by_status(call: Call, window: int = 10_000) -> list[tuple[dict[str, str], float]]:
-    """Jobs queued and running in the store (at most `window` of each): the queue depth."""
-    return [({"status": status}, len(call.jobs.store.list(window, status)))
-            for status in ("queued", "running")]

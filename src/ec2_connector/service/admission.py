@@ -15,6 +15,7 @@ request is answered at once with a 503 envelope instead of queueing without end.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from typing import Any
 
@@ -117,3 +118,13 @@ async def _busy(send: Send, limit: int) -> None:
                (b"content-length", str(len(body)).encode()), (b"retry-after", b"1")]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine's loopback (where `serve` may listen without a token)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name may resolve to any address: treat it as public

@@ -20,7 +20,6 @@ not hold each other up. Only this module and the `serve` command import FastAPI 
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
 import logging
 import time
@@ -49,7 +48,7 @@ from ..response import error_envelope
 from ..settings import TOKEN_ENV, Settings
 from ..spec.params import String, StringList, canonical
 from .access import Access, one_job, visible_jobs
-from .admission import Admission, bounded_protocol
+from .admission import Admission, bounded_protocol, is_loopback
 from .metrics import CONTENT_TYPE, ServiceMetrics
 from .openapi import openapi, request_body
 from .principals import Principal, Principals
@@ -157,7 +156,9 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
     @app.get("/metrics", include_in_schema=False,
              dependencies=[open_to if settings.public_metrics else guarded])
     async def metrics() -> HTTPResponse:
-        text = await threads.run(partial(access.scrape, service_call))
+        if access.metrics is None:  # counting is off ($EC2_CONNECTOR_METRICS)
+            raise Rejected(404, "no such route: the service's metrics are off")
+        text = await threads.run(access.metrics.exposition)
         return HTTPResponse(text, 200, media_type=CONTENT_TYPE)
 
     return app
@@ -444,7 +445,7 @@ class Guard:
                 await _send_raw(send, 500, error_envelope(translate(exc)))
         finally:
             if self.metrics is not None:
-                self.metrics.responses.inc(str(status))
+                self.metrics.responses.labels(str(status)).inc()
             client = (scope.get("client") or ("-",))[0]
             took = (time.monotonic() - started) * 1000
             log.info('%s "%s %s" %s %.0fms', client, scope["method"], scope["path"], status, took)
@@ -456,15 +457,6 @@ async def _send_raw(send: Send, status: int, body: dict[str, Any]) -> None:
                (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name may resolve to any address: treat it as public
 
 
 def log_config() -> dict[str, Any]:

@@ -11,9 +11,11 @@ call's deadline (then it is exitcode 3, as any wait would be).
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..runtime import Counts
     from .context import Context
 
 PREFIX = "ec2-connector:throttle:"
@@ -37,19 +39,28 @@ return wait
 class TokenBucket:
     """`rate` requests per second per account and region, bursts up to `burst`."""
 
-    def __init__(self, redis_client: Any, rate: int, burst: int | None = None) -> None:
+    def __init__(self, redis_client: Any, rate: int, burst: int | None = None,
+                 counts: Counts | None = None) -> None:
         self.rate = rate
         self.burst = burst or rate
+        self.counts = counts  # requests that waited, and how long: the worker's metrics
         self._take = redis_client.register_script(_TAKE)
 
     def __call__(self, ctx: Context) -> None:
         key = bucket_key(ctx.target.access_key or ctx.target.profile or "default",
                          ctx.target.region)
-        while True:
-            wait_ms = int(self._take(keys=[key], args=[self.rate, self.burst]))
-            if wait_ms <= 0:
-                return
-            ctx.sleep(wait_ms / 1000)  # never past the deadline; wakes if abandoned
+        waiting_since = None
+        try:
+            while True:
+                wait_ms = int(self._take(keys=[key], args=[self.rate, self.burst]))
+                if wait_ms <= 0:
+                    return
+                waiting_since = waiting_since or time.monotonic()
+                ctx.sleep(wait_ms / 1000)  # never past the deadline; wakes if abandoned
+        finally:
+            if waiting_since is not None and self.counts is not None:
+                self.counts.add("throttle_waits")
+                self.counts.add("throttle_wait_seconds", by=time.monotonic() - waiting_since)
 
 
 def bucket_key(account: str, region: str) -> str:
