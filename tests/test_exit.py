@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import ec2_connector
 from ec2_connector.jobs.record import JobRecord, JobStatus
 from ec2_connector.jobs.store import SQLiteJobStore
 from tests.harness import EndlessBodyServer, SilentServer
@@ -171,6 +172,16 @@ def test_ctrl_c_ends_jobs_wait_and_the_job_goes_on(tmp_path: Path, silent: Silen
         os.kill(int(holder.split(":")[1]), signal.SIGTERM)  # the runner is this test's to stop
 
 
+def _before_our_code(stderr: str) -> bool:
+    """An interruption Python itself reported before any line of our package ran."""
+    if stderr.startswith("Could not import runpy module"):
+        return True
+    package = str(Path(ec2_connector.__file__).parent)
+    frames = re.findall(r'File "([^"]+)"', stderr)
+    return stderr.rstrip().endswith("KeyboardInterrupt") and not any(
+        frame.startswith(package) for frame in frames)
+
+
 def test_ctrl_c_while_the_command_is_starting_is_one_line_and_130(
     tmp_path: Path, silent: SilentServer
 ) -> None:
@@ -197,9 +208,10 @@ def test_ctrl_c_while_the_command_is_starting_is_one_line_and_130(
                 stdout, stderr = proc.communicate(timeout=10)
             finally:
                 terminate(proc)
-            if stderr.startswith("Could not import runpy module"):
-                # The interpreter was still importing `runpy` for `-m` (a loaded machine
-                # starts slowly): nothing of ours had run, nothing of ours could answer.
+            if _before_our_code(stderr):
+                # The interpreter was still starting (importing `runpy` for `-m`, or
+                # finding our package on the path; a loaded machine starts slowly):
+                # nothing of ours had run, nothing of ours could answer.
                 before_ours += 1
                 continue
             if (proc.returncode, stdout, stderr) != (130, "", "ec2-connector: interrupted\n"):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import warm
+
 TIMEOUT = 60
 
 
@@ -26,6 +28,10 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def run_cli(
     env: dict[str, str], *args: str, stdin: str | None = None, stderr: Any = subprocess.PIPE
 ) -> subprocess.CompletedProcess[str]:
+    """One run of the command, as a fresh process forked from a warm one (warm.py);
+    COLD_CLI=1 in the tests' environment starts each run from scratch instead."""
+    if not os.environ.get("COLD_CLI"):
+        return warm.zygote().run(list(args), env, stdin, stderr, TIMEOUT)
     return subprocess.run(
         [sys.executable, "-m", "ec2_connector.cli", *args], input=stdin, env=env,
         stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=TIMEOUT,

@@ -7,11 +7,11 @@ import sys
 from typing import Any
 
 
-def terminate(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within 10 s; always reaped."""
+def terminate(proc: subprocess.Popen[Any], grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds; always reaped."""
     proc.terminate()
     try:
-        proc.wait(10)
+        proc.wait(grace)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)

@@ -514,3 +514,48 @@ def test_error_xml_parses_with_botocore() -> None:
     parsed = parse_ec2(body, "DescribeInstances", status=503)
     assert parsed["Error"] == {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}
     assert parsed["ResponseMetadata"]["RequestId"] == "req-123"
+
+
+# --------------------------------------------------------------------------- warm CLI
+
+
+def test_a_warm_run_answers_as_a_cold_one(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output, exit code and what stdin gives are the same, forked warm or started cold."""
+    import json
+
+    from tests.harness.cli import clean_env, run_cli
+
+    env = clean_env(tmp_path)
+    cases: list[tuple[tuple[str, ...], str | None]] = [
+        (("call", "stop-instances", "instance-id=i-bad"), None),
+        (("call", "--request", "-", "--dry-run"), json.dumps({"action": "no-such-action"})),
+        (("--version",), None),
+    ]
+    answers = {}
+    for cold in ("", "1"):
+        monkeypatch.setenv("COLD_CLI", cold)
+        answers[cold] = [
+            (r.returncode, re.sub(r'"duration-ms": \d+', "", r.stdout), r.stderr)
+            for r in (run_cli(env, *args, stdin=stdin) for args, stdin in cases)]
+    assert answers[""] == answers["1"]
+    assert [code for code, _, _ in answers[""]] == [2, 2, 0]
+
+
+def test_a_warm_run_reads_its_own_environment_and_is_cut_at_its_timeout(tmp_path: Any) -> None:
+    import os
+    import subprocess
+
+    from tests.harness.cli import clean_env
+    from tests.harness.faults import SilentServer
+    from tests.harness.warm import zygote
+
+    env = {**clean_env(tmp_path), "EC2_CONNECTOR_CONFIG": str(tmp_path / "missing.json")}
+    result = zygote().run(["call", "describe-instances"], env, None, subprocess.PIPE, 60)
+    assert result.returncode == 2 and "missing.json" in result.stderr, result.stderr
+    assert "EC2_CONNECTOR_CONFIG" not in os.environ
+    with SilentServer() as silent:
+        began = time.monotonic()
+        with pytest.raises(subprocess.TimeoutExpired):
+            zygote().run(["call", "describe-instances", f"endpoint-url={silent.url}",
+                          "--timeout", "60000"], clean_env(tmp_path), None, subprocess.PIPE, 1)
+        assert time.monotonic() - began < 30

@@ -212,7 +212,8 @@ def run_as_worker(broker: str, config: dict[str, Any], job_id: str,
         store.close()
 
 
-@pytest.mark.parametrize(("key", "exitcode"), [(None, 2), (OTHER_KEY, 5)])
+@pytest.mark.parametrize(("key", "exitcode"), [(None, 2), (OTHER_KEY, 5)],
+                         ids=["no-key", "other-key"])
 def test_a_worker_without_the_key_fails_the_job_and_sends_nothing(
     broker: str, capture: CaptureServer, key: str | None, exitcode: int
 ) -> None:
