@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,15 @@ class Console:
     audit: Path
     service: ServiceProcess
 
-    def signed_in(self, who: str) -> httpx.Client:
+    @contextmanager
+    def signed_in(self, who: str) -> Iterator[httpx.Client]:
         """A client holding `who`'s session cookie, as a browser would after sign-in."""
-        client = httpx.Client(base_url=self.url, timeout=30)
-        form = client.get("/console/sign-in")
-        nonce = csrf_of(form.text)
-        done = client.post("/console/sign-in", data={"csrf": nonce, "token": TOKENS[who]})
-        assert done.status_code == 303, done.text
-        return client
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            form = client.get("/console/sign-in")
+            nonce = csrf_of(form.text)
+            done = client.post("/console/sign-in", data={"csrf": nonce, "token": TOKENS[who]})
+            assert done.status_code == 303, done.text
+            yield client
 
 
 def csrf_of(page: str) -> str:

@@ -1,0 +1,174 @@
+"""The console over plain HTTP, against a real service process and moto: its cookie, its
+CSRF checks, its refusals, and hostile strings shown as text; read back with boto3."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+
+from tests.conftest import launch
+from tests.service.console.conftest import TOKENS, Console, csrf_of
+
+
+def states(ec2: Any, ids: list[str]) -> list[str]:
+    found = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    by_id = {i["InstanceId"]: i["State"]["Name"] for r in found for i in r["Instances"]}
+    return [by_id[i] for i in ids]
+
+
+def audit_lines(console: Console) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in console.audit.read_text().splitlines()]
+
+
+def test_the_session_cookie_is_http_only_strict_and_holds_no_token(console: Console) -> None:
+    with httpx.Client(base_url=console.url) as client:
+        form = client.get("/console/sign-in")
+        done = client.post("/console/sign-in", data={"csrf": csrf_of(form.text),
+                                                     "token": TOKENS["ops"]})
+    assert done.status_code == 303 and done.headers["location"] == "/console/jobs"
+    (set_cookie,) = done.headers.get_list("set-cookie")
+    name, _, rest = set_cookie.partition("=")
+    value = rest.split(";")[0]
+    assert name == "console-session" and len(value) >= 40
+    flags = {f.strip() for f in set_cookie.split(";")[1:]}
+    assert {"HttpOnly", "SameSite=Strict", "Path=/console"} <= flags
+    assert "Secure" not in flags  # plain http on loopback; https adds it
+    assert TOKENS["ops"] not in set_cookie
+    assert "default-src 'none'" in done.headers["content-security-policy"]
+
+
+def test_not_signed_in_pages_redirect_and_the_rest_is_401(console: Console) -> None:
+    with httpx.Client(base_url=console.url) as client:
+        page = client.get("/console/jobs")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/console/sign-in?next=/console/jobs"
+        assert client.get("/console/jobs.json").status_code == 401
+        assert client.post("/console/actions/stop-instances/run", data={}).status_code == 401
+        forged = client.get("/console/me", headers={"Cookie": "console-session=forged"})
+        assert forged.status_code == 303
+        form = client.get("/console/sign-in")
+        wrong = client.post("/console/sign-in", data={"csrf": csrf_of(form.text),
+                                                      "token": "not-a-token"})
+        assert wrong.status_code == 401 and "wrong token" in wrong.text
+        assert "console-session" not in wrong.headers.get("set-cookie", "")
+    # The sign-in form's own CSRF token: without its cookie's twin, refused.
+    with httpx.Client(base_url=console.url, headers={"Cookie": "console-sign-in=y"}) as bare:
+        assert bare.post("/console/sign-in", data={"csrf": "x", "token": TOKENS["ops"]}
+                         ).status_code == 403
+    with httpx.Client(base_url=console.url) as client:
+        # After sign-in, only a console path of ours: never another site.
+        nonce = csrf_of(client.get("/console/sign-in").text)
+        sent = client.post("/console/sign-in?next=//elsewhere.example/x",
+                           data={"csrf": nonce, "token": TOKENS["ops"]})
+        assert sent.headers["location"] == "/console/jobs"
+
+
+def test_a_post_without_its_csrf_token_is_refused_and_changes_nothing(
+        console: Console, ec2: Any, image_id: str) -> None:
+    ids = launch(ec2, image_id)
+    with console.signed_in("ops") as client:
+        csrf = csrf_of(client.get("/console/actions/stop-instances").text)
+        form = {"connector": "aws-ec2", "p:instance-id": ids[0]}
+        dry = client.post("/console/actions/stop-instances/run", data={"csrf": csrf, **form})
+        assert dry.status_code == 200 and "it would touch" in dry.text and ids[0] in dry.text
+        nonce = re.search(r'name="confirm" value="([^"]+)"', dry.text)
+        assert nonce is not None
+        confirmed = {**form, "confirm": nonce.group(1)}
+        before = len(audit_lines(console))
+        for forged in ({}, {"csrf": ""}, {"csrf": "not-the-token"}):
+            refused = client.post("/console/actions/stop-instances/run",
+                                  data={**confirmed, **forged})
+            assert refused.status_code == 403 and "CSRF" in refused.text
+        assert states(ec2, ids) == ["running"]
+        assert len(audit_lines(console)) == before  # nothing reached the gate
+        # Sign-out is a form too: without the token the session lives on.
+        assert client.post("/console/sign-out", data={}).status_code == 403
+        assert client.get("/console/me").status_code == 200
+        # With the token, the confirmation runs the stop as a job, once.
+        done = client.post("/console/actions/stop-instances/run",
+                           data={**confirmed, "csrf": csrf})
+        assert done.status_code == 303 and done.headers["location"].startswith("/console/jobs/")
+        again = client.post("/console/actions/stop-instances/run",
+                            data={**confirmed, "csrf": csrf})
+        assert again.status_code == 403 and "used already" in again.text
+        job = client.get(done.headers["location"] + ".json").json()
+        assert job["action"] == "stop-instances" and job["submitted-by"] == "ops"
+
+
+def test_a_confirmation_runs_only_what_the_dry_run_showed(
+        console: Console, ec2: Any, image_id: str) -> None:
+    ids = launch(ec2, image_id, 2)
+    with console.signed_in("ops") as client:
+        csrf = csrf_of(client.get("/console/actions/stop-instances").text)
+        dry = client.post("/console/actions/stop-instances/run",
+                          data={"csrf": csrf, "connector": "aws-ec2", "p:instance-id": ids[0]})
+        nonce = re.search(r'name="confirm" value="([^"]+)"', dry.text)
+        assert nonce is not None
+        swapped = client.post("/console/actions/stop-instances/run", data={
+            "csrf": csrf, "connector": "aws-ec2", "p:instance-id": ids[1],
+            "confirm": nonce.group(1)})
+        assert swapped.status_code == 403 and "other parameters" in swapped.text
+    with console.signed_in("boss") as other:  # another session cannot spend it either
+        csrf = csrf_of(other.get("/console/me").text)
+        stolen = other.post("/console/actions/stop-instances/run", data={
+            "csrf": csrf, "connector": "aws-ec2", "p:instance-id": ids[0],
+            "confirm": nonce.group(1)})
+        assert stolen.status_code == 403
+    assert states(ec2, ids) == ["running", "running"]
+
+
+def test_a_viewer_is_refused_a_stop_by_the_api_rule_and_nothing_is_sent(
+        console: Console, ec2: Any, image_id: str) -> None:
+    ids = launch(ec2, image_id)
+    with console.signed_in("viewer") as client:
+        csrf = csrf_of(client.get("/console/actions/stop-instances").text)
+        refused = client.post("/console/actions/stop-instances/run", data={
+            "csrf": csrf, "connector": "aws-ec2", "p:instance-id": ids[0]})
+    assert refused.status_code == 403
+    assert "forbidden: principal &#x27;viewer&#x27; (viewer) runs read-only actions only" in (
+        refused.text)
+    assert states(ec2, ids) == ["running"]
+    line = audit_lines(console)[-1]
+    assert (line["principal"], line["action"], line["rule"], line["status"]) == (
+        "viewer", "stop-instances", "role", 403)
+
+
+def test_bad_values_get_the_cli_s_line_and_nothing_runs(console: Console) -> None:
+    with console.signed_in("ops") as client:
+        csrf = csrf_of(client.get("/console/actions/stop-instances").text)
+        bad = client.post("/console/actions/stop-instances/run", data={
+            "csrf": csrf, "connector": "aws-ec2", "p:instance-id": "i-nope"})
+        missing = client.post("/console/actions/stop-instances/run", data={
+            "csrf": csrf, "connector": "aws-ec2"})
+    assert bad.status_code == 400 and 'role="alert"' in bad.text
+    assert "expected a value like &#x27;i-0123456789abcdef0&#x27;" in bad.text
+    assert missing.status_code == 400 and "instance-id" in missing.text
+    assert 'value="i-nope"' in bad.text  # the form comes back as it was filled
+
+
+def test_hostile_strings_are_shown_as_text(console: Console, ec2: Any, image_id: str) -> None:
+    ids = launch(ec2, image_id)
+    hostile = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    ec2.create_tags(Resources=ids, Tags=[{"Key": "Name", "Value": hostile}])
+    with console.signed_in("viewer") as client:
+        csrf = csrf_of(client.get("/console/actions/describe-instances").text)
+        page = client.post("/console/actions/describe-instances/run", data={
+            "csrf": csrf, "connector": "aws-ec2", "p:instance-id": ids[0]})
+        searched = client.get("/console/jobs", params={"q": hostile})
+    assert page.status_code == 200 and ids[0] in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    for text in (page.text, searched.text):
+        assert "<script>alert" not in text and "<img src=x" not in text
+
+
+def test_the_assets_are_our_own_files(console: Console) -> None:
+    with httpx.Client(base_url=console.url) as client:
+        css = client.get("/console/static/console.css")
+        js = client.get("/console/static/console.js")
+        assert client.get("/console/static/..%2Fapp.py").status_code == 404
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert js.status_code == 200 and "textContent" in js.text
+    assert "http" not in css.text + js.text.replace("window.location", "")
