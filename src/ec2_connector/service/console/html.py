@@ -46,8 +46,11 @@ def table(columns: list[str], rows: Iterable[Iterable[Any]], *, caption: str | N
           **attrs: Any) -> Safe:
     """A table with a header row; each cell is escaped (a dict or list as compact JSON)."""
     head = h("thead", None, h("tr", None, [h("th", {"scope": "col"}, c) for c in columns]))
-    body = h("tbody", attrs.pop("tbody", None),
-             [h("tr", None, [h("td", None, cell(v)) for v in row]) for row in rows])
+    # Each cell names its column: at a phone's width a row is drawn as a card (CSS).
+    body = h("tbody", attrs.pop("tbody", None), [
+        h("tr", None, [h("td", {"data-label": c}, cell(v)) for c, v in zip(columns, row,
+                                                                          strict=False)])
+        for row in rows])
     return h("div", {"class": "scroll"},
              h("table", attrs, h("caption", None, caption) if caption else None, head, body))
 

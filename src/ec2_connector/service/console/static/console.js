@@ -5,8 +5,11 @@
 (function () {
   const EVERY_MS = 1500;
 
+  const LABELS = ["job", "status", "action", "connector", "submitted by", "age", "message"];
+
   function cell(row, content) {
     const td = document.createElement("td");
+    td.dataset.label = LABELS[row.children.length];
     if (content instanceof Node) td.appendChild(content); else td.textContent = content;
     row.appendChild(td);
   }
