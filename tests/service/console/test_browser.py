@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -53,7 +54,9 @@ class Shared:
         self.until(lambda d: d.current_url.endswith("/console/jobs"))
 
     def until(self, check: Callable[[Any], Any], seconds: float = 30) -> Any:
-        return WebDriverWait(self.driver, seconds, poll_frequency=0.1).until(check)
+        # A page that reloads itself (a job's, when it ends) leaves stale elements behind.
+        return WebDriverWait(self.driver, seconds, poll_frequency=0.1, ignored_exceptions=(
+            StaleElementReferenceException, NoSuchElementException)).until(check)
 
     def text(self) -> str:
         return str(self.driver.find_element(By.TAG_NAME, "main").text)
@@ -95,7 +98,8 @@ def test_a_job_appears_and_finishes_live_and_its_results_open(
     shared.until(lambda d: d.find_elements(By.XPATH, row))
     shared.until(lambda d: "succeeded" in d.find_element(By.XPATH, row).text)
     assert shared.driver.execute_script("return window.stayed") == "no reload"
-    shared.driver.find_element(By.XPATH, f"{row}/td/a").click()
+    # The list is redrawn every 1.5 s: a link found just before a redraw is stale.
+    shared.until(lambda d: d.find_element(By.XPATH, f"{row}/td/a").click() or True)
     shared.until(lambda d: d.current_url.endswith(f"/console/jobs/{job_id}"))
     per_instance = shared.driver.find_element(By.CSS_SELECTOR, "table.items-stop-instance-list")
     assert all(i in per_instance.text for i in ids)

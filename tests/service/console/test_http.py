@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import httpx
 
+from ec2_connector.jobs.record import JobStatus
+from ec2_connector.jobs.store import SQLiteJobStore
 from tests.conftest import launch
+from tests.harness.jobs import record
 from tests.service.console.conftest import TOKENS, Console, csrf_of
 
 
@@ -149,6 +153,25 @@ def test_bad_values_get_the_cli_s_line_and_nothing_runs(console: Console) -> Non
     assert 'value="i-nope"' in bad.text  # the form comes back as it was filled
 
 
+def test_a_secret_typed_into_a_form_is_never_sent_back(console: Console, ec2: Any,
+                                                       image_id: str) -> None:
+    secret = "user-data-that-must-not-come-back"
+    with console.signed_in("ops") as client:
+        csrf = csrf_of(client.get("/console/actions/run-instances").text)
+        bad = client.post("/console/actions/run-instances/run", data={
+            "csrf": csrf, "connector": "aws-ec2", "p:image-id": "not-an-image",
+            "p:user-data": secret})
+        dry = client.post("/console/actions/run-instances/run", data={
+            "csrf": csrf, "connector": "aws-ec2", "p:image-id": image_id,
+            "p:instance-type": "t2.micro", "p:user-data": secret})
+    assert bad.status_code == 400 and "image-id" in bad.text
+    assert dry.status_code == 200 and 'name="confirm"' in dry.text, dry.text
+    for page in (bad.text, dry.text):
+        assert secret not in page
+    assert 'name="p:' not in dry.text  # the confirmation carries a nonce, not parameters
+    assert ec2.describe_instances()["Reservations"] == []  # a dry run launched nothing
+
+
 def test_hostile_strings_are_shown_as_text(console: Console, ec2: Any, image_id: str) -> None:
     ids = launch(ec2, image_id)
     hostile = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -172,3 +195,40 @@ def test_the_assets_are_our_own_files(console: Console) -> None:
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert js.status_code == 200 and "textContent" in js.text
     assert "http" not in css.text + js.text.replace("window.location", "")
+
+
+def test_resume_as_the_role_allows(console: Console, ec2: Any, image_id: str) -> None:
+    """Interrupted jobs (as a lost process leaves them) in the service's own store: the
+    operator resumes its stop; the viewer's stop is refused by the API's role rule."""
+    ids = launch(ec2, image_id)
+    store = SQLiteJobStore(console.service.home)
+    for job_id, who in (("0" * 31 + "1", "ops"), ("0" * 31 + "2", "viewer")):
+        store.add(record(job_id, action="stop-instances", params={"instance-id": ids},
+                         status=JobStatus.INTERRUPTED, submitted_by=who, target={}))
+    store.close()
+    with console.signed_in("viewer") as client:
+        page = client.get("/console/jobs/" + "0" * 31 + "2")
+        assert page.status_code == 200 and ">resume</button>" not in page.text
+        refused = client.post(f"/console/jobs/{'0' * 31}2/resume",
+                              data={"csrf": csrf_of(page.text)})
+        assert refused.status_code == 403 and "runs read-only actions only" in refused.text
+        line = audit_lines(console)[-1]
+        assert (line["principal"], line["rule"], line["status"]) == ("viewer", "role", 403)
+        hidden = client.get("/console/jobs/" + "0" * 31 + "1")  # another's job: not found
+        assert hidden.status_code == 404
+    with console.signed_in("ops") as client:
+        page = client.get("/console/jobs/" + "0" * 31 + "1")
+        assert ">resume</button>" in page.text
+        assert client.post(f"/console/jobs/{'0' * 31}1/resume", data={}).status_code == 403
+        resumed = client.post(f"/console/jobs/{'0' * 31}1/resume",
+                              data={"csrf": csrf_of(page.text)})
+        assert resumed.status_code == 303, resumed.text
+        new = resumed.headers["location"] + ".json"
+        deadline = time.monotonic() + 30
+        while client.get(new).json()["status"] != "succeeded":
+            assert time.monotonic() < deadline, client.get(new).text
+            time.sleep(0.1)
+        old = client.get(f"/console/jobs/{'0' * 31}1.json").json()
+    assert old["status"] == "resumed" and states(ec2, ids) == ["stopped"]
+    line = audit_lines(console)[-1]
+    assert line["message"] == f"resumed job {'0' * 31}1" and line["principal"] == "ops"

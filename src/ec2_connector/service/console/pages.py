@@ -85,6 +85,8 @@ def _field(param: Mapping[str, Any], value: str) -> Safe:
              " (JSON or key=value)" if kind == "object" else "")
     common = {"id": ident, "name": f"p:{name}", "aria-describedby": hint_id,
               "required": param["required"]}
+    if param.get("secret"):
+        value = ""  # a secret is typed again, never sent back in a page
     if kind == "boolean":
         box = h("input", {**common, "type": "checkbox", "value": "true",
                           "checked": value == "true", "required": False})
@@ -102,11 +104,10 @@ def _field(param: Mapping[str, Any], value: str) -> Safe:
     return h("div", {"class": "field"}, h("label", {"for": ident}, name, star), control, hint)
 
 
-def confirm(name: str, connector: str, body: Mapping[str, Any], csrf: str, nonce: str,
-            targets: list[str], dry_run: Mapping[str, Any] | None) -> Safe:
+def confirm(name: str, connector: str, csrf: str, nonce: str, targets: list[str],
+            dry_run: Mapping[str, Any] | None) -> Safe:
     """The dry run's outcome and what a real run would touch, then one button to run it."""
     shown = targets or ["(none named: see the dry run's answer)"]
-    kept = [hidden(f"p:{k}", v) for k, v in body.items() if k != "action"]
     return Safe(
         h("h2", None, "dry run") + (envelope(dry_run) if dry_run else h(
             "p", None, "this action has no dry run in EC2; nothing was sent"))
@@ -114,8 +115,8 @@ def confirm(name: str, connector: str, body: Mapping[str, Any], csrf: str, nonce
         + h("ul", {"class": "targets"}, [h("li", None, h("code", None, t)) for t in shown])
         + h("form", {"method": "post", "action": f"/console/actions/{name}/run",
                      "class": "card"},
-            hidden("csrf", csrf), hidden("confirm", nonce), hidden("connector", connector),
-            kept, h("p", None, f"run {name} on connector {connector} for real?"),
+            hidden("csrf", csrf), hidden("confirm", nonce),
+            h("p", None, f"run {name} on connector {connector} for real?"),
             h("button", {"type": "submit", "id": "confirm", "class": "danger"},
               f"yes, run {name}"), " ",
             h("a", {"href": f"/console/actions/{name}"}, "cancel")))

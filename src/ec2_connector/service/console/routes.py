@@ -74,7 +74,7 @@ class Console:
 
     def __init__(self, call: Call, threads: Threads, access: Access) -> None:
         self.call, self.threads, self.access = call, threads, access
-        self.sessions = Sessions()
+        self.sessions = Sessions(call.settings.console_session_s)
         self.runs = Runs(call, access, self.sessions, threads)
 
     # ------------------------------------------------------------------ sessions
@@ -165,10 +165,14 @@ class Console:
         rows = await self._jobs(session, request)
         return HTTPResponse(json.dumps(rows), 200, HEADERS, "application/json")
 
-    async def _job(self, session: Session, job_id: str) -> dict[str, Any]:
+    async def _job(self, session: Session, job_id: str, *, as_json: bool = False
+                   ) -> dict[str, Any]:
         try:
             return await self.threads.run(partial(one_job, self.call, session.principal, job_id))
         except (NotFound, InvalidRequest) as exc:
+            if as_json:
+                raise Stop(HTTPResponse(json.dumps({"message": exc.message}), 404, HEADERS,
+                                        "application/json")) from None
             raise Stop(self.page(session, "no such job", pages.refused(exc.message),
                                  status=404)) from None
 
@@ -184,20 +188,21 @@ class Console:
     @stops
     async def job_json(self, request: Request) -> HTTPResponse:
         session = self.session(request, page_wanted=False)
-        job = await self._job(session, request.path_params["job_id"])
+        job = await self._job(session, request.path_params["job_id"], as_json=True)
         return HTTPResponse(json.dumps(results.row(job)), 200, HEADERS, "application/json")
 
     @stops
     async def resume(self, request: Request) -> HTTPResponse:
         session, _ = await self.posted(request)
         job = await self._job(session, request.path_params["job_id"])
-        why = self.runs.may_resume(session.principal, job)
+        why = self.runs.may_resume(session.principal, job, asked=True)
         if why is not None:
             return self.page(session, "refused", pages.refused(why), status=403)
         try:
             new = await self.threads.run(partial(self.call.jobs.resume, job["job-id"]))
         except ConnectorError as exc:
             return self.page(session, "not resumed", pages.refused(exc.message), status=400)
+        self.runs.audit_resume(session.principal, job, new.id)
         return redirect(f"/console/jobs/{new.id}")
 
     # ------------------------------------------------------------------ actions, me

@@ -28,7 +28,7 @@ from ..principals import Principal, authorize
 from ..targets import target_ids
 from . import pages
 from .html import Safe
-from .sessions import Session, Sessions, digest
+from .sessions import Confirmation, Session, Sessions
 
 # What a run ends in: the HTTP status, the page's title and body, or where to go instead.
 Outcome = tuple[int, str, Safe, str | None]
@@ -47,13 +47,29 @@ class Runs:
         return pages.run_form(described, self.connectors(session.principal), session.csrf,
                               values, error)
 
-    def may_resume(self, principal: Principal, job: Mapping[str, Any]) -> str | None:
-        """Why `principal` may not resume this job (None: it may), by the API's rules."""
+    def may_resume(self, principal: Principal, job: Mapping[str, Any], *,
+                   asked: bool = False) -> str | None:
+        """Why `principal` may not resume this job (None: it may), by the API's rules;
+        `asked`: a resume was asked for, so a refusal is counted and audited."""
         if job["status"] != JobStatus.INTERRUPTED.value:
             return f"job {job['job-id']} is {job['status']}: only an interrupted job resumes"
-        denial = authorize(principal, job["connector"],
-                           {**(job.get("params") or {}), "action": job["action"]})
-        return None if denial is None else denial.message
+        body = {**(job.get("params") or {}), "action": job["action"]}
+        if not asked:
+            denial = authorize(principal, job["connector"], body)
+            return None if denial is None else denial.message
+        denial = self.access.authorize(principal, job["connector"], body)
+        if denial is None:
+            return None
+        self.access.record(principal, as_request(job["connector"], body), body,
+                           started=time.monotonic(), status=403, exitcode=2,
+                           message=denial.message, rule=denial.rule)
+        return denial.message
+
+    def audit_resume(self, principal: Principal, job: Mapping[str, Any], new_id: str) -> None:
+        body = {**(job.get("params") or {}), "action": job["action"]}
+        self.access.record(principal, as_request(job["connector"], body), body,
+                           started=time.monotonic(), status=202, exitcode=0,
+                           message=f"resumed job {job['job-id']}", job_id=new_id)
 
     async def run(self, session: Session, described: Mapping[str, Any],
                   form: Mapping[str, str]) -> Outcome:
@@ -67,14 +83,14 @@ class Runs:
             return status, name, Safe((shown or "") + pages.action(described, form_again)), None
 
         try:
+            if "confirm" in form:  # the connector and parameters are the confirmation's
+                return await self.confirmed(session, name, form)
             check_connector(self.call, connector)
             if not described["mutating"]:
                 response = await self.execute(session.principal, connector, body)
                 if response["exitcode"] == 2:
                     return again(response["message"])
                 return 200, f"{name}: result", pages.outcome(response), None
-            if "confirm" in form:
-                return await self.confirmed(session, connector, body, form["confirm"])
             return await self.dry_run(session, described, connector, body, again)
         except Rejected as exc:
             if exc.status == 403:
@@ -101,18 +117,20 @@ class Runs:
                 action.validate({k: v for k, v in body.items() if k != "action"})
             except InvalidRequest as exc:
                 return again(exc.message)
-        nonce = self.sessions.confirmation(session, digest(connector, body))
-        main = pages.confirm(action.name, connector, body, session.csrf, nonce,
+        nonce = self.sessions.confirmation(session, connector, body)
+        main = pages.confirm(action.name, connector, session.csrf, nonce,
                              target_ids(action, body), response)
         return 200, f"{action.name}: confirm", main, None
 
-    async def confirmed(self, session: Session, connector: str, body: dict[str, Any],
-                        nonce: str) -> Outcome:
-        if not self.sessions.confirm(session, nonce, digest(connector, body)):
+    async def confirmed(self, session: Session, name: str, form: Mapping[str, str]
+                        ) -> Outcome:
+        """Run, as a job, the request whose dry run this session was shown."""
+        found = self.sessions.confirm(session, form["confirm"])
+        if found is None or found.body.get("action") != name or _changed(form, found):
             return 403, "refused", pages.refused(
                 "refused: this confirmation was used already, has expired, or was given for "
-                "other parameters; run the dry run again", f"/console/actions/{body['action']}"
-            ), None
+                "other parameters; run the dry run again", f"/console/actions/{name}"), None
+        connector, body = found.connector, found.body
         principal, started = session.principal, time.monotonic()
         audited = partial(self.access.record, principal, as_request(connector, body), body,
                           started=started)
@@ -148,3 +166,12 @@ class Runs:
         audited(status=200, exitcode=response["exitcode"], message=response["message"],
                 response=response)
         return response
+
+
+def _changed(form: Mapping[str, str], found: Confirmation) -> bool:
+    """Does a form that names parameters name others than its confirmation was for?"""
+    given = {k[2:]: v for k, v in form.items() if k.startswith("p:") and v != ""}
+    if not given and "connector" not in form:
+        return False  # the confirmation page's own form: the nonce alone
+    return ({"action": found.body["action"], **given}, form.get("connector")) != (
+        found.body, found.connector)

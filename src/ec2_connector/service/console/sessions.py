@@ -3,15 +3,14 @@
 The cookie holds only the session's id (never the token it was opened with): HttpOnly,
 SameSite=Strict, Path=/console, Secure over https. Each session has one CSRF token (a
 synchronizer token every form carries and every POST must send back) and the one-time
-confirmations of the mutating runs it was shown a dry run of. Sessions live in the
+confirmations of the mutating runs it was shown a dry run of (the requests themselves
+are kept here, so a confirmation can only run what was shown). Sessions live in the
 serving process: a restart signs everyone out, as does revoking a token.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import secrets
 import threading
 import time
@@ -29,22 +28,25 @@ MAX_CONFIRMATIONS = 32  # per session: the dry runs shown and not yet confirmed
 CONFIRM_S = 600
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """A request a session was shown the dry run of, to run once if it says yes."""
+
+    connector: str
+    body: dict[str, Any] = field(repr=False)
+    expires: float = 0.0
+
+
 @dataclass
 class Session:
     id: str
     principal: Principal
     csrf: str
     expires: float
-    confirmations: dict[str, tuple[str, float]] = field(default_factory=dict)
+    confirmations: dict[str, Confirmation] = field(default_factory=dict)
 
     def csrf_ok(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.csrf.encode())
-
-
-def digest(connector: str, body: dict[str, Any]) -> str:
-    """What a confirmation is bound to: this connector and these parameters, exactly."""
-    text = json.dumps([connector, body], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Sessions:
@@ -84,22 +86,22 @@ class Sessions:
         while len(self._by_id) >= MAX_SESSIONS:  # the oldest go first
             del self._by_id[next(iter(self._by_id))]
 
-    def confirmation(self, session: Session, bound_to: str) -> str:
-        """A one-time nonce that lets this session run exactly what it was shown."""
+    def confirmation(self, session: Session, connector: str, body: dict[str, Any]) -> str:
+        """A one-time nonce that lets this session run exactly this request, which is
+        kept here: the page carries only the nonce, never the parameters (nor a secret)."""
         nonce = secrets.token_urlsafe(24)
         with self._lock:
             held = session.confirmations
             while len(held) >= MAX_CONFIRMATIONS:
                 del held[next(iter(held))]
-            held[nonce] = (bound_to, time.time() + CONFIRM_S)
+            held[nonce] = Confirmation(connector, dict(body), time.time() + CONFIRM_S)
         return nonce
 
-    def confirm(self, session: Session, nonce: str, bound_to: str) -> bool:
-        """Spend `nonce`: true once, if it was given for exactly this request, in time."""
+    def confirm(self, session: Session, nonce: str) -> Confirmation | None:
+        """Spend `nonce`: its request once, if it was given to this session, in time."""
         with self._lock:
             found = session.confirmations.pop(nonce, None)
-        return (found is not None and hmac.compare_digest(found[0], bound_to)
-                and found[1] >= time.time())
+        return found if found is not None and found.expires >= time.time() else None
 
 
 def cookie(name: str, value: str, *, secure: bool, max_age: int | None) -> str:
