@@ -69,6 +69,7 @@ class Shared:
 def shared(moto_server: MotoServer, redis_server: RedisServer,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     tmp = tmp_path_factory.mktemp("console-browser")
+    IMAGES.mkdir(exist_ok=True)
     broker = redis_server.url.rsplit("/", 1)[0] + "/5"  # a database of its own
     audit = tmp / "audit.jsonl"
     service = ServiceProcess(tmp, console_config(moto_server.url), env={
@@ -142,6 +143,7 @@ def test_keyboard_only_a_dry_run_then_a_real_stop(shared: Shared, ec2: Any,
     shared.until(lambda d: d.find_elements(By.ID, "confirm"))
     assert "it would touch" in shared.text() and ids[0] in shared.text()
     assert "exitcode 0" in shared.text()  # EC2's dry run: it would succeed
+    shared.driver.save_screenshot(str(IMAGES / "console-dry-run-1280.png"))
     assert states(ec2, ids) == ["running"]
     tab_to(shared, "confirm")
     shared.focused().send_keys(Keys.ENTER)
@@ -191,7 +193,6 @@ def test_no_request_leaves_the_machine_and_both_widths_fit(shared: Shared, ec2: 
     assert any(u.endswith("/console/static/console.js") for u in urls)
     assert any(u.endswith("/console/jobs.json") for u in urls)
     assert [u for u in urls if not u.startswith(shared.url + "/")] == []
-    IMAGES.mkdir(exist_ok=True)
     for width, height in ((1280, 800), (390, 844)):
         shared.browser.resize(width, height)
         inner = shared.driver.execute_script(

@@ -49,6 +49,8 @@ def test_not_signed_in_pages_redirect_and_the_rest_is_401(console: Console) -> N
         page = client.get("/console/jobs")
         assert page.status_code == 303
         assert page.headers["location"] == "/console/sign-in?next=/console/jobs"
+        form = client.get(page.headers["location"])  # the sign-in goes back there
+        assert 'action="/console/sign-in?next=/console/jobs"' in form.text
         assert client.get("/console/jobs.json").status_code == 401
         assert client.post("/console/actions/stop-instances/run", data={}).status_code == 401
         forged = client.get("/console/me", headers={"Cookie": "console-session=forged"})

@@ -62,6 +62,8 @@ def cell(value: Any) -> Any:
         return h("code", None, json.dumps(value, default=str, separators=(", ", ": ")))
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as in the envelope's JSON
     return str(value)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from ...spec.action import CONNECTION_NAMES
 from ..principals import Principal
@@ -17,8 +18,9 @@ from .results import envelope
 NOT_IN_FORM = CONNECTION_NAMES | {"dry-run", "include-raw-body", "client-token"}
 
 
-def sign_in(nonce: str, error: str | None = None) -> Safe:
-    return h("form", {"method": "post", "action": "/console/sign-in", "class": "card"},
+def sign_in(nonce: str, error: str | None = None, after: str | None = None) -> Safe:
+    target = "/console/sign-in" + (f"?next={quote(after)}" if after else "")
+    return h("form", {"method": "post", "action": target, "class": "card"},
              alert(error) if error else None,
              hidden("csrf", nonce),
              h("label", {"for": "token"}, "token"),

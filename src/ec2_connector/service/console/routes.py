@@ -110,7 +110,8 @@ class Console:
         nonce = secrets.token_urlsafe(24)
         headers = {"Set-Cookie": cookie(SIGN_IN_COOKIE, nonce, secure=_https(request),
                                         max_age=3600)}
-        return html(page("sign in", pages.sign_in(nonce)), headers=headers)
+        after = _local(request.query_params.get("next"))
+        return html(page("sign in", pages.sign_in(nonce, after=after)), headers=headers)
 
     @stops
     async def sign_in(self, request: Request) -> HTTPResponse:
@@ -123,7 +124,8 @@ class Console:
         principal = self.access.principals.authenticate(form.get("token", ""))
         if principal is None:
             fresh = secrets.token_urlsafe(24)
-            return html(page("sign in", pages.sign_in(fresh, "wrong token")), 401, {
+            after = _local(request.query_params.get("next"))
+            return html(page("sign in", pages.sign_in(fresh, "wrong token", after)), 401, {
                 "Set-Cookie": cookie(SIGN_IN_COOKIE, fresh, secure=_https(request),
                                      max_age=3600)})
         session = self.sessions.open(principal)
@@ -145,7 +147,7 @@ class Console:
         query = request.query_params.get("q", "")
         try:
             jobs = await self.threads.run(partial(
-                visible_jobs, self.call, session.principal, 200, status))
+                visible_jobs, self.call, session.principal, 100, status))
         except InvalidRequest as exc:
             raise Stop(self.page(session, "jobs", pages.refused(exc.message), status=400)) from None
         return [results.row(j) for j in jobs if results.matches(j, action, query)][:100]
