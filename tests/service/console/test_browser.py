@@ -99,6 +99,14 @@ def test_a_job_appears_and_finishes_live_and_its_results_open(
     shared.until(lambda d: d.find_elements(By.XPATH, row))
     shared.until(lambda d: "succeeded" in d.find_element(By.XPATH, row).text)
     assert shared.driver.execute_script("return window.stayed") == "no reload"
+    news = shared.driver.find_element(By.ID, "jobs-news")  # what a screen reader is told
+    assert news.get_attribute("aria-live") == "polite" and job_id[:8] in news.text
+    # A redraw keeps the focus on the job it was on.
+    link = shared.driver.find_element(By.XPATH, f"{row}/td/a")
+    shared.driver.execute_script("arguments[0].focus()", link)
+    other = shared.submit("ops", {"action": "describe-instances"})
+    shared.until(lambda d: d.find_elements(By.XPATH, row.replace(job_id, other)))
+    assert shared.focused().text == job_id
     # The list is redrawn every 1.5 s: a link found just before a redraw is stale.
     shared.until(lambda d: d.find_element(By.XPATH, f"{row}/td/a").click() or True)
     shared.until(lambda d: d.current_url.endswith(f"/console/jobs/{job_id}"))
@@ -135,7 +143,7 @@ def test_keyboard_only_a_dry_run_then_a_real_stop(shared: Shared, ec2: Any,
     assert skip.text == "skip to content"
     assert skip.value_of_css_property("outline-style") == "solid"  # the focus is seen
     skip.send_keys(Keys.ENTER)
-    assert shared.focused().get_attribute("id") == "main"
+    shared.until(lambda d: d.switch_to.active_element.get_attribute("id") == "main", 5)
     tab_to(shared, "f-instance-id")
     shared.focused().send_keys(ids[0])
     tab_to(shared, "run")

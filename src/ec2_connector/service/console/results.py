@@ -61,11 +61,14 @@ def jobs_page(rows: list[dict[str, Any]], actions: Iterable[str], status: str, a
                 h("div", {"class": "field"}, h("label", {"for": "q"}, "search"),
                   h("input", {"id": "q", "name": "q", "type": "search", "value": query})),
                 h("button", {"type": "submit"}, "filter"))
+    # The rows redraw themselves (console.js); what changed (a new job, a status) is said
+    # in the live region, once, rather than the whole table on every poll.
     listing = table(COLUMNS, [_cells(r) for r in rows], caption="jobs, newest first",
-                    id="jobs", tbody={"id": "job-rows", "aria-live": "polite",
-                                      "aria-relevant": "all", "data-live": "/console/jobs.json"})
+                    id="jobs", tbody={"id": "job-rows", "data-live": "/console/jobs.json"})
+    news = h("p", {"id": "jobs-news", "class": "news", "role": "status",
+                   "aria-live": "polite"})
     empty = h("p", {"id": "no-jobs", "hidden": bool(rows)}, "no jobs")
-    return Safe(filters + listing + empty)
+    return Safe(filters + news + listing + empty)
 
 
 def _cells(r: Mapping[str, Any]) -> list[Any]:
