@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
+from html import escape
 from typing import Any
 
 import httpx
@@ -13,6 +16,7 @@ import httpx
 from ec2_connector.jobs.record import JobStatus
 from ec2_connector.jobs.store import SQLiteJobStore
 from tests.conftest import launch
+from tests.harness.cli import clean_env
 from tests.harness.jobs import record
 from tests.service.console.conftest import TOKENS, Console, csrf_of
 
@@ -142,6 +146,16 @@ def test_a_viewer_is_refused_a_stop_by_the_api_rule_and_nothing_is_sent(
         "viewer", "stop-instances", "role", 403)
 
 
+def cli_message(console: Console, *words: str) -> str:
+    """The message the command line gives for the same request, with the same config."""
+    done = subprocess.run([sys.executable, "-m", "ec2_connector.cli", "call", *words,
+                           "--config", str(console.service.config_path)],
+                          env=clean_env(console.service.home), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    return str(json.loads(done.stdout)["message"])
+
+
 def test_bad_values_get_the_cli_s_line_and_nothing_runs(console: Console) -> None:
     with console.signed_in("ops") as client:
         csrf = csrf_of(client.get("/console/actions/stop-instances").text)
@@ -152,6 +166,10 @@ def test_bad_values_get_the_cli_s_line_and_nothing_runs(console: Console) -> Non
     assert bad.status_code == 400 and 'role="alert"' in bad.text
     assert "expected a value like &#x27;i-0123456789abcdef0&#x27;" in bad.text
     assert missing.status_code == 400 and "instance-id" in missing.text
+    for page, words in ((bad, ("stop-instances", "instance-id=i-nope")),
+                        (missing, ("stop-instances",))):
+        line = f'<p class="error" role="alert">{escape(cli_message(console, *words))}</p>'
+        assert line in page.text
     assert 'value="i-nope"' in bad.text  # the form comes back as it was filled
 
 
