@@ -13,8 +13,10 @@ from typing import Any
 
 import httpx
 
+from ec2_connector.actions import catalog
 from ec2_connector.jobs.record import JobStatus
 from ec2_connector.jobs.store import SQLiteJobStore
+from ec2_connector.service.console.pages import NOT_IN_FORM
 from tests.conftest import launch
 from tests.harness.cli import clean_env
 from tests.harness.jobs import record
@@ -134,7 +136,10 @@ def test_a_viewer_is_refused_a_stop_by_the_api_rule_and_nothing_is_sent(
         console: Console, ec2: Any, image_id: str) -> None:
     ids = launch(ec2, image_id)
     with console.signed_in("viewer") as client:
-        csrf = csrf_of(client.get("/console/actions/stop-instances").text)
+        form = client.get("/console/actions/stop-instances").text
+        assert "it would be refused: forbidden: principal &#x27;viewer&#x27;" in form
+        assert "it would be refused" not in client.get("/console/actions/describe-instances").text
+        csrf = csrf_of(form)
         refused = client.post("/console/actions/stop-instances/run", data={
             "csrf": csrf, "connector": "aws-ec2", "p:instance-id": ids[0]})
     assert refused.status_code == 403
@@ -252,3 +257,40 @@ def test_resume_as_the_role_allows(console: Console, ec2: Any, image_id: str) ->
     assert old["status"] == "resumed" and states(ec2, ids) == ["stopped"]
     line = audit_lines(console)[-1]
     assert line["message"] == f"resumed job {'0' * 31}1" and line["principal"] == "ops"
+
+
+def test_every_action_has_its_page_and_a_form_made_from_its_declaration(
+        console: Console) -> None:
+    with console.signed_in("viewer") as client:
+        listing = client.get("/console/actions").text
+        for name in catalog.names():
+            assert f'href="/console/actions/{name}"' in listing, name
+            page = client.get(f"/console/actions/{name}")
+            assert page.status_code == 200, name
+            form = page.text[page.text.index(f'action="/console/actions/{name}/run"'):]
+            shown = re.findall(r'name="p:([a-z0-9-]+)"', form)
+            declared = [p["name"] for p in catalog.get(name).describe()["parameters"]
+                        if p["name"] not in NOT_IN_FORM]
+            assert shown == declared, name
+            for param in ["connector", *declared]:  # each control has its label
+                assert f'<label for="f-{param}">' in form, (name, param)
+            for key in catalog.get(name).fields:
+                assert f'<td data-label="result field"><code>{key}</code>' in page.text
+        described = client.get("/console/actions/describe-instances").text
+    assert "<code>public-ip</code></td><td data-label=\"read from EC2&#x27;s output at\">" \
+        "<code>PublicIpAddress</code>" in described
+
+
+def test_hostile_requests_get_one_clear_answer(console: Console) -> None:
+    with console.signed_in("ops") as client:
+        csrf = csrf_of(client.get("/console/me").text)
+        huge = client.post("/console/actions/describe-instances/run",
+                           data={"csrf": csrf, "p:filters": "x" * 300_000})
+        assert huge.status_code == 413 and "form over 256 KiB" in huge.text
+        status = client.get("/console/jobs.json", params={"status": "nonsense"})
+        assert status.status_code == 400 and "nonsense" in status.json()["message"]
+        assert client.get("/console/jobs/" + "f" * 32 + ".json").status_code == 404
+        assert client.get("/console/actions/no-such-action").status_code == 404
+        unknown = client.post("/console/actions/describe-instances/run",
+                              data={"csrf": csrf, "connector": "<b>nope</b>"})
+        assert unknown.status_code == 404 and "&lt;b&gt;nope&lt;/b&gt;" in unknown.text

@@ -39,9 +39,15 @@ def catalog(actions: Iterable[Mapping[str, Any]]) -> Safe:
                  caption="every action, from its declaration")
 
 
-def action(described: Mapping[str, Any], form: Safe) -> Safe:
+def action(described: Mapping[str, Any], form: Safe,
+           fields: Mapping[str, Any] | None = None) -> Safe:
+    """An action's page: its declaration (parameters, result fields) and its run form."""
     params = [(h("code", None, p["name"]), _type_of(p), "yes" if p["required"] else "",
                p.get("default", ""), p["doc"]) for p in described["parameters"]]
+    # Each result field: our key and the JMESPath over EC2's output it is read from.
+    result = table(["result field", "read from EC2's output at"], [
+        (h("code", None, key), h("code", None, getattr(spec, "path", spec)))
+        for key, spec in (fields or {}).items()], caption="result fields") if fields else ""
     facts = [("kind", "changes things (a dry run comes first)" if described["mutating"]
               else "read-only"),
              ("result", described["result"]), ("result columns", described["columns"]),
@@ -49,7 +55,7 @@ def action(described: Mapping[str, Any], form: Safe) -> Safe:
              ("AWS CLI", described["aws-cli"])]
     return Safe(h("p", None, described["doc"]) + pairs(facts)
                 + table(["parameter", "type", "required", "default", "what it is"], params,
-                        caption="parameters") + form)
+                        caption="parameters") + result + form)
 
 
 def _type_of(param: Mapping[str, Any]) -> str:
@@ -59,7 +65,8 @@ def _type_of(param: Mapping[str, Any]) -> str:
 
 
 def run_form(described: Mapping[str, Any], connectors: list[str], csrf: str,
-             values: Mapping[str, str], error: str | None = None) -> Safe:
+             values: Mapping[str, str], error: str | None = None,
+             refusal: str | None = None) -> Safe:
     """The run form, one field per declared parameter the console passes on."""
     fields = [_connector_field(connectors, values.get("connector", ""))]
     fields += [_field(p, values.get(p["name"], "")) for p in described["parameters"]
@@ -68,6 +75,7 @@ def run_form(described: Mapping[str, Any], connectors: list[str], csrf: str,
     return h("form", {"method": "post", "action": f"/console/actions/{described['name']}/run",
                       "class": "card run", "aria-labelledby": "run-title"},
              h("h2", {"id": "run-title"}, "run it"),
+             h("p", {"class": "note"}, f"it would be refused: {refusal}") if refusal else None,
              alert(error) if error else None,
              hidden("csrf", csrf), fields,
              h("button", {"type": "submit", "id": "run"}, label))

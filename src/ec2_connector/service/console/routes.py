@@ -65,6 +65,10 @@ def html(body: str, status: int = 200, headers: dict[str, str] | None = None) ->
     return HTTPResponse(body, status, {**HEADERS, **(headers or {})}, "text/html; charset=utf-8")
 
 
+def _json(body: Any, status: int = 200) -> HTTPResponse:
+    return HTTPResponse(json.dumps(body), status, HEADERS, "application/json")
+
+
 def redirect(to: str, headers: dict[str, str] | None = None) -> HTTPResponse:
     return HTTPResponse(b"", 303, {**HEADERS, "Location": to, **(headers or {})})
 
@@ -86,8 +90,7 @@ class Console:
         if page_wanted and request.method == "GET":
             back = quote(request.url.path)
             raise Stop(redirect(f"/console/sign-in?next={back}"))
-        raise Stop(HTTPResponse(json.dumps({"message": "not signed in"}), 401,
-                                {**HEADERS}, "application/json"))
+        raise Stop(_json({"message": "not signed in"}, 401))
 
     async def posted(self, request: Request) -> tuple[Session, dict[str, str]]:
         """The session and form of a POST, once its CSRF token is checked."""
@@ -141,15 +144,17 @@ class Console:
 
     # ------------------------------------------------------------------ jobs
 
-    async def _jobs(self, session: Session, request: Request) -> list[dict[str, Any]]:
+    async def _jobs(self, session: Session, request: Request, *, as_json: bool = False
+                    ) -> list[dict[str, Any]]:
         status = request.query_params.get("status") or None
         action = request.query_params.get("action", "")
         query = request.query_params.get("q", "")
         try:
             jobs = await self.threads.run(partial(
                 visible_jobs, self.call, session.principal, 100, status))
-        except InvalidRequest as exc:
-            raise Stop(self.page(session, "jobs", pages.refused(exc.message), status=400)) from None
+        except InvalidRequest as exc:  # a status no job has
+            raise Stop(_json({"message": exc.message}, 400) if as_json else self.page(
+                session, "jobs", pages.refused(exc.message), status=400)) from None
         return [results.row(j) for j in jobs if results.matches(j, action, query)][:100]
 
     @stops
@@ -164,8 +169,7 @@ class Console:
     @stops
     async def jobs_json(self, request: Request) -> HTTPResponse:
         session = self.session(request, page_wanted=False)
-        rows = await self._jobs(session, request)
-        return HTTPResponse(json.dumps(rows), 200, HEADERS, "application/json")
+        return _json(await self._jobs(session, request, as_json=True))
 
     async def _job(self, session: Session, job_id: str, *, as_json: bool = False
                    ) -> dict[str, Any]:
@@ -173,8 +177,7 @@ class Console:
             return await self.threads.run(partial(one_job, self.call, session.principal, job_id))
         except (NotFound, InvalidRequest) as exc:
             if as_json:
-                raise Stop(HTTPResponse(json.dumps({"message": exc.message}), 404, HEADERS,
-                                        "application/json")) from None
+                raise Stop(_json({"message": exc.message}, 404)) from None
             raise Stop(self.page(session, "no such job", pages.refused(exc.message),
                                  status=404)) from None
 
@@ -191,7 +194,7 @@ class Console:
     async def job_json(self, request: Request) -> HTTPResponse:
         session = self.session(request, page_wanted=False)
         job = await self._job(session, request.path_params["job_id"], as_json=True)
-        return HTTPResponse(json.dumps(results.row(job)), 200, HEADERS, "application/json")
+        return _json(results.row(job))
 
     @stops
     async def resume(self, request: Request) -> HTTPResponse:
@@ -220,7 +223,8 @@ class Console:
         session = self.session(request)
         described = self._described(session, request.path_params["name"])
         form = self.runs.form(session, described, {})
-        return self.page(session, described["name"], pages.action(described, form),
+        fields = catalog.get(described["name"]).fields
+        return self.page(session, described["name"], pages.action(described, form, fields),
                          here="actions")
 
     def _described(self, session: Session, name: str) -> dict[str, Any]:

@@ -44,8 +44,12 @@ class Runs:
 
     def form(self, session: Session, described: Mapping[str, Any], values: Mapping[str, str],
              error: str | None = None) -> Safe:
-        return pages.run_form(described, self.connectors(session.principal), session.csrf,
-                              values, error)
+        connectors = self.connectors(session.principal)
+        # Said before it is filled in: the API's rule would refuse this principal anyway.
+        denial = authorize(session.principal, connectors[0] if connectors else "",
+                           {"action": described["name"]})
+        return pages.run_form(described, connectors, session.csrf, values, error,
+                              denial.message if denial else None)
 
     def may_resume(self, principal: Principal, job: Mapping[str, Any], *,
                    asked: bool = False) -> str | None:
@@ -80,7 +84,8 @@ class Runs:
 
         def again(error: str, status: int = 400, shown: Safe | None = None) -> Outcome:
             form_again = self.form(session, described, {**values, "connector": connector}, error)
-            return status, name, Safe((shown or "") + pages.action(described, form_again)), None
+            page = pages.action(described, form_again, catalog.get(name).fields)
+            return status, name, Safe((shown or "") + page), None
 
         try:
             if "confirm" in form:  # the connector and parameters are the confirmation's
