@@ -62,7 +62,6 @@ MAX_BODY = 1024 * 1024
 log = logging.getLogger("ec2_connector.service")
 
 
-
 class Envelope(BaseModel):
     """Every answer of a call, and of a refusal: the connector's response envelope."""
 

@@ -5,7 +5,7 @@ SameSite=Strict, Path=/console, Secure over https. Each session has one CSRF tok
 synchronizer token every form carries and every POST must send back) and the one-time
 confirmations of the mutating runs it was shown a dry run of (the requests themselves
 are kept here, so a confirmation can only run what was shown). Sessions live in the
-serving process: a restart signs everyone out, as does revoking a token.
+serving process for EC2_CONNECTOR_CONSOLE_SESSION_S: a restart signs everyone out.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...settings import DEFAULT_CONSOLE_SESSION_S
 from ..principals import Principal
 
 COOKIE = "console-session"
 SIGN_IN_COOKIE = "console-sign-in"  # the double-submit token of the sign-in form
 PATH = "/console"
-LIFETIME_S = 8 * 3600
 MAX_SESSIONS = 10_000
 MAX_CONFIRMATIONS = 32  # per session: the dry runs shown and not yet confirmed
 CONFIRM_S = 600
@@ -52,7 +52,7 @@ class Session:
 class Sessions:
     """The open sessions of one service process."""
 
-    def __init__(self, lifetime_s: float = LIFETIME_S) -> None:
+    def __init__(self, lifetime_s: float = DEFAULT_CONSOLE_SESSION_S) -> None:
         self.lifetime_s = lifetime_s
         self._by_id: dict[str, Session] = {}
         self._lock = threading.Lock()
