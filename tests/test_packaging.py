@@ -62,6 +62,9 @@ def test_the_wheel_holds_every_module_and_data_file(built: tuple[Path, Path]) ->
         points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
     assert not _package_files() - names, sorted(_package_files() - names)
     assert "ec2_connector/py.typed" in names  # type hints reach users' mypy
+    # Package data: the console's own stylesheet and script, served from the install.
+    assert {f"ec2_connector/service/console/static/console.{kind}"
+            for kind in ("css", "js")} <= names
     assert {f"ec2_connector/{p}/__init__.py" for p in SUBPACKAGES} <= names
     assert "ec2-connector = ec2_connector.cli:main" in points
     extras = set(metadata.get_all("Provides-Extra") or ())

@@ -49,6 +49,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024
 DEFAULT_CALLBACK_ATTEMPTS = 5  # a completion callback: 1 s, 2 s, 4 s, 8 s between tries
 DEFAULT_CALLBACK_BACKOFF_MS = 1000
 DEFAULT_CALLBACK_TIMEOUT_MS = 10_000  # one try, connect to answer, however it trickles
+DEFAULT_CONSOLE_SESSION_S = 8 * 3600  # a working day signed in to the web console
 # How long `region: "*"` reuses a connector's list of enabled regions before asking again.
 DEFAULT_REGIONS_TTL_S = 3600
 
@@ -86,6 +87,7 @@ SETTING_DOCS: dict[str, tuple[str | None, str]] = {
     "CALLBACK_ATTEMPTS": (None, "tries of one completion callback"),
     "CALLBACK_BACKOFF_MS": (None, "pause before the second try, doubling after"),
     "CALLBACK_TIMEOUT_MS": (None, "bound on one try, from connect to answer"),
+    "CONSOLE_SESSION_S": (None, "how long a sign-in to the web console lasts, in seconds"),
     "BROKER": ("unset (local)", "`redis://HOST:PORT/DB`: Celery broker and job store"),
     "SEAL_KEY": ("unset", "a Fernet key shared by submitters and workers: a request's "
                           "secret parameters travel to workers sealed with it (several, "
@@ -158,6 +160,8 @@ class Settings:
     callback_timeout_ms: int = field(default=DEFAULT_CALLBACK_TIMEOUT_MS,
                                      metadata={"env": "CALLBACK_TIMEOUT_MS"})
     regions_ttl_s: int = field(default=DEFAULT_REGIONS_TTL_S, metadata={"env": "REGIONS_TTL_S"})
+    console_session_s: int = field(default=DEFAULT_CONSOLE_SESSION_S,
+                                   metadata={"env": "CONSOLE_SESSION_S"})
     # Off only to measure what the check before each mutating request of a job costs.
     fencing: bool = field(default=True, metadata={"env": "FENCING"})
 

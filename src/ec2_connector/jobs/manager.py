@@ -225,7 +225,9 @@ class JobManager:
                                      message=f"resumed as job {new_id}"):
             raise InvalidRequest(f"job {record.id} was resumed by someone else just now")
         log.info("job %s resumed as %s", record.id, new_id)
-        return self.submit(request, resumed_from=record.id, job_id=new_id)
+        # The resumed job is still its submitter's: a principal keeps seeing its own jobs.
+        return self.submit(request, resumed_from=record.id, job_id=new_id,
+                           submitted_by=record.submitted_by)
 
     def _sealed(self, request: Request, held: list[str]) -> str:
         """The request's secret values sealed for the workers; without a key, refused,

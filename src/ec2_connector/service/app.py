@@ -5,6 +5,7 @@
     GET  /v1/jobs, /v1/jobs/{id}       the jobs and, when done, their envelopes
     GET  /v1/actions[/{name}]          the catalog
     GET  /healthz (200, no auth), /openapi.json (the schema), /metrics (metrics.py)
+    /console                           the web console (console/), signed in by a token
 
 Who may do what is access.py's: each token is a principal with a role and limits
 (principals.py); a request it may not make is a 403 naming the rule, and every request
@@ -13,8 +14,8 @@ that reaches validation leaves one line in the audit trail (audit.py).
 A request refused before anything ran gets a 4xx and the same envelope shape with
 exitcode 2; a bug of ours a 500 envelope. Calls run on the connector's I/O threads and
 the job store's work on worker threads, never on the event loop, so slow EC2 calls do
-not hold each other up. Only this module and the `serve` command import FastAPI (the
-`service` extra).
+not hold each other up. Only this module, the console (console/, at /console) and the
+`serve` command import FastAPI (the `service` extra).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
@@ -46,20 +47,18 @@ from ..execution import execute_async
 from ..request import as_request
 from ..response import error_envelope
 from ..settings import TOKEN_ENV, Settings
-from ..spec.params import String, StringList, canonical
+from ..spec.params import canonical
 from .access import Access, one_job, visible_jobs
 from .admission import Admission, bounded_protocol, is_loopback
+from .console import console_routes
+from .gate import Rejected, Threads, admit, check_connector, submit
 from .metrics import CONTENT_TYPE, ServiceMetrics
 from .openapi import openapi, request_body
 from .principals import Principal, Principals
 from .queries import declared_only
 
 MAX_BODY = 1024 * 1024
-# Worker threads for the job store and job submissions (sync calls await the connector's
-# I/O threads instead); beyond this many at once they queue, they are not refused.
-CALL_THREADS = 64
 log = logging.getLogger("ec2_connector.service")
-T = TypeVar("T")
 
 
 class Envelope(BaseModel):
@@ -77,16 +76,6 @@ class JobAccepted(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     job_id: str = Field(alias="job-id")
     status: str
-
-
-class Rejected(Exception):
-    """A request refused before anything ran: its HTTP status and why (exitcode 2)."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = InvalidRequest(message)
-        self.headers = headers
 
 
 def json_response(
@@ -143,6 +132,7 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(v1_routes(service_call, threads, access))
+    app.include_router(console_routes(service_call, threads, access))
     app.openapi = partial(openapi, app)  # type: ignore[method-assign]
     settings = service_call.settings
     open_to = Depends(authenticate(access, anyone=True))
@@ -162,18 +152,6 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
         return HTTPResponse(text, 200, media_type=CONTENT_TYPE)
 
     return app
-
-
-class Threads:
-    """Runs blocking work off the event loop; the limiter is made on first use, in the loop."""
-
-    def __init__(self) -> None:
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    async def run(self, work: Callable[[], T]) -> T:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(CALL_THREADS)
-        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
 
 BEARER = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_ENV}")
@@ -298,73 +276,6 @@ def v1_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
             raise Rejected(404, exc.message) from None
 
     return router
-
-
-def submit(call: Call, name: str, body: dict[str, Any], by: str) -> dict[str, str | None]:
-    try:
-        # Validated before anything is stored: a job only exists for a request that could run.
-        job = call.jobs.submit(as_request(name, body), submitted_by=by)
-    except InvalidRequest as exc:
-        raise Rejected(400, exc.message) from None
-    return {"job-id": job.id, "status": job.status}
-
-
-def admit(call: Call, access: Access, principal: Principal, name: str, body: dict[str, Any],
-          audited: Callable[..., None]) -> None:
-    """Refuse (and audit) a request its principal may not make (403) or that would send
-    the service's credentials elsewhere (400); nothing is sent to EC2 either way."""
-    denial = access.authorize(principal, name, body)
-    try:
-        if denial is not None:
-            raise Rejected(403, denial.message)
-        check_redirects(call, name, body)
-    except Rejected as exc:
-        audited(status=exc.status, exitcode=2, message=exc.error.message,
-                rule=denial.rule if denial else None)
-        raise
-
-
-def check_connector(call: Call, name: str) -> None:
-    if name not in (known := call.connectors.names()):
-        raise Rejected(404, f"unknown connector '{name}' (known: {', '.join(known)})")
-
-
-_NAMES = StringList(String())
-
-
-def check_redirects(call: Call, name: str, body: dict[str, Any]) -> None:
-    """Refuse a request that would send the service's credentials where its config does
-    not say: an `endpoint-url` of the caller's, or a `profile` of the service's machine.
-
-    The caller may choose them with its own keys (then nothing of the service's is sent),
-    or an endpoint listed in the connector's `allowed-endpoint-urls`.
-    """
-    given = [(canonical(str(k)), v) for k, v in body.items() if v is not None]
-    keys = {k for k, _ in given}
-    if {"access-key", "security-key"} <= keys:
-        return
-    try:
-        # A request naming `connectors` runs with each of their credentials, not the
-        # route's: the URL must be allowed for every one of them.
-        named = [n for k, v in given if k == "connectors" for n in _NAMES.convert(v, k)]
-        used = [call.connectors.get(n) for n in named or [name]]
-    except InvalidRequest as exc:
-        raise Rejected(400, exc.message) from None
-    for key, value in given:
-        refusing = [] if key != "endpoint-url" else [
-            c.name for c in used if not (isinstance(value, str) and c.allows_endpoint(value))]
-        if refusing:
-            raise Rejected(400, (
-                "the service sends its credentials only to the endpoint of its connector "
-                "config: 'endpoint-url' needs the request's own 'access-key' and "
-                "'security-key', or a URL in the 'allowed-endpoint-urls' of connector "
-                + ", ".join(f"'{n}'" for n in refusing)
-            ))
-        if key == "profile":
-            raise Rejected(400, (
-                "the service's AWS profile comes from its connector config: 'profile' "
-                "needs the request's own 'access-key' and 'security-key'"
-            ))
 
 
 async def read_object(request: Request) -> dict[str, Any]:

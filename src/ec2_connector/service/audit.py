@@ -71,6 +71,23 @@ class AuditTrail:
             return False
         return True
 
+    def of_job(self, job_id: str, window: int = 10_000) -> list[dict[str, Any]] | None:
+        """The lines about one job (its submission, its callback), oldest first; from a
+        shared stream only the latest `window` are looked through. None: no trail."""
+        if self.path is not None:
+            try:
+                return [line for line in read(self.path) if line.get("job-id") == job_id]
+            except InvalidRequest:  # not written yet
+                return []
+        if self._stream is None:
+            return None
+        found = []
+        for _, fields in self._stream.client.xrevrange(STREAM, count=window):
+            line = json.loads(fields.get("line") or fields.get(b"line") or "{}")
+            if line.get("job-id") == job_id:
+                found.append(line)
+        return found[::-1]
+
     def failed(self, where: object, why: object) -> None:
         self.failures += 1
         log.error("audit trail %s: could not write a line: %s", where, why)
@@ -88,7 +105,7 @@ class _StreamWriter:
     """Sends audit lines to the Redis stream from a thread of its own, in order."""
 
     def __init__(self, client: Any, trail: AuditTrail) -> None:
-        self._client, self._trail = client, trail
+        self.client, self._trail = client, trail
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="audit-stream", daemon=True)
         self._thread.start()
@@ -109,7 +126,7 @@ class _StreamWriter:
                     break
                 batch.append(more)
             try:
-                pipe = self._client.pipeline(transaction=False)
+                pipe = self.client.pipeline(transaction=False)
                 for line in batch:
                     pipe.xadd(STREAM, {"line": line}, maxlen=STREAM_MAX, approximate=True)
                 pipe.execute()

@@ -1,0 +1,114 @@
+"""What every call through the service passes before it runs, for the API and the
+console alike: its connector, its principal's rights (access.py), where its credentials
+would go; and the threads blocking work runs on, off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+
+from ..call import Call
+from ..errors import InvalidRequest
+from ..request import as_request
+from ..spec.params import String, StringList, canonical
+from .access import Access
+from .principals import Principal
+
+# Worker threads for the job store and job submissions (sync calls await the connector's
+# I/O threads instead); beyond this many at once they queue, they are not refused.
+CALL_THREADS = 64
+T = TypeVar("T")
+
+
+class Rejected(Exception):
+    """A request refused before anything ran: its HTTP status and why (exitcode 2)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = InvalidRequest(message)
+        self.headers = headers
+
+
+class Threads:
+    """Runs blocking work off the event loop; the limiter is made on first use, in the loop."""
+
+    def __init__(self) -> None:
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, work: Callable[[], T]) -> T:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(CALL_THREADS)
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+
+def submit(call: Call, name: str, body: dict[str, Any], by: str) -> dict[str, str | None]:
+    try:
+        # Validated before anything is stored: a job only exists for a request that could run.
+        job = call.jobs.submit(as_request(name, body), submitted_by=by)
+    except InvalidRequest as exc:
+        raise Rejected(400, exc.message) from None
+    return {"job-id": job.id, "status": job.status}
+
+
+def admit(call: Call, access: Access, principal: Principal, name: str, body: dict[str, Any],
+          audited: Callable[..., None]) -> None:
+    """Refuse (and audit) a request its principal may not make (403) or that would send
+    the service's credentials elsewhere (400); nothing is sent to EC2 either way."""
+    denial = access.authorize(principal, name, body)
+    try:
+        if denial is not None:
+            raise Rejected(403, denial.message)
+        check_redirects(call, name, body)
+    except Rejected as exc:
+        audited(status=exc.status, exitcode=2, message=exc.error.message,
+                rule=denial.rule if denial else None)
+        raise
+
+
+def check_connector(call: Call, name: str) -> None:
+    if name not in (known := call.connectors.names()):
+        raise Rejected(404, f"unknown connector '{name}' (known: {', '.join(known)})")
+
+
+_NAMES = StringList(String())
+
+
+def check_redirects(call: Call, name: str, body: dict[str, Any]) -> None:
+    """Refuse a request that would send the service's credentials where its config does
+    not say: an `endpoint-url` of the caller's, or a `profile` of the service's machine.
+
+    The caller may choose them with its own keys (then nothing of the service's is sent),
+    or an endpoint listed in the connector's `allowed-endpoint-urls`.
+    """
+    given = [(canonical(str(k)), v) for k, v in body.items() if v is not None]
+    keys = {k for k, _ in given}
+    if {"access-key", "security-key"} <= keys:
+        return
+    try:
+        # A request naming `connectors` runs with each of their credentials, not the
+        # route's: the URL must be allowed for every one of them.
+        named = [n for k, v in given if k == "connectors" for n in _NAMES.convert(v, k)]
+        used = [call.connectors.get(n) for n in named or [name]]
+    except InvalidRequest as exc:
+        raise Rejected(400, exc.message) from None
+    for key, value in given:
+        refusing = [] if key != "endpoint-url" else [
+            c.name for c in used if not (isinstance(value, str) and c.allows_endpoint(value))]
+        if refusing:
+            raise Rejected(400, (
+                "the service sends its credentials only to the endpoint of its connector "
+                "config: 'endpoint-url' needs the request's own 'access-key' and "
+                "'security-key', or a URL in the 'allowed-endpoint-urls' of connector "
+                + ", ".join(f"'{n}'" for n in refusing)
+            ))
+        if key == "profile":
+            raise Rejected(400, (
+                "the service's AWS profile comes from its connector config: 'profile' "
+                "needs the request's own 'access-key' and 'security-key'"
+            ))
+
+
