@@ -143,7 +143,7 @@ def test_keyboard_only_a_dry_run_then_a_real_stop(shared: Shared, ec2: Any,
     assert skip.text == "skip to content"
     assert skip.value_of_css_property("outline-style") == "solid"  # the focus is seen
     skip.send_keys(Keys.ENTER)
-    shared.until(lambda d: d.switch_to.active_element.get_attribute("id") == "main", 5)
+    shared.until(lambda d: d.switch_to.active_element.get_attribute("id") == "main")
     tab_to(shared, "f-instance-id")
     shared.focused().send_keys(ids[0])
     tab_to(shared, "run")
