@@ -31,6 +31,26 @@ os.environ.update(
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
     os.environ.pop(_name, None)
 
+# The files that take longest (summed test times of a full run, slowest first). The
+# suite runs a file per process at a time (./dev test): starting these first keeps one
+# of them from running alone at the end while the other processes sit idle.
+SLOW_FIRST = (
+    "tests/jobs/test_workers.py", "tests/test_fanout.py", "tests/test_secrets_sweep.py",
+    "tests/test_fuzz.py", "tests/transport/test_deadlines.py", "tests/test_call.py",
+    "tests/service/test_sharing.py", "tests/transport/test_xmlparser.py",
+    "tests/jobs/test_lifecycle.py", "tests/service/console/test_browser.py",
+    "tests/cli/test_cli.py", "tests/transport/test_faults.py", "tests/test_exit.py",
+    "tests/service/test_admission.py", "tests/actions/test_instances.py",
+    "tests/sandbox/test_server.py", "tests/sandbox/test_demo.py",
+)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.relative_to(ROOT).as_posix(), len(rank)))
+
+
 MOTO_ENV = {
     "MOTO_ENABLE_AMI_VALIDATION": "true",
     "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",

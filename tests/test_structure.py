@@ -143,3 +143,10 @@ def test_every_import_of_ours_names_a_module_that_exists(name: str) -> None:
             assert not missing, f"{name}:{node.lineno} imports no module {missing}"
         else:
             assert source in MODULES, f"{name}:{node.lineno}: no module {source}"
+
+
+def test_the_slow_files_started_first_exist() -> None:
+    """A file renamed or moved would silently lose its early start."""
+    from tests.conftest import ROOT, SLOW_FIRST
+
+    assert [name for name in SLOW_FIRST if not (ROOT / name).is_file()] == []

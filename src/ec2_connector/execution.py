@@ -7,7 +7,6 @@ several regions or connectors (`fanout`, which runs each of its calls through
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from . import fanout, single
@@ -57,6 +56,8 @@ async def execute_async(
     """`execute` for an event loop: the action runs on an I/O thread, as for `execute`, and
     the loop awaits it up to the same deadline, with no thread of its own blocked waiting."""
     if fanout.wanted(request):
+        import asyncio  # only where an event loop runs: a one-shot command never needs it
+
         return await asyncio.to_thread(fanout.execute, request, connectors, runtime=runtime,
                                        progress=progress, on_item=on_item)
     return await single.execute_async(request, connectors, runtime=runtime,

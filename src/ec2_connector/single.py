@@ -11,13 +11,12 @@ and the socket given back.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import masking
 from .actions.runner import runner_of
@@ -28,6 +27,9 @@ from .request import Request, prepare_one, timeout_of
 from .response import SUCCESS_MESSAGE, Outcome, Response
 from .runtime import Runtime, shared
 from .spec.params import text_of
+
+if TYPE_CHECKING:
+    import asyncio
 from .transport.bulkhead import Bulkhead, NotSent
 from .transport.context import Context, DryRunSucceeded, ItemSink, Progress
 from .transport.current import activate
@@ -204,6 +206,8 @@ class _Run:
 
 async def _until_done(future: Future[Any], timeout: float) -> None:
     """Return when `future` is done or after `timeout` seconds, whichever comes first."""
+    import asyncio  # only where an event loop runs: a one-shot command never needs it
+
     loop = asyncio.get_running_loop()
     woken = loop.create_future()
 

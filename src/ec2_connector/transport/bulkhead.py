@@ -9,7 +9,6 @@ up, so abandoned calls still count until their connection has been cut.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
@@ -64,6 +63,8 @@ class Bulkhead:
     async def enter_async(self, timeout: float) -> None:
         """`enter` for an event loop: polls (every place given back is a thread's doing,
         and waking a loop from a thread costs more than a short poll)."""
+        import asyncio  # only where an event loop runs: a one-shot command never needs it
+
         ends = time.monotonic() + timeout
         delay = 0.002
         while True:
