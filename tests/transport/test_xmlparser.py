@@ -9,7 +9,6 @@ import gc
 import ipaddress
 import marshal
 import random
-import re
 import threading
 import time
 import weakref
@@ -17,7 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
 import boto3
@@ -40,48 +38,11 @@ from ec2_connector.transport.xmlparser import (
 )
 from tests.harness.calls import PUBLIC_KEY
 from tests.harness.canned import describe_instances_xml
+from tests.harness.parsers import assert_same, ok
 
 EC2 = botocore.session.get_session().get_service_model("ec2")
 NAMESPACE = "http://ec2.amazonaws.com/doc/2016-11-15/"
 OPERATIONS = catalog.operations()
-
-
-ADDRESS = re.compile(r" at 0x[0-9a-f]+")
-
-
-def outcome(parser: Any, response: dict[str, Any], shape: Shape | None) -> Any:
-    """What a parser gives for a response: its dict, or the class and text of its error
-    (botocore's can name an element, by address)."""
-    try:
-        return parser.parse(dict(response), shape)
-    except Exception as exc:  # the error is the outcome compared
-        return ("raised", type(exc), ADDRESS.sub("", str(exc)))
-
-
-def canonical(value: Any) -> Any:
-    """Elements compare by identity: botocore can leave one in an answer (a repeated
-    scalar), so they are compared by what they hold."""
-    if isinstance(value, Element):
-        return ("element", value.tag, value.text)
-    if isinstance(value, dict):
-        return {k: canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(canonical(v) for v in value)
-    return value
-
-
-def assert_same(response: dict[str, Any], shape: Shape | None) -> Any:
-    theirs = outcome(parsers.EC2QueryParser(), response, shape)
-    ours = outcome(CompiledEC2Parser(), response, shape)
-    assert canonical(ours) == canonical(theirs)
-    assert ADDRESS.sub("", repr(ours)) == ADDRESS.sub("", repr(theirs))
-    return theirs
-
-
-def ok(body: bytes | str, status: int = 200) -> dict[str, Any]:
-    data = body.encode() if isinstance(body, str) else body
-    return {"body": data, "status_code": status, "context": {},
-            "headers": {"x-amzn-RequestId": "r-1", "Content-Type": "text/xml"}}
 
 
 # (a) moto's answers, every operation of the catalog -----------------------------------
