@@ -469,7 +469,7 @@ def test_every_launch_option_at_once_is_a_valid_runinstances_input() -> None:
         "capacity-reservation-preference": "open", "storage": 20, "device-name": "/dev/xvda",
         "root-volume-type": "gp3", "root-volume-encrypted": True,
     }
-    args = _run_args(action.validate(given), "token")
+    args = _run_args(action.validate(given), "token")[0]
     report = ParamValidator().validate(args, operation("RunInstances").input_shape)
     assert not report.has_errors(), report.generate_report()
     nic = args["NetworkInterfaces"][0]
@@ -496,7 +496,7 @@ def test_create_instances_declared_inputs_are_what_the_launch_sends() -> None:
              "max-instance": 3, "security-group-id": "sg-12345678", "security-group": "web",
              "shutdown-behavior": "terminate", "termination-protection": True}
     values = action.validate(given)
-    args = _run_args(values, "token")
+    args = _run_args(values, "token")[0]
     for param, member in action.inputs.items():
         assert args[str(member)] == values[param], param
     # ...and each answers to its AWS CLI option.
@@ -504,7 +504,7 @@ def test_create_instances_declared_inputs_are_what_the_launch_sends() -> None:
            "security-groups": "web", "instance-initiated-shutdown-behavior": "terminate",
            "disable-api-termination": True, "image-id": "ami-12345678",
            "instance-type": "t3.micro"}
-    assert _run_args(action.validate(aws), "token") == args
+    assert _run_args(action.validate(aws), "token")[0] == args
 
 
 def _suggested_parameter(action: Action, typed: str) -> str | None:

@@ -237,3 +237,19 @@ def test_threads_with_one_token_create_one_vpc(call: Call, ec2: Any) -> None:
     assert [r.exitcode for r in results] == [0] * 6, [r.message for r in results]
     assert len({r.get("vpc-id") for r in results}) == 1
     assert _count(ec2, "describe_vpcs", "Vpcs", "vpc-burst") == 1
+
+
+def test_a_token_with_another_launch_option_is_refused(
+    call: Call, ec2: Any, image_id: str
+) -> None:
+    """Every launch option is part of what the token names, not only the first few."""
+    first = create(call, image_id, client_token="deploy-8", ebs_optimized=True)
+    assert first.exitcode == 0, first.message
+    for other in ({"ebs_optimized": False}, {"tags": {"team": "web"}},
+                  {"termination_protection": True}):
+        response = create(call, image_id, client_token="deploy-8", **other)
+        assert response.exitcode == 2, (other, response.message)
+        assert response.message.startswith("IdempotentParameterMismatch:"), response.message
+    again = create(call, image_id, client_token="deploy-8", ebs_optimized=True)
+    assert again.exitcode == 0 and "already exist" in again.message
+    assert len(all_instances(ec2)) == 1

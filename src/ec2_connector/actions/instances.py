@@ -37,7 +37,7 @@ from .tokens import (
     TOKEN_TAG,
     ClientToken,
     check_same_launch,
-    launch_digest,
+    input_digest,
     launched_with,
     token_lock,
 )
@@ -57,7 +57,7 @@ def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any] | Outcome
     ctx.partial["client-token"] = token
     if p.get("launch-defaults"):  # what the connector's launch-defaults set: said in meta
         ctx.notes["launch-defaults"] = p["launch-defaults"]
-    digest = launch_digest(p)
+    args, digest = _run_args(p, token)
     if given:
         # Look-up and launch under the token's lock: two launches with one token at once
         # (threads, processes, two resumes) must not both find nothing and both launch.
@@ -69,9 +69,9 @@ def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any] | Outcome
                     {"instance-info": [launch_info(i) for i in earlier], "client-token": token},
                     "success: instances with this client-token already exist; nothing new "
                     "was launched")
-            result = ctx.call("RunInstances", **_run_args(p, token, digest))
+            result = ctx.call("RunInstances", **args)
     else:
-        result = ctx.call("RunInstances", **_run_args(p, token, digest))
+        result = ctx.call("RunInstances", **args)
     instances = result.get("Instances", [])
     ids = [i["InstanceId"] for i in instances]
     ctx.partial["instance-ids"] = ids
@@ -82,12 +82,20 @@ def create_instance(ctx: Context, p: dict[str, Any]) -> dict[str, Any] | Outcome
     return {"instance-info": [launch_info(i) for i in instances], "client-token": token}
 
 
-def _run_args(p: dict[str, Any], token: str, digest: str = "") -> dict[str, Any]:
+def _run_args(p: dict[str, Any], token: str) -> tuple[dict[str, Any], str]:
+    """RunInstances' input, tagged with the token and a digest of everything else it
+    sends (every launch option, the connector's launch-defaults included): the same token
+    with anything else is another launch. And that digest."""
+    digest = input_digest(_launch_input(p, token, p.get("tags", {})))
+    tags = {**p.get("tags", {}), TOKEN_TAG: token, DIGEST_TAG: digest}
+    return _launch_input(p, token, tags), digest
+
+
+def _launch_input(p: dict[str, Any], token: str, tags: dict[str, str]) -> dict[str, Any]:
     count = p["min-instance"]
     maximum = p.get("max-instance", count)
     if maximum < count:
         raise InvalidRequest("parameter 'max-instance' must not be less than 'min-instance'")
-    tags = {**p.get("tags", {}), TOKEN_TAG: token, DIGEST_TAG: digest or launch_digest(p)}
     template = _template(p)
     if template is None:
         for name in ("image-id", "instance-type"):

@@ -45,10 +45,6 @@ TOKEN_TAG = "ec2-connector:client-token"
 DIGEST_TAG = "ec2-connector:launch-digest"
 RESERVED_TAGS = 2  # the two above, of the 50 EC2 allows per resource
 # The parameters that make two launches "the same launch", as EC2 compares them.
-DEFINING = (
-    "image-id", "instance-type", "min-instance", "max-instance", "subnet-id",
-    "security-group-id", "key-name", "availability-zone",
-)
 LOCK_POLL_S = 0.05
 
 
@@ -73,21 +69,6 @@ class ClientToken(String):
             ) from None
 
 
-def launch_digest(p: Mapping[str, Any]) -> str:
-    """A digest of the launch's defining parameters (user data by its own digest)."""
-    defining: dict[str, Any] = {name: p.get(name) for name in DEFINING}
-    defining["min-instance"] = p.get("min-instance", 1)
-    defining["max-instance"] = p.get("max-instance", defining["min-instance"])
-    if defining["security-group-id"]:
-        defining["security-group-id"] = sorted(defining["security-group-id"])
-    user_data = p.get("user-data")
-    if user_data is not None:
-        raw = user_data if isinstance(user_data, bytes) else user_data.encode("utf-8")
-        defining["user-data"] = hashlib.sha256(raw).hexdigest()  # bytes: from a file
-    text = json.dumps(defining, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 def launched_with(instances: list[dict[str, Any]], token: str) -> list[dict[str, Any]]:
     """The instances whose token tag is exactly `token`."""
     return [i for i in instances if _tags(i).get(TOKEN_TAG) == token]
@@ -100,8 +81,8 @@ def check_same_launch(earlier: list[dict[str, Any]], token: str, digest: str) ->
         ids = ", ".join(str(i.get("InstanceId")) for i in other)
         raise InvalidRequest(
             f"IdempotentParameterMismatch: client-token '{token}' was already used to launch "
-            f"{ids} with other parameters (image, type, counts, subnet, groups, key, "
-            "placement or user data); nothing was launched: use a new client-token",
+            f"{ids} with other parameters (image, type, counts, network, launch options or "
+            "user data); nothing was launched: use a new client-token",
             code="IdempotentParameterMismatch",
         )
 
