@@ -120,3 +120,37 @@ def test_jobs_show_refuses_a_bad_query_in_one_line(jobs: Jobs, tmp_path: Path) -
     assert "JMESPath" in assert_one_line_error(broken, 2)
     assert json.loads(broken.stdout)["exitcode"] == 2  # the envelope, as for every usage error
     assert not ANSI.search(broken.stderr)
+
+
+def test_jobs_cancel_ends_a_queued_job_and_refuses_the_rest_in_one_line(jobs: Jobs) -> None:
+    from ec2_connector.jobs.store import SQLiteJobStore
+    from tests.harness.jobs import record
+
+    # A job nobody has claimed yet, as a submitter that has not started it leaves it.
+    store = SQLiteJobStore(jobs.env["EC2_CONNECTOR_HOME"])
+    store.add(record("cafe0123456789", action="describe-regions", params={}))
+    store.close()
+    cancelled = run_cli(jobs.env, "jobs", "cancel", "cafe01")  # a unique prefix
+    assert cancelled.returncode == 0, cancelled.stderr
+    shown = json.loads(cancelled.stdout)  # as `jobs show` prints it into a pipe
+    assert shown["job-id"] == "cafe0123456789" and shown["status"] == "cancelled"
+    assert shown["message"] == "cancelled by a user before it started; nothing was sent to EC2"
+    assert shown["response"]["exitcode"] == 10 and shown["cancel-requested-at"]
+    waited = run_cli(jobs.env, "jobs", "wait", "cafe01")
+    assert waited.returncode == 10 and json.loads(waited.stdout)["exitcode"] == 10
+    status = run_cli(jobs.env, "jobs", "cancel", jobs.ok, "--query", "status", "-o", "text")
+    line = assert_one_line_error(status, 2)
+    assert line == (f"ec2-connector: job {jobs.ok} is succeeded: only a queued, running or "
+                    "interrupted job can be cancelled; nothing changed (exitcode 2)")
+    before = run_cli(jobs.env, "jobs", "show", jobs.failed).stdout
+    assert "is failed" in assert_one_line_error(run_cli(jobs.env, "jobs", "cancel",
+                                                        jobs.failed), 2)
+    assert run_cli(jobs.env, "jobs", "show", jobs.failed).stdout == before
+    again = run_cli(jobs.env, "jobs", "cancel", "cafe0123456789")
+    assert "is cancelled" in assert_one_line_error(again, 2)
+    resumed = run_cli(jobs.env, "jobs", "resume", "cafe01")
+    assert "is cancelled, not interrupted" in assert_one_line_error(resumed, 2)
+    unknown = run_cli(jobs.env, "jobs", "cancel", "0000000000ff")
+    assert "no job with id '0000000000ff'" in assert_one_line_error(unknown, 6)
+    bad_query = run_cli(jobs.env, "jobs", "cancel", "cafe01", "--query", "status[[")
+    assert "JMESPath" in assert_one_line_error(bad_query, 2)
