@@ -333,3 +333,34 @@ def test_a_cancel_racing_a_celery_worker_is_consistent(
             assert rec.status is JobStatus.SUCCEEDED and response.exitcode == 0
             sent += 1
     assert len(stops) == sent
+
+
+def test_while_nobody_cancels_a_run_reads_nothing_more_from_redis(
+        redis_server: Any, moto_server: Any, endpoint: str, ec2: Any, image_id: str) -> None:
+    # Counted by Redis itself: claim, the fence check before StopInstances and the finish
+    # are one script call each, and nothing is read to see whether a cancel was asked.
+    from ec2_connector.jobs.redis import RedisJobStore
+
+    redis_server.flush()
+    store = RedisJobStore(redis_server.url)
+    [instance] = launch(ec2, image_id, 1)
+    store.add(record("c-cost", action="stop-instances", params={"instance-id": [instance]}))
+    # Both scripts loaded first, so a first-use reload is not counted.
+    store.transition("none", [JobStatus.QUEUED], lease_until=1.0)
+    store.transition("none", [JobStatus.QUEUED], status=JobStatus.QUEUED)
+    store.client.config_resetstat()
+    leases = lifecycle.Leases(store, 30)
+    try:
+        response = lifecycle.run("c-cost", store, Connectors(config_for(endpoint)),
+                                 "worker-a", leases)
+        stats = store.client.info("commandstats")
+    finally:
+        leases.stop()
+        store.close()
+    assert response is not None and response.exitcode == 0, response.message
+    scripts = stats.get("cmdstat_evalsha", {})
+    assert scripts.get("calls") == 3 and not scripts.get("failed_calls"), stats
+    # The one HGETALL is the claim script's own answer (Redis counts commands that run
+    # inside a script too): a cancel check would add one of its own.
+    assert stats["cmdstat_hgetall"]["calls"] == 1, stats
+    assert "cmdstat_eval" not in stats and "cmdstat_get" not in stats, stats
