@@ -313,7 +313,8 @@ def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
             continue
         if not done:
             current = store.get(record.id)
-            if fenced and current is not None and asked_to_cancel(current, holder):
+            if fenced and current is not None and asked_to_cancel(current, holder) \
+                    and current.fence != record.fence:
                 # Asked to cancel after its last change was sent: it ended anyway.
                 return finish(store, replace(record, fence=current.fence), holder, response,
                               sleep, on_retry, fenced)
