@@ -8,7 +8,6 @@ What reaches EC2 is counted at a relay in front of moto, and read back with boto
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
@@ -28,37 +27,11 @@ from ec2_connector.jobs.store import SQLiteJobStore
 from ec2_connector.runtime import Runtime
 from tests.conftest import launch
 from tests.harness import CaptureServer
-from tests.harness.calls import config_for
-from tests.harness.faults import HTTPHarnessServer, RequestHandler
+from tests.harness.calls import Relay, config_for
 from tests.harness.jobs import record
 from tests.harness.workers import Worker
 
 MISSING = "i-0123456789abcdef0"  # well formed, on no endpoint
-
-
-class Relay(HTTPHarnessServer):
-    """Relays every request to EC2 and keeps its parameters; when `operation` first
-    arrives, calls `hook` before relaying it (a cancel landing while the job runs)."""
-
-    def __init__(self, upstream_port: int, operation: str = "",
-                 hook: Callable[[], None] | None = None) -> None:
-        super().__init__()
-        self.upstream_port, self.operation, self.hook = upstream_port, operation, hook
-        self.sent: list[str] = []
-
-    def respond(self, req: RequestHandler) -> None:
-        action = req.params().get("Action", "")
-        self.sent.append(action)
-        if action == self.operation and self.hook is not None:
-            hook, self.hook = self.hook, None
-            hook()
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
-        req.send_body(upstream.status, body)
 
 
 def cancelling(store: Any, job_id: str, by: str) -> Callable[[], None]:

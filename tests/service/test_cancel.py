@@ -6,9 +6,7 @@ ended job is refused as it was; each audited, counted, and in the schema."""
 
 from __future__ import annotations
 
-import http.client
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ import pytest
 
 from ec2_connector.service.principals import hash_token
 from tests.conftest import MotoServer, launch
-from tests.harness.faults import HTTPHarnessServer, RequestHandler
+from tests.harness.calls import Relay
 from tests.harness.metrics import key, scrape
 from tests.harness.service import ServiceProcess
 
@@ -30,34 +28,11 @@ ROLES = {"boss": "admin", "ops": "operator", "ops2": "operator", "viewer": "view
 MISSING = "i-0123456789abcdef0"
 
 
-class HoldsStops(HTTPHarnessServer):
-    """Relays to EC2; the answer of each StopInstances waits until `release` is set."""
-
-    def __init__(self, upstream_port: int) -> None:
-        super().__init__()
-        self.upstream_port = upstream_port
-        self.release = threading.Event()
-        self.sent: list[str] = []
-
-    def respond(self, req: RequestHandler) -> None:
-        action = req.params().get("Action", "")
-        self.sent.append(action)
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
-        if action == "StopInstances":
-            self.release.wait(60)
-        req.send_body(upstream.status, body)
-
-
 @dataclass
 class Service:
     url: str
     audit: Path
-    relay: HoldsStops
+    relay: Relay
 
     def client(self, who: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30,
@@ -66,7 +41,7 @@ class Service:
 
 @pytest.fixture
 def service(moto_server: MotoServer, tmp_path: Path) -> Iterator[Service]:
-    with HoldsStops(moto_server.port) as relay:
+    with Relay(moto_server.port, "StopInstances", hold=True) as relay:
         config = {
             "connectors": {"aws-ec2": {
                 "access-key": "AKIAEXAMPLEEXAMPLE00", "security-key": "CancelTestSecret/0123",
