@@ -4,7 +4,8 @@
   settings table `Settings` generates (`python -m ec2_connector.docs` writes both);
 - docs/development.md's package map lists every module of the package, and nothing else;
 - the README opens with the two `./dev` commands, stays under 10 KB and links every page;
-- every relative link of README.md and docs/*.md reaches a file, and an anchor a heading.
+- every relative link of README.md and docs/*.md reaches a file, and an anchor a heading;
+- the README's table of exit codes has one row per `ExitCode`, and no other.
 """
 
 from __future__ import annotations
@@ -80,6 +81,22 @@ def test_package_map_lists_every_module() -> None:
     real = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")}
     assert sorted(real - listed) == [], "modules missing from docs/development.md"
     assert sorted(listed - real) == [], "docs/development.md lists modules that do not exist"
+
+
+def test_the_exit_code_table_has_a_row_for_every_exit_code() -> None:
+    from ec2_connector.errors import ConnectorError, ExitCode
+
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("### Exit codes"):].split("\n\n")[1]
+    rows = [int(m) for m in re.findall(r"^\| (\d+) \|", table, re.M)]
+    assert rows == [int(code) for code in ExitCode], "README's exit-code table"
+    # Every code but success belongs to one error class, which carries it.
+    classes = {cls.exit_code for cls in _subclasses(ConnectorError)}
+    assert classes == set(ExitCode) - {ExitCode.SUCCESS}
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [*(sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct)))]
 
 
 def test_anchors_are_made_as_github_makes_them() -> None:

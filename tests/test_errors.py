@@ -74,7 +74,8 @@ def test_every_class_carries_its_exit_code() -> None:
     expected = {
         errors.ServiceError: 1, errors.InvalidRequest: 2, errors.TimedOut: 3,
         errors.EndpointUnreachable: 4, errors.AuthError: 5, errors.NotFound: 6,
-        errors.Throttled: 7, errors.PartialFailure: 8,
+        errors.Throttled: 7, errors.PartialFailure: 8, errors.StoreError: 9,
+        errors.Cancelled: 10,
     }
     for cls, code in expected.items():
         assert issubclass(cls, errors.ConnectorError)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .call import Call, RequestBuilder
     from .errors import (
         AuthError,
+        Cancelled,
         ConnectorError,
         EndpointUnreachable,
         ExitCode,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthError",
     "Call",
+    "Cancelled",
     "ConnectorError",
     "EndpointUnreachable",
     "ExitCode",
@@ -60,9 +62,9 @@ __all__ = [
     "__version__",
 ]
 
-_ERRORS = ["AuthError", "ConnectorError", "EndpointUnreachable", "ExitCode", "InvalidRequest",
-           "MalformedResponse", "NotFound", "PartialFailure", "ServiceError", "StoreError",
-           "Throttled", "TimedOut"]
+_ERRORS = ["AuthError", "Cancelled", "ConnectorError", "EndpointUnreachable", "ExitCode",
+           "InvalidRequest", "MalformedResponse", "NotFound", "PartialFailure", "ServiceError",
+           "StoreError", "Throttled", "TimedOut"]
 _EXPORTS = {
     **dict.fromkeys(_ERRORS, "errors"),
     "Call": "call", "RequestBuilder": "call", "JobRecord": "jobs.record",

@@ -10,7 +10,8 @@
     ├── NotFound                   6
     ├── Throttled                  7
     ├── PartialFailure             8
-    └── StoreError                 9  the job store is unreachable or damaged
+    ├── StoreError                 9  the job store is unreachable or damaged
+    └── Cancelled                 10  a job was cancelled (before it started, or mid-way)
 
 `translate()` is the one place where botocore's exceptions become ours; the
 EC2 error-code table below decides the class, and is tested row by row.
@@ -37,6 +38,7 @@ class ExitCode(IntEnum):
     THROTTLED = 7
     PARTIAL = 8
     STORE = 9
+    CANCELLED = 10
 
 
 class ConnectorError(Exception):
@@ -113,6 +115,13 @@ class StoreError(ConnectorError):
     """The job store cannot be read or written (damaged, read-only, full, locked)."""
 
     exit_code = ExitCode.STORE
+
+
+class Cancelled(ConnectorError):
+    """A job was cancelled: before it started (nothing sent), or while it ran (nothing
+    sent after the cancel; what was sent before is named)."""
+
+    exit_code = ExitCode.CANCELLED
 
 
 # EC2 error codes whose class is not a plain ServiceError. Codes ending in

@@ -50,7 +50,7 @@ COUNTED = (
      "another holder (nothing more sent, no result recorded).", ""),
 )
 # Label values shown from the start, at 0, so a rate over them has a series to start from.
-SHOWN = {"jobs_ended": ("succeeded", "failed", "timed-out")}
+SHOWN = {"jobs_ended": ("succeeded", "failed", "timed-out", "cancelled")}
 
 
 class Reader(Collector):

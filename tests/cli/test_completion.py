@@ -1,5 +1,5 @@
 """Completion (bash, and zsh through bashcompinit): file names after `=@`, job ids after
-`jobs show|wait|resume`, run through bash with the generated script."""
+`jobs show|wait|resume|cancel`, run through bash with the generated script."""
 
 from __future__ import annotations
 
@@ -63,12 +63,12 @@ def test_job_ids_after_the_jobs_commands_that_take_one(
         return complete(script, PROG, "jobs", *words, env=jobs_env)
 
     both = ["a1b2c3d4e5f6", "f00dfeed0000"]
-    for command in ("show", "wait", "resume"):
+    for command in ("show", "wait", "resume", "cancel"):
         assert sorted(offered(command, "")) == both
     assert offered("show", "f0") == ["f00dfeed0000"]
     assert offered("show", "a1b2c3d4e5f6", "") == []  # one id is all it takes
     assert offered("list", "") == [] and offered("prune", "") == []
-    assert offered("sh") == ["show"]
+    assert offered("sh") == ["show"] and offered("ca") == ["cancel"]
     shown = run_cli(jobs_env, "jobs", "show", both[1])  # the offered prefix names the job
     assert shown.returncode == 0 and "f00dfeed0000111122223333444455556" in shown.stdout
 

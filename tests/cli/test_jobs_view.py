@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import MotoServer
+from tests.conftest import MotoServer, launch
+from tests.harness.calls import Relay, config_for
 from tests.harness.cli import ANSI, assert_one_line_error, clean_env, run_cli, run_tty
 
 
@@ -120,3 +123,69 @@ def test_jobs_show_refuses_a_bad_query_in_one_line(jobs: Jobs, tmp_path: Path) -
     assert "JMESPath" in assert_one_line_error(broken, 2)
     assert json.loads(broken.stdout)["exitcode"] == 2  # the envelope, as for every usage error
     assert not ANSI.search(broken.stderr)
+
+
+def test_jobs_cancel_ends_a_queued_job_and_refuses_the_rest_in_one_line(jobs: Jobs) -> None:
+    from ec2_connector.jobs.store import SQLiteJobStore
+    from tests.harness.jobs import record
+
+    # A job nobody has claimed yet, as a submitter that has not started it leaves it.
+    store = SQLiteJobStore(jobs.env["EC2_CONNECTOR_HOME"])
+    store.add(record("cafe0123456789", action="describe-regions", params={}))
+    store.close()
+    cancelled = run_cli(jobs.env, "jobs", "cancel", "cafe01")  # a unique prefix
+    assert cancelled.returncode == 0, cancelled.stderr
+    shown = json.loads(cancelled.stdout)  # as `jobs show` prints it into a pipe
+    assert shown["job-id"] == "cafe0123456789" and shown["status"] == "cancelled"
+    assert shown["message"] == "cancelled by a user before it started; nothing was sent to EC2"
+    assert shown["response"]["exitcode"] == 10 and shown["cancel-requested-at"]
+    waited = run_cli(jobs.env, "jobs", "wait", "cafe01")
+    assert waited.returncode == 10 and json.loads(waited.stdout)["exitcode"] == 10
+    status = run_cli(jobs.env, "jobs", "cancel", jobs.ok, "--query", "status", "-o", "text")
+    line = assert_one_line_error(status, 2)
+    assert line == (f"ec2-connector: job {jobs.ok} is succeeded: only a queued, running or "
+                    "interrupted job can be cancelled; nothing changed (exitcode 2)")
+    before = run_cli(jobs.env, "jobs", "show", jobs.failed).stdout
+    assert "is failed" in assert_one_line_error(run_cli(jobs.env, "jobs", "cancel",
+                                                        jobs.failed), 2)
+    assert run_cli(jobs.env, "jobs", "show", jobs.failed).stdout == before
+    again = run_cli(jobs.env, "jobs", "cancel", "cafe0123456789")
+    assert "is cancelled" in assert_one_line_error(again, 2)
+    resumed = run_cli(jobs.env, "jobs", "resume", "cafe01")
+    assert "is cancelled, not interrupted" in assert_one_line_error(resumed, 2)
+    unknown = run_cli(jobs.env, "jobs", "cancel", "0000000000ff")
+    assert "no job with id '0000000000ff'" in assert_one_line_error(unknown, 6)
+    bad_query = run_cli(jobs.env, "jobs", "cancel", "cafe01", "--query", "status[[")
+    assert "JMESPath" in assert_one_line_error(bad_query, 2)
+
+
+def test_jobs_cancel_stops_a_running_job_of_another_process_before_its_next_change(
+        moto_server: MotoServer, ec2: Any, image_id: str, tmp_path: Path) -> None:
+    # stop-instances over a missing id and a real one: StopInstances (held at the relay
+    # while the cancel lands), DescribeInstances, then StopInstances again, never sent.
+    [instance] = launch(ec2, image_id, 1)
+    with Relay(moto_server.port, "StopInstances", hold=True) as relay:
+        config = tmp_path / "relay.json"
+        config.write_text(json.dumps(config_for(relay.url, region="us-east-1")))
+        env = {**clean_env(tmp_path / "home"), "EC2_CONNECTOR_CONFIG": str(config)}
+        submitted = run_cli(env, "call", "stop-instances",
+                            f"instance-id=i-0123456789abcdef0,{instance}", "--async")
+        job_id = json.loads(submitted.stdout)["job-id"]
+        deadline = time.monotonic() + 30
+        while "StopInstances" not in relay.sent:
+            assert time.monotonic() < deadline, relay.sent
+            time.sleep(0.05)
+        asked = run_cli(env, "jobs", "cancel", job_id[:8], "-o", "text")
+        assert asked.returncode == 0, asked.stderr
+        rows = dict(line.split("\t", 1) for line in asked.stdout.splitlines())
+        assert rows["status"] == "running" and rows["cancel-requested-at"] != "null"
+        relay.release.set()
+        waited = run_cli(env, "jobs", "wait", job_id, "--timeout", "30000")
+    assert waited.returncode == 10, waited.stdout
+    said = json.loads(waited.stdout)
+    assert said["message"] == ("cancelled by a user after 1 operation that change things had "
+                               "been sent (StopInstances); StopInstances and everything after "
+                               "it were not sent")
+    assert relay.sent.count("StopInstances") == 1
+    found = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert found["State"]["Name"] == "running"

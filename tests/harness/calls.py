@@ -4,6 +4,8 @@ library, a refused request, and an endpoint that loses a launch's answer."""
 from __future__ import annotations
 
 import http.client
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -43,6 +45,40 @@ class LaunchThenHang(HTTPHarnessServer):
             req.pause(60)
             return
         req.send_body(upstream.status, body)
+
+
+class Relay(HTTPHarnessServer):
+    """Relays every request to EC2 and keeps each one's Action, to count what was sent.
+    When `operation` first arrives, `hook` runs before it is relayed (a cancel landing
+    while a job runs); with `hold`, the answers of `operation` wait for `release`."""
+
+    def __init__(self, upstream_port: int, operation: str = "",
+                 hook: Callable[[], None] | None = None, hold: bool = False) -> None:
+        super().__init__()
+        self.upstream_port, self.operation, self.hook, self.hold = (
+            upstream_port, operation, hook, hold)
+        self.release = threading.Event()
+        self.sent: list[str] = []
+
+    def respond(self, req: RequestHandler) -> None:
+        action = req.params().get("Action", "")
+        self.sent.append(action)  # list.append is atomic: handler threads share it
+        if action == self.operation and self.hook is not None:
+            hook, self.hook = self.hook, None
+            hook()
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
+        conn.request(req.command, req.path, body=req.body, headers=headers)
+        upstream = conn.getresponse()
+        body = upstream.read()
+        conn.close()
+        if self.hold and action == self.operation:
+            self.release.wait(60)
+        req.send_body(upstream.status, body)
+
+    def stop(self) -> None:
+        self.release.set()  # no answer is left waiting on a test that has ended
+        super().stop()
 
 
 def run(call: Call, action: str, **params: Any) -> Any:

@@ -99,7 +99,7 @@ def test_a_workers_metrics_count_a_known_workload(
     assert series(values, "call_duration_seconds_count") == {
         ("describe-vpc",): 5, ("describe-instances",): 1}
     assert series(values, "jobs_ended_total") == {
-        ("succeeded",): 5, ("failed",): 1, ("timed-out",): 0}
+        ("succeeded",): 5, ("failed",): 1, ("timed-out",): 0, ("cancelled",): 0}
     assert values[key("lease_expiries_total")] == 1
     assert values[key("reruns_total")] == 1
     assert values[key("fencing_refusals_total")] == 0

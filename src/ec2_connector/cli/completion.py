@@ -15,8 +15,8 @@ from .prog import PROG
 
 COMMANDS = ("call", "actions", "jobs", "worker", "serve", "sandbox", "demo", "completion",
             "token", "audit")
-JOBS = ("list", "show", "wait", "resume", "prune")
-_TAKE_ID = ("show", "wait", "resume")  # the jobs commands whose argument is a job id
+JOBS = ("list", "show", "wait", "resume", "cancel", "prune")
+_TAKE_ID = ("show", "wait", "resume", "cancel")  # the jobs commands whose argument is a job id
 SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_ec2_connector"
 

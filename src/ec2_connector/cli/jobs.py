@@ -39,9 +39,10 @@ if TYPE_CHECKING:
 
 @register("jobs", 30)
 def add_jobs(commands: Any) -> None:
-    jobs = commands.add_parser("jobs", help="async jobs: list, show, wait, resume, prune")
+    jobs = commands.add_parser("jobs",
+                               help="async jobs: list, show, wait, resume, cancel, prune")
     sub = jobs.add_subparsers(dest="jobs_command", required=True,
-                              metavar="list|show|wait|resume|prune", parser_class=Parser)
+                              metavar="list|show|wait|resume|cancel|prune", parser_class=Parser)
     listing = sub.add_parser("list", help="the latest jobs, newest first")
     listing.add_argument("--limit", type=positive, default=50,
                          help="at most this many (default: %(default)s)")
@@ -71,14 +72,21 @@ def add_jobs(commands: Any) -> None:
     resume.add_argument("--config", metavar="FILE", help="connector config (JSON)")
     resume.add_argument("--force", action="store_true",
                         help="resume even though the connector's config now differs")
-    for command in (show, wait, resume):
+    cancel = sub.add_parser(
+        "cancel", help="cancel a job: queued or interrupted, it ends now; running, it stops "
+        "before its next change to EC2; prints the job as 'show' does",
+        epilog="Exit code 2: the job already ended (nothing changed).")
+    cancel.add_argument("-o", "--output", choices=("json", "table", "text"),
+                        help="as for 'jobs show'")
+    cancel.add_argument("--query", metavar="EXPR", help="JMESPath over the record")
+    for command in (show, wait, resume, cancel):
         command.add_argument("id", metavar="ID", help="a job id, or a unique prefix of one")
     for command in (wait, resume):
         add_output_options(command)
     prune = sub.add_parser("prune", help="delete jobs that ended long ago")
     prune.add_argument("--older-than", required=True, metavar="AGE",
                        help="e.g. 7d, 12h, 30m")
-    for command in (listing, show, wait, resume, prune):
+    for command in (listing, show, wait, resume, cancel, prune):
         add_broker(command)
     jobs.set_defaults(run=cmd_jobs)
 
@@ -130,7 +138,8 @@ def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
 
     # `jobs wait --timeout` counts from here: finding the job is part of the wait.
     deadline = Deadline(args.timeout) if getattr(args, "timeout", None) else None
-    queried = make_view(args) if args.jobs_command == "show" else None  # a bad one: exit 2
+    # A bad query is exit 2 before anything is read or changed.
+    queried = make_view(args) if args.jobs_command in ("show", "cancel") else None
     with Call(config=getattr(args, "config", None), broker=args.broker) as call:
         if deadline is not None and hasattr(call.jobs.store, "deadline"):
             call.jobs.store.deadline = deadline  # a networked store: no round trip outlasts it
@@ -145,6 +154,8 @@ def cmd_jobs(args: argparse.Namespace, extra: list[str]) -> int:
         job = call.job(args.id)
         if args.jobs_command == "show":
             return _show(job.to_dict(), args, queried)
+        if args.jobs_command == "cancel":
+            return _show(job.cancel().public(), args, queried)
         if args.jobs_command == "resume":
             job = call.jobs.resume(job.id, force=args.force)
             args.timeout = deadline = None

@@ -25,6 +25,14 @@ AWS, EC2's own ClientToken answers the late request with the rerun's resource wh
 the operation has one. Across machines against an endpoint that ignores ClientToken, a
 request sent in that window can still make a second resource, tagged with the same
 token, so it can be found.
+
+Cancelling (`cancel`). A queued or interrupted job ends `cancelled` at once, in one
+compare-and-set (a claim that comes later finds it not queued and sends nothing; a
+sweeper finds it not interrupted and queues nothing). A running job is only asked: the
+request is written on the record and adds one to its `fence`, so the fence check the
+holder already makes before each mutating request fails, reads why, and stops there
+(`Cancelled`, exitcode 10): no extra round trip while nobody cancels. A job that sends
+nothing more that mutates (a read, a wait after its last change) runs to its end.
 """
 
 from __future__ import annotations
@@ -38,7 +46,16 @@ from dataclasses import replace
 from .. import masking
 from ..actions import catalog
 from ..config import Connectors
-from ..errors import ConnectorError, StoreError, TimedOut, translate
+from ..errors import (
+    Cancelled,
+    ConnectorError,
+    ExitCode,
+    InvalidRequest,
+    NotFound,
+    StoreError,
+    TimedOut,
+    translate,
+)
 from ..execution import execute
 from ..request import Request
 from ..response import Response
@@ -46,12 +63,14 @@ from ..runtime import Counts, Runtime
 from ..settings import DEFAULT_LEASE_S, Settings
 from ..transport.context import READ_ONLY_PREFIXES, Progress
 from . import sealing
-from .record import JobRecord, JobStatus, interrupted_message
-from .store import JobStore
+from .record import LIVE, JobRecord, JobStatus, interrupted_message
+from .store import INCREMENT, JobStore
 
 log = logging.getLogger("ec2_connector.jobs")
 
-_STATUS_BY_EXIT = {0: JobStatus.SUCCEEDED, 3: JobStatus.TIMED_OUT}
+_STATUS_BY_EXIT: dict[int, JobStatus] = {
+    ExitCode.SUCCESS: JobStatus.SUCCEEDED, ExitCode.TIMED_OUT: JobStatus.TIMED_OUT,
+    ExitCode.CANCELLED: JobStatus.CANCELLED}
 FINISH_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)
 Sleep = Callable[[float], None]
 
@@ -106,7 +125,8 @@ class LeaseLost(StoreError):
 
 class Fence:
     """The check before each mutating request of a job: do we still hold its latest
-    claim? Called by the job's execution context (`Context.fence`) with the operation."""
+    claim, and has nobody asked to cancel it? Called by the job's execution context
+    (`Context.fence`) with the operation."""
 
     def __init__(self, store: JobStore, record: JobRecord, holder: str, lease_s: float) -> None:
         self.store = store
@@ -115,19 +135,42 @@ class Fence:
         self.holder = holder
         self.lease_s = lease_s
         self.lost = False
+        self.sent: list[str] = []  # the mutating operations that passed: sent, or on the way
+        # The record that asked for the cancel. A cancel can land between a claim's write
+        # and its read (SQLite): the claimed record then carries it, and its number.
+        self.cancelled = record if asked_to_cancel(record, holder) else None
 
     def __call__(self, operation: str) -> None:
         if operation.startswith(READ_ONLY_PREFIXES):
             return  # a read changes nothing, whoever holds the job
-        if not self.lost and self.store.holds(self.job_id, self.holder, self.number,
-                                              self.lease_s):
-            return
+        if self.cancelled is None and not self.lost:
+            if self.store.holds(self.job_id, self.holder, self.number, self.lease_s):
+                self.sent.append(operation)
+                return
+            self._why_not()
+        if self.cancelled is not None:
+            log.info("job %s: not sending %s: the job was cancelled", self.job_id, operation)
+            raise Cancelled(cancelled_message(self.cancelled, self.sent, operation),
+                            data={"operations-sent": list(self.sent), "not-sent": operation})
         self.lost = True
         log.warning("job %s: not sending %s: this worker no longer holds the job (claim %d "
                     "lapsed and the job was claimed again or ended); it is left to its new "
                     "holder", self.job_id, operation, self.number)
         raise LeaseLost(f"job {self.job_id} was taken over by another worker before "
                         f"{operation} could be sent; nothing more was sent from here")
+
+    def _why_not(self) -> None:
+        """The check failed: a cancel asked of our claim (still ours, one number on), or
+        the job was taken. Read only on this path, so a check costs one round trip."""
+        current = self.store.get(self.job_id)
+        if current is not None and asked_to_cancel(current, self.holder):
+            self.cancelled, self.number = current, current.fence
+
+
+def asked_to_cancel(record: JobRecord, holder: str) -> bool:
+    """Is this record a job that `holder` still runs, and that someone asked to cancel?"""
+    return (record.cancel_requested_at is not None and record.holder == holder
+            and record.status in (JobStatus.RUNNING, JobStatus.INTERRUPTED))
 
 
 def run(
@@ -185,6 +228,8 @@ def run(
         if counts is not None:
             counts.add("fencing_refusals")
         return response  # the job is its new holder's: nothing of ours is recorded
+    if fence is not None and fence.number != record.fence:  # a cancel moved it on
+        record = replace(record, fence=fence.number)
     if finish(store, record, holder, response, on_retry=handoff,
               fenced=fence is not None) and counts is not None:
         counts.add("jobs_ended", ended_status(response).value)
@@ -268,6 +313,11 @@ def finish(store: JobStore, record: JobRecord, holder: str, response: Response,
             continue
         if not done:
             current = store.get(record.id)
+            if fenced and current is not None and asked_to_cancel(current, holder) \
+                    and current.fence != record.fence:
+                # Asked to cancel after its last change was sent: it ended anyway.
+                return finish(store, replace(record, fence=current.fence), holder, response,
+                              sleep, on_retry, fenced)
             log.warning("job %s ended, but its lease had passed to another holder (now %s): "
                         "this result is not recorded", record.id,
                         current.status.value if current else "gone")
@@ -287,17 +337,23 @@ def observe(store: JobStore, record: JobRecord, now: float | None = None,
     now = time.time() if now is None else now
     if not record.lapsed(now):
         return record
-    message = interrupted_message(record)
+    status, message = JobStatus.INTERRUPTED, interrupted_message(record)
+    if record.cancel_requested_at is not None:  # never run again: it was to stop anyway
+        status = JobStatus.CANCELLED
+        message = (f"cancelled by {record.cancel_requested_by or 'a user'} while running, "
+                   f"and its runner ({record.holder}) then stopped renewing its lease: its "
+                   "last request may or may not have reached EC2; it is not run again")
     try:
+        # The fence too: a cancel asked since `record` was read makes this one fail.
         if store.transition(
                 record.id, [record.status], held_by=record.holder, lapsed_before=now,
-                status=JobStatus.INTERRUPTED, message=message, finished_at=now,
+                fenced=record.fence, status=status, message=message, finished_at=now,
                 lease_until=None) and counts is not None:
             counts.add("lease_expiries")
         return store.get(record.id) or record
     except StoreError:
         # The store cannot take the change now (locked, full): it is still what we saw.
-        record.status, record.message = JobStatus.INTERRUPTED, message
+        record.status, record.message = status, message
         return record
 
 
@@ -306,3 +362,65 @@ def sweep(store: JobStore, now: float | None = None,
     """Mark every job whose lease lapsed as interrupted; the records as they are now."""
     now = time.time() if now is None else now
     return [observe(store, record, now, counts) for record in store.expired(now)]
+
+
+def cancel(store: JobStore, job_id: str, by: str | None = None,
+           counts: Counts | None = None) -> JobRecord:
+    """Cancel a job (see the module's docstring); the record as it is now. A job that
+    already ended is refused (InvalidRequest), and nothing changes."""
+    for _ in range(8):  # each lap lost a race with a claim, a sweep or an end: read again
+        record = store.get(job_id)
+        if record is None:
+            raise NotFound(f"no job with id '{job_id}'")
+        record = observe(store, record, counts=counts)
+        now = time.time()
+        if record.status is JobStatus.RUNNING:
+            if record.cancel_requested_at is not None:
+                return record  # asked already: its holder stops at its next change
+            if store.transition(
+                    job_id, [JobStatus.RUNNING], fenced=record.fence, fence=INCREMENT,
+                    cancel_requested_at=now, cancel_requested_by=by,
+                    message=f"cancel requested by {by or 'a user'}: it stops before its "
+                            "next change to EC2"):
+                log.info("job %s: cancel requested by %s", job_id, by or "a user")
+                return store.get(job_id) or record
+            continue
+        if record.status not in (*LIVE, JobStatus.INTERRUPTED):
+            raise InvalidRequest(
+                f"job {job_id} is {record.status.value}: only a queued, running or "
+                "interrupted job can be cancelled; nothing changed")
+        response = _cancelled_response(record, by)
+        if store.transition(
+                job_id, [record.status], fenced=record.fence, status=JobStatus.CANCELLED,
+                message=response.message, response=response.to_dict(), finished_at=now,
+                lease_until=None, sealed=None, cancel_requested_at=now,
+                cancel_requested_by=by):
+            log.info("job %s (%s) cancelled by %s", job_id, record.status.value,
+                     by or "a user")
+            if counts is not None:
+                counts.add("jobs_ended", JobStatus.CANCELLED.value)
+            return store.get(job_id) or record
+    raise StoreError(f"job {job_id} kept changing while it was being cancelled; try again")
+
+
+def _cancelled_response(record: JobRecord, by: str | None) -> Response:
+    who = by or "a user"
+    if record.status is JobStatus.QUEUED:
+        text = f"cancelled by {who} before it started; nothing was sent to EC2"
+    else:
+        text = (f"cancelled by {who} after it was interrupted: it is never run again nor "
+                f"resumed; before that it was {record.message or 'interrupted'}")
+    return Response.from_error(Cancelled(text), {"job-id": record.id,
+                                                 "connector": record.connector,
+                                                 "action": record.action})
+
+
+def cancelled_message(record: JobRecord, sent: list[str], next_operation: str) -> str:
+    """What a job cancelled mid-way says: who, what was sent, where it stopped."""
+    who = record.cancel_requested_by or "a user"
+    if not sent:
+        return (f"cancelled by {who} before its first change: nothing that changes "
+                f"anything was sent to EC2 ({next_operation} was not sent)")
+    count = f"{len(sent)} operation{'s' if len(sent) > 1 else ''}"
+    return (f"cancelled by {who} after {count} that change things had been sent "
+            f"({', '.join(sent)}); {next_operation} and everything after it were not sent")

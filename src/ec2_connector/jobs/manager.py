@@ -99,6 +99,11 @@ class Job:
                 time.sleep(pause)
             delay = min(delay * 2, 0.25)
 
+    def cancel(self, by: str | None = None) -> JobRecord:
+        """Cancel this job: queued or interrupted, it ends `cancelled` now; running, it
+        stops before its next change to EC2 (see `JobManager.cancel`)."""
+        return self._manager.cancel(self.id, by=by)
+
     def to_dict(self) -> dict[str, Any]:
         return self.record().public()
 
@@ -228,6 +233,14 @@ class JobManager:
         # The resumed job is still its submitter's: a principal keeps seeing its own jobs.
         return self.submit(request, resumed_from=record.id, job_id=new_id,
                            submitted_by=record.submitted_by)
+
+    def cancel(self, job_id: str, *, by: str | None = None) -> JobRecord:
+        """Cancel a job by its id or a unique prefix; the record as it is now. Queued or
+        interrupted: `cancelled` at once, nothing sent and never run again. Running: the
+        request is recorded, and the job sends nothing after its next fence check and ends
+        `cancelled` (exitcode 10) with what it had. Ended: InvalidRequest, nothing changed.
+        `by` names who asked (a service principal) in its message."""
+        return lifecycle.cancel(self.store, self.get(job_id).id, by, counts=self.counts)
 
     def _sealed(self, request: Request, held: list[str]) -> str:
         """The request's secret values sealed for the workers; without a key, refused,

@@ -33,6 +33,7 @@ class JobStatus(StrEnum):
     TIMED_OUT = "timed-out"
     INTERRUPTED = "interrupted"
     RESUMED = "resumed"  # an interrupted job that was run again as a new job
+    CANCELLED = "cancelled"  # ended by a cancel: never run, rerun nor resumed after
 
     @property
     def done(self) -> bool:
@@ -67,6 +68,11 @@ class JobRecord:
     resumed_from: str | None = None
     submitted_by: str | None = None  # the service principal that submitted it
     fence: int = 0  # grows with every claim: the claim that the holder's requests carry
+    # A cancel asked while the job runs (a queued or interrupted one ends at once): when,
+    # and by whom (a service principal, or None). The request also adds one to `fence`,
+    # so the holder's next fence check fails and finds it (lifecycle.Fence).
+    cancel_requested_at: float | None = None
+    cancel_requested_by: str | None = None
     # How its completion callback ended: url (no query), attempts, outcome, last-error, at.
     callback: dict[str, Any] = field(default_factory=dict)
     # The request's secret parameters sealed for workers (sealing.py): ciphertext only,
@@ -113,6 +119,8 @@ class JobRecord:
             "fence": self.fence,
             "resumed-from": self.resumed_from,
             "submitted-by": self.submitted_by,
+            "cancel-requested-at": iso(self.cancel_requested_at),
+            "cancel-requested-by": self.cancel_requested_by,
             "callback": self.callback or None,
             "secrets-held-in-memory": self.secrets_held,
             "secrets-sealed": self.sealed is not None,

@@ -96,6 +96,12 @@ class Access:
             self.metrics.refusals.labels(denial.rule).inc()
         return denial
 
+    def authorize_cancel(self, principal: Principal, job: Mapping[str, Any]) -> Denial | None:
+        denial = cancel_denial(principal, job)
+        if denial is not None and self.metrics is not None:
+            self.metrics.refusals.labels(denial.rule).inc()
+        return denial
+
     def record(self, principal: Principal, request: Request, body: Mapping[str, Any], *,
                started: float, status: int, exitcode: int, message: str,
                response: Mapping[str, Any] | None = None, job_id: str | None = None,
@@ -105,7 +111,7 @@ class Access:
         meta = (response or {}).get("meta") or {}
         if self.metrics is not None:
             self.metrics.observe_call(action, exitcode, time.monotonic() - started, meta)
-            if job_id is not None:
+            if job_id is not None and status == 202:  # accepted (a cancel names one too)
                 self.metrics.jobs_submitted.inc()
         if not self.trail.enabled:
             return
@@ -131,6 +137,20 @@ def _shown(url: str) -> str:
 def _ended(call: Call, job_id: str) -> dict[str, Any] | None:
     record = call.jobs.read(job_id)
     return record.public() if record.status.done else None
+
+
+def cancel_denial(principal: Principal, job: Mapping[str, Any]) -> Denial | None:
+    """Why `principal` may not cancel this job it sees (None: it may). Cancelling changes
+    what reaches EC2, so it takes a role that may run mutating actions, and the job's
+    connector among the principal's."""
+    who = f"principal '{principal.name}' ({principal.role})"
+    if principal.role == "viewer":
+        return Denial("role", f"forbidden: {who} may not cancel jobs: cancelling is for "
+                      "the operator and admin roles")
+    if not principal.may_use(str(job.get("connector"))):
+        return Denial("connectors", f"forbidden: {who} may not use connector "
+                      f"'{job.get('connector')}'")
+    return None
 
 
 def may_see(principal: Principal, record: JobRecord) -> bool:

@@ -3,6 +3,7 @@
     POST /v1/connectors/{name}/sync    200 + envelope, whatever the call's exitcode
     POST /v1/connectors/{name}/async   202 + {"job-id", "status"}
     GET  /v1/jobs, /v1/jobs/{id}       the jobs and, when done, their envelopes
+    POST /v1/jobs/{id}/cancel          cancel a job (an operator's own, an admin's any)
     GET  /v1/actions[/{name}]          the catalog
     GET  /healthz (200, no auth), /openapi.json (the schema), /metrics (metrics.py)
     /console                           the web console (console/), signed in by a token
@@ -51,7 +52,7 @@ from ..spec.params import canonical
 from .access import Access, one_job, visible_jobs
 from .admission import Admission, bounded_protocol, is_loopback
 from .console import console_routes
-from .gate import Rejected, Threads, admit, check_connector, submit
+from .gate import Rejected, Threads, admit, cancel, check_connector, submit
 from .metrics import CONTENT_TYPE, ServiceMetrics
 from .openapi import openapi, request_body
 from .principals import Principal, Principals
@@ -262,6 +263,21 @@ def v1_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
             return json_response(error_envelope(exc), 503)
         except InvalidRequest as exc:  # a prefix two jobs share
             raise Rejected(400, exc.message) from None
+
+    @router.post("/jobs/{job_id}/cancel", tags=["jobs"], responses={
+        404: REJECTIONS[404], 403: REJECTIONS[403],
+        400: {"model": Envelope, "description": "a prefix more than one job id shares"},
+        409: {"model": Envelope, "description": "the job already ended: nothing changed"}})
+    async def cancel_job(job_id: str, request: Request) -> HTTPResponse:
+        """Cancel a job: queued or interrupted, it is `cancelled` at once (nothing more is
+        sent, it never runs again); running, it stops before its next change to EC2 and
+        ends `cancelled`. The job as it is now. A principal cancels its own jobs if its
+        role runs mutating actions (an admin any job); another's job is not found (404)."""
+        try:
+            return json_response(await threads.run(
+                partial(cancel, call, access, principal_of(request), job_id)))
+        except StoreError as exc:
+            return json_response(error_envelope(exc), 503)
 
     @router.get("/actions", tags=["catalog"])
     async def actions() -> HTTPResponse:

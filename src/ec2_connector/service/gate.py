@@ -5,16 +5,19 @@ would go; and the threads blocking work runs on, off the event loop.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio
 
 from ..call import Call
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, NotFound
+from ..jobs.record import JobStatus
 from ..request import as_request
 from ..spec.params import String, StringList, canonical
-from .access import Access
+from .access import Access, one_job
 from .principals import Principal
 
 # Worker threads for the job store and job submissions (sync calls await the connector's
@@ -52,6 +55,35 @@ def submit(call: Call, name: str, body: dict[str, Any], by: str) -> dict[str, st
     except InvalidRequest as exc:
         raise Rejected(400, exc.message) from None
     return {"job-id": job.id, "status": job.status}
+
+
+def cancel(call: Call, access: Access, principal: Principal, job_id: str) -> dict[str, Any]:
+    """Cancel a job for `principal` (API and console; blocking: run it on `Threads`).
+    Another principal's job is not found (404, ids do not leak); a role or connector
+    that may not (403, naming the rule); an ended job (409); each audited."""
+    started = time.monotonic()
+    try:
+        job = one_job(call, principal, job_id)
+    except NotFound as exc:
+        raise Rejected(404, exc.message) from None
+    except InvalidRequest as exc:  # a prefix two jobs share
+        raise Rejected(400, exc.message) from None
+    body = {**(job.get("params") or {}), "action": job["action"]}
+    audited = partial(access.record, principal, as_request(job["connector"], body), body,
+                      started=started, job_id=job["job-id"])
+    denial = access.authorize_cancel(principal, job)
+    if denial is not None:
+        audited(status=403, exitcode=2, message=denial.message, rule=denial.rule)
+        raise Rejected(403, denial.message)
+    try:
+        record = call.jobs.cancel(job["job-id"], by=principal.name)
+    except InvalidRequest as exc:  # it had ended: nothing changed
+        audited(status=409, exitcode=2, message=exc.message)
+        raise Rejected(409, exc.message) from None
+    done = record.status is JobStatus.CANCELLED
+    audited(status=200, exitcode=0, message=f"{'cancelled' if done else 'asked to cancel'} "
+            f"job {record.id} ({record.status.value})")
+    return record.public()
 
 
 def admit(call: Call, access: Access, principal: Principal, name: str, body: dict[str, Any],

@@ -294,3 +294,54 @@ def test_hostile_requests_get_one_clear_answer(console: Console) -> None:
         unknown = client.post("/console/actions/describe-instances/run",
                               data={"csrf": csrf, "connector": "<b>nope</b>"})
         assert unknown.status_code == 404 and "&lt;b&gt;nope&lt;/b&gt;" in unknown.text
+
+
+def test_cancel_as_the_role_allows(console: Console, ec2: Any, image_id: str) -> None:
+    """Jobs in the service's own store, as a lost process or a busy pool leaves them: the
+    operator cancels its interrupted stop, the admin the operator's queued one; the
+    viewer sees no button and is refused by the role rule; a form needs its CSRF token."""
+    ids = launch(ec2, image_id)
+    lost, waiting, viewers = ("0" * 31 + n for n in "345")
+    store = SQLiteJobStore(console.service.home)
+    store.add(record(lost, action="stop-instances", params={"instance-id": ids},
+                     status=JobStatus.INTERRUPTED, submitted_by="ops", target={}))
+    store.add(record(waiting, action="stop-instances", params={"instance-id": ids},
+                     submitted_by="ops", target={}))
+    store.add(record(viewers, action="describe-regions", params={}, submitted_by="viewer",
+                     target={}))
+    store.close()
+    with console.signed_in("viewer") as client:
+        page = client.get(f"/console/jobs/{viewers}")
+        assert page.status_code == 200 and ">cancel</button>" not in page.text
+        refused = client.post(f"/console/jobs/{viewers}/cancel",
+                              data={"csrf": csrf_of(page.text)})
+        assert refused.status_code == 403 and "may not cancel jobs" in refused.text
+        line = audit_lines(console)[-1]
+        assert (line["principal"], line["rule"], line["status"]) == ("viewer", "role", 403)
+        hidden = client.post(f"/console/jobs/{lost}/cancel", data={"csrf": csrf_of(page.text)})
+        assert hidden.status_code == 404  # another's job: not found
+    with console.signed_in("ops") as client:
+        page = client.get(f"/console/jobs/{lost}")
+        assert ">cancel</button>" in page.text and f"/console/jobs/{lost}/cancel" in page.text
+        for forged in ({}, {"csrf": "not-the-token"}):
+            assert client.post(f"/console/jobs/{lost}/cancel", data=forged).status_code == 403
+        assert client.get(f"/console/jobs/{lost}.json").json()["status"] == "interrupted"
+        done = client.post(f"/console/jobs/{lost}/cancel", data={"csrf": csrf_of(page.text)})
+        assert done.status_code == 303 and done.headers["location"] == f"/console/jobs/{lost}"
+        shown = client.get(done.headers["location"])
+        assert 'class="status s-cancelled"' in shown.text and ">cancel</button>" not in shown.text
+        assert ">resume</button>" not in shown.text  # never run again
+        again = client.post(f"/console/jobs/{lost}/cancel", data={"csrf": csrf_of(page.text)})
+        assert again.status_code == 409 and "is cancelled" in again.text
+    with console.signed_in("boss") as client:
+        page = client.get(f"/console/jobs/{waiting}")
+        assert ">cancel</button>" in page.text
+        done = client.post(f"/console/jobs/{waiting}/cancel",
+                           data={"csrf": csrf_of(page.text)})
+        assert done.status_code == 303
+        job = client.get(f"/console/jobs/{waiting}.json").json()
+    assert job["status"] == "cancelled" and states(ec2, ids) == ["running"]
+    assert "cancelled by boss before it started" in job["message"]
+    line = audit_lines(console)[-1]
+    assert (line["principal"], line["status"]) == ("boss", 200)
+    assert line["message"] == f"cancelled job {waiting} (cancelled)"

@@ -78,7 +78,7 @@ def _cells(r: Mapping[str, Any]) -> list[Any]:
 
 
 def job_page(job: Mapping[str, Any], audit_lines: list[dict[str, Any]] | None,
-             csrf: str, may_resume: bool) -> Safe:
+             csrf: str, may_resume: bool, may_cancel: bool = False) -> Safe:
     facts = [("status", h("span", {"id": "job-status", "class": f"status s-{job['status']}",
                                    "data-live": f"/console/jobs/{job['job-id']}.json",
                                    "data-done": "yes" if _done(job) else "no",
@@ -95,6 +95,10 @@ def job_page(job: Mapping[str, Any], audit_lines: list[dict[str, Any]] | None,
         parts.append(h("form", {"method": "post",
                                 "action": f"/console/jobs/{job['job-id']}/resume"},
                        hidden("csrf", csrf), h("button", {"type": "submit"}, "resume")))
+    if may_cancel and _cancellable(job):
+        parts.append(h("form", {"method": "post",
+                                "action": f"/console/jobs/{job['job-id']}/cancel"},
+                       hidden("csrf", csrf), h("button", {"type": "submit"}, "cancel")))
     if audit_lines is not None:
         parts += [h("h2", None, "audit"), table(
             ["time", "principal", "action", "status", "exitcode", "message"],
@@ -103,6 +107,13 @@ def job_page(job: Mapping[str, Any], audit_lines: list[dict[str, Any]] | None,
             caption="its lines in the audit trail") if audit_lines else h(
                 "p", None, "no audit lines for this job")]
     return Safe("".join(parts))
+
+
+def _cancellable(job: Mapping[str, Any]) -> bool:
+    """Live or interrupted, and not already asked to stop."""
+    status = JobStatus(job["status"])
+    live = not status.done or status is JobStatus.INTERRUPTED
+    return live and not job.get("cancel-requested-at")
 
 
 def _done(job: Mapping[str, Any]) -> bool:

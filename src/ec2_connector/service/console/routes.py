@@ -22,8 +22,8 @@ from ...actions import catalog
 from ...call import Call
 from ...errors import ConnectorError, InvalidRequest, NotFound
 from ...jobs.record import iso
-from ..access import Access, one_job, visible_jobs
-from ..gate import Threads
+from ..access import Access, cancel_denial, one_job, visible_jobs
+from ..gate import Rejected, Threads, cancel
 from . import pages, results
 from .html import page
 from .runs import Runs
@@ -187,7 +187,8 @@ class Console:
         job = await self._job(session, request.path_params["job_id"])
         lines = await self.threads.run(partial(self.access.trail.of_job, job["job-id"]))
         may_resume = self.runs.may_resume(session.principal, job) is None
-        main = results.job_page(job, lines, session.csrf, may_resume)
+        may_cancel = cancel_denial(session.principal, job) is None
+        main = results.job_page(job, lines, session.csrf, may_resume, may_cancel)
         return self.page(session, f"job {job['job-id']}", main, here="jobs")
 
     @stops
@@ -209,6 +210,21 @@ class Console:
             return self.page(session, "not resumed", pages.refused(exc.message), status=400)
         self.runs.audit_resume(session.principal, job, new.id)
         return redirect(f"/console/jobs/{new.id}")
+
+    @stops
+    async def cancel(self, request: Request) -> HTTPResponse:
+        session, _ = await self.posted(request)
+        job_id = request.path_params["job_id"]
+        try:
+            job = await self.threads.run(partial(cancel, self.call, self.access,
+                                                 session.principal, job_id))
+        except Rejected as exc:
+            title = {403: "refused", 404: "no such job"}.get(exc.status, "not cancelled")
+            return self.page(session, title, pages.refused(exc.error.message),
+                             status=exc.status)
+        except ConnectorError as exc:  # the store out of reach
+            return self.page(session, "not cancelled", pages.refused(exc.message), status=503)
+        return redirect(f"/console/jobs/{job['job-id']}")
 
     # ------------------------------------------------------------------ actions, me
 
@@ -273,6 +289,7 @@ def console_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
         ("/jobs/{job_id}.json", console.job_json, ["GET"]),
         ("/jobs/{job_id}", console.job, ["GET"]),
         ("/jobs/{job_id}/resume", console.resume, ["POST"]),
+        ("/jobs/{job_id}/cancel", console.cancel, ["POST"]),
         ("/actions", console.actions, ["GET"]), ("/actions/{name}", console.action, ["GET"]),
         ("/actions/{name}/run", console.run, ["POST"]),
         ("/me", console.me, ["GET"]), ("/static/{name}", console.asset, ["GET"]),

@@ -7,7 +7,7 @@
 (function () {
   const EVERY_MS = 1500;
   const LABELS = ["job", "status", "action", "connector", "submitted by", "age", "message"];
-  const DONE = ["succeeded", "failed", "timed-out", "interrupted", "resumed"];
+  const DONE = ["succeeded", "failed", "timed-out", "interrupted", "resumed", "cancelled"];
 
   function cell(row, content) {
     const td = document.createElement("td");
