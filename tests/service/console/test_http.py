@@ -345,3 +345,37 @@ def test_cancel_as_the_role_allows(console: Console, ec2: Any, image_id: str) ->
     line = audit_lines(console)[-1]
     assert (line["principal"], line["status"]) == ("boss", 200)
     assert line["message"] == f"cancelled job {waiting} (cancelled)"
+
+
+def test_sign_ins_are_audited_and_wrong_tokens_are_limited(
+    moto_server: Any, tmp_path: Any
+) -> None:
+    """Its own service: the limit it sets on this address must not lock out other tests."""
+    from ec2_connector.service.console.sessions import SIGN_IN_FAILURES, SIGN_IN_WINDOW_S
+    from tests.harness.service import ServiceProcess
+    from tests.service.console.conftest import console_config
+
+    audit = tmp_path / "audit.jsonl"
+    with ServiceProcess(tmp_path, console_config(moto_server.url),
+                        env={"EC2_CONNECTOR_AUDIT_FILE": str(audit)}) as service, \
+            httpx.Client(base_url=service.url, timeout=30) as client:
+
+        def attempt(token: str) -> httpx.Response:
+            nonce = csrf_of(client.get("/console/sign-in").text)
+            return client.post("/console/sign-in", data={"csrf": nonce, "token": token})
+
+        assert attempt(TOKENS["ops"]).status_code == 303
+        for n in range(SIGN_IN_FAILURES):
+            assert attempt(f"guess-{n}").status_code == 401
+        refused = attempt(TOKENS["ops"])  # even the right token waits now
+        assert refused.status_code == 429 and "too many wrong tokens" in refused.text
+        assert 0 < int(refused.headers["retry-after"]) <= SIGN_IN_WINDOW_S
+        assert "console-session" not in refused.headers.get("set-cookie", "")
+    text = audit.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    signs = [line for line in lines if line["action"] == "console-sign-in"]
+    assert [line["status"] for line in signs] == [303] + [401] * SIGN_IN_FAILURES + [429]
+    assert (signs[0]["principal"], signs[0]["exitcode"], signs[0]["client"]) == (
+        "ops", 0, "127.0.0.1")
+    assert all(line["exitcode"] == 5 and line["principal"] == "" for line in signs[1:])
+    assert TOKENS["ops"] not in text and "guess-" not in text

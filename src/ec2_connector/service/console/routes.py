@@ -8,6 +8,7 @@ Who may do what is decided by access.py, as for the API: the console only asks.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from functools import partial, wraps
@@ -20,14 +21,15 @@ from fastapi.responses import Response as HTTPResponse
 
 from ...actions import catalog
 from ...call import Call
-from ...errors import ConnectorError, InvalidRequest, NotFound
+from ...errors import ConnectorError, ExitCode, InvalidRequest, NotFound
 from ...jobs.record import iso
+from .. import audit
 from ..access import Access, cancel_denial, one_job, visible_jobs
 from ..gate import Rejected, Threads, cancel
 from . import pages, results
 from .html import page
 from .runs import Runs
-from .sessions import COOKIE, SIGN_IN_COOKIE, Session, Sessions, cookie
+from .sessions import COOKIE, SIGN_IN_COOKIE, Session, Sessions, SignInLimiter, cookie
 
 MAX_FORM = 256 * 1024
 # The console loads nothing but its own files, and nothing may frame it.
@@ -79,6 +81,7 @@ class Console:
     def __init__(self, call: Call, threads: Threads, access: Access) -> None:
         self.call, self.threads, self.access = call, threads, access
         self.sessions = Sessions(call.settings.console_session_s)
+        self.limiter = SignInLimiter()
         self.runs = Runs(call, access, self.sessions, threads)
 
     # ------------------------------------------------------------------ sessions
@@ -124,16 +127,39 @@ class Console:
             return html(page("sign in", pages.refused(
                 "refused: the sign-in form's CSRF token is missing or wrong; "
                 "reload the page")), 403)
+        address = request.client.host if request.client else "unknown"
+        wait = math.ceil(self.limiter.wait_s(address))
+        if wait:
+            message = f"too many wrong tokens from this address: try again in {wait} s"
+            await self._audit_sign_in(None, address, 429, message)
+            return html(page("sign in", pages.refused(f"refused: {message}")), 429,
+                        {"Retry-After": str(wait)})
         principal = self.access.principals.authenticate(form.get("token", ""))
         if principal is None:
+            self.limiter.failed(address)
+            await self._audit_sign_in(None, address, 401, "wrong token")
             fresh = secrets.token_urlsafe(24)
             after = _local(request.query_params.get("next"))
             return html(page("sign in", pages.sign_in(fresh, "wrong token", after)), 401, {
                 "Set-Cookie": cookie(SIGN_IN_COOKIE, fresh, secure=_https(request),
                                      max_age=3600)})
+        await self._audit_sign_in(principal.name, address, 303, "signed in")
         session = self.sessions.open(principal)
         return redirect(_local(request.query_params.get("next")), {"Set-Cookie": cookie(
             COOKIE, session.id, secure=_https(request), max_age=int(self.sessions.lifetime_s))})
+
+    async def _audit_sign_in(self, principal: str | None, address: str, status: int,
+                             message: str) -> None:
+        """A sign-in, as an audit line (never the token given): who, from where, how."""
+        if not self.access.trail.enabled:
+            return
+        line = audit.entry(
+            principal=principal or "", connector="", action="console-sign-in", regions=[],
+            targets=[], status=status,
+            exitcode=ExitCode.SUCCESS if principal else ExitCode.AUTH, message=message,
+            secrets=[])
+        line["client"] = address
+        await self.threads.run(partial(self.access.trail.write, line))
 
     @stops
     async def sign_out(self, request: Request) -> HTTPResponse:

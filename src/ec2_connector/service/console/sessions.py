@@ -14,6 +14,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,11 @@ PATH = "/console"
 MAX_SESSIONS = 10_000
 MAX_CONFIRMATIONS = 32  # per session: the dry runs shown and not yet confirmed
 CONFIRM_S = 600
+# Wrong tokens from one client address within the window, before it must wait: enough for
+# a person's typos, far too few to guess a token.
+SIGN_IN_FAILURES = 10
+SIGN_IN_WINDOW_S = 300
+MAX_ADDRESSES = 10_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,40 @@ class Sessions:
         with self._lock:
             found = session.confirmations.pop(nonce, None)
         return found if found is not None and found.expires >= time.time() else None
+
+
+class SignInLimiter:
+    """Wrong tokens per client address: after SIGN_IN_FAILURES within SIGN_IN_WINDOW_S,
+    the address is refused until the oldest of them leaves the window. Kept in the
+    serving process, for at most MAX_ADDRESSES addresses (behind a proxy, every user
+    shares the proxy's address, and so its limit)."""
+
+    def __init__(self, failures: int = SIGN_IN_FAILURES,
+                 window_s: float = SIGN_IN_WINDOW_S) -> None:
+        self.failures, self.window_s = failures, window_s
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_s(self, address: str) -> float:
+        """How long `address` must wait before it may try a token again (0: now)."""
+        with self._lock:
+            times = self._recent(address)
+            if len(times) < self.failures:
+                return 0.0
+            return max(0.0, times[0] + self.window_s - time.monotonic())
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            self._recent(address).append(time.monotonic())
+            while len(self._seen) > MAX_ADDRESSES:  # the longest known go first
+                del self._seen[next(iter(self._seen))]
+
+    def _recent(self, address: str) -> deque[float]:
+        times = self._seen.setdefault(address, deque())
+        cutoff = time.monotonic() - self.window_s
+        while times and times[0] < cutoff:
+            times.popleft()
+        return times
 
 
 def cookie(name: str, value: str, *, secure: bool, max_age: int | None) -> str:
