@@ -10,6 +10,11 @@ A store that cannot be read or written raises `StoreError` (exitcode 9) naming i
 never a raw driver error, and a damaged or empty file is reported, never silently
 replaced.
 
+The SQLite store commits in groups (groupcommit.py): the writes of threads that arrive
+while a commit is under way (a pool's claims and finishes, a submitter's adds) go in
+the next transaction together, one commit for all of them, and each thread returns only
+once its own write is committed: a write still returns only when it is in the file.
+
 A store does not grow without bound: a record keeps at most `max_response_bytes` of its
 response (`bounded`), and an ended job is kept `job_ttl_s` (Redis expires it, SQLite
 prunes it when opened and at most hourly after).
@@ -39,6 +44,7 @@ from ..settings import (
     HOME_ENV,
     PREFIX,
 )
+from .groupcommit import GroupCommit
 from .record import LIVE, JobRecord, JobStatus
 
 DONE = tuple(s for s in JobStatus if s.done)
@@ -211,18 +217,22 @@ class SQLiteJobStore(Transitions):
                     f"job store {self.path} is an empty (0-byte) file, not a database; "
                     f"move it aside (its jobs, if any, are lost) and a new one is created"
                 )
-            # Two connections, each used by one thread at a time: writes, and reads. Under
-            # WAL a read never waits for a write, so a poll does not queue behind updates.
+            # One connection for writes (grouped, under one lock), and one for reads per
+            # thread: under WAL a read never waits for a write, and with its own
+            # connection a pool's thread does not queue behind another's read either.
             self._lock = threading.Lock()
-            self._read_lock = threading.Lock()
+            self._read_lock = threading.Lock()  # guards the readers, not the reads
+            self._readers: dict[threading.Thread, sqlite3.Connection] = {}
+            self._local = threading.local()
+            self._closed = False
             self._db = _connect(self.path, self._busy_ms)
+            self._group = GroupCommit(self._db, self._lock)
             try:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.executescript(_SCHEMA)
                 self._migrate()
                 with contextlib.suppress(OSError):
                     os.chmod(self.path, 0o600)
-                self._reader = _connect(self.path, self._busy_ms)
             except BaseException:
                 self._db.close()  # a store that failed to open holds no file open
                 raise
@@ -245,12 +255,24 @@ class SQLiteJobStore(Transitions):
                 self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
 
     def _write(self, sql: str, args: Iterable[Any]) -> int:
-        with self._guard(), self._lock:
-            return self._db.execute(sql, list(args)).rowcount
+        with self._guard():
+            return len(self._group.write(sql, list(args), fetch=False))
 
     def _read(self, sql: str, args: Iterable[Any]) -> builtins.list[Any]:
-        with self._guard(), self._read_lock:
-            return self._reader.execute(sql, list(args)).fetchall()
+        with self._guard():
+            return self._reader().execute(sql, list(args)).fetchall()
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is None:
+            with self._read_lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                for thread in [t for t in self._readers if not t.is_alive()]:
+                    self._readers.pop(thread).close()  # threads come and go: files do not
+                reader = self._local.reader = _connect(self.path, self._busy_ms)
+                self._readers[threading.current_thread()] = reader
+        return reader
 
     def _prune_ended(self) -> None:
         """Delete the jobs that ended more than `job_ttl_s` ago. A read on the finished_at
@@ -271,22 +293,22 @@ class SQLiteJobStore(Transitions):
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
                    fenced: int | None = None, **changes: Any) -> bool:
-        expected = [JobStatus(s).value for s in expect]
-        where = f"id = ? AND status IN ({', '.join('?' for _ in expected)})"
-        args: builtins.list[Any] = [job_id, *expected]
-        if held_by is not None:
-            where += " AND holder = ?"
-            args.append(held_by)
-        if lapsed_before is not None:
-            where += " AND lease_until IS NOT NULL AND lease_until < ?"
-            args.append(lapsed_before)
-        if fenced is not None:
-            where += " AND COALESCE(fence, 0) = ?"
-            args.append(fenced)
-        assignments = ", ".join(f"{k} = COALESCE({k}, 0) + 1" if v is INCREMENT else f"{k} = ?"
-                                for k, v in changes.items())
-        values = [_encode(k, v) for k, v in changes.items() if v is not INCREMENT]
-        return self._write(f"UPDATE jobs SET {assignments} WHERE {where}", [*values, *args]) == 1
+        sql, args = _update(job_id, expect, held_by, lapsed_before, fenced, changes)
+        return self._write(sql, args) == 1
+
+    def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
+        """The compare-and-set of every store, and the claimed record read back by the
+        same statement (RETURNING): a pool's thread makes one trip to the store, not two."""
+        if sqlite3.sqlite_version_info < (3, 35):
+            return super().claim(job_id, holder, lease_s)
+        now = time.time()
+        sql, args = _update(job_id, [JobStatus.QUEUED], None, None, None, {
+            "status": JobStatus.RUNNING, "holder": holder, "lease_until": now + lease_s,
+            "started_at": now, "fence": INCREMENT})
+        with self._guard():
+            rows = self._group.write(f"{sql} RETURNING {', '.join(_COLUMNS)}", args,
+                                     fetch=True)
+        return _decode(rows[0]) if rows else None
 
     def get(self, job_id: str) -> JobRecord | None:
         rows = self._read(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", [job_id])
@@ -320,8 +342,33 @@ class SQLiteJobStore(Transitions):
 
     def close(self) -> None:
         with self._lock, self._read_lock:
-            self._reader.close()
+            self._closed = True
+            for reader in self._readers.values():
+                reader.close()
+            self._readers.clear()
             self._db.close()
+
+
+def _update(job_id: str, expect: Iterable[JobStatus], held_by: str | None,
+            lapsed_before: float | None, fenced: int | None,
+            changes: dict[str, Any]) -> tuple[str, builtins.list[Any]]:
+    """The compare-and-set UPDATE of `transition`, and its arguments."""
+    expected = [JobStatus(s).value for s in expect]
+    where = f"id = ? AND status IN ({', '.join('?' for _ in expected)})"
+    args: builtins.list[Any] = [job_id, *expected]
+    if held_by is not None:
+        where += " AND holder = ?"
+        args.append(held_by)
+    if lapsed_before is not None:
+        where += " AND lease_until IS NOT NULL AND lease_until < ?"
+        args.append(lapsed_before)
+    if fenced is not None:
+        where += " AND COALESCE(fence, 0) = ?"
+        args.append(fenced)
+    assignments = ", ".join(f"{k} = COALESCE({k}, 0) + 1" if v is INCREMENT else f"{k} = ?"
+                            for k, v in changes.items())
+    values = [_encode(k, v) for k, v in changes.items() if v is not INCREMENT]
+    return f"UPDATE jobs SET {assignments} WHERE {where}", [*values, *args]
 
 
 def bounded(envelope: dict[str, Any], limit: int) -> dict[str, Any]:
