@@ -20,11 +20,12 @@ from typing import Any
 class _Write:
     """One thread's statement, waiting for the commit that carries it."""
 
-    __slots__ = ("args", "done", "error", "fetch", "rows", "sql")
+    __slots__ = ("args", "done", "error", "fetch", "rows", "sql", "wake")
 
     def __init__(self, sql: str, args: list[Any], fetch: bool) -> None:
         self.sql, self.args, self.fetch = sql, args, fetch
         self.done = False
+        self.wake: threading.Lock | None = None  # held until its thread may go on
         self.rows: list[Any] = []
         self.error: BaseException | None = None
 
@@ -36,22 +37,22 @@ class _Write:
 
 class GroupCommit:
     """Writes from many threads, committed together: while one thread commits, the
-    others queue their writes; when it is done, one of them commits all of those in one
-    transaction, and every thread whose write was in it returns.
+    others queue their writes; when it is done, it wakes each thread whose write it
+    carried, and hands the queue to the first thread waiting in it, which commits all
+    of it in one transaction.
 
     Each statement is a compare-and-set run in turn, so the batch gives what the same
     statements committed one by one would; a statement SQLite refuses (a duplicate id)
     is undone alone and its error goes to its own thread, while a failed transaction
     (a busy store past its timeout, a full disk) fails every write in it, none of which
-    then happened.
+    then happened. A thread is woken once, by its own lock: no thread wakes to find
+    its write still waiting (each wake-up costs a turn of the interpreter lock).
     """
 
     def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
         self._db, self._lock = db, lock  # `lock`: held while the connection is in use
         self._queue: list[_Write] = []
-        # Guards the queue and who commits. A thread waits on it for its own write,
-        # never on the connection's lock: a commit it is not in does not hold it up.
-        self._state = threading.Condition(threading.Lock())
+        self._queue_lock = threading.Lock()  # the queue, and whether a thread commits
         self._committing = False
         self.writes = self.commits = 0  # how well writes are grouped, for the curious
 
@@ -59,25 +60,39 @@ class GroupCommit:
         """Run `sql` in the next commit: the rows it returned if `fetch` (a RETURNING
         statement), else one empty row per row it changed."""
         mine = _Write(sql, args, fetch)
-        with self._state:
-            self._queue.append(mine)
-            while not mine.done and self._committing:
-                self._state.wait()
-            if not mine.done:  # nobody is committing: this thread commits the queue
+        with self._queue_lock:
+            if self._committing:
+                mine.wake = threading.Lock()
+                mine.wake.acquire()
+                self._queue.append(mine)
+            else:
                 self._committing = True
-                batch, self._queue = self._queue, []
-                self.writes, self.commits = self.writes + len(batch), self.commits + 1
+        if mine.wake is not None:
+            mine.wake.acquire()  # carried by a commit (done), or handed the queue
         if not mine.done:
-            try:
-                with self._lock:
-                    self._commit(batch)
-            finally:
-                with self._state:
-                    self._committing = False
-                    self._state.notify_all()
+            self._lead(mine)
         if mine.error is not None:
             raise mine.error
         return mine.rows
+
+    def _lead(self, mine: _Write) -> None:
+        """Commit `mine` and the queue, wake their threads, hand the rest on."""
+        with self._queue_lock:
+            batch = [mine, *(w for w in self._queue if w is not mine)]
+            self._queue = []
+            self.writes, self.commits = self.writes + len(batch), self.commits + 1
+        try:
+            with self._lock:
+                self._commit(batch)
+        finally:
+            for write in batch:
+                if write.wake is not None and write is not mine:
+                    write.wake.release()
+            with self._queue_lock:
+                if self._queue:  # came while this commit ran: the first one leads next
+                    self._queue[0].wake.release()  # type: ignore[union-attr]
+                else:
+                    self._committing = False
 
     def _commit(self, batch: list[_Write]) -> None:
         db, committed = self._db, False

@@ -285,10 +285,10 @@ class SQLiteJobStore(Transitions):
     def add(self, record: JobRecord) -> None:
         if time.monotonic() > self._next_prune:  # a long-lived service prunes hourly
             self._prune_ended()
-        values = record.to_dict()
+        # Each field as it is (`_encode` makes the JSON ones text), not `to_dict`'s deep copy.
         marks = ", ".join("?" for _ in _COLUMNS)
         self._write(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({marks})",
-                    [_encode(c, values[c]) for c in _COLUMNS])
+                    [_encode(c, getattr(record, c)) for c in _COLUMNS])
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
@@ -371,6 +371,15 @@ def _update(job_id: str, expect: Iterable[JobStatus], held_by: str | None,
     return f"UPDATE jobs SET {assignments} WHERE {where}", [*values, *args]
 
 
+class Encoded(dict[str, Any]):
+    """An envelope with the JSON text it was measured by: a store writes that text
+    instead of encoding the envelope a second time."""
+
+    def __init__(self, envelope: dict[str, Any], text: str) -> None:
+        super().__init__(envelope)
+        self.text = text
+
+
 def bounded(envelope: dict[str, Any], limit: int) -> dict[str, Any]:
     """The envelope as a job record keeps it: at most `limit` bytes of JSON.
 
@@ -379,9 +388,10 @@ def bounded(envelope: dict[str, Any], limit: int) -> dict[str, Any]:
     what was dropped. `sync()` returns a response whole; a job's response is what its
     record keeps (stream or page a listing that big instead).
     """
-    size = _size(envelope)
+    text = json.dumps(envelope, default=str)
+    size = len(text)
     if size <= limit:
-        return envelope
+        return Encoded(envelope, text)
     message = str(envelope.get("message") or "")
     if len(message) > limit // 4:
         message = message[:limit // 4] + "..."
@@ -476,6 +486,8 @@ def _file_system_refuses(folder: Path) -> str | None:
 
 def _encode(column: str, value: Any) -> Any:
     if column in _JSON:
+        if isinstance(value, Encoded):
+            return value.text
         return None if value is None else json.dumps(value, default=str)
     if isinstance(value, JobStatus):
         return value.value
