@@ -4,16 +4,18 @@ The same describe-instances (50 instances) and stop+start, against the same endp
 moto's server, then the canned endpoint (which removes the server's cost and so exposes
 the clients'). Goal: at most 1.05x boto3 and at most 1 ms added per call.
 
-Interleaved rounds are added in batches until the 95 % interval of each ratio (the
-bootstrap of the median per-round ratio) is at most 2 points wide, so a 2 % difference
-is resolved, or the time budget is spent; the notes give the interval and the rounds.
+A round runs ours and boto3's calls alternately (ABBA, call by call, so both see the
+same moment of the shared machine) and takes the median of each (a call the scheduler
+preempted is left out). Rounds are added in batches until the 95 % interval of each
+ratio (the bootstrap of the median per-round ratio) is at most 2 points wide, so a 2 %
+difference is resolved, or the time budget is spent; the notes give the interval and
+the rounds.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from bench.endpoints import (
@@ -24,7 +26,7 @@ from bench.endpoints import (
     instance_id,
     launch_on_moto,
 )
-from bench.measure import Figure, interleaved, median, per_call, ratio_interval
+from bench.measure import Figure, median, per_call, ratio_interval
 from ec2_connector import Call
 
 INSTANCES = 50
@@ -45,7 +47,8 @@ def _ours(call: Call, action: str, **params: Any) -> Callable[[], None]:
     return run
 
 
-def _variants(url: str, instance: str, calls: int) -> dict[str, Callable[[], float]]:
+def _variants(url: str, instance: str) -> dict[str, tuple[Callable[[], None], ...]]:
+    """Per operation: (ours, boto3's)."""
     client = boto3_client(url)
     call = Call(config=connector_config(url))
     describe = _ours(call, "describe-instances")
@@ -63,11 +66,25 @@ def _variants(url: str, instance: str, calls: int) -> dict[str, Callable[[], flo
         stop()
         start()
 
-    fns = {"describe ours": describe, "describe boto3": base_describe,
-           "stop+start ours": ours_stop_start, "stop+start boto3": base_stop_start}
-    for fn in fns.values():  # warm up: clients built, connections open
-        per_call(fn, 3)
-    return {name: partial(per_call, fn, calls) for name, fn in fns.items()}
+    pairs = {"describe": (describe, base_describe), "stop+start": (ours_stop_start,
+                                                                  base_stop_start)}
+    for fns in pairs.values():  # warm up: clients built, connections open
+        for fn in fns:
+            per_call(fn, 3)
+    return pairs
+
+
+def paired(ours: Callable[[], None], base: Callable[[], None],
+           calls: int) -> tuple[float, float]:
+    """One round: `calls` of each, alternating (ABBA) so both see the same moment of a
+    shared machine; the median seconds of each, a preempted call left out."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for n in range(calls * 2):
+        which = (n + n // 2) % 2  # 0 1 1 0 0 1 1 0 ...
+        started = time.perf_counter()
+        (ours, base)[which]()
+        times[which].append(time.perf_counter() - started)
+    return median(times[0]), median(times[1])
 
 
 def _figures(endpoint: str, results: dict[str, list[float]]) -> list[Figure]:
@@ -87,15 +104,19 @@ def _figures(endpoint: str, results: dict[str, list[float]]) -> list[Figure]:
     return figures
 
 
-def resolved(variants: dict[str, Callable[[], float]], rounds: int,
+def resolved(pairs: dict[str, tuple[Callable[[], None], ...]], calls: int, rounds: int,
              budget: float) -> dict[str, list[float]]:
-    """Interleaved rounds, in batches of `rounds`, until every ratio's interval is at most
-    RESOLVE wide or `budget` seconds have gone."""
+    """Rounds, in batches of `rounds`, until every ratio's interval is at most RESOLVE
+    wide or `budget` seconds have gone."""
     started = time.perf_counter()
-    results: dict[str, list[float]] = {name: [] for name in variants}
+    results: dict[str, list[float]] = {f"{op} {who}": [] for op in OPS
+                                       for who in ("ours", "boto3")}
     while True:
-        for name, values in interleaved(variants, rounds).items():
-            results[name] += values
+        for _ in range(rounds):
+            for op in OPS:
+                ours, base = paired(*pairs[op], calls)
+                results[f"{op} ours"].append(ours)
+                results[f"{op} boto3"].append(base)
         widths = [high - low for _, low, high in
                   (ratio_interval(results[f"{op} ours"], results[f"{op} boto3"])
                    for op in OPS)]
@@ -109,12 +130,12 @@ def run(rounds: int = 16, calls: int = 20, budget: float = 150) -> list[Figure]:
     moto = MotoServer()
     try:
         instance = launch_on_moto(moto.url, INSTANCES)[0]
-        variants = _variants(moto.url, instance, calls)
-        figures += _figures("moto", resolved(variants, rounds, budget))
+        pairs = _variants(moto.url, instance)
+        figures += _figures("moto", resolved(pairs, calls, rounds, budget))
     finally:
         moto.stop()
     with CannedProcess(instances=INSTANCES) as canned:
         instance = instance_id(0)
-        variants = _variants(canned.url, instance, calls)
-        figures += _figures("canned", resolved(variants, rounds, budget))
+        pairs = _variants(canned.url, instance)
+        figures += _figures("canned", resolved(pairs, calls, rounds, budget))
     return figures
