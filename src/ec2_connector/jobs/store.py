@@ -16,7 +16,7 @@ the next transaction together, one commit for all of them, and each thread retur
 once its own write is committed: a write still returns only when it is in the file.
 
 A store does not grow without bound: a record keeps at most `max_response_bytes` of its
-response (`bounded`), and an ended job is kept `job_ttl_s` (Redis expires it, SQLite
+response (`record.bounded`), and an ended job is kept `job_ttl_s` (Redis expires it, SQLite
 prunes it when opened and at most hourly after).
 """
 
@@ -42,13 +42,11 @@ from ..settings import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_STORE_BUSY_MS,
     HOME_ENV,
-    PREFIX,
 )
 from .groupcommit import GroupCommit
-from .record import LIVE, JobRecord, JobStatus
+from .record import LIVE, Encoded, JobRecord, JobStatus, bounded
 
 DONE = tuple(s for s in JobStatus if s.done)
-TRUNCATED = "truncated"  # the meta member that says a record's response was cut
 PRUNE_EVERY_S = 3600.0
 
 
@@ -369,78 +367,6 @@ def _update(job_id: str, expect: Iterable[JobStatus], held_by: str | None,
                             for k, v in changes.items())
     values = [_encode(k, v) for k, v in changes.items() if v is not INCREMENT]
     return f"UPDATE jobs SET {assignments} WHERE {where}", [*values, *args]
-
-
-class Encoded(dict[str, Any]):
-    """An envelope with the JSON text it was measured by: a store writes that text
-    instead of encoding the envelope a second time."""
-
-    def __init__(self, envelope: dict[str, Any], text: str) -> None:
-        super().__init__(envelope)
-        self.text = text
-
-
-def bounded(envelope: dict[str, Any], limit: int) -> dict[str, Any]:
-    """The envelope as a job record keeps it: at most `limit` bytes of JSON.
-
-    Over that, the data keeps its members in order while they fit (of the first that
-    does not, as much as fits: a list its first items), and `meta["truncated"]` says
-    what was dropped. `sync()` returns a response whole; a job's response is what its
-    record keeps (stream or page a listing that big instead).
-    """
-    text = json.dumps(envelope, default=str)
-    size = len(text)
-    if size <= limit:
-        return Encoded(envelope, text)
-    message = str(envelope.get("message") or "")
-    if len(message) > limit // 4:
-        message = message[:limit // 4] + "..."
-    notes: list[str] = []
-    meta = dict(envelope.get("meta") or {})
-    # What the marker may need, kept aside so it always fits.
-    room = limit - _size({**envelope, "message": message, "data": {}, "meta": meta}) - 400
-    data, _ = _fit(envelope.get("data") or {}, room, "data", notes)
-    what = "; ".join(notes)
-    meta[TRUNCATED] = (
-        f"the response was {size} bytes; a job record keeps at most {limit} "
-        f"({PREFIX}MAX_RESPONSE_BYTES), so the rest was dropped: "
-        + (what if len(what) < 200 else what[:200] + "..."))
-    cut = {**envelope, "message": message, "data": data, "meta": meta}
-    if _size(cut) > limit:  # a meta too big to keep: the marker alone
-        cut = {**envelope, "message": message, "data": {}, "meta": {TRUNCATED: meta[TRUNCATED]}}
-    return cut
-
-
-def _fit(value: Any, room: int, path: str, notes: builtins.list[str]) -> tuple[Any, int]:
-    """As much of a dict or list as fits in `room` bytes of JSON, members in order, and
-    the room left; each container cut is noted with how much of it was kept."""
-    pairs = builtins.list(value.items() if isinstance(value, dict) else enumerate(value))
-    kept: builtins.list[tuple[Any, Any]] = []
-    room -= 2
-    for key, member in pairs:
-        # json.dumps separates with ", " and ": ".
-        label = _size(str(key)) + 2 if isinstance(value, dict) else 0
-        cost = label + _size(member) + 2
-        if cost <= room:
-            kept.append((key, member))
-            room -= cost
-            continue
-        # A member of a dict may be kept in part; an item of a list is kept whole or not.
-        if isinstance(value, dict) and isinstance(member, dict | builtins.list) \
-                and room - label > 16:
-            part, room = _fit(member, room - label - 2, f"{path}.{key}", notes)
-            kept.append((key, part))
-        break
-    if len(kept) < len(pairs):
-        noun = "members" if isinstance(value, dict) else "items"
-        notes.insert(0, f"{path} kept {len(kept)} of its {len(pairs)} {noun}")
-    if isinstance(value, dict):
-        return dict(kept), room
-    return [member for _, member in kept], room
-
-
-def _size(value: Any) -> int:
-    return len(json.dumps(value, default=str))
 
 
 def _connect(path: Path, busy_ms: int) -> sqlite3.Connection:
