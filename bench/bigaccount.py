@@ -6,6 +6,11 @@ peak RSS is its own. Then the CLI with `--output ndjson` at 1,000 and at 10,000
 instances: in bounded memory its peak RSS stays flat, and streaming prints the first line
 after the first page, long before the last. Goals: no slower, no more memory,
 and the CLI in bounded memory.
+
+The CLI's peak is its own: it is started by a small launcher process (`LAUNCHER`, the
+interpreter without site, ~10 MiB) whose `wait4` reads the CLI's `ru_maxrss`. A child's
+`ru_maxrss` starts from what its parent had resident when it forked, so read from this
+process (hundreds of MiB after the runs above) it would be this process's peak instead.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from bench.measure import Figure, interleaved, median, peak_rss_kb
 
 BIG = 10_000
 SMALL = 1_000
-BOUNDED = 1.25  # 10x the instances, at most this much more memory: not proportional to N
+BOUNDED = 1.1  # 10x the instances, at most this much more memory: not proportional to N
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -67,23 +72,43 @@ def in_child(kind: str, url: str) -> dict[str, float]:
     return found
 
 
+# Run with `python -S -c`: spawns argv[2:], waits, writes the child's exit code and its
+# ru_maxrss, then its own peak (VmHWM: its own ru_maxrss would carry over what the process
+# that started it had when it forked) to argv[1].
+LAUNCHER = """
+import os, sys
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open("/proc/self/status") as status_file:
+    own = next(line.split()[1] for line in status_file if line.startswith("VmHWM:"))
+with open(sys.argv[1], "w") as out:
+    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {own}")
+"""
+
+
 def cli_run(url: str, home: str) -> dict[str, float]:
-    """`ec2-connector call describe-instances --output ndjson`: first line, total, peak RSS."""
+    """`ec2-connector call describe-instances --output ndjson`: first line, total, the CLI's
+    own peak RSS (and the launcher's, to show it is small)."""
     command = [str(Path(sys.executable).parent / "ec2-connector"), "call", "describe-instances",
                f"endpoint-url={url}", "--output", "ndjson", "--timeout", "600000"]
     env = {**os.environ, **BENCH_ENV, "EC2_CONNECTOR_HOME": home}
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    proc.stdout.readline()
-    first = time.perf_counter() - started
-    lines = 1 + sum(1 for _ in proc.stdout)
-    _, status, usage = os.wait4(proc.pid, 0)
-    total = time.perf_counter() - started
-    proc.stdout.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"ec2-connector exited {os.waitstatus_to_exitcode(status)}")
-    return {"first": first, "total": total, "peak_kb": float(usage.ru_maxrss), "lines": lines}
+    with tempfile.TemporaryDirectory() as work:
+        said = Path(work) / "rusage"
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, str(said), *command],
+                                env=env, stdout=subprocess.PIPE)
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        first = time.perf_counter() - started
+        lines = 1 + sum(1 for _ in proc.stdout)
+        proc.wait()
+        total = time.perf_counter() - started
+        proc.stdout.close()
+        code, peak_kb, launcher_kb = (int(word) for word in said.read_text().split())
+    if code != 0:
+        raise RuntimeError(f"ec2-connector exited {code}")
+    return {"first": first, "total": total, "peak_kb": float(peak_kb), "lines": lines,
+            "launcher_kb": float(launcher_kb)}
 
 
 def run(rounds: int = 3) -> list[Figure]:
@@ -112,15 +137,17 @@ def _figures(samples: dict[str, list[dict[str, float]]],
     small, big = cli["small"]["peak_kb"] / 1024, cli["big"]["peak_kb"] / 1024
     per_instance_kb = (big - small) * 1024 / (BIG - SMALL)  # reported, allocator noise
     first, total = cli["big"]["first"], cli["big"]["total"]
+    launcher = max(c["launcher_kb"] for c in cli.values()) / 1024
     return [
         Figure("5. big account", f"describe {BIG:,} instances: time", ours_s, base_s, "s",
                "≤ 1.0x", ours_s <= base_s * 1.02, "paged by 1,000; ±2% noise allowed", seconds),
         Figure("5. big account", f"describe {BIG:,} instances: peak RSS", ours_m, base_m, "MiB",
                "≤ 1.0x", ours_m <= base_m, "", peaks),
         Figure("5. big account", f"CLI --output ndjson: peak RSS {BIG:,} vs {SMALL:,}", big,
-               small, "MiB", "bounded (≤ 1.25x for 10x the instances)",
+               small, "MiB", f"bounded (≤ {BOUNDED}x for 10x the instances)",
                big <= small * BOUNDED,
-               f"baseline column: the same command at {SMALL:,} instances; "
+               f"baseline column: the same command at {SMALL:,} instances; the CLI "
+               f"process's own peak (launcher {launcher:.0f} MiB); "
                f"{per_instance_kb:.2f} KiB more per instance"),
         Figure("5. big account", f"CLI --output ndjson, {BIG:,} instances: first line", first,
                total, "s", "streams (≤ 0.3x)", first <= 0.3 * total,

@@ -2,7 +2,8 @@
 
 1,000 `describe-instances` jobs submitted with `.async_()` and waited for, from the first
 submit to the last result, against a loop of `.sync()` calls; the canned endpoint adds
-50 ms per request (a region's round trip). Goal: at least 10x the loop's calls/s.
+50 ms per request (a region's round trip). Goal: at least 14x the loop's calls/s (issue 19;
+it was 10x).
 """
 
 from __future__ import annotations
@@ -52,6 +53,6 @@ def run(rounds: int = 3, jobs: int = 1000, loop: int = 60) -> list[Figure]:
                                "loop": lambda: loop_rate(call, loop)}, rounds)
     ours, base = median(results["jobs"]), median(results["loop"])
     return [Figure("4. jobs", f"{jobs} async jobs vs sync loop ({DELAY_MS} ms delay)", ours,
-                   base, "calls/s", "≥ 10x", ours / base >= 10,
+                   base, "calls/s", "≥ 14x", ours / base >= 14,
                    f"loop of {loop} sync calls; {DEFAULT_WORKERS} workers (the default)",
                    {"jobs": results["jobs"], "loop": results["loop"]})]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -46,6 +47,28 @@ def interleaved(variants: Mapping[str, Sample], rounds: int) -> dict[str, list[f
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def ratio_interval(ours: list[float], base: list[float], level: float = 0.95,
+                   resamples: int = 4000) -> tuple[float, float, float]:
+    """The median of the per-round ratios ours/base and its bootstrap interval.
+
+    Rounds are paired (interleaved), so each round's ratio cancels the drift both
+    variants saw; the interval is the percentile bootstrap of that median, with a fixed
+    seed so a run's figures can be reproduced from its rounds.
+    """
+    ratios = [o / b for o, b in zip(ours, base, strict=True)]
+    draw = random.Random(19)
+    medians = sorted(statistics.median(draw.choices(ratios, k=len(ratios)))
+                     for _ in range(resamples))
+    tail = (1 - level) / 2
+    return (statistics.median(ratios), medians[int(tail * resamples)],
+            medians[min(resamples - 1, int((1 - tail) * resamples))])
+
+
+def load_average() -> float:
+    """The one-minute load average: how busy the machine was while a row ran."""
+    return os.getloadavg()[0]
 
 
 def percentile(values: list[float], share: float) -> float:

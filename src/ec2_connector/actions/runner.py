@@ -121,11 +121,15 @@ class _Plan:
         self, ctx: Context, operation: str, args: dict[str, Any], p: dict[str, Any]
     ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
+        # A caller taking the items one by one gets each page parsed as it is read
+        # (xmlstream.py): it never holds a page's tree, nor the page before.
+        stream = self.stream_path if ctx.on_item is not None else None
         try:
-            for page in pages(ctx, operation, args, self.selectors()):
+            for page in pages(ctx, operation, args, self.selectors(), stream=stream):
                 ctx.collect(items, (self.map_item(x) for x in self.find(page) or []))
                 ctx.report({"event": "page", "items": len(items) or ctx.notes.get(
                     "streamed-items")})
+                del page  # not held while the next one is fetched and parsed
         except MalformedResponse as exc:
             if p.get("filters"):
                 names = ", ".join(f"'{n}'" for n in p["filters"])
@@ -135,6 +139,12 @@ class _Plan:
                 ) from exc
             raise
         return items
+
+    @functools.cached_property
+    def stream_path(self) -> tuple[str, ...] | None:
+        from ..transport.xmlstream import path_of
+
+        return path_of(self.action.items) if self.action.items else None
 
     def selectors(self) -> tuple[str, ...]:
         if self.action.resource is None:
@@ -174,15 +184,19 @@ def _put(args: dict[str, Any], member: str, value: Any) -> None:
 
 def pages(
     ctx: Context, operation: str, args: dict[str, Any], selectors: tuple[str, ...] = (),
-    *, sized: bool = True,
+    *, sized: bool = True, stream: tuple[str, ...] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every page of `operation`, each fetched inside the deadline; one call when botocore
-    has no paginator for it. `sized`: ask for big pages (unless `selectors` are given)."""
+    has no paginator for it. `sized`: ask for big pages (unless `selectors` are given).
+    `stream`: the listing's path, for pages parsed as they are read (xmlstream.py)."""
     from ..transport import model
+    from ..transport.xmlstream import items_of
 
     config = model.paginator(operation, ctx.clients.operations)
     if config is None:
-        yield ctx.call(operation, **args)
+        with items_of(stream):
+            page = ctx.call(operation, **args)
+        yield page
         return
     limit = config.get("limit_key")
     if sized and limit and limit not in args and not any(args.get(s) for s in selectors):
@@ -192,9 +206,11 @@ def pages(
     token_in, token_out = config["input_token"], config["output_token"]
     token: Any = None
     while True:
-        page = ctx.call(operation, **args, **({token_in: token} if token else {}))
-        yield page
+        with items_of(stream):
+            page = ctx.call(operation, **args, **({token_in: token} if token else {}))
         token = page.get(token_out)
+        yield page
+        del page  # the caller is done with it: not held while the next one is read
         if not token:
             return
 

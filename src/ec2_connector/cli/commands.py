@@ -107,12 +107,33 @@ def _run(
         return builder.sync()
     # NDJSON streams a listing's items as their pages arrive, in bounded memory; the
     # final envelope line then carries an empty list and meta "streamed-items".
+    give_back_page_buffers()
     sink = LineSink(sys.stdout)
     builder.on_item(sink)
     try:
         return builder.sync()
     finally:
         sink.close()
+
+
+def give_back_page_buffers() -> None:
+    """Have the C allocator return each page's body to the system when it is freed.
+
+    glibc serves a big block (a 4 MB page body) with its own mapping, freed at once, but
+    then raises that threshold to the freed block's size, so the next page's body comes
+    from the heap and stays resident after it is freed: a 10,000-instance listing then
+    peaked ~1.13x a 1,000-instance one. A fixed threshold keeps it flat. Elsewhere (no
+    glibc) nothing changes.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+    except (OSError, AttributeError):  # not glibc: its allocator, its own behaviour
+        pass
+
+
+M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 
 def _waited(job: Any, on_terminal: bool) -> Any:

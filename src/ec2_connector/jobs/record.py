@@ -12,10 +12,13 @@ process that will run it) holds it until `lease_until` and renews it; a lapsed l
 means that holder is gone, whichever machine it was on. `fence` counts the claims of a
 job: a holder that was paused past its lease finds, before its next mutating request,
 that the job was claimed again (the number grew) and sends nothing more.
+
+A record keeps at most a store's `max_response_bytes` of its response (`bounded`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -23,6 +26,8 @@ import uuid
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
+
+from ..settings import PREFIX
 
 
 class JobStatus(StrEnum):
@@ -210,3 +215,80 @@ def _what_may_be_done(record: JobRecord) -> str:
         kind = "resource"
     return (f"what its '{record.action}' request does to the {kind} "
             f"({named or 'see its parameters'}) may already be done on EC2")
+
+
+# A job's response as its record keeps it ------------------------------------------------
+
+TRUNCATED = "truncated"  # the meta member that says a record's response was cut
+
+
+class Encoded(dict[str, Any]):
+    """An envelope with the JSON text it was measured by: a store writes that text
+    instead of encoding the envelope a second time."""
+
+    def __init__(self, envelope: dict[str, Any], text: str) -> None:
+        super().__init__(envelope)
+        self.text = text
+
+
+def bounded(envelope: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The envelope as a job record keeps it: at most `limit` bytes of JSON.
+
+    Over that, the data keeps its members in order while they fit (of the first that
+    does not, as much as fits: a list its first items), and `meta["truncated"]` says
+    what was dropped. `sync()` returns a response whole; a job's response is what its
+    record keeps (stream or page a listing that big instead).
+    """
+    text = json.dumps(envelope, default=str)
+    size = len(text)
+    if size <= limit:
+        return Encoded(envelope, text)
+    message = str(envelope.get("message") or "")
+    if len(message) > limit // 4:
+        message = message[:limit // 4] + "..."
+    notes: list[str] = []
+    meta = dict(envelope.get("meta") or {})
+    # What the marker may need, kept aside so it always fits.
+    room = limit - _size({**envelope, "message": message, "data": {}, "meta": meta}) - 400
+    data, _ = _fit(envelope.get("data") or {}, room, "data", notes)
+    what = "; ".join(notes)
+    meta[TRUNCATED] = (
+        f"the response was {size} bytes; a job record keeps at most {limit} "
+        f"({PREFIX}MAX_RESPONSE_BYTES), so the rest was dropped: "
+        + (what if len(what) < 200 else what[:200] + "..."))
+    cut = {**envelope, "message": message, "data": data, "meta": meta}
+    if _size(cut) > limit:  # a meta too big to keep: the marker alone
+        cut = {**envelope, "message": message, "data": {}, "meta": {TRUNCATED: meta[TRUNCATED]}}
+    return cut
+
+
+def _fit(value: Any, room: int, path: str, notes: list[str]) -> tuple[Any, int]:
+    """As much of a dict or list as fits in `room` bytes of JSON, members in order, and
+    the room left; each container cut is noted with how much of it was kept."""
+    pairs = list(value.items() if isinstance(value, dict) else enumerate(value))
+    kept: list[tuple[Any, Any]] = []
+    room -= 2
+    for key, member in pairs:
+        # json.dumps separates with ", " and ": ".
+        label = _size(str(key)) + 2 if isinstance(value, dict) else 0
+        cost = label + _size(member) + 2
+        if cost <= room:
+            kept.append((key, member))
+            room -= cost
+            continue
+        # A member of a dict may be kept in part; an item of a list is kept whole or not.
+        if isinstance(value, dict) and isinstance(member, dict | list) \
+                and room - label > 16:
+            part, room = _fit(member, room - label - 2, f"{path}.{key}", notes)
+            kept.append((key, part))
+        break
+    if len(kept) < len(pairs):
+        noun = "members" if isinstance(value, dict) else "items"
+        notes.insert(0, f"{path} kept {len(kept)} of its {len(pairs)} {noun}")
+    if isinstance(value, dict):
+        return dict(kept), room
+    return [member for _, member in kept], room
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, default=str))

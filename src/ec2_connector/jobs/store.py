@@ -10,8 +10,13 @@ A store that cannot be read or written raises `StoreError` (exitcode 9) naming i
 never a raw driver error, and a damaged or empty file is reported, never silently
 replaced.
 
+The SQLite store commits in groups (groupcommit.py): the writes of threads that arrive
+while a commit is under way (a pool's claims and finishes, a submitter's adds) go in
+the next transaction together, one commit for all of them, and each thread returns only
+once its own write is committed: a write still returns only when it is in the file.
+
 A store does not grow without bound: a record keeps at most `max_response_bytes` of its
-response (`bounded`), and an ended job is kept `job_ttl_s` (Redis expires it, SQLite
+response (`record.bounded`), and an ended job is kept `job_ttl_s` (Redis expires it, SQLite
 prunes it when opened and at most hourly after).
 """
 
@@ -37,12 +42,11 @@ from ..settings import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_STORE_BUSY_MS,
     HOME_ENV,
-    PREFIX,
 )
-from .record import LIVE, JobRecord, JobStatus
+from .groupcommit import GroupCommit
+from .record import LIVE, Encoded, JobRecord, JobStatus, bounded
 
 DONE = tuple(s for s in JobStatus if s.done)
-TRUNCATED = "truncated"  # the meta member that says a record's response was cut
 PRUNE_EVERY_S = 3600.0
 
 
@@ -211,18 +215,22 @@ class SQLiteJobStore(Transitions):
                     f"job store {self.path} is an empty (0-byte) file, not a database; "
                     f"move it aside (its jobs, if any, are lost) and a new one is created"
                 )
-            # Two connections, each used by one thread at a time: writes, and reads. Under
-            # WAL a read never waits for a write, so a poll does not queue behind updates.
+            # One connection for writes (grouped, under one lock), and one for reads per
+            # thread: under WAL a read never waits for a write, and with its own
+            # connection a pool's thread does not queue behind another's read either.
             self._lock = threading.Lock()
-            self._read_lock = threading.Lock()
+            self._read_lock = threading.Lock()  # guards the readers, not the reads
+            self._readers: dict[threading.Thread, sqlite3.Connection] = {}
+            self._local = threading.local()
+            self._closed = False
             self._db = _connect(self.path, self._busy_ms)
+            self._group = GroupCommit(self._db, self._lock)
             try:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.executescript(_SCHEMA)
                 self._migrate()
                 with contextlib.suppress(OSError):
                     os.chmod(self.path, 0o600)
-                self._reader = _connect(self.path, self._busy_ms)
             except BaseException:
                 self._db.close()  # a store that failed to open holds no file open
                 raise
@@ -245,12 +253,24 @@ class SQLiteJobStore(Transitions):
                 self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
 
     def _write(self, sql: str, args: Iterable[Any]) -> int:
-        with self._guard(), self._lock:
-            return self._db.execute(sql, list(args)).rowcount
+        with self._guard():
+            return len(self._group.write(sql, list(args), fetch=False))
 
     def _read(self, sql: str, args: Iterable[Any]) -> builtins.list[Any]:
-        with self._guard(), self._read_lock:
-            return self._reader.execute(sql, list(args)).fetchall()
+        with self._guard():
+            return self._reader().execute(sql, list(args)).fetchall()
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is None:
+            with self._read_lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                for thread in [t for t in self._readers if not t.is_alive()]:
+                    self._readers.pop(thread).close()  # threads come and go: files do not
+                reader = self._local.reader = _connect(self.path, self._busy_ms)
+                self._readers[threading.current_thread()] = reader
+        return reader
 
     def _prune_ended(self) -> None:
         """Delete the jobs that ended more than `job_ttl_s` ago. A read on the finished_at
@@ -263,30 +283,30 @@ class SQLiteJobStore(Transitions):
     def add(self, record: JobRecord) -> None:
         if time.monotonic() > self._next_prune:  # a long-lived service prunes hourly
             self._prune_ended()
-        values = record.to_dict()
+        # Each field as it is (`_encode` makes the JSON ones text), not `to_dict`'s deep copy.
         marks = ", ".join("?" for _ in _COLUMNS)
         self._write(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({marks})",
-                    [_encode(c, values[c]) for c in _COLUMNS])
+                    [_encode(c, getattr(record, c)) for c in _COLUMNS])
 
     def transition(self, job_id: str, expect: Iterable[JobStatus], *,
                    held_by: str | None = None, lapsed_before: float | None = None,
                    fenced: int | None = None, **changes: Any) -> bool:
-        expected = [JobStatus(s).value for s in expect]
-        where = f"id = ? AND status IN ({', '.join('?' for _ in expected)})"
-        args: builtins.list[Any] = [job_id, *expected]
-        if held_by is not None:
-            where += " AND holder = ?"
-            args.append(held_by)
-        if lapsed_before is not None:
-            where += " AND lease_until IS NOT NULL AND lease_until < ?"
-            args.append(lapsed_before)
-        if fenced is not None:
-            where += " AND COALESCE(fence, 0) = ?"
-            args.append(fenced)
-        assignments = ", ".join(f"{k} = COALESCE({k}, 0) + 1" if v is INCREMENT else f"{k} = ?"
-                                for k, v in changes.items())
-        values = [_encode(k, v) for k, v in changes.items() if v is not INCREMENT]
-        return self._write(f"UPDATE jobs SET {assignments} WHERE {where}", [*values, *args]) == 1
+        sql, args = _update(job_id, expect, held_by, lapsed_before, fenced, changes)
+        return self._write(sql, args) == 1
+
+    def claim(self, job_id: str, holder: str, lease_s: float) -> JobRecord | None:
+        """The compare-and-set of every store, and the claimed record read back by the
+        same statement (RETURNING): a pool's thread makes one trip to the store, not two."""
+        if sqlite3.sqlite_version_info < (3, 35):
+            return super().claim(job_id, holder, lease_s)
+        now = time.time()
+        sql, args = _update(job_id, [JobStatus.QUEUED], None, None, None, {
+            "status": JobStatus.RUNNING, "holder": holder, "lease_until": now + lease_s,
+            "started_at": now, "fence": INCREMENT})
+        with self._guard():
+            rows = self._group.write(f"{sql} RETURNING {', '.join(_COLUMNS)}", args,
+                                     fetch=True)
+        return _decode(rows[0]) if rows else None
 
     def get(self, job_id: str) -> JobRecord | None:
         rows = self._read(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", [job_id])
@@ -320,70 +340,33 @@ class SQLiteJobStore(Transitions):
 
     def close(self) -> None:
         with self._lock, self._read_lock:
-            self._reader.close()
+            self._closed = True
+            for reader in self._readers.values():
+                reader.close()
+            self._readers.clear()
             self._db.close()
 
 
-def bounded(envelope: dict[str, Any], limit: int) -> dict[str, Any]:
-    """The envelope as a job record keeps it: at most `limit` bytes of JSON.
-
-    Over that, the data keeps its members in order while they fit (of the first that
-    does not, as much as fits: a list its first items), and `meta["truncated"]` says
-    what was dropped. `sync()` returns a response whole; a job's response is what its
-    record keeps (stream or page a listing that big instead).
-    """
-    size = _size(envelope)
-    if size <= limit:
-        return envelope
-    message = str(envelope.get("message") or "")
-    if len(message) > limit // 4:
-        message = message[:limit // 4] + "..."
-    notes: list[str] = []
-    meta = dict(envelope.get("meta") or {})
-    # What the marker may need, kept aside so it always fits.
-    room = limit - _size({**envelope, "message": message, "data": {}, "meta": meta}) - 400
-    data, _ = _fit(envelope.get("data") or {}, room, "data", notes)
-    what = "; ".join(notes)
-    meta[TRUNCATED] = (
-        f"the response was {size} bytes; a job record keeps at most {limit} "
-        f"({PREFIX}MAX_RESPONSE_BYTES), so the rest was dropped: "
-        + (what if len(what) < 200 else what[:200] + "..."))
-    cut = {**envelope, "message": message, "data": data, "meta": meta}
-    if _size(cut) > limit:  # a meta too big to keep: the marker alone
-        cut = {**envelope, "message": message, "data": {}, "meta": {TRUNCATED: meta[TRUNCATED]}}
-    return cut
-
-
-def _fit(value: Any, room: int, path: str, notes: builtins.list[str]) -> tuple[Any, int]:
-    """As much of a dict or list as fits in `room` bytes of JSON, members in order, and
-    the room left; each container cut is noted with how much of it was kept."""
-    pairs = builtins.list(value.items() if isinstance(value, dict) else enumerate(value))
-    kept: builtins.list[tuple[Any, Any]] = []
-    room -= 2
-    for key, member in pairs:
-        # json.dumps separates with ", " and ": ".
-        label = _size(str(key)) + 2 if isinstance(value, dict) else 0
-        cost = label + _size(member) + 2
-        if cost <= room:
-            kept.append((key, member))
-            room -= cost
-            continue
-        # A member of a dict may be kept in part; an item of a list is kept whole or not.
-        if isinstance(value, dict) and isinstance(member, dict | builtins.list) \
-                and room - label > 16:
-            part, room = _fit(member, room - label - 2, f"{path}.{key}", notes)
-            kept.append((key, part))
-        break
-    if len(kept) < len(pairs):
-        noun = "members" if isinstance(value, dict) else "items"
-        notes.insert(0, f"{path} kept {len(kept)} of its {len(pairs)} {noun}")
-    if isinstance(value, dict):
-        return dict(kept), room
-    return [member for _, member in kept], room
-
-
-def _size(value: Any) -> int:
-    return len(json.dumps(value, default=str))
+def _update(job_id: str, expect: Iterable[JobStatus], held_by: str | None,
+            lapsed_before: float | None, fenced: int | None,
+            changes: dict[str, Any]) -> tuple[str, builtins.list[Any]]:
+    """The compare-and-set UPDATE of `transition`, and its arguments."""
+    expected = [JobStatus(s).value for s in expect]
+    where = f"id = ? AND status IN ({', '.join('?' for _ in expected)})"
+    args: builtins.list[Any] = [job_id, *expected]
+    if held_by is not None:
+        where += " AND holder = ?"
+        args.append(held_by)
+    if lapsed_before is not None:
+        where += " AND lease_until IS NOT NULL AND lease_until < ?"
+        args.append(lapsed_before)
+    if fenced is not None:
+        where += " AND COALESCE(fence, 0) = ?"
+        args.append(fenced)
+    assignments = ", ".join(f"{k} = COALESCE({k}, 0) + 1" if v is INCREMENT else f"{k} = ?"
+                            for k, v in changes.items())
+    values = [_encode(k, v) for k, v in changes.items() if v is not INCREMENT]
+    return f"UPDATE jobs SET {assignments} WHERE {where}", [*values, *args]
 
 
 def _connect(path: Path, busy_ms: int) -> sqlite3.Connection:
@@ -429,6 +412,8 @@ def _file_system_refuses(folder: Path) -> str | None:
 
 def _encode(column: str, value: Any) -> Any:
     if column in _JSON:
+        if isinstance(value, Encoded):
+            return value.text
         return None if value is None else json.dumps(value, default=str)
     if isinstance(value, JobStatus):
         return value.value

@@ -43,6 +43,10 @@ from botocore import parsers
 from botocore.model import Shape
 from dateutil.tz import tzlocal, tzutc
 
+from . import xmlstream
+from .xmlstream import flattened as _flattened
+from .xmlstream import member_key_name as _member_key_name
+
 PROTOCOL = "ec2"
 Fn = Callable[[Any], dict[str, Any]]
 
@@ -251,20 +255,7 @@ def _check(shape: Any) -> None:
             raise Unsupported(f"the {trait} trait")
 
 
-def _flattened(shape: Any) -> bool:
-    return shape.type_name in ("list", "map") and bool(shape.serialization.get("flattened"))
-
-
-def _member_key_name(shape: Any, member: str) -> str:
-    """The element name botocore looks a member up by (`_member_key_name`)."""
-    if shape.type_name == "list" and shape.serialization.get("flattened"):
-        name = shape.member.serialization.get("name")
-        if name is not None:
-            return str(name)
-    return str(shape.serialization.get("name", member))
-
-
-_compiled: dict[tuple[str, Any, Any], Fn] = {}
+_compiled: dict[tuple[str, Any, Any], dict[str, Fn]] = {}  # by function name
 _compile_lock = threading.Lock()
 
 
@@ -274,27 +265,34 @@ def compile_shape(shape: Shape, timestamp: Any, blob: Any) -> Fn:
     Cached process-wide by the generated source (a trimmed model and the full one give
     the same source for the same shape) and the scalar parsers it calls.
     """
+    return compile_functions(shape, timestamp, blob)[shape.name]
+
+
+def compile_functions(shape: Shape, timestamp: Any, blob: Any) -> dict[str, Fn]:
+    """The functions for `shape` and every structure, list and map it reaches, by shape
+    name (a streamed page converts its items with their own structure's function)."""
     generator = _Generator()
-    root = generator.function(shape)
+    generator.function(shape)
     source = "\n".join(generator.lines)
     key = (source, timestamp, blob)
     found = _compiled.get(key)
-    if found is not None:
-        return found
-    with _compile_lock:
-        found = _compiled.get(key)
-        if found is None:
-            namespace: dict[str, Any] = {
-                "_local": _TAGS.local, "_learn": _learn, "_int": int, "_float": float,
-                "_ts": timestamp, "_blob": blob, "_Unsupported": Unsupported,
-                "_missing": object(),
-            }
-            exec(code_for(source, shape.name), namespace)
-            found = _compiled[key] = namespace[root]
-    return found
+    if found is None:
+        with _compile_lock:
+            found = _compiled.get(key)
+            if found is None:
+                namespace: dict[str, Any] = {
+                    "_local": _TAGS.local, "_learn": _learn, "_int": int, "_float": float,
+                    "_ts": timestamp, "_blob": blob, "_Unsupported": Unsupported,
+                    "_missing": object(),
+                }
+                exec(code_for(source, shape.name), namespace)
+                found = _compiled[key] = {fn: namespace[fn]
+                                          for fn in generator.names.values()}
+    # Shapes of other names can give the same source: its functions, by this one's names.
+    return {name: found[fn] for name, fn in generator.names.items()}
 
 
-_by_shape: weakref.WeakKeyDictionary[Shape, dict[tuple[Any, Any], Fn | None]] = \
+_by_shape: weakref.WeakKeyDictionary[Shape, dict[tuple[Any, Any], dict[str, Fn] | None]] = \
     weakref.WeakKeyDictionary()
 
 
@@ -399,7 +397,7 @@ class CompiledEC2Parser(parsers.EC2QueryParser):
             fn = self.compiled(shape) if shape is not None else None
             if fn is not None:
                 try:
-                    return self.parse_with(fn, response["body"])
+                    return self.parse_with(fn, response["body"], shape)
                 except Exception:
                     pass  # botocore gives its own answer, or its own error
             return super()._do_parse(response, shape)  # type: ignore[misc,no-any-return]
@@ -408,6 +406,11 @@ class CompiledEC2Parser(parsers.EC2QueryParser):
 
     def compiled(self, shape: Shape) -> Fn | None:
         """The compiled function for `shape`, built on first use; None: botocore's."""
+        functions = self.functions(shape)
+        return functions[shape.name] if functions is not None else None
+
+    def functions(self, shape: Shape) -> dict[str, Fn] | None:
+        """`shape`'s compiled functions by shape name, built on first use; None: none."""
         # botocore makes a parser per response: the functions are kept per shape object
         # (one per client's model) for as long as that model lives.
         known = _by_shape.get(shape)
@@ -415,21 +418,28 @@ class CompiledEC2Parser(parsers.EC2QueryParser):
         if known is not None and key in known:
             return known[key]
         try:
-            fn: Fn | None = compile_shape(shape, self._fast_ts, self._blob)
+            found: dict[str, Fn] | None = compile_functions(shape, self._fast_ts, self._blob)
         except Unsupported:
-            fn = None
-        _by_shape.setdefault(shape, {})[key] = fn
-        return fn
+            found = None
+        _by_shape.setdefault(shape, {})[key] = found
+        return found
 
-    def parse_with(self, fn: Fn, body: bytes) -> dict[str, Any]:
+    def parse_with(self, fn: Fn, body: bytes, shape: Shape | None = None) -> dict[str, Any]:
         """A success body parsed by `fn`, with the request id botocore adds; raises on
-        anything `fn` does not model as botocore does."""
-        # botocore's XMLParser(target=TreeBuilder(), ...): the C TreeBuilder is the
-        # default target, without a Python-level one to make.
-        parser = XMLParser(encoding=self.DEFAULT_ENCODING)
-        parser.feed(body)
-        root = parser.close()
-        parsed = fn(root)
+        anything `fn` does not model as botocore does. Streamed (xmlstream.py) when the
+        thread asked for its listing's items that way and `shape` has them."""
+        plan = xmlstream.wanted(shape) if shape is not None else None
+        functions = self.functions(shape) if plan is not None and shape is not None else None
+        if plan is not None and functions is not None:
+            root, parsed = xmlstream.parse(body, self.DEFAULT_ENCODING, plan, functions, fn,
+                                           _TAGS.local)
+        else:
+            # botocore's XMLParser(target=TreeBuilder(), ...): the C TreeBuilder is the
+            # default target, without a Python-level one to make.
+            parser = XMLParser(encoding=self.DEFAULT_ENCODING)
+            parser.feed(body)
+            root = parser.close()
+            parsed = fn(root)
         request_id = None
         for child in root:
             if _TAGS.local(child.tag) == "requestId":
