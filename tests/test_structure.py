@@ -150,3 +150,13 @@ def test_the_slow_files_started_first_exist() -> None:
     from tests.conftest import ROOT, SLOW_FIRST
 
     assert [name for name in SLOW_FIRST if not (ROOT / name).is_file()] == []
+
+
+def test_no_test_module_imports_another() -> None:
+    """What tests share lives in tests/harness (or a conftest), never in a test module."""
+    from tests.conftest import ROOT
+
+    pattern = re.compile(r"^\s*(from|import)\s+tests\.(\w+\.)*test_\w+", re.M)
+    found = [str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("*.py")
+             if pattern.search(path.read_text())]
+    assert found == []

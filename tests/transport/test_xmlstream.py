@@ -19,15 +19,8 @@ from ec2_connector.transport.xmlparser import _TAGS, CompiledEC2Parser
 from tests.harness.canned import describe_instances_xml
 from tests.harness.canned_process import CannedProcess
 from tests.harness.cli import run_cli
-from tests.transport.test_xmlparser import (
-    EC2,
-    Bodies,
-    _scenario,
-    assert_same,
-    canonical,
-    ok,
-    outcome,
-)
+from tests.harness.ec2bodies import EC2, Bodies, scenario
+from tests.harness.parsers import assert_same, canonical, ok, outcome
 
 # Every listing of the catalog the stream can follow: (operation, path).
 LISTINGS = sorted({
@@ -97,7 +90,7 @@ def test_moto_s_answers_stream_as_they_parse_whole(endpoint: str, image_id: str)
     ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=endpoint)
     ec2.meta.events.register("before-parse.ec2.*", capture)
     ec2.run_instances(ImageId=image_id, MinCount=4, MaxCount=4)  # two reservations
-    _scenario(ec2, image_id)
+    scenario(ec2, image_id)
     paths = dict(LISTINGS)
     seen = set()
     for name, response, shape in captured:

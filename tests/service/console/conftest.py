@@ -3,6 +3,7 @@ against moto; its sign-in done as a browser does it."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,16 @@ class Console:
             done = client.post("/console/sign-in", data={"csrf": nonce, "token": TOKENS[who]})
             assert done.status_code == 303, done.text
             yield client
+
+
+def states(ec2: Any, ids: list[str]) -> list[str]:
+    found = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    by_id = {i["InstanceId"]: i["State"]["Name"] for r in found for i in r["Instances"]}
+    return [by_id[i] for i in ids]
+
+
+def audit_lines(console: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in console.audit.read_text().splitlines()]
 
 
 def csrf_of(page: str) -> str:

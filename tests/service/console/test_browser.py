@@ -24,8 +24,7 @@ from tests.harness.browser import Browser
 from tests.harness.redis import RedisServer
 from tests.harness.service import ServiceProcess
 from tests.harness.workers import LEASE, SWEEP, Worker
-from tests.service.console.conftest import TOKENS, console_config
-from tests.service.console.test_http import audit_lines, states
+from tests.service.console.conftest import TOKENS, audit_lines, console_config, states
 
 IMAGES = Path(__file__).resolve().parents[3] / "docs" / "images"
 

@@ -20,17 +20,7 @@ from ec2_connector.service.console.pages import NOT_IN_FORM
 from tests.conftest import launch
 from tests.harness.cli import clean_env
 from tests.harness.jobs import record
-from tests.service.console.conftest import TOKENS, Console, csrf_of
-
-
-def states(ec2: Any, ids: list[str]) -> list[str]:
-    found = ec2.describe_instances(InstanceIds=ids)["Reservations"]
-    by_id = {i["InstanceId"]: i["State"]["Name"] for r in found for i in r["Instances"]}
-    return [by_id[i] for i in ids]
-
-
-def audit_lines(console: Any) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in console.audit.read_text().splitlines()]
+from tests.service.console.conftest import TOKENS, Console, audit_lines, csrf_of, states
 
 
 def test_the_session_cookie_is_http_only_strict_and_holds_no_token(console: Console) -> None:
