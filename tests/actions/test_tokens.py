@@ -138,6 +138,8 @@ def test_two_processes_with_one_token_launch_once(
             if racer.stdin is not None:
                 racer.stdin.close()
             racer.wait(timeout=30)
+            if racer.stdout is not None:
+                racer.stdout.close()
     assert len(all_instances(ec2)) == TOKEN_TRIALS
 
 

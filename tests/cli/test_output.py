@@ -179,7 +179,8 @@ def test_a_closed_pipe_keeps_a_failure_s_exitcode(env: dict[str, str], output: s
     )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
-    stderr = proc.stderr.read()
+    with proc.stderr:
+        stderr = proc.stderr.read()
     assert proc.wait(TIMEOUT) == 6
     assert len(stderr.splitlines()) == 1 and "NotFound" in stderr and "Traceback" not in stderr
 

@@ -173,7 +173,11 @@ def test_two_resumes_at_once_run_once(
     command = [sys.executable, "-m", "ec2_connector.cli", "jobs", "resume", "twice"]
     procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
-    results = [(p.wait(60), p.stderr.read() if p.stderr else "") for p in procs]
+    results = []
+    for proc in procs:
+        with proc:
+            _, err = proc.communicate(timeout=60)
+        results.append((proc.returncode, err))
     assert sorted(code for code, _ in results) == [0, 2]
     assert any("resumed by someone else" in err or "not interrupted" in err
                for _, err in results)

@@ -128,6 +128,8 @@ def test_killed_process_leaves_an_interrupted_job_that_resumes_safely(
         finally:
             os.kill(child.pid, signal.SIGKILL)
             child.wait(10)
+            if child.stdout is not None:
+                child.stdout.close()
     launched = [i["InstanceId"] for i in all_instances(ec2)]
     assert len(launched) == 1
 

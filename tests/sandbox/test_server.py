@@ -98,6 +98,9 @@ def test_sandbox_command_prints_settings_that_work_and_stops_on_sigterm(tmp_path
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_sandbox_command_on_a_busy_port_is_exitcode_2(tmp_path: Path) -> None:

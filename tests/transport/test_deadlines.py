@@ -205,6 +205,8 @@ def test_calls_reading_endless_bodies_all_return_on_time() -> None:
         received = int(server.stdout.readline())
     finally:
         terminate(server)
+        if server.stdout is not None:
+            server.stdout.close()
     assert received == HOSTILE_CALLS  # all of them were reading
     assert {r.message for r, _, _ in load.results} == {f"timed out after {PHASE_MS} ms"}
     late = sorted(end - start - PHASE_MS / 1000 for _, start, end in load.results)
