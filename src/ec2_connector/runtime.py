@@ -26,6 +26,7 @@ from .transport.clients import ClientCache
 from .transport.deadline import Watchdog
 
 if TYPE_CHECKING:
+    from .response import Response
     from .transport.context import Context
 
 _all: weakref.WeakSet[Runtime] = weakref.WeakSet()
@@ -68,6 +69,9 @@ class Runtime:
         self.watchdog = Watchdog()
         self.bulkheads = Bulkheads()
         self.counts = Counts()
+        # Told of each job this process ran to its end and recorded, with its time (the
+        # service's metrics count it as a call of its action, with its real exit code).
+        self.job_observers: list[Callable[[Response, float], None]] = []
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         # A worker's shared request rate (throttle.TokenBucket), consulted before each
@@ -84,6 +88,10 @@ class Runtime:
                         self.settings.io_threads, thread_name_prefix="ec2-connector-io"
                     )
         return self._executor
+
+    def job_ended(self, response: Response, seconds: float) -> None:
+        for observe in list(self.job_observers):
+            observe(response, seconds)
 
     def close(self) -> None:
         """Stop taking calls on the I/O threads; those running end at their deadline."""

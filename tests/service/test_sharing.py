@@ -260,21 +260,36 @@ def test_metrics_count_a_known_workload(shared: Shared, ec2: Any) -> None:
         assert ops.post("/v1/connectors/aws-ec2/sync", json={
             "action": "terminate-instances", "instance-id": "i-0123456789abcdef0"}
             ).status_code == 403
-        assert ops.post("/v1/connectors/aws-ec2/async",
-                        json={"action": "describe-vpc"}).status_code == 202
+        # Jobs are calls when they end, with their own exit code (not their acceptance's).
+        jobs = [ops.post("/v1/connectors/aws-ec2/async", json=body).json()["job-id"]
+                for body in ({"action": "describe-vpc"}, {
+                    "action": "describe-instances", "instance-id": "i-0123456789abcdef0"})]
+        ended = [wait_for_job(ops, job_id) for job_id in jobs]
+        assert [job["response"]["exitcode"] for job in ended] == [0, missing["exitcode"]], ended
         after = scrape(viewer)
-    calls = {("describe-vpc", "0"): 4, ("describe-instances", str(missing["exitcode"])): 1,
+    calls = {("describe-vpc", "0"): 4, ("describe-instances", str(missing["exitcode"])): 2,
              ("delete-vpc", "2"): 1, ("terminate-instances", "2"): 1}
     assert grown(before, after, "calls_total") == calls
     assert grown(before, after, "call_duration_seconds_count") == {
-        ("describe-vpc",): 4, ("describe-instances",): 1, ("delete-vpc",): 1,
+        ("describe-vpc",): 4, ("describe-instances",): 2, ("delete-vpc",): 1,
         ("terminate-instances",): 1}
     assert grown(before, after, "refusals_total") == {("role",): 1, ("actions",): 1}
-    assert grown(before, after, "jobs_submitted_total") == {(): 1}
+    assert grown(before, after, "jobs_submitted_total") == {(): 2}
     assert after[key("audit_write_failures_total")] == 0
     assert after[key("throttle_waits_total")] == 0  # the service shares no request rate
     assert key("jobs", status="queued") in after and key("calls_in_flight") in after
     assert_bounded(after, shared)
+
+
+def wait_for_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    """The job's envelope once it has ended (the service's own threads run it)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] not in ("queued", "running"):
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not end")
 
 
 def assert_bounded(values: dict[Any, float], shared: Shared) -> None:

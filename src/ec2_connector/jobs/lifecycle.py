@@ -190,6 +190,7 @@ def run(
     `handoff` gets the response when the store does not take it at once, so waiters in
     this process have it while the write is retried (or if it never lands).
     """
+    started = time.monotonic()
     try:
         record = store.claim(job_id, holder, leases.lease_s)
     except Exception:
@@ -231,8 +232,9 @@ def run(
     if fence is not None and fence.number != record.fence:  # a cancel moved it on
         record = replace(record, fence=fence.number)
     if finish(store, record, holder, response, on_retry=handoff,
-              fenced=fence is not None) and counts is not None:
-        counts.add("jobs_ended", ended_status(response).value)
+              fenced=fence is not None) and runtime is not None:
+        runtime.counts.add("jobs_ended", ended_status(response).value)
+        runtime.job_ended(response, time.monotonic() - started)
     return response
 
 

@@ -110,9 +110,10 @@ class Access:
         action = known_action(request.action)
         meta = (response or {}).get("meta") or {}
         if self.metrics is not None:
-            self.metrics.observe_call(action, exitcode, time.monotonic() - started, meta)
             if job_id is not None and status == 202:  # accepted (a cancel names one too)
-                self.metrics.jobs_submitted.inc()
+                self.metrics.jobs_submitted.inc()  # a call when it ends (ServiceMetrics)
+            else:
+                self.metrics.observe_call(action, exitcode, time.monotonic() - started, meta)
         if not self.trail.enabled:
             return
         line = audit.entry(
