@@ -297,9 +297,12 @@ class JobManager:
         if record is None:
             raise self._missing(job_id)
         record = lifecycle.observe(self.store, record, counts=self.counts)
-        if record.status is JobStatus.INTERRUPTED and self.executor.recover(record):
-            if self.counts is not None:
+        if record.status is JobStatus.INTERRUPTED:
+            if self.executor.recover(record) and self.counts is not None:
                 self.counts.add("reruns")
+            # Read again even when our requeue lost: a worker's sweeper may have queued
+            # it again between our two reads, and a waiter must not take the interrupted
+            # copy it holds for the job's end.
             record = self.store.get(record.id) or record
         return record
 
