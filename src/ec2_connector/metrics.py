@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from .jobs.store import JobStore
+    from .response import Response
     from .runtime import Runtime
 
 PREFIX = "ec2_connector_"
@@ -73,12 +74,18 @@ class Metrics:
                                   "by action and exitcode.", ("action", "exitcode"))
         self.latency = Histogram(
             PREFIX + "call_duration_seconds", "Time from a call's arrival to its answer (a "
-            "job submitted to the service: to its acceptance; a worker's: from its message to "
-            "its end), by action.", ("action",), buckets=BUCKETS,
-            registry=self.registry)
+            "job: from its claim to its recorded end), by action.", ("action",),
+            buckets=BUCKETS, registry=self.registry)
         self.retries = self.counter("ec2_retries", "Requests to EC2 sent again (throttled, or "
                                     "a transient failure), by action.", ("action",))
         self.read(self._runtime_families)
+        # A job this process runs (a worker's, or one on the service's own threads) is a
+        # call when it ends and is recorded, with its own exit code.
+        runtime.job_observers.append(self._job_ended)
+
+    def _job_ended(self, response: Response, seconds: float) -> None:
+        self.observe_call(response.meta.get("action"), response.exitcode, seconds,
+                          response.meta)
 
     def counter(self, name: str, doc: str, labels: Iterable[str] = ()) -> Counter:
         """A counter in this registry (`name` without the prefix or `_total`)."""

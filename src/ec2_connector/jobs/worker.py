@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import Connectors
@@ -133,14 +132,11 @@ class WorkerState:
         self._stop = threading.Event()
 
     def run(self, job_id: str) -> None:
-        started = time.monotonic()
+        # Its metrics (if served) count the job when lifecycle records its end.
         response = lifecycle.run(job_id, self.store, self.connectors, self.holder, self.leases,
                                  runtime=self.runtime)
         if response is not None:
             log.info("job %s ended: exitcode %s", job_id, response.exitcode)
-            if self.metrics is not None:
-                self.metrics.observe_call(response.meta.get("action"), response.exitcode,
-                                          time.monotonic() - started, response.meta)
 
     def serve_metrics(self, host: str, port: int) -> None:
         """Serve this worker's metrics on host:port; one line (exitcode 2) if it cannot."""

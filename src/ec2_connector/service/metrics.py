@@ -20,7 +20,6 @@ from ..metrics import CONTENT_TYPE, PREFIX, Metrics, gauge, jobs_by_status
 
 if TYPE_CHECKING:
     from ..call import Call
-    from ..response import Response
     from .audit import AuditTrail
     from .principals import Principals
 
@@ -41,13 +40,6 @@ class ServiceMetrics(Metrics):
                                       "(delivered, failed after every attempt).", ("outcome",))
         self._call, self._principals, self._trail = call, principals, trail
         self.read(self._service_families)
-        # A job the service runs on its own threads is a call when it ends, with its real
-        # exit code (its acceptance is counted in jobs_submitted); workers count theirs.
-        call.runtime.job_observers.append(self._job_ended)
-
-    def _job_ended(self, response: Response, seconds: float) -> None:
-        self.observe_call(response.meta.get("action"), response.exitcode, seconds,
-                          response.meta)
 
     def _service_families(self) -> Iterable[Metric]:
         failures = CounterMetricFamily(PREFIX + "audit_write_failures",
