@@ -428,8 +428,13 @@ def redis_contents(url: str) -> bytes:
                b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
                b"stream": lambda k: client.xrange(k)}
     try:
-        return b"\n".join(key + b" " + repr(readers[client.type(key)](key)).encode()
-                          for key in client.scan_iter(count=1000))
+        found = []
+        for key in client.scan_iter(count=1000):
+            kind = client.type(key)
+            if kind == b"none":  # gone since it was listed (the worker still runs)
+                continue
+            found.append(key + b" " + repr(readers[kind](key)).encode())
+        return b"\n".join(found)
     finally:
         client.close()
 
