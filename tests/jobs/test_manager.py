@@ -248,3 +248,15 @@ def test_executors_are_chosen_by_name_from_one_table(tmp_path: Path) -> None:
     assert backends.executor_kind("redis://127.0.0.1:1/0") == "celery"
     with Call(home=tmp_path) as call:
         assert call.jobs.executor.name == "threads"
+
+
+@pytest.mark.parametrize("value", [{(1, 2): "x"}, 10**5000], ids=["tuple-keys", "huge-int"])
+def test_parameters_a_record_cannot_hold_are_refused_in_one_line(value: Any) -> None:
+    """What the fuzzer once got past validation: refused at submit, not raised by the store."""
+    from ec2_connector.jobs.manager import _storable
+    from ec2_connector.request import Request
+
+    with pytest.raises(InvalidRequest) as refused:
+        _storable(Request("aws-ec2", "describe-instances", {"x": value}))
+    assert str(refused.value).startswith("the parameters cannot be kept in a job record: ")
+    assert "\n" not in str(refused.value)

@@ -11,6 +11,7 @@ workers share (`EC2_CONNECTOR_SEAL_KEY`, sealing.py); without it, it is refused.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -370,11 +371,18 @@ def _with_client_token(request: Request, action: Action) -> Request:
 
 
 def _storable(request: Request) -> dict[str, Any]:
+    """The parameters a job record keeps; refused (exitcode 2, nothing stored) if they
+    cannot be written as JSON (a mapping with tuple keys, an integer of 5,000 digits)."""
     unstored = _unstored(request)
-    return {
+    params = {
         canonical(k): without_userinfo(v) if canonical(k) == "endpoint-url" else v
         for k, v in request.params.items() if canonical(k) not in unstored
     }
+    try:
+        json.dumps(params, default=str)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"the parameters cannot be kept in a job record: {exc}") from None
+    return params
 
 
 def _unstored(request: Request) -> frozenset[str]:
