@@ -200,7 +200,7 @@ def _account(target: Target) -> tuple[Any, ...]:
 def _build(session: Any, target: Target, validate: bool) -> BaseClient:
     from botocore.config import Config
 
-    from . import backoff, connections
+    from . import backoff, connections, signing
 
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,
@@ -222,6 +222,7 @@ def _build(session: Any, target: Target, validate: bool) -> BaseClient:
         config=config,
     )
     connections.install(client)
+    signing.install(client)
     events = client.meta.events
     events.register_first("before-send.ec2", _before_send)
     events.register("before-parse.ec2", _before_parse)
