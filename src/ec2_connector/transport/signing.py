@@ -77,6 +77,9 @@ class SigV4Signer(_SigV4Auth):  # type: ignore[misc]
             body = body.encode("utf-8")
         if not body or hasattr(body, "seek"):
             return str(super().payload(request))
+        # The request keeps the form it was encoded to: preparing it to send encodes
+        # the same bytes again otherwise (a retry starts again from its parameters).
+        request.data = body
         return hashlib.sha256(body).hexdigest()
 
     def _signing_key(self, request: Any) -> bytes:
