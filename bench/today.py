@@ -36,7 +36,10 @@ def export(into: Path, ref: str = TODAY) -> Path | str:
         why = archive.stderr.decode(errors="replace").strip().splitlines()
         return f"commit {ref} not found in this checkout ({why[0] if why else 'git failed'})"
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(into, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later
+            tar.extractall(into, filter="data")
+        else:  # our own history's archive, nothing from outside
+            tar.extractall(into)
     return into / "src"
 
 
