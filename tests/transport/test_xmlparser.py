@@ -188,6 +188,23 @@ def test_fast_timestamps_are_botocore_s() -> None:
         assert ours == theirs and repr(ours) == repr(theirs), value
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_a_timestamp_read_again_after_the_zone_changed_is_botocore_s(
+        zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    value = "2024-01-15T08:30:00.000Z"
+    fast_timestamp(value)  # read (and kept) in this process's zone
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        for _ in range(2):  # the first read, and the one kept from it
+            theirs = parsers.DEFAULT_TIMESTAMP_PARSER(value)
+            ours = fast_timestamp(value)
+            assert ours == theirs and repr(ours) == repr(theirs)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def outcome_of(fn: Callable[[str], Any], value: str) -> Any:
     try:
         return fn(value)

@@ -80,17 +80,29 @@ def fast_timestamp(value: str) -> datetime:
     `2024-01-15T08:30:00.000Z` gives the datetime dateutil gives; any other form, or a
     local zone whose answer is not known here, goes to botocore's parser itself.
     """
-    if _ISO.fullmatch(value) is not None:
-        zone = _utc_zone()
-        if zone is not None:
+    zone = _utc_zone()
+    if zone is not None:
+        known = _seen.get(value)
+        if known is not None:
+            return known
+        if _ISO.fullmatch(value) is not None:
             try:
-                return datetime.fromisoformat(value[:-1]).replace(tzinfo=zone)
+                parsed = datetime.fromisoformat(value[:-1]).replace(tzinfo=zone)
             except ValueError:
                 pass  # hour 24, February 30th: botocore's words for it
+            else:
+                if len(_seen) >= SEEN_LIMIT:
+                    _seen.clear()
+                _seen[value] = parsed
+                return parsed
     return parsers.DEFAULT_TIMESTAMP_PARSER(value)
 
 
 _zone: tuple[Any, Any] = (None, None)
+# Timestamps already read in the current zone: a launch or attach time comes back in
+# every describe of its instance (a datetime is immutable, so one serves them all).
+_seen: dict[str, datetime] = {}
+SEEN_LIMIT = 4096
 
 
 def _utc_zone() -> Any:
@@ -109,6 +121,7 @@ def _utc_zone() -> Any:
             zone = tzlocal()
         else:
             zone = None
+        _seen.clear()
         _zone = (key, zone)
     return _zone[1]
 
