@@ -43,7 +43,7 @@ def _response(body: bytes) -> dict[str, Any]:
 
 def _tree(body: bytes) -> Any:
     """The floor: the C tree alone, built with the GC paused as the compiled parser does."""
-    from ec2_connector.transport.xmlparser import pause_gc, resume_gc
+    from ec2_connector.transport.gcpause import pause_gc, resume_gc
 
     pause_gc()
     try:

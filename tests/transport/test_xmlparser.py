@@ -24,14 +24,12 @@ from ec2_connector.actions import catalog
 from ec2_connector.config import Target
 from ec2_connector.runtime import Runtime
 from ec2_connector.transport.clients import ClientCache
+from ec2_connector.transport.gcpause import MAX_PAUSE_S, PAUSE_GC_FROM_BYTES, gc_paused
 from ec2_connector.transport.xmlparser import (
-    MAX_PAUSE_S,
-    PAUSE_GC_FROM_BYTES,
     CompiledEC2Parser,
     CompiledParserFactory,
     code_for,
     fast_timestamp,
-    gc_paused,
 )
 from tests.harness.canned import describe_instances_xml, state_change_xml
 from tests.harness.ec2bodies import EC2, Bodies, scenario, timestamp

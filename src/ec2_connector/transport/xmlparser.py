@@ -15,14 +15,13 @@ Anything the compiled functions do not model the way botocore does (a repeated e
 where one is expected, a value a conversion rejects, a shape with traits EC2 never uses)
 sends the whole body to botocore's parser, which gives its own answer or its own error.
 
-The cyclic GC is paused while a body is parsed (see `gc_paused`): a big tree is millions
+The cyclic GC is paused while a big body is parsed (gcpause.py): a big tree is millions
 of young container objects, and each collection would walk them again as they are built.
 """
 
 from __future__ import annotations
 
 import base64
-import gc
 import hashlib
 import marshal
 import os
@@ -31,8 +30,8 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from importlib.util import MAGIC_NUMBER
 from types import CodeType
@@ -44,6 +43,7 @@ from botocore.model import Shape
 from dateutil.tz import tzlocal, tzutc
 
 from . import xmlstream
+from .gcpause import PAUSE_GC_FROM_BYTES, pause_gc, resume_gc
 from .xmlstream import flattened as _flattened
 from .xmlstream import member_key_name as _member_key_name
 
@@ -341,57 +341,6 @@ def code_for(source: str, name: str) -> CodeType:
         with suppress(OSError):
             os.unlink(temp)
     return code
-
-
-# The cyclic GC stays off while any thread parses; the last one out restores it as the
-# first one in found it (a GC someone else had turned off stays off). Threads parsing
-# back to back could keep it off for good: after MAX_PAUSE_S of one unbroken pause, a
-# thread leaving collects the young generations itself (what the GC would have done).
-MAX_PAUSE_S = 1.0
-# Bodies from this size on are parsed with the GC paused: below it (a StopInstances
-# answer is ~400 bytes, a 5-instance page ~20 KB) the tree is a few hundred objects, less
-# than one young-generation threshold, and the pause itself would be the larger cost.
-PAUSE_GC_FROM_BYTES = 32 * 1024
-_gc_lock = threading.Lock()
-_gc_depth = 0
-_gc_was_enabled = False
-_gc_paused_since = 0.0
-
-
-def pause_gc() -> None:
-    """Stop cyclic GC passes until the matching `resume_gc` (nested, any thread)."""
-    global _gc_depth, _gc_was_enabled, _gc_paused_since
-    with _gc_lock:
-        if _gc_depth == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-            _gc_paused_since = time.monotonic()
-        _gc_depth += 1
-
-
-def resume_gc() -> None:
-    global _gc_depth, _gc_paused_since
-    collect = False
-    with _gc_lock:
-        _gc_depth -= 1
-        if _gc_depth == 0:
-            if _gc_was_enabled:
-                gc.enable()
-        elif _gc_was_enabled and time.monotonic() - _gc_paused_since > MAX_PAUSE_S:
-            _gc_paused_since = time.monotonic()
-            collect = True
-    if collect:
-        gc.collect(1)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic GC pass while the block runs, safe with many threads parsing at once."""
-    pause_gc()
-    try:
-        yield
-    finally:
-        resume_gc()
 
 
 class CompiledEC2Parser(parsers.EC2QueryParser):
