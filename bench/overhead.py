@@ -2,7 +2,8 @@
 
 The same describe-instances (50 instances) and stop+start, against the same endpoint:
 moto's server, then the canned endpoint (which removes the server's cost and so exposes
-the clients'). Goal: at most 1.05x boto3 and at most 1 ms added per call.
+the clients'). Goal: at most 1.05x boto3 and at most 1 ms added per call; for the short
+calls (stop+start) issue 19's, at most 1.02x.
 
 A round runs ours and boto3's calls alternately (ABBA, call by call, so both see the
 same moment of the shared machine) and takes the median of each (a call the scheduler
@@ -31,6 +32,8 @@ from ec2_connector import Call
 
 INSTANCES = 50
 GOAL = "≤ 1.05x and ≤ +1 ms"
+# Issue 19 asks more of the short calls: at most 2 % over boto3, on either endpoint.
+GOALS = {"describe": (GOAL, 1.05), "stop+start": ("≤ 1.02x", 1.02)}
 RESOLVE = 0.02  # the widest 95 % interval of a ratio that still resolves a 2 % difference
 OPS = ("describe", "stop+start")
 
@@ -94,9 +97,10 @@ def _figures(endpoint: str, results: dict[str, list[float]]) -> list[Figure]:
         base = median(results[f"{op} boto3"]) * 1000
         added = ours - base
         ratio, low, high = ratio_interval(results[f"{op} ours"], results[f"{op} boto3"])
+        goal, most = GOALS[op]
         figures.append(Figure(
-            "1. call overhead", f"{op} ({endpoint})", ours, base, "ms/call", GOAL,
-            ours / base <= 1.05 and added <= 1.0,
+            "1. call overhead", f"{op} ({endpoint})", ours, base, "ms/call", goal,
+            ours / base <= most and added <= 1.0,
             f"added {added:+.2f} ms; per-round ratio {ratio:.3f}x, 95 % CI "
             f"[{low:.3f}, {high:.3f}] over {len(results[f'{op} ours'])} rounds",
             {"ours": results[f"{op} ours"], "boto3": results[f"{op} boto3"]},
