@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Target
 from ..errors import TimedOut
+from . import sessions
 from .current import current
 from .wire import check_complete
 
@@ -157,12 +158,11 @@ class ClientCache:
         self._full = None
 
     def _session_for(self, profile: str | None) -> Any:
-        import botocore.session
-
+        # The region lookup's session when it fits (sessions.py): one session per process.
         if profile:
-            return self._prepared(botocore.session.Session(profile=profile))
+            return self._prepared(sessions.take(profile))
         if self._session is None:
-            self._session = self._prepared(botocore.session.get_session())
+            self._session = self._prepared(sessions.take(None))
         return self._session
 
     def _prepared(self, session: Any) -> Any:
