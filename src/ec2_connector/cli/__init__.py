@@ -90,8 +90,11 @@ def _run(argv: Sequence[str] | None, previous: Any) -> int:
 
     args = None
     try:
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
+        words = sys.argv[1:] if argv is None else list(argv)
+        # The command named first is the only one parsed: only its parser is built (an
+        # option first, e.g. --help, or no command, gets them all).
+        parser = build_parser(words[0] if words and not words[0].startswith("-") else None)
+        args, extra = parser.parse_known_args(words)
         if args.command is None:  # no command: how to use it, on stderr
             parser.print_help(sys.stderr)
             return 2

@@ -324,7 +324,7 @@ def add_demo(commands: Any) -> None:
     demo.set_defaults(run=cmd_demo)
 
 
-@register("completion", 100)
+@register("completion", 100, needs=("call",))
 def add_completion(commands: Any) -> None:
     completion = commands.add_parser(
         "completion", help="a shell completion script: bash, zsh or fish",

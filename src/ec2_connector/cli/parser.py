@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from .options import COMMANDS, Parser
+from .options import COMMANDS, NEEDS, Parser
 from .prog import PROG
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with `command` (a registered command's name), only that
+    command's parser (and those it reads) under the top one: a run parses one command,
+    and adding all of them (~4 ms) is a share of a one-shot call's start-up."""
     from .. import __version__
     from . import commands, jobs, sharing  # noqa: F401  (each registers its commands)
 
@@ -24,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for _, add in sorted(COMMANDS.values(), key=lambda entry: entry[0]):
+    names = [*NEEDS[command], command] if command in COMMANDS else COMMANDS
+    for _, add in sorted((COMMANDS[name] for name in names), key=lambda entry: entry[0]):
         add(subparsers)
     return parser
