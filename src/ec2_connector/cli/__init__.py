@@ -30,8 +30,49 @@ if TYPE_CHECKING:
     from .options import UsageError
     from .parser import build_parser
 
-__all__ = ["PROG", "UsageError", "build_parser", "main"]
+__all__ = ["PROG", "UsageError", "build_parser", "main", "run"]
 INTERRUPTED = f"{PROG}: interrupted\n".encode()
+# Python's exit status when stdout cannot be flushed as the interpreter ends.
+FLUSH_FAILED = 120
+# Set by a command that left nothing for the interpreter's teardown to finish (`run`).
+_nothing_left = False
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """The `ec2-connector` script and `python -m ec2_connector.cli`: `main()`, then the
+    process's end with its exit code.
+
+    After a command that leaves nothing behind (a sync `call`: no thread of ours but the
+    daemon watchdog, no job store, no file open for writing), the process ends without
+    the interpreter's teardown: freeing every module's objects and a last full
+    collection cost ~40 ms, a fifth of a one-shot call, and change nothing outside the
+    process. atexit handlers still run and the standard streams are still flushed;
+    every other command (and a stdout that cannot be flushed) ends the usual way.
+    """
+    code = main(argv)
+    if _nothing_left and _only_daemons_left():
+        try:
+            sys.stdout.flush()
+        except OSError:
+            sys.exit(code)  # the interpreter's own report and status, as before
+        import atexit
+
+        atexit._run_exitfuncs()  # as at any exit (logging's flush, weakref finalizers)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            os._exit(FLUSH_FAILED)
+        os._exit(code)
+    sys.exit(code)
+
+
+def _only_daemons_left() -> bool:
+    # A thread the interpreter would join at its exit (an I/O pool's) must finish first.
+    import threading
+
+    main_thread = threading.main_thread()
+    return all(t.daemon or t is main_thread for t in threading.enumerate())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +120,8 @@ def _take_sigint() -> Any:
 
 
 def _run(argv: Sequence[str] | None, previous: Any) -> int:
+    global _nothing_left
+    _nothing_left = False
     import signal
 
     from ..errors import ConnectorError, translate
@@ -104,7 +147,9 @@ def _run(argv: Sequence[str] | None, previous: Any) -> int:
             interrupt.install(PROG)
         elif previous is not None:  # the others stop their own servers on Ctrl-C
             signal.signal(signal.SIGINT, previous)
-        return int(args.run(args, extra))
+        code = int(args.run(args, extra))
+        _nothing_left = bool(getattr(args, "nothing_left", False))
+        return code
     except ConnectorError as exc:
         return emit(error_envelope(exc), chosen_output(args))
     except SystemExit as exc:  # --help and --version: their text is printed

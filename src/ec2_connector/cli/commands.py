@@ -58,7 +58,10 @@ def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
             progress.close()
     # After `| head` took what it wanted (LineSink.reader_gone), emit's write finds the pipe
     # closed and leaves quietly, with the call's exit code.
-    return emit(response.to_dict(), output, view)
+    code = emit(response.to_dict(), output, view)
+    # A sync call leaves no store, pool or file behind: the process may end at once.
+    args.nothing_left = not (args.async_ or args.wait_job)
+    return code
 
 
 def _words(args: argparse.Namespace, extra: list[str]) -> list[str]:
