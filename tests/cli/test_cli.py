@@ -283,6 +283,26 @@ def test_a_sync_call_ends_with_its_output_flushed_and_atexit_handlers_run(
     assert sorted(i["instance-id"] for i in listed) == sorted(ids)
 
 
+def test_the_collector_is_held_only_until_the_script_s_first_request(
+    env: dict[str, str],
+) -> None:
+    # transport/startup.py: the script holds the collector while it starts, and the first
+    # request gives it back with start-up's objects frozen; `main()` called by a library
+    # leaves the collector as it found it, and freezes nothing.
+    report = ("import atexit, gc, sys; atexit.register(lambda: print(gc.isenabled(), "
+              "gc.get_freeze_count() > 0, file=sys.stderr)); ")
+    script = report + "from ec2_connector.cli import run; run(sys.argv[1:])"
+    library = report + "from ec2_connector.cli import main; main(sys.argv[1:])"
+    for probe, args, expected in (
+        (script, ["call", "describe-instances"], "True True"),
+        (script, ["call", "stop-instances", "instance-id=bogus"], "True False"),  # refused
+        (library, ["call", "describe-instances"], "True False"),
+    ):
+        done = subprocess.run([sys.executable, "-c", probe, *args], env=env,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        assert done.stderr.splitlines()[-1] == expected, (args, done.stderr)
+
+
 def test_a_query_from_a_key_the_result_lacks_fails_naming_its_keys(
         env: dict[str, str]) -> None:
     """Why: `describe-instances --query 'instance-info[0]'` printed null with exit 0 (the

@@ -36,6 +36,8 @@ INTERRUPTED = f"{PROG}: interrupted\n".encode()
 FLUSH_FAILED = 120
 # Set by a command that left nothing for the interpreter's teardown to finish (`run`).
 _nothing_left = False
+# Set by `run`: this process is the command's own, which ends when the command does.
+_script = False
 
 
 def run(argv: Sequence[str] | None = None) -> None:
@@ -47,8 +49,11 @@ def run(argv: Sequence[str] | None = None) -> None:
     the interpreter's teardown: freeing every module's objects and a last full
     collection cost ~40 ms, a fifth of a one-shot call, and change nothing outside the
     process. atexit handlers still run and the standard streams are still flushed;
-    every other command (and a stdout that cannot be flushed) ends the usual way.
+    every other command (and a stdout that cannot be flushed) ends the usual way. Its
+    start-up runs with the garbage collector held (transport/startup.py).
     """
+    global _script
+    _script = True
     code = main(argv)
     if _nothing_left and _only_daemons_left():
         try:
@@ -81,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     It takes SIGINT for the process, from its first line to the process's end: a Ctrl-C
     is one line and exit 130 (the commands that serve stop their servers first)."""
     previous = _take_sigint()
+    from ..transport import startup
+
+    if _script:
+        startup.hold()  # until the first request, or the command's work (startup.py)
     try:
         return _run(argv, previous)
     except KeyboardInterrupt:
@@ -99,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         _take_sigint()  # whatever the command left, until the process is gone
+        startup.release(freeze=False)
 
 
 def _interrupted(signum: int, frame: Any) -> None:
@@ -126,6 +136,7 @@ def _run(argv: Sequence[str] | None, previous: Any) -> int:
 
     from ..errors import ConnectorError, translate
     from ..response import error_envelope
+    from ..transport import startup
     from . import interrupt
     from .options import command_parser
     from .output import chosen_output, emit
@@ -147,6 +158,8 @@ def _run(argv: Sequence[str] | None, previous: Any) -> int:
             interrupt.install(PROG)
         elif previous is not None:  # the others stop their own servers on Ctrl-C
             signal.signal(signal.SIGINT, previous)
+        if not getattr(args, "startup_until_request", False):
+            startup.release(freeze=False)
         code = int(args.run(args, extra))
         _nothing_left = bool(getattr(args, "nothing_left", False))
         return code

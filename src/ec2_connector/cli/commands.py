@@ -41,6 +41,10 @@ def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
     output = chosen_output(args)
     from ..call import Call
 
+    if args.async_ or args.wait_job:  # a job: this process may wait or run it for long
+        from ..transport import startup
+
+        startup.release(freeze=False)
     if args.async_ and not args.wait_job:
         from .jobs import submit_async
 
@@ -268,7 +272,8 @@ def add_call(commands: Any) -> argparse.ArgumentParser:
     call.add_argument("--request", metavar="FILE", help="a JSON request object; - for stdin")
     add_output_options(call)
     add_broker(call)
-    call.set_defaults(run=cmd_call, parser=call)
+    # A sync call's start-up lasts until its first request (transport/startup.py).
+    call.set_defaults(run=cmd_call, parser=call, startup_until_request=True)
     return call
 
 

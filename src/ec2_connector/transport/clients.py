@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Target
 from ..errors import TimedOut
-from . import sessions
+from . import sessions, startup
 from .current import current
 from .wire import check_complete
 
@@ -237,6 +237,7 @@ def _botocore_mode(target: Target) -> Any:
 def _before_send(request: Any = None, **_: Any) -> None:
     """Count every attempt, send nothing once the call's deadline has passed, and give
     the request no longer to answer than the call has left."""
+    startup.release()  # a one-shot command's start-up ends with its first request
     ctx = current()
     if ctx is None:
         return
