@@ -11,7 +11,6 @@ either way is the same object: the whole catalog reuses those already built.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import threading
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,6 +44,8 @@ _whole: _Whole | None = None
 def _declared() -> tuple[dict[str, Action], dict[str, str]]:
     """Every `ACTIONS` of this package's modules, and the module declaring each (the
     modules without `ACTIONS` support the declarations)."""
+    import pkgutil
+
     found: dict[str, Action] = {}
     module_of: dict[str, str] = {}
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

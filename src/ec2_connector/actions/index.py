@@ -185,7 +185,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = '573ee3fdf04e20e4bd4ea660a891535a1c4a91204404d7b8ad96b740a891fc95'
+SOURCES = '009f8ab12de2a286e9edd4f1ec7ad0b843b43de526c7bb935e055d980617d271'
 # --- end of generated ---
 
 

@@ -6,7 +6,6 @@ CLI's business. Nothing in this module imports boto3.
 
 from __future__ import annotations
 
-import difflib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -55,6 +54,8 @@ class View:
         for n, column in enumerate(columns):
             if rows and all(row[n] is None for row in rows):
                 keys = [*curated, *(items[0] if isinstance(items[0], dict) else ())]
+                import difflib
+
                 close = difflib.get_close_matches(column.label, keys, n=1, cutoff=0.6)
                 hint = f"did you mean '{close[0]}'? " if close else ""
                 self.notes.append(f"column '{column.label}' is empty in every row ({hint}"

@@ -13,7 +13,6 @@ there is only a signing scope.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from typing import Any
@@ -44,6 +43,8 @@ def check_known(region: str) -> None:
     """InvalidRequest (exitcode 2) for a region AWS does not have, with the closest one."""
     if region in known_regions():
         return
+    import difflib
+
     matches = difflib.get_close_matches(region, sorted(known_regions()), n=1, cutoff=0.6)
     hint = f" (did you mean '{matches[0]}'?)" if matches else ""
     raise InvalidRequest(
