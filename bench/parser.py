@@ -2,8 +2,9 @@
 
 Three bodies as the canned endpoint renders them (tests/harness/canned.py): a
 StopInstances answer, and DescribeInstances pages of 50 and of 1,000 instances. Each is
-parsed, in one process and in interleaved rounds, by botocore's `EC2QueryParser` as boto3
-has it (dateutil timestamps); the same with the connector's `wire.parse_timestamp` (the
+parsed, in one process and in interleaved rounds, each through its parser factory as a
+client does (asked for a parser per response): botocore's `EC2QueryParser` as boto3 has
+it (dateutil timestamps); the same with the connector's `wire.parse_timestamp` (the
 connector before issue 19, and with EC2_CONNECTOR_COMPILED_PARSER=off); the compiled
 parser (xmlparser.py); its functions with the cyclic GC left running; and the C
 ElementTree tree alone (GC paused), the floor any parser over it pays. The compiled parser's answer
@@ -58,7 +59,7 @@ def _variants(operation: str, body: bytes) -> dict[str, Callable[[], object]]:
     from botocore import parsers
 
     from ec2_connector.transport import wire
-    from ec2_connector.transport.xmlparser import CompiledEC2Parser
+    from ec2_connector.transport.xmlparser import CompiledEC2Parser, CompiledParserFactory
 
     shape = botocore.session.get_session().get_service_model("ec2") \
         .operation_model(operation).output_shape
@@ -75,11 +76,16 @@ def _variants(operation: str, body: bytes) -> dict[str, Callable[[], object]]:
             raise RuntimeError("the GC is off")
         return compiled.parse_with(fn, body)
 
+    # As a client parses: its session's factory, asked for a parser for every response.
+    botocore_factory = parsers.ResponseParserFactory()
+    before_factory = parsers.ResponseParserFactory()
+    before_factory.set_parser_defaults(timestamp_parser=wire.parse_timestamp)
+    factory = CompiledParserFactory()
     return {
-        "botocore": lambda: parsers.EC2QueryParser().parse(_response(body), shape),
-        "connector before": lambda: parsers.EC2QueryParser(
-            timestamp_parser=wire.parse_timestamp).parse(_response(body), shape),
-        "compiled": lambda: CompiledEC2Parser().parse(_response(body), shape),
+        "botocore": lambda: botocore_factory.create_parser("ec2").parse(_response(body), shape),
+        "connector before": lambda: before_factory.create_parser("ec2").parse(
+            _response(body), shape),
+        "compiled": lambda: factory.create_parser("ec2").parse(_response(body), shape),
         "compiled, GC running": gc_running,
         "tree alone": lambda: _tree(body),
     }

@@ -10,15 +10,19 @@ one worker at least 0.85x the in-process pool. Also the submit latency of `async
 On a 2-core machine the worker count stops scaling once the CPUs are busy (each job
 costs the submitter, the broker and a worker some CPU); the notes say so.
 
-CPU (issue 19): one worker's CPU seconds per 1,000 `describe-instances` jobs with the
-compiled parser on and off (`EC2_CONNECTOR_COMPILED_PARSER`), read from the worker's
-/proc/PID/stat, rounds interleaved ABBA. Goal: at least 30 % less.
+CPU (issue 19): one worker's CPU seconds per 1,000 `describe-instances` jobs, read from
+the worker's /proc/PID/stat, against the worker of issue 19's "today" (the tree before
+its first change, exported from git history: bench/today.py), each fed by its own code's
+submitter, rounds interleaved ABBA with the same Redis and canned endpoint. Goal: at
+least 30 % less. Beside it, informative: the compiled parser on and off
+(`EC2_CONNECTOR_COMPILED_PARSER`), which keeps every other saving in its baseline.
 
 Fencing (issue 16): `stop-instances` jobs (one mutating request each, so one fence
 check each) on one worker with the check on and off (`EC2_CONNECTOR_FENCING`), rounds
 interleaved ABBA in one run. Goal: the check costs under 5 % of a job. Beside it, the
-Redis script calls per job, on and off (claim, the shared rate's token, the check,
-finish): claim and finish stay one round trip each, the check adds one.
+Redis script calls per job, on and off (claim, the shared rate's tokens, the check,
+finish): claim and finish stay one round trip each, the check adds one, and at the
+benchmark's rate one call takes the tokens of 16 requests.
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import today
 from bench.endpoints import CannedProcess, connector_config, instance_id
 from bench.jobs import jobs_rate
-from bench.measure import Figure, interleaved, median
+from bench.measure import Figure, interleaved, median, ratio_interval
 from ec2_connector import Call
 from tests.harness.processes import terminate
 from tests.harness.redis import RedisServer
@@ -125,7 +130,7 @@ def run(rounds: int = 2, jobs: int = 1000, latency: int = 300) -> list[Figure]:
             f"≥ {0.85 * count:.2f}x", rates[count] / rates[1] >= 0.85 * count,
             f"{jobs} jobs; the submitter, Redis and the workers share the machine's cores"))
     figures += fencing(rounds=max(2, rounds), jobs=max(100, jobs // 3))
-    figures.append(worker_cpu(rounds=max(2, rounds), jobs=jobs))
+    figures += worker_cpu(rounds=max(4, 2 * rounds), jobs=jobs)
     figures.append(Figure(
         "7. workers", "async_() submit latency p50, Redis vs SQLite",
         statistics.median(redis_ms), statistics.median(sqlite_ms), "ms", "informative", None,
@@ -179,9 +184,9 @@ def fencing(rounds: int = 4, jobs: int = 300) -> list[Figure]:
         Figure("7. workers", "fencing: one check's round trip vs a job", check_ms, off,
                "ms", "< 5 %", check_ms < 0.05 * off,
                f"Redis script calls per job: on {median(scripts['on']):.2f}, off "
-               f"{median(scripts['off']):.2f} (claim, the rate token, finish: one each; the "
-               "check: one per mutating request)", {"script-calls-on": scripts["on"],
-                                                     "script-calls-off": scripts["off"]}),
+               f"{median(scripts['off']):.2f} (claim and finish: one each; the rate's tokens: "
+               "one call per 16 requests at this rate; the check: one per mutating request)",
+               {"script-calls-on": scripts["on"], "script-calls-off": scripts["off"]}),
     ]
 
 
@@ -228,25 +233,27 @@ def _check_ms(url: str, count: int = 2000) -> float:
         store.close()
 
 
-def worker_cpu(rounds: int = 2, jobs: int = 1000) -> Figure:
-    """One worker's CPU seconds per 1,000 jobs, the compiled parser on vs off."""
+def worker_cpu(rounds: int = 4, jobs: int = 1000) -> list[Figure]:
+    """One worker's CPU seconds per 1,000 jobs: the current worker against the worker
+    of issue 19's "today" (bench/today.py), and with the compiled parser on vs off."""
     with tempfile.TemporaryDirectory() as tmp, \
             CannedProcess(instances=5, delay_ms=0) as canned:
         work = Path(tmp)
+        old = today.export(work / "today")
         redis = RedisServer()
         try:
             config = work / "connectors.json"
             config.write_text(json.dumps(connector_config(canned.url)))
 
-            def variant(value: str) -> Any:
+            def variant(pythonpath: Path | None, **settings: str) -> Any:
                 def sample() -> float:
-                    procs = start_workers(1, redis.url, config, work,
-                                          EC2_CONNECTOR_COMPILED_PARSER=value)
+                    code = {"PYTHONPATH": str(pythonpath or today.ROOT / "src")}
+                    procs = start_workers(1, redis.url, config, work, **code, **settings)
                     try:
-                        with Call(config=connector_config(canned.url), broker=redis.url) as call:
-                            jobs_rate(call, 30)
+                        with today.Submitter(config, redis.url, pythonpath) as submitter:
+                            submitter.batch(30)
                             before = _cpu_s(procs[0].pid)
-                            jobs_rate(call, jobs)
+                            submitter.batch(jobs)
                             return (_cpu_s(procs[0].pid) - before) * 1000 / jobs
                     finally:
                         for proc in procs:
@@ -254,17 +261,32 @@ def worker_cpu(rounds: int = 2, jobs: int = 1000) -> Figure:
                         redis.flush()
                 return sample
 
-            cpu = interleaved({"on": variant("on"), "off": variant("off")}, rounds)
+            variants = {"on": variant(None, EC2_CONNECTOR_COMPILED_PARSER="on"),
+                        "off": variant(None, EC2_CONNECTOR_COMPILED_PARSER="off")}
+            if isinstance(old, Path):
+                variants["today"] = variant(old)
+            cpu = interleaved(variants, rounds)
         finally:
             redis.stop()
+    setup = (f"{jobs} jobs x {rounds} rounds ABBA on one worker (concurrency {CONCURRENCY}), "
+             "5 instances a page, no delay, each worker fed by its own code's submitter")
     on, off = median(cpu["on"]), median(cpu["off"])
-    return Figure(
+    parser = Figure(
         "7. workers", "one worker's CPU per 1,000 describe jobs: compiled parser vs botocore's",
-        on, off, "CPU s", "≤ 0.7x", on <= 0.7 * off,
-        f"{jobs} jobs x {rounds} rounds ABBA on one worker (concurrency {CONCURRENCY}), "
-        "5 instances a page, no delay; the baseline keeps every other saving of the "
-        "connector, so the gain over the worker before the parser is larger",
+        on, off, "CPU s", "informative", None,
+        f"{setup}; the baseline keeps every other saving since {today.TODAY}",
         {"on": cpu["on"], "off": cpu["off"]})
+    name = f"one worker's CPU per 1,000 describe jobs: now vs today ({today.TODAY})"
+    if not isinstance(old, Path):
+        return [Figure("7. workers", name, on, float("nan"), "CPU s", "≤ 0.7x", None,
+                       f"not measured: {old}"), parser]
+    ratio, low, high = ratio_interval(cpu["on"], cpu["today"])
+    return [Figure(
+        "7. workers", name, on, median(cpu["today"]), "CPU s", "≤ 0.7x",
+        on <= 0.7 * median(cpu["today"]),
+        f"{setup}; today: the tree at {today.TODAY}, run from its exported src/ on the same "
+        f"virtualenv; per-round ratio {ratio:.3f}x, 95 % CI [{low:.3f}, {high:.3f}]",
+        {"now": cpu["on"], "today": cpu["today"]}), parser]
 
 
 def _cpu_s(pid: int) -> float:

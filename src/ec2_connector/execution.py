@@ -34,7 +34,7 @@ def execute(
     runtime: Runtime | None = None,
     progress: Progress | None = None,
     on_item: ItemSink | None = None,
-    fence: Callable[[str], None] | None = None,
+    fence: Callable[[str, int], None] | None = None,
 ) -> Response:
     """Run a request to completion or to its deadline, on this thread; never raises for a
     request's failure. `fence` is a job's check before each operation (`lifecycle.Fence`)."""

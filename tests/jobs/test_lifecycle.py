@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -452,6 +453,69 @@ class TakenOverOnFirstRequest(HTTPHarnessServer):
         body = upstream.read()
         conn.close()
         req.send_body(upstream.status, body)
+
+
+class TakenOverDuringARetry(HTTPHarnessServer):
+    """Forwards requests to EC2, except the first mutating one: that is answered 503 (a
+    retryable answer), and meanwhile another holder takes the job (as after this holder
+    was paused past its lease), so botocore's retry of it is what the fence must stop."""
+
+    def __init__(self, upstream_port: int, store: SQLiteJobStore, job_id: str) -> None:
+        super().__init__()
+        self.upstream_port, self.store, self.job_id = upstream_port, store, job_id
+        self.actions: list[str] = []
+
+    def respond(self, req: RequestHandler) -> None:
+        action = parse_qs(req.body.decode()).get("Action", [""])[0]
+        self.actions.append(action)
+        if action == "CreateTags" and self.actions.count("CreateTags") == 1:
+            self.store.transition(self.job_id, [JobStatus.RUNNING],
+                                  status=JobStatus.INTERRUPTED)
+            self.store.transition(self.job_id, [JobStatus.INTERRUPTED],
+                                  status=JobStatus.QUEUED, holder=None)
+            assert self.store.claim(self.job_id, "new-holder", 30) is not None
+            req.send_body(503, b"<Response><Errors><Error><Code>ServiceUnavailable</Code>"
+                               b"<Message>busy</Message></Error></Errors></Response>")
+            return
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
+        conn.request(req.command, req.path, body=req.body, headers=headers)
+        upstream = conn.getresponse()
+        body = upstream.read()
+        conn.close()
+        req.send_body(upstream.status, body)
+
+
+def test_a_retry_of_a_mutating_request_is_fenced_too(
+    moto_server: Any, ec2: Any, image_id: str, tmp_path: Path
+) -> None:
+    """botocore retries a request answered 503 by itself; the job's holder changed in
+    between, so the retry is not sent: the fence is checked before every attempt."""
+    from ec2_connector.config import Connectors
+    from ec2_connector.jobs import lifecycle
+    from ec2_connector.runtime import Runtime
+    from tests.conftest import launch
+
+    [instance] = launch(ec2, image_id, 1)
+    store = SQLiteJobStore(tmp_path)
+    store.add(record("f4", action="create-tags", params={
+        "resource-id": instance, "tag-key": "env", "tag-value": "late"}))
+    runtime = Runtime()
+    try:
+        with TakenOverDuringARetry(moto_server.port, store, "f4") as proxy:
+            response = lifecycle.run("f4", store, Connectors(config_for(proxy.url)),
+                                     "old-holder", lifecycle.Leases(store, 30),
+                                     runtime=runtime)
+        assert proxy.actions == ["CreateTags"]  # the retry never left
+        assert response is not None and response.exitcode == 9, response
+        assert "before a retry of CreateTags could be sent" in response.message
+        assert runtime.counts.of("fencing_refusals") == {"": 1}
+        tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [instance]}])
+        assert tags["Tags"] == []
+        assert store.get("f4").holder == "new-holder"
+    finally:
+        runtime.close()
+        store.close()
 
 
 def test_a_run_fenced_off_mid_job_is_counted_and_not_recorded(

@@ -26,12 +26,14 @@ from ec2_connector.runtime import Runtime
 from ec2_connector.transport.clients import ClientCache
 from ec2_connector.transport.xmlparser import (
     MAX_PAUSE_S,
+    PAUSE_GC_FROM_BYTES,
     CompiledEC2Parser,
+    CompiledParserFactory,
     code_for,
     fast_timestamp,
     gc_paused,
 )
-from tests.harness.canned import describe_instances_xml
+from tests.harness.canned import describe_instances_xml, state_change_xml
 from tests.harness.ec2bodies import EC2, Bodies, scenario, timestamp
 from tests.harness.parsers import assert_same, ok
 
@@ -186,6 +188,23 @@ def test_fast_timestamps_are_botocore_s() -> None:
         assert ours == theirs and repr(ours) == repr(theirs), value
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_a_timestamp_read_again_after_the_zone_changed_is_botocore_s(
+        zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    value = "2024-01-15T08:30:00.000Z"
+    fast_timestamp(value)  # read (and kept) in this process's zone
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        for _ in range(2):  # the first read, and the one kept from it
+            theirs = parsers.DEFAULT_TIMESTAMP_PARSER(value)
+            ours = fast_timestamp(value)
+            assert ours == theirs and repr(ours) == repr(theirs)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def outcome_of(fn: Callable[[str], Any], value: str) -> Any:
     try:
         return fn(value)
@@ -244,6 +263,79 @@ def test_threads_parsing_at_once_get_botocore_s_answer() -> None:
     assert len(answers) == 40
     assert all(a == expected and repr(a) == repr(expected) for a in answers)
     assert gc.isenabled()
+
+
+def test_no_gc_pass_runs_inside_a_big_page_s_parse() -> None:
+    """A 1,000-instance page is ~1 M young objects: without the pause the GC walks them
+    again and again as they are built. A small answer is parsed without pausing it."""
+    shape = EC2.operation_model("DescribeInstances").output_shape
+    big, small = describe_instances_xml(1000), describe_instances_xml(1)
+    assert len(small) < PAUSE_GC_FROM_BYTES <= len(big)
+    passes: list[int] = []
+
+    def count(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    parser = CompiledParserFactory().create_parser("ec2")
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        parser.parse(ok(big), shape)
+        during = list(passes)
+        parsers.EC2QueryParser().parse(ok(big), shape)  # botocore's, for contrast
+    finally:
+        gc.callbacks.remove(count)
+    # One young pass, the one the pause owed, runs as it ends; botocore's parse of the
+    # same page, with the GC running, runs hundreds, old generations included.
+    assert during in ([], [0])
+    assert len(passes) - len(during) > 50 and 2 in passes
+    assert gc.isenabled()
+
+
+def test_one_shared_parser_per_factory_answers_many_threads_and_shapes_as_botocore(
+) -> None:
+    """botocore asks the factory for a parser per response; ours hands out one, shared by
+    the client's threads (it keeps nothing between parses), and a new one once the
+    factory's defaults change."""
+    factory = CompiledParserFactory()
+    parser = factory.create_parser("ec2")
+    assert factory.create_parser("ec2") is parser
+    assert type(factory.create_parser("query")) is parsers.QueryParser
+    shapes = [EC2.operation_model(op).output_shape
+              for op in ("DescribeInstances", "StopInstances", "StartInstances")]
+    bodies = [describe_instances_xml(20), state_change_xml("StopInstances", ["i-1", "i-2"]),
+              state_change_xml("StartInstances", ["i-3"])]
+    expected = [parsers.EC2QueryParser().parse(ok(b), s)
+                for b, s in zip(bodies, shapes, strict=True)]
+    answers: list[tuple[int, Any]] = []
+    start = threading.Barrier(8)
+
+    def parse(offset: int) -> None:
+        start.wait(10)
+        for n in range(30):
+            k = (n + offset) % 3  # the threads interleave the shapes
+            answers.append((k, factory.create_parser("ec2").parse(ok(bodies[k]), shapes[k])))
+
+    threads = [threading.Thread(target=parse, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 240
+    assert all(a == expected[k] and repr(a) == repr(expected[k]) for k, a in answers)
+
+    def stamp(value: str) -> str:
+        return f"parsed {value}"
+
+    factory.set_parser_defaults(timestamp_parser=stamp)
+    again = factory.create_parser("ec2")
+    assert again is not parser and factory.create_parser("ec2") is again
+    launched = again.parse(ok(bodies[0]), shapes[0])
+    first = launched["Reservations"][0]["Instances"][0]["LaunchTime"]
+    assert first == parsers.EC2QueryParser(timestamp_parser=stamp).parse(
+        ok(bodies[0]), shapes[0])["Reservations"][0]["Instances"][0]["LaunchTime"]
+    assert str(first).startswith("parsed ")
 
 
 def test_an_unbroken_pause_still_collects_young_cycles() -> None:

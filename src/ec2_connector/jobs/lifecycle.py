@@ -10,14 +10,15 @@ reads the job (`observe`) or sweeps the store (`sweep`), on any machine.
 Fencing. A holder can be paused (SIGSTOP, a swapped-out VM, a long GC) past its lease
 while the job is claimed again and run by another worker; when it wakes it must not act
 on the job any more. Every claim adds one to the job's `fence`; right before each
-mutating EC2 request the runner asks the store, in one atomic operation that is also a
-lease renewal (one Redis round trip), whether the job is still running for this holder
-with this number (`Fence`); if not it sends nothing more, logs why at WARNING, and its
-result is not recorded (`finish` is the same compare-and-set, with the number).
+mutating EC2 request, and before each of botocore's retries of it, the runner asks the
+store, in one atomic operation that is also a lease renewal (one Redis round trip),
+whether the job is still running for this holder with this number (`Fence`); if not it
+sends nothing more, logs why at WARNING, and its result is not recorded (`finish` is the
+same compare-and-set, with the number).
 
 The window that remains is the pause between that check and the request leaving the
-machine (and botocore's retries of that one request): a holder paused exactly there
-sends once more when it wakes. For a create that reruns by its token
+machine (the check runs in botocore's before-send hook, after signing): a holder paused
+exactly there sends once more when it wakes. For a create that reruns by its token
 (`Rerun.FOUND_BY_TOKEN`) the new holder's rerun looks for the token's tag under the
 token's lock first: on one machine the lock, held by the paused process, keeps the rerun
 waiting until the late request is answered, and the rerun then finds what it made; on
@@ -140,24 +141,27 @@ class Fence:
         # and its read (SQLite): the claimed record then carries it, and its number.
         self.cancelled = record if asked_to_cancel(record, holder) else None
 
-    def __call__(self, operation: str) -> None:
+    def __call__(self, operation: str, attempt: int = 1) -> None:
+        """Before `attempt` (botocore's count, 2 and on for its retries) of `operation`."""
         if operation.startswith(READ_ONLY_PREFIXES):
             return  # a read changes nothing, whoever holds the job
         if self.cancelled is None and not self.lost:
             if self.store.holds(self.job_id, self.holder, self.number, self.lease_s):
-                self.sent.append(operation)
+                if attempt == 1:
+                    self.sent.append(operation)
                 return
             self._why_not()
+        what = operation if attempt == 1 else f"a retry of {operation}"
         if self.cancelled is not None:
-            log.info("job %s: not sending %s: the job was cancelled", self.job_id, operation)
-            raise Cancelled(cancelled_message(self.cancelled, self.sent, operation),
-                            data={"operations-sent": list(self.sent), "not-sent": operation})
+            log.info("job %s: not sending %s: the job was cancelled", self.job_id, what)
+            raise Cancelled(cancelled_message(self.cancelled, self.sent, what),
+                            data={"operations-sent": list(self.sent), "not-sent": what})
         self.lost = True
         log.warning("job %s: not sending %s: this worker no longer holds the job (claim %d "
                     "lapsed and the job was claimed again or ended); it is left to its new "
-                    "holder", self.job_id, operation, self.number)
+                    "holder", self.job_id, what, self.number)
         raise LeaseLost(f"job {self.job_id} was taken over by another worker before "
-                        f"{operation} could be sent; nothing more was sent from here")
+                        f"{what} could be sent; nothing more was sent from here")
 
     def _why_not(self) -> None:
         """The check failed: a cancel asked of our claim (still ours, one number on), or

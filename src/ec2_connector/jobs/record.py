@@ -91,7 +91,7 @@ class JobRecord:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> JobRecord:
-        known = {f.name for f in fields(cls)}
+        known = _FIELD_NAMES if cls is JobRecord else {f.name for f in fields(cls)}
         record = cls(**{k: v for k, v in values.items() if k in known})
         record.status = JobStatus(record.status)
         return record
@@ -131,6 +131,9 @@ class JobRecord:
             "secrets-sealed": self.sealed is not None,
             "response": self.response,
         }
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(JobRecord))
 
 
 def iso(ts: float | None) -> str | None:

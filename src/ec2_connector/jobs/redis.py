@@ -30,11 +30,12 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import EndpointUnreachable, InvalidRequest, StoreError
 from ..settings import ALLOW_VOLATILE_ENV, DEFAULT_JOB_TTL_S, DEFAULT_MAX_RESPONSE_BYTES
 from ..transport.deadline import Deadline
-from .record import LIVE, JobRecord, JobStatus
+from .record import LIVE, Encoded, JobRecord, JobStatus
 from .store import INCREMENT, Transitions
 
 PREFIX = "ec2-connector:"
 _FIELDS = tuple(f.name for f in fields(JobRecord))
+_KNOWN = frozenset(_FIELDS)
 SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
 MIN_ROUND_TRIP_S = 0.05  # what a round trip is given however little time is left
@@ -201,7 +202,7 @@ class RedisJobStore(Transitions):
                                   fenced))
         args = _cas_args(job_id, expect, held_by, lapsed_before, False, changes, fenced)
         with self._guard():
-            return bool(self._settle(keys=self._keys(job_id), args=args))
+            return bool(self._eval(self._settle, self._keys(job_id), args))
 
     def renew_many(self, held: builtins.list[tuple[str, str]],
                    lease_s: float) -> builtins.list[str]:
@@ -233,7 +234,17 @@ class RedisJobStore(Transitions):
         args = _cas_args(job_id, expect, held_by, lapsed_before, answer_record, changes,
                          fenced)
         with self._guard():
-            return self._transition(keys=self._keys(job_id), args=args)
+            return self._eval(self._transition, self._keys(job_id), args)
+
+    def _eval(self, script: Any, keys: builtins.list[str], args: builtins.list[Any]) -> Any:
+        """`script(keys=keys, args=args)` without what redis-py's Script does on every
+        call (two imports, pipeline checks): EVALSHA, and the script's text only if the
+        server has forgotten it (a restart, SCRIPT FLUSH)."""
+        try:
+            return self._redis.execute_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", script.sha, len(keys), *keys, *args)
+        except self._errors.NoScriptError:
+            return script(keys=keys, args=args)
 
     def _keys(self, job_id: str) -> builtins.list[str]:
         return [self._key(job_id), f"{PREFIX}leases"]
@@ -385,11 +396,21 @@ def _cas_args(job_id: str, expect: Iterable[JobStatus], held_by: str | None,
         if value is INCREMENT:
             args += [name, "+1"]
             continue
+        if isinstance(value, Encoded):  # a response measured as JSON: that text, once
+            args += [name, value.text]
+            continue
         encoded = value.value if isinstance(value, JobStatus) else value
         args += [name, json.dumps(encoded)]
     return args
 
 
 def _decode(raw: dict[str, str]) -> JobRecord:
-    values = {k: json.loads(v) for k, v in raw.items() if k in _FIELDS}
-    return JobRecord.from_dict(values)
+    names = [k for k in raw if k in _KNOWN]
+    # One parse of all the fields (each a JSON text we wrote), not one call per field.
+    try:
+        values = json.loads("[" + ",".join([raw[k] for k in names]) + "]")
+    except ValueError:
+        values = None
+    if values is None or len(values) != len(names):  # a field that is not one JSON value
+        values = [json.loads(raw[k]) for k in names]
+    return JobRecord.from_dict(dict(zip(names, values, strict=True)))

@@ -200,7 +200,7 @@ def _account(target: Target) -> tuple[Any, ...]:
 def _build(session: Any, target: Target, validate: bool) -> BaseClient:
     from botocore.config import Config
 
-    from . import backoff, connections
+    from . import backoff, connections, signing
 
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,
@@ -222,6 +222,7 @@ def _build(session: Any, target: Target, validate: bool) -> BaseClient:
         config=config,
     )
     connections.install(client)
+    signing.install(client)
     events = client.meta.events
     events.register_first("before-send.ec2", _before_send)
     events.register("before-parse.ec2", _before_parse)
@@ -234,22 +235,33 @@ def _botocore_mode(target: Target) -> Any:
     return "legacy" if target.retry_mode == "legacy" else "standard"
 
 
-def _before_send(request: Any = None, **_: Any) -> None:
-    """Count every attempt, send nothing once the call's deadline has passed, and give
-    the request no longer to answer than the call has left."""
+def _before_send(request: Any = None, event_name: str = "", **_: Any) -> None:
+    """Count every attempt, send nothing once the call's deadline has passed, nor once a
+    job's fence says the job is no longer ours (each attempt: a retry of a mutating
+    request is a request too), and give the request no longer to answer than the call
+    has left."""
     startup.release()  # a one-shot command's start-up ends with its first request
     ctx = current()
     if ctx is None:
         return
     if ctx.throttle is not None and not (ctx.abandoned or ctx.deadline.expired):
         ctx.throttle(ctx)
-    remaining = ctx.deadline.remaining()  # what the throttle's wait left
+    context = getattr(request, "context", None)
+    if ctx.fence is not None:
+        ctx.fence(event_name.rpartition(".")[2], _attempt(context))
+    remaining = ctx.deadline.remaining()  # what the throttle's and the fence's waits left
     if ctx.abandoned or remaining <= 0:
         raise TimedOut("timed out before the next request to EC2 could be sent")
     ctx.attempts += 1
-    context = getattr(request, "context", None)
     if isinstance(context, dict):
         context["read_timeout"] = remaining  # botocore's per-request override
+
+
+def _attempt(context: Any) -> int:
+    """botocore's number of this attempt of the operation (1, then 2... for retries)."""
+    retries = context.get("retries") if isinstance(context, dict) else None
+    attempt = retries.get("attempt") if isinstance(retries, dict) else None
+    return attempt if isinstance(attempt, int) else 1
 
 
 def _before_parse(response_dict: dict[str, Any], **_: Any) -> None:

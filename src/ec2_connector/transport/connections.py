@@ -43,6 +43,9 @@ from botocore.awsrequest import (
 from .current import current
 
 _MIN_CONNECT_S = 0.05  # a connect given less than this would fail before a SYN left
+# An answer is read through a buffer this big: a page of a describe (~4 KB an instance)
+# arrives in one or two reads, not one per 8 KB (io's default), each a poll and a recv.
+READ_BUFFER = 64 * 1024
 
 
 class _Held:
@@ -107,7 +110,7 @@ class DeadlineResponse(AWSHTTPResponse):
         super().__init__(sock, *args, **kwargs)
         ctx = current()
         if ctx is not None:
-            self.fp = io.BufferedReader(_DeadlineReads(self.fp, ctx))
+            self.fp = io.BufferedReader(_DeadlineReads(self.fp, ctx), READ_BUFFER)
 
 
 class _DeadlineReads(io.RawIOBase):

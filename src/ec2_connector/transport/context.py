@@ -59,9 +59,11 @@ class Context:
         self._held_lock = threading.Lock()
         # Called before each request to EC2 (a worker's shared rate limit), if set.
         self.throttle: Callable[[Context], None] | None = None
-        # A job's check that it still holds the job, before each mutating operation
-        # (`lifecycle.Fence`): it raises when the job was claimed again, so nothing is sent.
-        self.fence: Callable[[str], None] | None = None
+        # A job's check that it still holds the job, before each attempt of a mutating
+        # operation, retries included (`lifecycle.Fence`, called by clients.py's hook
+        # with the operation and botocore's attempt number): it raises when the job was
+        # claimed again or cancelled, so nothing (more) is sent.
+        self.fence: Callable[[str, int], None] | None = None
 
     def client(self) -> Any:
         remaining = self.deadline.remaining()
@@ -85,8 +87,6 @@ class Context:
     def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """Run one EC2 operation; botocore failures leave here already translated."""
         method = getattr(self.client(), _method_name(operation))
-        if self.fence is not None:
-            self.fence(operation)
         try:
             result: dict[str, Any] = method(**kwargs)
         except _client_error() as exc:

@@ -22,6 +22,7 @@ class Call(Protocol):
     attempts: int
     endpoint: str | None
     throttle: Callable[[Any], None] | None
+    fence: Callable[[str, int], None] | None
 
     def hold(self, conn: Any) -> bool: ...
 

@@ -80,17 +80,29 @@ def fast_timestamp(value: str) -> datetime:
     `2024-01-15T08:30:00.000Z` gives the datetime dateutil gives; any other form, or a
     local zone whose answer is not known here, goes to botocore's parser itself.
     """
-    if _ISO.fullmatch(value) is not None:
-        zone = _utc_zone()
-        if zone is not None:
+    zone = _utc_zone()
+    if zone is not None:
+        known = _seen.get(value)
+        if known is not None:
+            return known
+        if _ISO.fullmatch(value) is not None:
             try:
-                return datetime.fromisoformat(value[:-1]).replace(tzinfo=zone)
+                parsed = datetime.fromisoformat(value[:-1]).replace(tzinfo=zone)
             except ValueError:
                 pass  # hour 24, February 30th: botocore's words for it
+            else:
+                if len(_seen) >= SEEN_LIMIT:
+                    _seen.clear()
+                _seen[value] = parsed
+                return parsed
     return parsers.DEFAULT_TIMESTAMP_PARSER(value)
 
 
 _zone: tuple[Any, Any] = (None, None)
+# Timestamps already read in the current zone: a launch or attach time comes back in
+# every describe of its instance (a datetime is immutable, so one serves them all).
+_seen: dict[str, datetime] = {}
+SEEN_LIMIT = 4096
 
 
 def _utc_zone() -> Any:
@@ -109,6 +121,7 @@ def _utc_zone() -> Any:
             zone = tzlocal()
         else:
             zone = None
+        _seen.clear()
         _zone = (key, zone)
     return _zone[1]
 
@@ -335,6 +348,10 @@ def code_for(source: str, name: str) -> CodeType:
 # back to back could keep it off for good: after MAX_PAUSE_S of one unbroken pause, a
 # thread leaving collects the young generations itself (what the GC would have done).
 MAX_PAUSE_S = 1.0
+# Bodies from this size on are parsed with the GC paused: below it (a StopInstances
+# answer is ~400 bytes, a 5-instance page ~20 KB) the tree is a few hundred objects, less
+# than one young-generation threshold, and the pause itself would be the larger cost.
+PAUSE_GC_FROM_BYTES = 32 * 1024
 _gc_lock = threading.Lock()
 _gc_depth = 0
 _gc_was_enabled = False
@@ -390,24 +407,37 @@ class CompiledEC2Parser(parsers.EC2QueryParser):
         default = getattr(blob, "__func__", None) is getattr(
             parsers.ResponseParser, "_default_blob_parser", None)
         self._blob = base64.b64decode if default else blob  # what the default one calls
+        # The last shape's function: a client's parser (one per factory) mostly sees the
+        # same few shapes, and this skips the weak-keyed look-up of `functions`.
+        self._last: tuple[Shape | None, Fn | None] = (None, None)
 
     def _do_parse(self, response: dict[str, Any], shape: Shape | None) -> dict[str, Any]:
-        pause_gc()  # not the context manager: a short answer's parse is ~10 µs
+        body = response["body"]
+        # A small answer makes too few objects for a GC pass to matter: no pause.
+        paused = len(body) >= PAUSE_GC_FROM_BYTES
+        if paused:
+            pause_gc()  # not the context manager: this is on every call's path
         try:
             fn = self.compiled(shape) if shape is not None else None
             if fn is not None:
                 try:
-                    return self.parse_with(fn, response["body"], shape)
+                    return self.parse_with(fn, body, shape)
                 except Exception:
                     pass  # botocore gives its own answer, or its own error
             return super()._do_parse(response, shape)  # type: ignore[misc,no-any-return]
         finally:
-            resume_gc()
+            if paused:
+                resume_gc()
 
     def compiled(self, shape: Shape) -> Fn | None:
         """The compiled function for `shape`, built on first use; None: botocore's."""
+        last, fn = self._last
+        if last is shape:
+            return fn
         functions = self.functions(shape)
-        return functions[shape.name] if functions is not None else None
+        fn = functions[shape.name] if functions is not None else None
+        self._last = (shape, fn)  # one tuple, swapped whole: safe with threads
+        return fn
 
     def functions(self, shape: Shape) -> dict[str, Fn] | None:
         """`shape`'s compiled functions by shape name, built on first use; None: none."""
@@ -452,11 +482,27 @@ class CompiledEC2Parser(parsers.EC2QueryParser):
 
 
 class CompiledParserFactory(parsers.ResponseParserFactory):
-    """botocore's factory, giving the compiled parser for the EC2 protocol."""
+    """botocore's factory, giving the compiled parser for the EC2 protocol.
+
+    botocore asks its factory for a new parser for every response; a parser keeps no
+    state of its own between parses (botocore's neither), so the EC2 one is made once
+    per factory and its defaults, and shared by the client's threads.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ec2: CompiledEC2Parser | None = None
+
+    def set_parser_defaults(self, **kwargs: Any) -> None:
+        super().set_parser_defaults(**kwargs)
+        self._ec2 = None  # made again, with them
 
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == PROTOCOL:
-            return CompiledEC2Parser(**getattr(self, "_defaults", {}))
+            parser = self._ec2
+            if parser is None:
+                parser = self._ec2 = CompiledEC2Parser(**getattr(self, "_defaults", {}))
+            return parser
         return super().create_parser(protocol_name)
 
 
