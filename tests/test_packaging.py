@@ -66,7 +66,7 @@ def test_the_wheel_holds_every_module_and_data_file(built: tuple[Path, Path]) ->
     assert {f"ec2_connector/service/console/static/console.{kind}"
             for kind in ("css", "js")} <= names
     assert {f"ec2_connector/{p}/__init__.py" for p in SUBPACKAGES} <= names
-    assert "ec2-connector = ec2_connector.cli:main" in points
+    assert "ec2-connector = ec2_connector.cli:run" in points  # main(), then a quick end
     extras = set(metadata.get_all("Provides-Extra") or ())
     assert {"service", "worker", "sandbox"} <= extras
     requires = metadata.get_all("Requires-Dist") or []

@@ -97,3 +97,26 @@ def test_catalog_comes_from_declarations() -> None:
                       "disassociate-subnet-ipv6-cidr-block"}
         assert has_dry_run == (entry["name"] in mutating - no_dry_run)
     assert {"security-key", "session-token", "user-data"} <= catalog.secret_names()
+
+
+ENDPOINTS = [
+    "https://ec2.us-east-1.amazonaws.com", "http://127.0.0.1:8080", "http://a.",
+    "http://xn--e.com/path?q#f", "http://user:pw@host:80/p", "http://h:0",
+    "http://[::1]:80", "http://[fe80::1%25eth0]", "http://[fe80::1%eth0]:5",
+    "http://[::ffff:1.2.3.4]", "http://[::]", "http://", "http://:80", "http://.",
+    "http://a..b", "http://-a", "http://a-", "http://exa_mple.com", "http://é.com",
+    "http://ex ample.com", "http://ex\tample.com", "http://example.com\n", "http:///path",
+    "http://@", "http://" + "a" * 64, "http://" + "a." * 127 + "b", "http://" + "a." * 128,
+]
+
+
+@pytest.mark.parametrize("url", ENDPOINTS)
+def test_endpoint_hosts_are_botocore_s(url: str) -> None:
+    # netparams checks a host name without botocore.utils (an import of ~50 ms); what it
+    # accepts must stay exactly what botocore's own checks accept.
+    from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
+    from ec2_connector.spec.netparams import _valid_host
+
+    expected = bool(is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url))
+    assert _valid_host(url) is expected

@@ -19,7 +19,6 @@ EC2 error-code table below decides the class, and is tested row by row.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any
@@ -237,6 +236,8 @@ def _endpoint_of(exc: BaseException) -> str:
 
 def unknown_name(kind: str, name: str, known: Iterable[str], where: str = "") -> InvalidRequest:
     """An InvalidRequest naming the unknown thing and, if any, the closest known one."""
+    import difflib  # only for a name not found: not on every command's start-up
+
     matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     hint = f" (did you mean '{matches[0]}'?)" if matches else ""
     return InvalidRequest(f"unknown {kind} '{printable(name)}'{where}{hint}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import single
@@ -136,6 +135,8 @@ class _Plan:
         tagger = _Tagger(on_item, several=len(self.names) > 1)
         wave = self.max_parallel or max(DEFAULT_MAX_PARALLEL, *map(len, regions.values()))
         workers = max(1, min(wave, len(pairs)))
+        from concurrent.futures import ThreadPoolExecutor  # not for a call to one target
+
         with ThreadPoolExecutor(workers, thread_name_prefix="ec2-connector-fan-out") as pool:
             calls = [pool.submit(self._one, name, region, progress, tagger)
                      for name, region in pairs]

@@ -16,7 +16,6 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from .actions import catalog
@@ -26,6 +25,8 @@ from .transport.clients import ClientCache
 from .transport.deadline import Watchdog
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from .response import Response
     from .transport.context import Context
 
@@ -82,6 +83,8 @@ class Runtime:
     def executor(self) -> ThreadPoolExecutor:
         """The I/O threads calls run on, started on first use."""
         if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor  # a sync call needs none
+
             with self._lock:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(

@@ -287,7 +287,7 @@ def test_the_catalog_finds_every_module_of_declarations() -> None:
     import ec2_connector.actions as package
     from ec2_connector.actions import DECLARED
 
-    support = {"batch", "launch", "runner", "shapes", "tokens", "waits"}
+    support = {"batch", "index", "launch", "runner", "shapes", "tokens", "waits"}
     for module in pkgutil.iter_modules(package.__path__):
         declared = getattr(importlib.import_module(f"{package.__name__}.{module.name}"),
                            "ACTIONS", None)

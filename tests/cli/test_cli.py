@@ -259,6 +259,50 @@ def test_a_one_shot_call_imports_nothing_of_jobs(env: dict[str, str]) -> None:
     assert not any(name.startswith("ec2_connector.jobs") for name in imported)
 
 
+def test_a_sync_call_ends_with_its_output_flushed_and_atexit_handlers_run(
+    env: dict[str, str], image_id: str, ec2: Any
+) -> None:
+    # The script ends a sync call's process without the interpreter's teardown (`run`):
+    # what a normal exit does that anyone can see must still happen, in the same order.
+    ids = launch(ec2, image_id, 3)
+    probe = (
+        "import atexit, sys; "
+        "atexit.register(lambda: print('atexit ran', file=sys.stderr)); "
+        "from ec2_connector.cli import run; run(sys.argv[1:])"
+    )
+    bodies = []
+    for args, code in ((["call", "describe-instances"], 0),
+                       (["call", "stop-instances", "instance-id=i-0123456789abcdef0"], 6)):
+        done = subprocess.run([sys.executable, "-c", probe, *args], env=env,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        assert done.returncode == code, done.stderr
+        assert done.stderr.endswith("atexit ran\n")
+        bodies.append(json.loads(done.stdout))  # whole: flushed before the process ended
+        assert bodies[-1]["exitcode"] == code
+    listed = bodies[0]["data"]["instances-info"]
+    assert sorted(i["instance-id"] for i in listed) == sorted(ids)
+
+
+def test_the_collector_is_held_only_until_the_script_s_first_request(
+    env: dict[str, str],
+) -> None:
+    # transport/startup.py: the script holds the collector while it starts, and the first
+    # request gives it back with start-up's objects frozen; `main()` called by a library
+    # leaves the collector as it found it, and freezes nothing.
+    report = ("import atexit, gc, sys; atexit.register(lambda: print(gc.isenabled(), "
+              "gc.get_freeze_count() > 0, file=sys.stderr)); ")
+    script = report + "from ec2_connector.cli import run; run(sys.argv[1:])"
+    library = report + "from ec2_connector.cli import main; main(sys.argv[1:])"
+    for probe, args, expected in (
+        (script, ["call", "describe-instances"], "True True"),
+        (script, ["call", "stop-instances", "instance-id=bogus"], "True False"),  # refused
+        (library, ["call", "describe-instances"], "True False"),
+    ):
+        done = subprocess.run([sys.executable, "-c", probe, *args], env=env,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        assert done.stderr.splitlines()[-1] == expected, (args, done.stderr)
+
+
 def test_a_query_from_a_key_the_result_lacks_fails_naming_its_keys(
         env: dict[str, str]) -> None:
     """Why: `describe-instances --query 'instance-info[0]'` printed null with exit 0 (the

@@ -137,6 +137,18 @@ def test_every_option_has_help(env: dict[str, str]) -> None:
     assert walk(build_parser()) == []
 
 
+def test_each_command_s_module_is_the_one_that_registers_it() -> None:
+    # parser.MODULE_OF lets a run import only its command's module: it must name the
+    # module whose `register` adds each command, and every command.
+    from ec2_connector.cli import commands, jobs, sharing  # noqa: F401  (they register)
+    from ec2_connector.cli.options import COMMANDS
+    from ec2_connector.cli.parser import MODULE_OF
+
+    assert set(MODULE_OF) == set(COMMANDS)
+    for name, (_, add) in COMMANDS.items():
+        assert add.__module__ == f"ec2_connector.cli.{MODULE_OF[name]}", name
+
+
 def test_an_unknown_argument_points_at_its_own_command_s_help(env: dict[str, str]) -> None:
     for words, command in ((["serve", "--bogus"], "serve"), (["jobs", "list", "-x"], "jobs list"),
                            (["actions", "create-instance", "more"], "actions")):

@@ -48,8 +48,8 @@ def command(header, fds):
     os.environ.clear()
     os.environ.update(header["env"])
     sys.argv = ["ec2-connector", *header["argv"]]
-    from ec2_connector.cli import main
-    sys.exit(main(header["argv"]))
+    from ec2_connector.cli import run
+    run(header["argv"])
 
 def keeper(listener, conn, header, fds):
     listener.close()

@@ -1,88 +1,166 @@
-"""The action catalog: every action module's declarations, by name."""
+"""The action catalog: every action module's declarations, by name.
+
+Every module of this package with `ACTIONS` is in the catalog by being here. Importing
+them all is ~10 ms, most of it declarations a one-shot command never runs, so the
+catalog loads them when first asked for all of them (`names`, `describe`, the module's
+`ACTIONS`, `ALIASES`, `DECLARED`, `AWS_CLI_NAMES`, an unknown name), and `get` of a
+name the index knows (`index.py`) imports only the module declaring it. An action built
+either way is the same object: the whole catalog reuses those already built.
+"""
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
-from dataclasses import replace
+import threading
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import unknown_name
 from ..spec.action import Action
 from ..spec.names import derived_aliases, fixed_by, suggestible, verbs_of, with_cli_options
 from ..spec.params import canonical, text_of
-from . import passthrough
+
+_lock = threading.RLock()
+# Actions built so far, by name (with the CLI's option names and their AWS CLI aliases).
+_BUILT: dict[str, Action] = {}
+_VARIANTS: dict[str, Action] = {}
 
 
-def _declared() -> dict[str, Action]:
-    """Every `ACTIONS` of this package's modules: a new module of declarations is in the
-    catalog by being here (the modules without `ACTIONS` support the declarations)."""
+@dataclass(frozen=True)
+class _Whole:
+    """The whole catalog, once every module is imported."""
+
+    declared: dict[str, Action]
+    module_of: dict[str, str]
+    aws_cli_names: dict[str, tuple[str, str]]
+    actions: dict[str, Action]
+    aliases: dict[str, str]
+    secret_names: frozenset[str]
+
+
+_whole: _Whole | None = None
+
+
+def _declared() -> tuple[dict[str, Action], dict[str, str]]:
+    """Every `ACTIONS` of this package's modules, and the module declaring each (the
+    modules without `ACTIONS` support the declarations)."""
+    import pkgutil
+
     found: dict[str, Action] = {}
+    module_of: dict[str, str] = {}
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         declared = getattr(importlib.import_module(f".{module.name}", __name__), "ACTIONS", ())
         for action in declared:
             if action.name in found:
                 raise AssertionError(f"action '{action.name}' is declared twice")
             found[action.name] = action
-    return found
+            module_of[action.name] = module.name
+    return found, module_of
 
 
-DECLARED: dict[str, Action] = _declared()
-# The AWS CLI's name of each action's operation, where no action or alias has it.
-AWS_CLI_NAMES = derived_aliases(
-    DECLARED.values(), [*DECLARED, *(a for x in DECLARED.values() for a in x.aliases)])
-ACTIONS: dict[str, Action] = {
-    name: replace(action, params=with_cli_options(action), aliases=(
-        *action.aliases, *(a for a, (n, _) in AWS_CLI_NAMES.items() if n == name)))
-    for name, action in DECLARED.items()
-}
+def _load() -> _Whole:
+    global _whole
+    with _lock:
+        if _whole is None:
+            declared, module_of = _declared()
+            # The AWS CLI's name of each action's operation, where no action or alias has it.
+            cli_names = derived_aliases(
+                declared.values(), [*declared, *(a for x in declared.values() for a in x.aliases)])
+            actions = {name: _build(action, cli_names, again=True)
+                       for name, action in declared.items()}
+            _whole = _Whole(
+                declared, module_of, cli_names, actions,
+                # Other names an action answers to (the AWS CLI's, Flint's older ones).
+                {alias: a.name for a in actions.values() for alias in a.aliases},
+                frozenset(n for a in actions.values() for n in a.secret_names()),
+            )
+        return _whole
 
 
-# Other names an action answers to (the AWS CLI's, Flint's older ones).
-ALIASES: dict[str, str] = {
-    alias: action.name for action in ACTIONS.values() for alias in action.aliases
-}
-_VARIANTS: dict[str, Action] = {}
+def _build(action: Action, cli_names: dict[str, tuple[str, str]], again: bool = False) -> Action:
+    """`action` as the catalog serves it: one object, whichever way it was asked for
+    (`again`: built anew and compared, for the whole catalog, which is the reference)."""
+    built = _BUILT.get(action.name)
+    if built is None or again:
+        fresh = replace(action, params=with_cli_options(action), aliases=(
+            *action.aliases, *(a for a, (n, _) in cli_names.items() if n == action.name)))
+        built = _BUILT[action.name] = built if built == fresh else fresh
+    return built
 
 
-def _variant(alias: str) -> Action | None:
+def _one(key: str) -> Action | None:
+    """The action `key` names, importing only its module; None when the index does not
+    know the name or does not hold that action's operations and secrets (out of date)."""
+    from . import index  # not with the package: `python -m` of it rewrites it
+
+    entry = index.NAMES.get(key) if index.trusted() else None
+    if entry is None:
+        return None
+    name, module = entry
+    declared = getattr(importlib.import_module(f".{module}", __name__), "ACTIONS", ())
+    action = next((a for a in declared if a.name == name), None)
+    if action is None:
+        return None
+    with _lock:
+        built = _build(action, index.AWS_CLI_NAMES)
+    if not (set(built.all_operations()) <= set(index.OPERATIONS)
+            and built.secret_names() <= index.SECRET_NAMES):
+        return None
+    return built
+
+
+def _variant(alias: str, action: Action, cli_names: dict[str, tuple[str, str]]) -> Action | None:
     """The action an AWS CLI alias with presets means (the egress rule: direction
     outbound), built once. It bears the alias as its name: a job record keeps the name,
     and the worker that runs it must read the same direction."""
     found = _VARIANTS.get(alias)
-    if found is None and alias in AWS_CLI_NAMES:
-        name, operation = AWS_CLI_NAMES[alias]
-        action = ACTIONS[name]
-        presets = action.presets.get(operation)
+    if found is None and alias in cli_names:
+        presets = action.presets.get(cli_names[alias][1])
         if not presets:
             return None
         fix = fixed_by(presets, f"'{alias}'")
-        found = _VARIANTS[alias] = replace(
-            action, name=alias, params=tuple(fix(p) for p in action.params))
+        with _lock:
+            found = _VARIANTS.setdefault(alias, replace(
+                action, name=alias, params=tuple(fix(p) for p in action.params)))
     return found
 
 
 class _Catalog:
     def get(self, name: str) -> Action:
         key = canonical(name)
-        action = ACTIONS.get(ALIASES.get(key, key))
+        if _whole is None:
+            action = _one(key)
+            if action is not None:
+                from . import index
+
+                return _variant(key, action, index.AWS_CLI_NAMES) or action
+        whole = _load()
+        action = whole.actions.get(whole.aliases.get(key, key))
         if action is None:
             raise unknown_name("action", text_of(name), suggestible(key, _verbs()))
-        return _variant(key) or action
+        return _variant(key, action, whole.aws_cli_names) or action
 
     def names(self) -> list[str]:
-        return sorted(ACTIONS)
+        return sorted(_load().actions)
 
     def describe(self) -> list[dict[str, Any]]:
-        return [ACTIONS[name].describe() for name in self.names()]
+        actions = _load().actions
+        return [actions[name].describe() for name in self.names()]
 
     def secret_names(self) -> frozenset[str]:
         """Every parameter declared secret by any action: never logged, stored or shown."""
-        return _SECRET_NAMES
+        from . import index
+
+        if _whole is None and index.trusted():
+            return index.SECRET_NAMES
+        return _load().secret_names
 
     def storable(self, action: str | None, envelope: dict[str, Any]) -> dict[str, Any]:
         """A response envelope as a job record may hold it: secret results withheld."""
-        found = ACTIONS.get(ALIASES.get(str(action), str(action)))
+        from . import passthrough
+
+        whole = _load()
+        found = whole.actions.get(whole.aliases.get(str(action), str(action)))
         if found is not None and found.run is passthrough.call_operation:
             return passthrough.storable(envelope)
         if found is None or not found.secret_results:
@@ -92,7 +170,12 @@ class _Catalog:
 
     def operations(self) -> list[str]:
         """Every EC2 operation any action may call (the trimmed model's contents)."""
-        return sorted({op for action in ACTIONS.values() for op in action.all_operations()})
+        from . import index
+
+        if _whole is None and index.trusted():
+            return list(index.OPERATIONS)
+        return sorted({op for action in _load().actions.values()
+                       for op in action.all_operations()})
 
 
 WITHHELD = "withheld: a secret result is returned to a sync call only, never stored"
@@ -109,9 +192,42 @@ def _withheld(node: Any, keys: frozenset[str]) -> Any:
 def _verbs() -> dict[str, frozenset[str]]:
     """Every name an action answers to, with the verbs it stands for (names.py)."""
     return {name: verbs_of(name, action.operation)
-            for action in ACTIONS.values() for name in (action.name, *action.aliases)}
+            for action in _load().actions.values() for name in (action.name, *action.aliases)}
 
 
-# Fixed by the declarations, and read on every call's path: computed once.
-_SECRET_NAMES = frozenset(n for a in ACTIONS.values() for n in a.secret_names())
 catalog = _Catalog()
+
+
+def index_facts() -> dict[str, Any]:
+    """What `index.py` must hold, as the declarations give it (imports every module)."""
+    from . import index
+
+    whole = _load()
+    return {
+        # every name an action answers to (its own, aliases, the AWS CLI's) -> (the
+        # action's name, the module declaring it)
+        "NAMES": {alias: (action.name, whole.module_of[action.name])
+                  for action in whole.actions.values()
+                  for alias in (action.name, *action.aliases)},
+        # alias -> (action name, operation): the AWS CLI's names derived from operations
+        "AWS_CLI_NAMES": dict(whole.aws_cli_names),
+        "OPERATIONS": tuple(catalog.operations()),
+        "SECRET_NAMES": whole.secret_names,
+        "SOURCES": index.digest(),
+    }
+
+
+def write_index() -> None:
+    """Rewrite `index.py` from the declarations (after adding or changing one)."""
+    from . import index
+
+    index.write(index_facts())
+# The whole catalog's tables, loaded when first read (PEP 562).
+_TABLES = {"DECLARED": "declared", "MODULE_OF": "module_of", "AWS_CLI_NAMES": "aws_cli_names",
+           "ACTIONS": "actions", "ALIASES": "aliases"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TABLES:
+        return getattr(_load(), _TABLES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,5 @@
 """`python -m ec2_connector.cli`: the same command as the `ec2-connector` script."""
 
-import sys
+from . import run
 
-from . import main
-
-sys.exit(main())
+run()

@@ -41,6 +41,10 @@ def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
     output = chosen_output(args)
     from ..call import Call
 
+    if args.async_ or args.wait_job:  # a job: this process may wait or run it for long
+        from ..transport import startup
+
+        startup.release(freeze=False)
     if args.async_ and not args.wait_job:
         from .jobs import submit_async
 
@@ -58,7 +62,10 @@ def cmd_call(args: argparse.Namespace, extra: list[str]) -> int:
             progress.close()
     # After `| head` took what it wanted (LineSink.reader_gone), emit's write finds the pipe
     # closed and leaves quietly, with the call's exit code.
-    return emit(response.to_dict(), output, view)
+    code = emit(response.to_dict(), output, view)
+    # A sync call leaves no store, pool or file behind: the process may end at once.
+    args.nothing_left = not (args.async_ or args.wait_job)
+    return code
 
 
 def _words(args: argparse.Namespace, extra: list[str]) -> list[str]:
@@ -265,7 +272,8 @@ def add_call(commands: Any) -> argparse.ArgumentParser:
     call.add_argument("--request", metavar="FILE", help="a JSON request object; - for stdin")
     add_output_options(call)
     add_broker(call)
-    call.set_defaults(run=cmd_call, parser=call)
+    # A sync call's start-up lasts until its first request (transport/startup.py).
+    call.set_defaults(run=cmd_call, parser=call, startup_until_request=True)
     return call
 
 
@@ -324,7 +332,7 @@ def add_demo(commands: Any) -> None:
     demo.set_defaults(run=cmd_demo)
 
 
-@register("completion", 100)
+@register("completion", 100, needs=("call",))
 def add_completion(commands: Any) -> None:
     completion = commands.add_parser(
         "completion", help="a shell completion script: bash, zsh or fish",

@@ -140,13 +140,19 @@ AddCommand = Callable[[Any], object]
 # Every command of the command line, registered by the module that runs it (aws-cli's
 # BasicCommand shape): name -> (its place in `--help`, the function adding its parser).
 COMMANDS: dict[str, tuple[int, AddCommand]] = {}
+# The commands whose parsers a command's own parser reads (completion reads call's
+# options): a run of one command builds its parser and those (parser.build_parser).
+NEEDS: dict[str, tuple[str, ...]] = {}
 
 
-def register(name: str, place: int) -> Callable[[AddCommand], AddCommand]:
+def register(name: str, place: int, needs: tuple[str, ...] = ()) -> Callable[
+        [AddCommand], AddCommand]:
     """Register `add(subparsers)`, which adds the parser of command `name` (and sets
-    its `run`); `place` orders `--help`. A new command is one such function."""
+    its `run`); `place` orders `--help`; `needs`: the commands whose parsers `add` reads
+    (`subparsers.choices[...]`), added before it. A new command is one such function."""
     def registered(add: AddCommand) -> AddCommand:
         COMMANDS[name] = (place, add)
+        NEEDS[name] = needs
         return add
 
     return registered

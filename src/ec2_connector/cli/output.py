@@ -18,7 +18,6 @@ from ..response import SUCCESS_MESSAGE
 from .options import UsageError
 from .prog import PROG
 from .render import View, render, to_json
-from .table import QueryFailed
 
 
 def chosen_output(args: argparse.Namespace | None) -> str:
@@ -66,7 +65,11 @@ def emit(envelope: dict[str, Any], output: str | None, view: View | None = None)
     view = view or View()
     try:
         lines = list(render(envelope, output, view))
-    except QueryFailed as exc:
+    except ValueError as exc:  # table.QueryFailed, imported only by what queries or draws
+        from .table import QueryFailed
+
+        if not isinstance(exc, QueryFailed):
+            raise
         # The call's own outcome comes first: a failure keeps its code and its line. Only
         # a call that succeeded is failed by its query, saying that the call itself ran.
         lines = []

@@ -6,16 +6,20 @@ CLI's business. Nothing in this module imports boto3.
 
 from __future__ import annotations
 
-import difflib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..response import SUCCESS_MESSAGE
-from . import table as tables
-from .table import Column, cell, columns_for, render_table, rows_of, text_rows, text_value
+
+if TYPE_CHECKING:
+    from .table import Column
+
+# The table module (~1.5 ms: its regexes and dataclass) is imported by what draws tables,
+# text or a query's result, not with every command: JSON, a one-shot call's output, needs
+# none of it.
 
 
 def to_json(value: Any, *, indent: int | None = 2) -> str:
@@ -47,6 +51,8 @@ class View:
 
     def columns_of(self, items: list[Any]) -> list[Column]:
         """--columns if given (a curated label means that column), else the curated ones."""
+        from .table import Column, columns_for, rows_of
+
         if not self.chosen:
             return columns_for(items, self.columns)
         curated = {c.label: c for c in columns_for(items, self.columns)}
@@ -55,6 +61,8 @@ class View:
         for n, column in enumerate(columns):
             if rows and all(row[n] is None for row in rows):
                 keys = [*curated, *(items[0] if isinstance(items[0], dict) else ())]
+                import difflib
+
                 close = difflib.get_close_matches(column.label, keys, n=1, cutoff=0.6)
                 hint = f"did you mean '{close[0]}'? " if close else ""
                 self.notes.append(f"column '{column.label}' is empty in every row ({hint}"
@@ -71,8 +79,10 @@ def render(envelope: Mapping[str, Any], output: str, view: View) -> Iterator[str
     data = shown.get("data") or {}
     whole, queried = FORMATS[output]
     if view.query is not None:
+        from .table import search_result
+
         items = data.get(view.result) if view.result else None
-        yield from queried(tables.search_result(view.query, data), view, items)
+        yield from queried(search_result(view.query, data), view, items)
     else:
         yield from whole(shown, view)
 
@@ -96,6 +106,8 @@ def _text_queried(found: Any, view: View, items: Any) -> Iterator[str]:
 
 
 def _table_queried(found: Any, view: View, items: Any) -> Iterator[str]:
+    from .table import cell, columns_for, render_table
+
     if _is_records(found):
         # The result's own items (filtered, sorted, sliced) keep its curated columns; objects
         # the query made (`[].{name: tags.Name}`) are shown by their own keys.
@@ -115,6 +127,8 @@ def _listed(found: Any) -> list[Any]:
 
 
 def _text_of(found: Any) -> Iterator[str]:
+    from .table import text_value
+
     # As the AWS CLI's text output: one line per list element, values tab-separated.
     for item in _listed(found):
         if isinstance(item, Mapping):
@@ -127,6 +141,8 @@ def _text_of(found: Any) -> Iterator[str]:
 
 def text_lines(data: Mapping[str, Any], view: View) -> Iterator[str]:
     """`--output text`: one tab-separated row per result item, no header."""
+    from .table import rows_of, text_rows, text_value
+
     data = dict(data)
     items = data.pop(view.result, None) if view.result else None
     if isinstance(items, list):
@@ -144,6 +160,8 @@ def table_lines(envelope: Mapping[str, Any], view: View) -> Iterator[str]:
 
     A failure's message is already on stderr: only data it carries is shown here.
     """
+    from .table import columns_for, render_table
+
     ok = envelope.get("exitcode") == 0
     data = dict(envelope.get("data") or {})
     items = data.pop(view.result, None) if view.result else None
@@ -190,6 +208,8 @@ def fan_out_report(data: Mapping[str, Any]) -> list[Any] | None:
 
 
 def _where_columns(items: list[Any], columns: list[Column]) -> list[Column]:
+    from .table import Column
+
     # Each item of a fan-out carries where it came from; the table says so first.
     shown = {c.path for c in columns}
     return [Column(key, key) for key in ("connector", "region")
@@ -236,6 +256,8 @@ def _is_records(value: Any) -> bool:
 
 
 def _meta_lines(meta: Mapping[str, Any]) -> Iterator[str]:
+    from .table import cell
+
     yield "meta:"
     for key, value in meta.items():
         if isinstance(value, Mapping):

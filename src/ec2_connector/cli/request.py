@@ -10,7 +10,6 @@ key and the position, never a value: it may be a secret.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import re
 import sys
@@ -189,6 +188,8 @@ def flag_hint(flag: str, value: str | None, action: Action | None,
     closest option of `call` (the call command's parser)."""
     name = canonical(flag.lstrip("-").split("=", 1)[0])
     if action is not None:
+        import difflib  # a mistyped flag only
+
         index = action.param_index()
         match = name if name in index else next(
             iter(difflib.get_close_matches(name, same_verb(name, index), n=1, cutoff=0.75)),

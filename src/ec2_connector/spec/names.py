@@ -17,7 +17,6 @@ its words is a misspelling of the candidate's verb.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -99,6 +98,8 @@ def canonical_words(name: str) -> list[str]:
 
 
 def _alike(word: str, verb_: str) -> bool:
+    import difflib  # suggestions and the whole catalog's aliases: not a one-shot call's
+
     return difflib.SequenceMatcher(None, word, verb_).ratio() >= VERB_LIKENESS
 
 
@@ -109,6 +110,8 @@ def derived_aliases(
     calls as its own (its `operation`, and each operation its `presets` select), where no
     action or declared alias has that name. Where several actions call one operation (a
     describe and a list), the name goes to the action whose name is closest to it."""
+    import difflib
+
     taken = set(taken)
     claims: dict[str, list[tuple[str, str]]] = {}
     for action in actions:

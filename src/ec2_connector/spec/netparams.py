@@ -4,11 +4,13 @@ botocore refuses a malformed region (InvalidRegionError) or endpoint (ValueError
 when the client is built, on the I/O thread, which made them "unexpected failure"
 (exitcode 1). Checked here, they are exitcode 2 naming the parameter, before anything
 is built or sent. The rules are botocore's own (botocore.utils.validate_region_name and
-is_valid_endpoint_url), so what passes here is what botocore accepts.
+is_valid_endpoint_url, copied: tests/test_params.py holds them to botocore's), so what
+passes here is what botocore accepts.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +19,10 @@ from .params import Integer, String
 
 # botocore.utils.validate_region_name
 REGION_PATTERN = r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)"
+# botocore.utils.is_valid_endpoint_url: dot-separated labels of letters, digits and '-'
+HOST_NAME = re.compile(r"^((?!-)[A-Z\d-]{1,63}(?<!-)\.)*((?!-)[A-Z\d-]{1,63}(?<!-))$", re.I)
+# botocore.compat.UNSAFE_URL_CHARS
+UNSAFE_URL_CHARS = frozenset("\t\r\n")
 # An hour between polls: beyond it a wait interval is a mistake, and a huge one overflows
 # the thread wait (OverflowError) once a wait begins.
 MAX_INTERVAL_MS = 3600 * 1000
@@ -48,12 +54,27 @@ class EndpointUrl(String):
 
 
 def _is_endpoint(text: str) -> bool:
-    from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
-
     parts = urlsplit(text)
     try:
         port = parts.port
     except ValueError:
         return False
-    valid = is_valid_endpoint_url(text) or is_valid_ipv6_endpoint_url(text)
-    return parts.scheme in ("http", "https") and bool(valid) and port != 0
+    return parts.scheme in ("http", "https") and port != 0 and _valid_host(text)
+
+
+def _valid_host(text: str) -> bool:
+    """botocore's `is_valid_endpoint_url(text) or is_valid_ipv6_endpoint_url(text)`,
+    without importing botocore.utils for a name or an IPv4 address: that import is most
+    of botocore (~50 ms), which a request refused here never needs."""
+    if UNSAFE_URL_CHARS.intersection(text):  # what urlsplit would silently strip
+        return False
+    host = urlsplit(text).hostname
+    if host is None:
+        return False
+    if ":" in host:  # only an IPv6 literal; a host name never holds one
+        from botocore.utils import is_valid_ipv6_endpoint_url
+
+        return bool(is_valid_ipv6_endpoint_url(text))
+    if len(host) > 255:
+        return False
+    return HOST_NAME.match(host.removesuffix(".")) is not None

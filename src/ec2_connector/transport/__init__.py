@@ -9,7 +9,9 @@
 - `model`: botocore's EC2 model trimmed to the operations the actions call;
 - `wire`: checks on a response as it came off the wire;
 - `bulkhead`, `throttle`: how many calls an endpoint gets at once, and how fast;
-- `regions`: which region a call goes to, and whether AWS has it.
+- `regions`: which region a call goes to, and whether AWS has it;
+- `sessions`: the botocore session a region lookup reads and the client cache builds on;
+- `startup`: the garbage collector held off while a one-shot command starts.
 """
 
 from __future__ import annotations

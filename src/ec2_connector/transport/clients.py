@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Target
 from ..errors import TimedOut
+from . import sessions, startup
 from .current import current
 from .wire import check_complete
 
@@ -157,12 +158,11 @@ class ClientCache:
         self._full = None
 
     def _session_for(self, profile: str | None) -> Any:
-        import botocore.session
-
+        # The region lookup's session when it fits (sessions.py): one session per process.
         if profile:
-            return self._prepared(botocore.session.Session(profile=profile))
+            return self._prepared(sessions.take(profile))
         if self._session is None:
-            self._session = self._prepared(botocore.session.get_session())
+            self._session = self._prepared(sessions.take(None))
         return self._session
 
     def _prepared(self, session: Any) -> Any:
@@ -240,6 +240,7 @@ def _before_send(request: Any = None, event_name: str = "", **_: Any) -> None:
     job's fence says the job is no longer ours (each attempt: a retry of a mutating
     request is a request too), and give the request no longer to answer than the call
     has left."""
+    startup.release()  # a one-shot command's start-up ends with its first request
     ctx = current()
     if ctx is None:
         return

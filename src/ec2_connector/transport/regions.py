@@ -13,12 +13,12 @@ there is only a signing scope.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from typing import Any
 
 from ..errors import AuthError, InvalidRequest
+from . import sessions
 
 DEFAULT_REGION = "us-east-1"
 # Environment variables through which botocore points EC2 at another endpoint.
@@ -43,6 +43,8 @@ def check_known(region: str) -> None:
     """InvalidRequest (exitcode 2) for a region AWS does not have, with the closest one."""
     if region in known_regions():
         return
+    import difflib
+
     matches = difflib.get_close_matches(region, sorted(known_regions()), n=1, cutoff=0.6)
     hint = f" (did you mean '{matches[0]}'?)" if matches else ""
     raise InvalidRequest(
@@ -66,13 +68,8 @@ def from_aws_chain(profile: str | None) -> str | None:
     """
     if os.environ.get("AWS_REGION"):  # the SDKs' name, which botocore itself ignores
         return os.environ["AWS_REGION"]
-    config_file = os.path.expanduser(os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"))
-    try:
-        stamp = os.stat(config_file).st_mtime_ns
-    except OSError:
-        stamp = None
     key = (profile, os.environ.get("AWS_PROFILE"), os.environ.get("AWS_DEFAULT_REGION"))
-    return _resolved_region(key, config_file, stamp)
+    return _resolved_region(key, *sessions.config_stamp())
 
 
 @functools.lru_cache(maxsize=64)
@@ -80,13 +77,12 @@ def _resolved_region(
     key: tuple[str | None, str | None, str | None], config_file: str, stamp: int | None
 ) -> str | None:
     # Cached by profile, environment and the config file's mtime: a session per call
-    # would parse ~/.aws/config on every call.
-    import botocore.session
+    # would parse ~/.aws/config on every call. The session read is the spare that the
+    # client cache then builds on (sessions.py).
     from botocore import exceptions as bexc
 
     try:
-        session = botocore.session.Session(profile=key[0])
-        region = session.get_config_variable("region")
+        region = sessions.read(key[0], lambda s: s.get_config_variable("region"))
     except (bexc.BotoCoreError, OSError) as exc:
         raise AuthError(f"AWS configuration: {one_line(exc)}") from None
     return str(region) if region else None
