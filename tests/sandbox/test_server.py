@@ -9,15 +9,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.exceptions
 import pytest
+from werkzeug.serving import make_server
 
 from ec2_connector import Call
-from ec2_connector.sandbox.server import Sandbox, SandboxUnavailable
+from ec2_connector.sandbox.server import Sandbox, SandboxUnavailable, serialized
 from tests.conftest import free_port
 from tests.harness.processes import run_cli_without
 
@@ -40,6 +44,40 @@ def test_sandbox_serves_ec2_and_validates_like_ec2(tmp_path: Path) -> None:
         url = sandbox.url
     with pytest.raises(botocore.exceptions.EndpointConnectionError):
         client(url).describe_vpcs()  # stopped: nothing listens any more
+
+
+def test_the_sandbox_s_requests_take_turns_and_all_succeed() -> None:
+    """moto's EC2 models are not safe across threads: the sandbox (and the suite's moto,
+    tests/harness/moto_serial.py) answers one request at a time, with the same wrapper."""
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.01)  # long enough for every other thread to arrive meanwhile
+        with lock:
+            inside[0] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = make_server("127.0.0.1", 0, serialized(app), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    answers: list[bytes] = []
+    try:
+        workers = [threading.Thread(target=lambda: answers.append(
+            urllib.request.urlopen(url, timeout=10).read())) for _ in range(12)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(20)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == [b"ok"] * 12
+    assert most[0] == 1
 
 
 def test_a_port_in_use_is_a_clear_error() -> None:

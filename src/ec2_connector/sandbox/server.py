@@ -145,7 +145,28 @@ def _moto_parts() -> tuple[Any, Any, Any]:
         setattr(settings, attribute, True)
     # werkzeug logs every request line to stderr; the sandbox's callers print their own.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    return DomainDispatcherApplication(create_backend_app), MotoRequestHandler, make_server
+    app = serialized(DomainDispatcherApplication(create_backend_app))
+    return app, MotoRequestHandler, make_server
+
+
+def serialized(app: Any) -> Any:
+    """`app`, answering one request at a time. moto's EC2 models are not safe across
+    threads: a describe that walks an instance's block devices while a launch adds them
+    fails with HTTP 500 (a fan-out or a few jobs at once can do that). A sandbox is for
+    trying things, not for throughput: its requests take turns, its state stays whole."""
+    lock = threading.Lock()
+
+    def serve(environ: Any, start_response: Any) -> list[bytes]:
+        with lock:
+            answer = app(environ, start_response)
+            try:
+                return list(answer)  # the body is rendered from the models: under the lock
+            finally:
+                close = getattr(answer, "close", None)
+                if close is not None:
+                    close()
+
+    return serve
 
 
 def usable_images(sandbox: Sandbox, count: int = 2) -> list[str]:
