@@ -3,7 +3,6 @@ library, a refused request, and an endpoint that loses a launch's answer."""
 
 from __future__ import annotations
 
-import http.client
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -34,17 +33,12 @@ class LaunchThenHang(HTTPHarnessServer):
         self.answer_after = answer_after
 
     def respond(self, req: RequestHandler) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
+        status, body = req.forward(self.upstream_port)
         if req.params().get("Action") == "RunInstances" and (
                 self.answer_after is None or req.pause(self.answer_after)):
             req.pause(60)
             return
-        req.send_body(upstream.status, body)
+        req.send_body(status, body)
 
 
 class Relay(HTTPHarnessServer):
@@ -66,15 +60,10 @@ class Relay(HTTPHarnessServer):
         if action == self.operation and self.hook is not None:
             hook, self.hook = self.hook, None
             hook()
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
+        status, body = req.forward(self.upstream_port, timeout=30)
         if self.hold and action == self.operation:
             self.release.wait(60)
-        req.send_body(upstream.status, body)
+        req.send_body(status, body)
 
     def stop(self) -> None:
         self.release.set()  # no answer is left waiting on a test that has ended

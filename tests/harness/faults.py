@@ -331,6 +331,18 @@ class RequestHandler(BaseHTTPRequestHandler):
         """Send bytes unbuffered, straight to the socket."""
         self.connection.sendall(data)
 
+    def forward(self, port: int, timeout: float = 10) -> tuple[int, bytes]:
+        """This request sent on to a server on 127.0.0.1:`port` (a proxy's upstream, as
+        it came: method, path, headers, body); its answer's status and body."""
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+            conn.request(self.command, self.path, body=self.body, headers=headers)
+            upstream = conn.getresponse()
+            return upstream.status, upstream.read()
+        finally:
+            conn.close()
+
     def send_body(
         self,
         status: int,

@@ -5,7 +5,6 @@ nowhere on disk or in /proc, and store failures with their own exitcode."""
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import logging
 import os
@@ -18,7 +17,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 
@@ -446,13 +444,8 @@ class TakenOverOnFirstRequest(HTTPHarnessServer):
             self.store.transition(self.job_id, [JobStatus.INTERRUPTED],
                                   status=JobStatus.QUEUED, holder=None)
             assert self.store.claim(self.job_id, "new-holder", 30) is not None
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
-        req.send_body(upstream.status, body)
+        status, body = req.forward(self.upstream_port)
+        req.send_body(status, body)
 
 
 class TakenOverDuringARetry(HTTPHarnessServer):
@@ -466,7 +459,7 @@ class TakenOverDuringARetry(HTTPHarnessServer):
         self.actions: list[str] = []
 
     def respond(self, req: RequestHandler) -> None:
-        action = parse_qs(req.body.decode()).get("Action", [""])[0]
+        action = req.params().get("Action", "")
         self.actions.append(action)
         if action == "CreateTags" and self.actions.count("CreateTags") == 1:
             self.store.transition(self.job_id, [JobStatus.RUNNING],
@@ -477,13 +470,8 @@ class TakenOverDuringARetry(HTTPHarnessServer):
             req.send_body(503, b"<Response><Errors><Error><Code>ServiceUnavailable</Code>"
                                b"<Message>busy</Message></Error></Errors></Response>")
             return
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
-        req.send_body(upstream.status, body)
+        status, body = req.forward(self.upstream_port)
+        req.send_body(status, body)
 
 
 def test_a_retry_of_a_mutating_request_is_fenced_too(

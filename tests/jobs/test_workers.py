@@ -9,7 +9,6 @@ the issue's round was 3 and 4).
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -335,15 +334,10 @@ class ActsThenAnswersLate(HTTPHarnessServer):
     def respond(self, req: RequestHandler) -> None:
         params = req.params()
         self.sent.append(params)  # list.append is atomic: handler threads share it
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
+        status, body = req.forward(self.upstream_port, timeout=30)
         if req.pause(self.hold.get(params.get("Action", ""), 0)):
             return
-        req.send_body(upstream.status, body)
+        req.send_body(status, body)
 
     def mutating(self) -> list[dict[str, str]]:
         return [p for p in list(self.sent) if p.get("Action") and not p["Action"].startswith(

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime
 import hmac
-import http.client
 from typing import Any
-from urllib.parse import parse_qs
 
 import botocore.session
 import pytest
@@ -138,20 +136,15 @@ class VerifyingEndpoint(HTTPHarnessServer):
         self.refused: list[str] = []
 
     def respond(self, req: RequestHandler) -> None:
-        action = parse_qs(req.body.decode()).get("Action", [""])[0]
+        action = req.params().get("Action", "")
         if not self._valid(req):
             self.refused.append(action)
             req.send_body(403, b"<Response><Errors><Error><Code>SignatureDoesNotMatch"
                                b"</Code><Message>bad</Message></Error></Errors></Response>")
             return
         self.verified.append(action)
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
-        conn.request(req.command, req.path, body=req.body, headers=headers)
-        upstream = conn.getresponse()
-        body = upstream.read()
-        conn.close()
-        req.send_body(upstream.status, body)
+        status, body = req.forward(self.upstream_port)
+        req.send_body(status, body)
 
     def _valid(self, req: RequestHandler) -> bool:
         given = req.headers.get("Authorization", "")
