@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,6 +45,13 @@ SLOW_FIRST = (
     "tests/sandbox/test_server.py", "tests/sandbox/test_demo.py",
 )
 ROOT = Path(__file__).resolve().parents[1]
+
+# A suite started as a script's background job (`./dev test &`) has SIGINT ignored, and
+# every command it starts would inherit that (and, rightly, keep ignoring Ctrl-C): the
+# Ctrl-C tests would then test nothing. With a handler here instead, the commands start
+# with SIGINT as a terminal's foreground process has it (exec resets handled signals).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

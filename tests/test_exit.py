@@ -227,6 +227,30 @@ def test_ctrl_c_while_the_command_is_starting_is_one_line_and_130(
     assert before_ours <= 5, "most trials must reach the command's own start-up"
 
 
+def test_a_call_started_with_ctrl_c_ignored_keeps_ignoring_it(
+    tmp_path: Path, silent: SilentServer
+) -> None:
+    """A script's background job (`ec2-connector call ... &`) starts with SIGINT ignored:
+    a Ctrl-C for the foreground must not end it (it took SIGINT back before)."""
+    background = [sys.executable, "-c", "import os, signal, sys; signal.signal("
+                  "signal.SIGINT, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])"]
+    proc = subprocess.Popen([*background, *CLI, "call", "describe-instances", "--timeout",
+                             "60000"], env=env_for(tmp_path, silent.url),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ready = reached(silent)
+        deadline = time.monotonic() + 30
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ready(), "the call never reached the endpoint"
+        proc.send_signal(signal.SIGINT)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1.5)  # still waiting on its call
+    finally:
+        terminate(proc)
+    assert proc.returncode != 130
+
+
 def test_ctrl_c_on_a_terminal_replaces_the_progress_line(
     tmp_path: Path, silent: SilentServer
 ) -> None:

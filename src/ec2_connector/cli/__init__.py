@@ -122,8 +122,12 @@ def _interrupted(signum: int, frame: Any) -> None:
 
 def _take_sigint() -> Any:
     """Handle SIGINT with `_interrupted`; return the handler it replaces (None off the
-    main thread, where Python lets no code take signals)."""
+    main thread, where Python lets no code take signals). A process started with SIGINT
+    ignored (a script's background job: `ec2-connector call ... &`) keeps ignoring it,
+    as Python itself does: a Ctrl-C meant for the foreground is not for it."""
     try:
+        if _signal.getsignal(_signal.SIGINT) is _signal.SIG_IGN:
+            return _signal.SIG_IGN
         return _signal.signal(_signal.SIGINT, _interrupted)
     except ValueError:
         return None

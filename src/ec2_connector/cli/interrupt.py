@@ -23,7 +23,10 @@ RECORD_WITHIN_S = 0.5
 
 
 def install(prog: str) -> None:
-    """Handle SIGINT as described above, for the rest of this process."""
+    """Handle SIGINT as described above, for the rest of this process (unless the
+    process was started with SIGINT ignored: then it stays ignored)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return
 
     def interrupted(signum: int, frame: FrameType | None) -> None:
         with contextlib.suppress(OSError):  # no stderr left to tell: exit all the same
