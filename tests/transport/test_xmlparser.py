@@ -285,9 +285,9 @@ def test_no_gc_pass_runs_inside_a_big_page_s_parse() -> None:
     finally:
         gc.callbacks.remove(count)
     # One young pass, the one the pause owed, runs as it ends; botocore's parse of the
-    # same page, with the GC running, runs hundreds, old generations included.
+    # same page, with the GC running, runs hundreds.
     assert during in ([], [0])
-    assert len(passes) - len(during) > 50 and 2 in passes
+    assert len(passes) - len(during) > 50
     assert gc.isenabled()
 
 
