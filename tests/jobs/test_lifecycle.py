@@ -397,6 +397,14 @@ def test_an_interrupted_jobs_message_says_what_protects_a_rerun_or_what_may_be_d
     assert not rerun_safe(lost("no-such-action"))  # unknown: a person decides
 
 
+def taken_over(store: SQLiteJobStore, job_id: str) -> None:
+    """What a holder paused past its lease comes back to: its job interrupted, queued
+    again and claimed by another holder."""
+    store.transition(job_id, [JobStatus.RUNNING], status=JobStatus.INTERRUPTED)
+    store.transition(job_id, [JobStatus.INTERRUPTED], status=JobStatus.QUEUED, holder=None)
+    assert store.claim(job_id, "new-holder", 30) is not None
+
+
 def test_a_holder_whose_claim_was_taken_sends_no_mutating_request(
     config: dict[str, Any], ec2: Any, image_id: str, tmp_path: Path
 ) -> None:
@@ -411,10 +419,7 @@ def test_a_holder_whose_claim_was_taken_sends_no_mutating_request(
     store.add(record("f2", action="create-tags"))
     old = store.claim("f2", "old-holder", 30)
     assert old is not None
-    # Its lease lapsed while it was paused; the job was queued and claimed again.
-    store.transition("f2", [JobStatus.RUNNING], status=JobStatus.INTERRUPTED)
-    store.transition("f2", [JobStatus.INTERRUPTED], status=JobStatus.QUEUED, holder=None)
-    assert store.claim("f2", "new-holder", 30) is not None
+    taken_over(store, "f2")  # its lease lapsed while it was paused
     fence = lifecycle.Fence(store, old, "old-holder", 30)
     request = Request("aws-ec2", "create-tags", {
         "resource-id": instance, "tag-key": "env", "tag-value": "late"}, None)
@@ -439,11 +444,7 @@ class TakenOverOnFirstRequest(HTTPHarnessServer):
     def respond(self, req: RequestHandler) -> None:
         if not self.taken:
             self.taken = True
-            self.store.transition(self.job_id, [JobStatus.RUNNING],
-                                  status=JobStatus.INTERRUPTED)
-            self.store.transition(self.job_id, [JobStatus.INTERRUPTED],
-                                  status=JobStatus.QUEUED, holder=None)
-            assert self.store.claim(self.job_id, "new-holder", 30) is not None
+            taken_over(self.store, self.job_id)
         status, body = req.forward(self.upstream_port)
         req.send_body(status, body)
 
@@ -462,11 +463,7 @@ class TakenOverDuringARetry(HTTPHarnessServer):
         action = req.params().get("Action", "")
         self.actions.append(action)
         if action == "CreateTags" and self.actions.count("CreateTags") == 1:
-            self.store.transition(self.job_id, [JobStatus.RUNNING],
-                                  status=JobStatus.INTERRUPTED)
-            self.store.transition(self.job_id, [JobStatus.INTERRUPTED],
-                                  status=JobStatus.QUEUED, holder=None)
-            assert self.store.claim(self.job_id, "new-holder", 30) is not None
+            taken_over(self.store, self.job_id)
             req.send_body(503, b"<Response><Errors><Error><Code>ServiceUnavailable</Code>"
                                b"<Message>busy</Message></Error></Errors></Response>")
             return
