@@ -190,8 +190,10 @@ SOURCES = '009f8ab12de2a286e9edd4f1ec7ad0b843b43de526c7bb935e055d980617d271'
 
 
 @functools.cache
+@functools.cache  # the sources are read once a process, not at every look-up
 def trusted() -> bool:
-    """Were the declarations' sources, as they are now, what this index was made from?"""
+    """Were the declarations' sources, as they were when this process first asked, what
+    this index was made from?"""
     try:
         return digest() == SOURCES
     except OSError:  # no sources to read (bytecode only): never trusted
