@@ -742,6 +742,7 @@ class FaultProxy(HTTPHarnessServer):
         self._lock = threading.Lock()
         self._fail_left = 0
         self._status, self._code, self._message = 503, "", ""
+        self._page: bytes | None = None
         self.fail_next(fail_first, status, code, message)
         self._seen = self._failures = self._forwarded = 0
         self._actions: list[str] = []
@@ -778,16 +779,20 @@ class FaultProxy(HTTPHarnessServer):
         status: int = 503,
         code: str = "RequestLimitExceeded",
         message: str | None = None,
+        *,
+        page: bytes | None = None,
     ) -> None:
         """Make the next ``n`` requests fail (replaces any pending failure budget).
 
         ``message`` defaults per code, e.g. "Request limit exceeded." for
         RequestLimitExceeded and "An internal error has occurred." for InternalError.
+        ``page``: send this body as text/html instead of EC2's error XML (a proxy's page).
         """
         with self._lock:
             self._fail_left = n
             self._status, self._code = status, code
             self._message = message or DEFAULT_MESSAGES.get(code, code)
+            self._page = page
 
     # upstream connections ---------------------------------------------------
     def stop(self) -> None:
@@ -820,12 +825,12 @@ class FaultProxy(HTTPHarnessServer):
     def respond(self, req: RequestHandler) -> None:
         fault = self._take_fault(req.params().get("Action", ""))
         if fault is not None:
-            status, body = fault
-            req.send_body(status, body)
+            status, body, content_type = fault
+            req.send_body(status, body, content_type)
             return
         self._forward(cast(_ProxyHandler, req))
 
-    def _take_fault(self, action: str) -> tuple[int, bytes] | None:
+    def _take_fault(self, action: str) -> tuple[int, bytes, str] | None:
         """Record the request; consume one unit of failure budget if any is left."""
         with self._lock:
             self._seen += 1
@@ -835,8 +840,10 @@ class FaultProxy(HTTPHarnessServer):
                 return None
             self._fail_left -= 1
             self._failures += 1
-            status, code, message = self._status, self._code, self._message
-        return status, ec2_error_xml(code, message)
+            status, code, message, page = self._status, self._code, self._message, self._page
+        if page is not None:
+            return status, page, "text/html"
+        return status, ec2_error_xml(code, message), XML_CONTENT_TYPE
 
     def _forward(self, req: _ProxyHandler) -> None:
         try:

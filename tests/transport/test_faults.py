@@ -14,6 +14,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.harness import (
     SlowServer,
     describe_instances_xml,
 )
+from tests.harness.faults import WERKZEUG_500_HTML
 
 TIMEOUT_MS = 1000
 MARGIN_MS = 1500  # generous: the aim is ~100 ms, measured in docs/benchmarks.md
@@ -290,6 +292,49 @@ def test_html_502_is_a_service_error_naming_the_status() -> None:
         response, _ = timed(builder(srv.url))
     assert response.exitcode == 1, response.message
     assert "502" in response.message
+    assert_clean_message(response)
+
+
+PROXY_PAGES = {
+    "doctype-html": WERKZEUG_500_HTML.encode(),
+    "plain-text": b"Service Unavailable\n",
+    "html-fragment": b"<h1>Bad gateway</h1><p>upstream <b>reset</p>",
+}
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "botocore-parser"])
+@pytest.mark.parametrize(("page", "status"), [("doctype-html", 500), ("plain-text", 503),
+                                              ("html-fragment", 502)])
+def test_a_proxy_page_on_a_5xx_is_retried_like_any_transient_error(
+    proxy: FaultProxy, page: str, status: int, compiled: bool
+) -> None:
+    """Why: botocore takes only a 5xx page starting `<html>` as a generic error; a page
+    starting `<!doctype html>`, plain text or an HTML fragment failed as unparseable XML,
+    never retried."""
+    runtime = Runtime(Settings(compiled_parser=compiled))
+    proxy.fail_next(1, status, page=PROXY_PAGES[page])
+    response, _ = timed(builder(proxy.url, runtime=runtime))
+    assert response.exitcode == 0, response.message
+    assert response.meta["attempts"] == 2
+    assert (proxy.failures_sent, proxy.forwarded) == (1, 1)
+
+    proxy.fail_next(5, status, page=PROXY_PAGES[page])
+    response, _ = timed(builder(proxy.url, max_attempts=3, runtime=runtime))
+    assert response.exitcode == 1, response.message
+    assert response.message == (f"the endpoint answered HTTP {status} "
+                                f"({HTTPStatus(status).phrase}) with a body that is not an "
+                                "EC2 response")
+    assert response.meta["attempts"] == 3
+    assert (proxy.failures_sent, proxy.forwarded) == (4, 1)
+    assert_clean_message(response)
+
+
+def test_a_proxy_page_on_a_4xx_is_not_retried(proxy: FaultProxy) -> None:
+    proxy.fail_next(5, 403, page=PROXY_PAGES["doctype-html"])
+    response, _ = timed(builder(proxy.url, max_attempts=3))
+    assert response.exitcode == 1, response.message
+    assert "not an EC2 response" in response.message and "HTTP 403" in response.message
+    assert (proxy.requests_seen, proxy.forwarded) == (1, 0)
     assert_clean_message(response)
 
 

@@ -176,7 +176,7 @@ class ClientCache:
         if self.compiled_parser:
             xmlparser.install(session)
         else:
-            wire.install_fast_timestamps(session)
+            xmlparser.install(session, compiled=False, timestamp_parser=wire.parse_timestamp)
         return session
 
 

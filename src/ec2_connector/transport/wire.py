@@ -54,8 +54,3 @@ def parse_timestamp(value: str) -> Any:
         return botocore_parse(value)
     return parsed
 
-
-def install_fast_timestamps(session: Any) -> None:
-    """Make every client of `session` parse timestamps with `parse_timestamp`."""
-    factory = session.get_component("response_parser_factory")
-    factory.set_parser_defaults(timestamp_parser=parse_timestamp)

@@ -10,7 +10,8 @@ C ElementTree tree.
 
 The result is botocore's, `==` and `repr` alike: the same dict keys in the same order,
 the same scalar conversions, and timestamps in botocore's own form (dateutil's zone).
-Only the success path is replaced: errors, metadata and headers stay botocore's.
+Only the success path is replaced: errors, metadata and headers stay botocore's, except
+that a server error whose body is not EC2's XML is a generic error (`EC2Parser`).
 Anything the compiled functions do not model the way botocore does (a repeated element
 where one is expected, a value a conversion rejects, a shape with traits EC2 never uses)
 sends the whole body to botocore's parser, which gives its own answer or its own error.
@@ -343,7 +344,31 @@ def code_for(source: str, name: str) -> CodeType:
     return code
 
 
-class CompiledEC2Parser(parsers.EC2QueryParser):
+class EC2Parser(parsers.EC2QueryParser):
+    """botocore's EC2 parser, taking a server error that is not EC2's XML as generic.
+
+    botocore does so only for a 5xx body starting `<html>`: a proxy's or load balancer's
+    page starting `<!doctype html>`, or plain text, failed as unparseable XML, an error
+    its retries never see. As a generic error (its code the HTTP status) it is retried
+    like any transient 5xx, and reported with its status if it lasts.
+    """
+
+    def _is_generic_error_response(self, response: dict[str, Any]) -> bool:
+        if response["status_code"] < 500:
+            return False
+        start = (response.get("body") or b"").lstrip()[:9].lower()
+        return not start.startswith(b"<") or start.startswith((b"<html", b"<!doctype"))
+
+    def _do_error_parse(self, response: dict[str, Any], shape: Shape | None) -> Any:
+        try:
+            return super()._do_error_parse(response, shape)  # type: ignore[misc]
+        except parsers.ResponseParserError:
+            if response["status_code"] < 500:
+                raise
+            return self._do_generic_error_parse(response)  # type: ignore[attr-defined]
+
+
+class CompiledEC2Parser(EC2Parser):
     """botocore's EC2 parser with the success path compiled from the model."""
 
     def __init__(self, timestamp_parser: Any = None, blob_parser: Any = None) -> None:
@@ -430,17 +455,19 @@ class CompiledEC2Parser(parsers.EC2QueryParser):
         return parsed
 
 
-class CompiledParserFactory(parsers.ResponseParserFactory):
-    """botocore's factory, giving the compiled parser for the EC2 protocol.
+class EC2ParserFactory(parsers.ResponseParserFactory):
+    """botocore's factory, giving our parser for the EC2 protocol.
 
     botocore asks its factory for a new parser for every response; a parser keeps no
     state of its own between parses (botocore's neither), so the EC2 one is made once
     per factory and its defaults, and shared by the client's threads.
     """
 
+    parser_class: type[EC2Parser] = EC2Parser
+
     def __init__(self) -> None:
         super().__init__()
-        self._ec2: CompiledEC2Parser | None = None
+        self._ec2: EC2Parser | None = None
 
     def set_parser_defaults(self, **kwargs: Any) -> None:
         super().set_parser_defaults(**kwargs)
@@ -450,11 +477,21 @@ class CompiledParserFactory(parsers.ResponseParserFactory):
         if protocol_name == PROTOCOL:
             parser = self._ec2
             if parser is None:
-                parser = self._ec2 = CompiledEC2Parser(**getattr(self, "_defaults", {}))
+                parser = self._ec2 = self.parser_class(**getattr(self, "_defaults", {}))
             return parser
         return super().create_parser(protocol_name)
 
 
-def install(session: Any) -> None:
-    """Make every client `session` creates from now on parse EC2 responses compiled."""
-    session.register_component("response_parser_factory", CompiledParserFactory())
+class CompiledParserFactory(EC2ParserFactory):
+    """The factory giving the compiled parser for the EC2 protocol."""
+
+    parser_class = CompiledEC2Parser
+
+
+def install(session: Any, compiled: bool = True, **defaults: Any) -> None:
+    """Make every client `session` creates from now on parse EC2 responses with our
+    parser: compiled, or botocore's success path (`compiled=False`)."""
+    factory = CompiledParserFactory() if compiled else EC2ParserFactory()
+    if defaults:
+        factory.set_parser_defaults(**defaults)
+    session.register_component("response_parser_factory", factory)
