@@ -1,9 +1,11 @@
 """Completion (bash, and zsh through bashcompinit): file names after `=@`, job ids after
-`jobs show|wait|resume|cancel`, run through bash with the generated script."""
+`jobs show|wait|resume|cancel`, run through bash with the generated script; fish's lines
+for job ids."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -80,3 +82,29 @@ def test_no_job_ids_and_no_noise_when_the_store_is_out_of_reach(
     assert complete(script, PROG, "jobs", "show", "", env=env) == []
     gone = {**jobs_env, "PATH": "/usr/bin:/bin"}  # the command is not on PATH at all
     assert complete(script, PROG, "jobs", "show", "", env=gone) == []
+
+
+def test_fish_offers_job_ids_after_the_jobs_commands_that_take_one(
+    jobs_env: dict[str, str]
+) -> None:
+    """fish is not on the test machine: the script's lines are checked, and the listing
+    it runs at a Tab (plain shell syntax in both shells) is run here by bash."""
+    from ec2_connector.cli.completion import FISH_JOB_IDS
+
+    made = run_cli(jobs_env, "completion", "fish")
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.splitlines()
+    ids = [line for line in lines if f"({FISH_JOB_IDS})" in line]
+    assert ids == [f"complete -c {PROG} -n '__fish_seen_subcommand_from jobs; and "
+                   "__fish_seen_subcommand_from show wait resume cancel' "
+                   f"-a '({FISH_JOB_IDS})'"]
+    # The subcommands are offered only until one is given.
+    assert any("not __fish_seen_subcommand_from list show wait resume cancel prune' "
+               "-a 'list show wait resume cancel prune'" in line for line in lines)
+    listed = subprocess.run(["bash", "-c", FISH_JOB_IDS], env=jobs_env, capture_output=True,
+                            text=True, timeout=60)
+    assert sorted(listed.stdout.split()) == ["a1b2c3d4e5f6", "f00dfeed0000"]
+    unreachable = {**jobs_env, "EC2_CONNECTOR_BROKER": "redis://127.0.0.1:1/0"}
+    quiet = subprocess.run(["bash", "-c", FISH_JOB_IDS], env=unreachable,
+                           capture_output=True, text=True, timeout=60)
+    assert (quiet.stdout, quiet.stderr) == ("", "")

@@ -1,5 +1,5 @@
 """Shell completion scripts: subcommands, action names, each action's parameter names,
-file names after `=@`, and job ids.
+file names after `=@`, and job ids (bash, zsh and fish).
 
 The catalog is written into the script when it is generated, so a Tab press runs no
 Python; only a job id (`jobs show <Tab>`) asks the command, as `jobs list` would, for
@@ -19,6 +19,7 @@ JOBS = ("list", "show", "wait", "resume", "cancel", "prune")
 _TAKE_ID = ("show", "wait", "resume", "cancel")  # the jobs commands whose argument is a job id
 SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_ec2_connector"
+FISH_JOB_IDS = f"{PROG} jobs list -o text --limit 100 2>/dev/null | cut -f1"
 
 
 def script(shell: str, call: argparse.ArgumentParser) -> str:
@@ -141,7 +142,11 @@ def _fish(entries: list[dict[str, Any]], options: list[argparse.Action]) -> str:
         f"complete -c {PROG} -n __fish_use_subcommand -a '{' '.join(COMMANDS)}'",
         f"complete -c {PROG} -n '__fish_seen_subcommand_from call actions; and not "
         f"__fish_seen_subcommand_from {actions}' -a '{actions}'",
-        f"complete -c {PROG} -n '__fish_seen_subcommand_from jobs' -a '{' '.join(JOBS)}'",
+        f"complete -c {PROG} -n '__fish_seen_subcommand_from jobs; and not "
+        f"__fish_seen_subcommand_from {' '.join(JOBS)}' -a '{' '.join(JOBS)}'",
+        # The same listing as bash's: a command substitution fish runs at each Tab.
+        f"complete -c {PROG} -n '__fish_seen_subcommand_from jobs; and "
+        f"__fish_seen_subcommand_from {' '.join(_TAKE_ID)}' -a '({FISH_JOB_IDS})'",
         f"complete -c {PROG} -n '__fish_seen_subcommand_from completion' "
         f"-a '{' '.join(SHELLS)}'",
     ]
