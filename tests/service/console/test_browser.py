@@ -6,6 +6,7 @@ One browser and one service for the module: the tests sign in as they need.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,10 @@ from tests.harness.service import ServiceProcess
 from tests.harness.workers import LEASE, SWEEP, Worker
 from tests.service.console.conftest import TOKENS, audit_lines, console_config, states
 
-IMAGES = Path(__file__).resolve().parents[3] / "docs" / "images"
+# The screenshots are taken on every run; they replace docs/images only when asked
+# (`UPDATE_SCREENSHOTS=1 ./dev test tests/service/console`), so a run leaves the checkout
+# as it found it.
+DOCS_IMAGES = Path(__file__).resolve().parents[3] / "docs" / "images"
 
 
 @dataclass
@@ -34,6 +38,12 @@ class Shared:
     url: str
     audit: Path
     browser: Browser
+    images: Path
+
+    def screenshot(self, name: str) -> None:
+        path = self.images / name
+        self.driver.save_screenshot(str(path))
+        assert path.read_bytes().startswith(b"\x89PNG"), path
 
     @property
     def driver(self) -> Any:
@@ -68,7 +78,8 @@ class Shared:
 def shared(moto_server: MotoServer, redis_server: RedisServer,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     tmp = tmp_path_factory.mktemp("console-browser")
-    IMAGES.mkdir(exist_ok=True)
+    images = DOCS_IMAGES if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp
+    images.mkdir(exist_ok=True)
     broker = redis_server.url.rsplit("/", 1)[0] + "/5"  # a database of its own
     audit = tmp / "audit.jsonl"
     service = ServiceProcess(tmp, console_config(moto_server.url), env={
@@ -80,7 +91,7 @@ def shared(moto_server: MotoServer, redis_server: RedisServer,
         service.start()
         browser = Browser()
         worker.wait_ready()
-        yield Shared(service.url, audit, browser)
+        yield Shared(service.url, audit, browser, images)
     finally:
         if browser is not None:
             browser.close()
@@ -150,7 +161,7 @@ def test_keyboard_only_a_dry_run_then_a_real_stop(shared: Shared, ec2: Any,
     shared.until(lambda d: d.find_elements(By.ID, "confirm"))
     assert "it would touch" in shared.text() and ids[0] in shared.text()
     assert "exitcode 0" in shared.text()  # EC2's dry run: it would succeed
-    shared.driver.save_screenshot(str(IMAGES / "console-dry-run-1280.png"))
+    shared.screenshot("console-dry-run-1280.png")
     assert states(ec2, ids) == ["running"]
     tab_to(shared, "confirm")
     shared.focused().send_keys(Keys.ENTER)
@@ -205,5 +216,5 @@ def test_no_request_leaves_the_machine_and_both_widths_fit(shared: Shared, ec2: 
         inner = shared.driver.execute_script(
             "return [window.innerWidth, document.documentElement.scrollWidth]")
         assert inner[0] <= width and inner[1] <= inner[0], inner  # no sideways scrolling
-        shared.driver.save_screenshot(str(IMAGES / f"console-jobs-{width}.png"))
+        shared.screenshot(f"console-jobs-{width}.png")
     shared.browser.resize(1280, 900)
