@@ -185,7 +185,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = '009f8ab12de2a286e9edd4f1ec7ad0b843b43de526c7bb935e055d980617d271'
+SOURCES = '856b783d9551b2dccabf1de6b8a6be3265382f2dcd30f04204141ea2ad2dea4c'
 # --- end of generated ---
 
 
