@@ -185,7 +185,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = '856b783d9551b2dccabf1de6b8a6be3265382f2dcd30f04204141ea2ad2dea4c'
+SOURCES = '530c89da2efa820f164a1ae88d0758c14a14b584a417abbe180e054153db5205'
 # --- end of generated ---
 
 

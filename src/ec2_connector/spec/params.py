@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InvalidRequest, printable
 
@@ -386,8 +386,7 @@ GROUP_ID = String(r"sg-[0-9a-f]{8}(?:[0-9a-f]{9})?", "sg-0123456789abcdef0")
 RESOURCE_ID = String(r"[a-z]+(?:-[a-z]+)*-[0-9a-f]{8}(?:[0-9a-f]{9})?", "i-0123456789abcdef0")
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(NamedTuple):
     """A rule across parameters: exactly one of, or at least one of, `names`."""
 
     names: tuple[str, ...]
