@@ -186,7 +186,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = 'a2e25278'
+SOURCES = '3184b825'
 # --- end of generated ---
 
 
