@@ -186,7 +186,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = '3184b825'
+SOURCES = '82f2caa9'
 # --- end of generated ---
 
 

@@ -196,7 +196,11 @@ class StringList(ParamType):
 
     def __init__(self, item: String | None = None) -> None:
         self.item = item or String()
-        self._split = re.compile(r"[,\s]+" if self.item.source else ",")
+
+    @cached_property
+    def _split(self) -> re.Pattern[str]:
+        # Compiled when first used, as String's pattern: not by every declaration at import.
+        return re.compile(r"[,\s]+" if self.item.source else ",")
 
     def convert(self, value: Any, param: str) -> list[str]:
         if isinstance(value, str):
