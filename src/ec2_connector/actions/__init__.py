@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import importlib
 import threading
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from ..errors import unknown_name
 from ..spec.action import Action
@@ -24,11 +24,13 @@ _lock = threading.RLock()
 # Actions built so far, by name (with the CLI's option names and their AWS CLI aliases).
 _BUILT: dict[str, Action] = {}
 _VARIANTS: dict[str, Action] = {}
+# What `_one` found, by the name asked for (the index's names: a bounded set).
+_FOUND: dict[str, Action] = {}
 
 
-@dataclass(frozen=True)
-class _Whole:
-    """The whole catalog, once every module is imported."""
+class _Whole(NamedTuple):
+    """The whole catalog, once every module is imported. (A named tuple: a dataclass
+    costs every command ~0.3 ms more at import, for what a one-shot call never loads.)"""
 
     declared: dict[str, Action]
     module_of: dict[str, str]
@@ -90,7 +92,12 @@ def _build(action: Action, cli_names: dict[str, tuple[str, str]], again: bool = 
 
 def _one(key: str) -> Action | None:
     """The action `key` names, importing only its module; None when the index does not
-    know the name or does not hold that action's operations and secrets (out of date)."""
+    know the name or does not hold that action's operations and secrets (out of date).
+    Worked out once a name: a call looks its action up twice, and the checks below
+    (~10 µs) were a visible part of a short call's overhead."""
+    found = _FOUND.get(key)
+    if found is not None:
+        return found
     from . import index  # not with the package: `python -m` of it rewrites it
 
     entry = index.NAMES.get(key) if index.trusted() else None
@@ -106,6 +113,7 @@ def _one(key: str) -> Action | None:
     if not (set(built.all_operations()) <= set(index.OPERATIONS)
             and built.secret_names() <= index.SECRET_NAMES):
         return None
+    _FOUND[key] = built
     return built
 
 

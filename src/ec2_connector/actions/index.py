@@ -8,15 +8,16 @@ describing, or a name not found here imports every module (`actions/__init__.py`
 The data is generated from the declarations: `python -c "from ec2_connector.actions
 import write_index; write_index()"` rewrites it, and tests/actions/test_index.py fails
 while it is out of date. It
-is used only while the sources it was generated from are unchanged (`trusted`: a digest
-of actions/ and spec/, ~0.3 ms to compute), so a new module of declarations, or an
-edited one, is in the catalog as before, only without the shortcut.
+is used only while the sources it was generated from are unchanged (`trusted`: a
+checksum of actions/ and spec/, ~0.2 ms to compute), so a new module of declarations, or
+an edited one, is in the catalog as before, only without the shortcut.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
+import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -185,11 +186,10 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = '009f8ab12de2a286e9edd4f1ec7ad0b843b43de526c7bb935e055d980617d271'
+SOURCES = '82f2caa9'
 # --- end of generated ---
 
 
-@functools.cache
 @functools.cache  # the sources are read once a process, not at every look-up
 def trusted() -> bool:
     """Were the declarations' sources, as they were when this process first asked, what
@@ -201,15 +201,22 @@ def trusted() -> bool:
 
 
 def digest() -> str:
-    """sha256 of every source the declarations come from: this package's modules (but
-    this one) and the spec package's, names and contents."""
-    package = Path(__file__).parent
-    found = hashlib.sha256()
-    for path in sorted([*package.glob("*.py"), *(package.parent / "spec").glob("*.py")]):
-        if path.name != "index.py" or path.parent != package:
-            found.update(f"{path.parent.name}/{path.name}\0".encode())
-            found.update(path.read_bytes())
-    return found.hexdigest()
+    """A CRC-32 of every source the declarations come from: this package's modules (but
+    this one) and the spec package's, names and contents.
+
+    It tells an edited source from the one the index was made from, which is all it is
+    for (nobody forges one); a one-shot command computes it, and sha256 with pathlib's
+    glob took ~0.5 ms of its start-up, this ~0.2 ms."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    found = 0
+    for folder in (package, os.path.join(os.path.dirname(package), "spec")):
+        name = os.path.basename(folder)
+        for entry in sorted(e.name for e in os.scandir(folder) if e.name.endswith(".py")):
+            if entry != "index.py" or folder != package:
+                found = zlib.crc32(f"{name}/{entry}\0".encode(), found)
+                with open(os.path.join(folder, entry), "rb") as source:
+                    found = zlib.crc32(source.read(), found)
+    return f"{found:08x}"
 
 
 def _text(data: dict[str, Any]) -> str:

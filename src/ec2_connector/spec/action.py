@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InvalidRequest, unknown_name
 from ..settings import DEFAULT_TIMEOUT_MS, DEFAULT_WAIT_INTERVAL_MS
@@ -109,8 +109,7 @@ _RERUN_NOTES = {
 }
 
 
-@dataclass(frozen=True)
-class In:
+class In(NamedTuple):
     """An input member (`"A.B"` nests) and how a parameter's value becomes its value."""
 
     member: str

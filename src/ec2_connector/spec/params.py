@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InvalidRequest, printable
 
@@ -196,7 +196,11 @@ class StringList(ParamType):
 
     def __init__(self, item: String | None = None) -> None:
         self.item = item or String()
-        self._split = re.compile(r"[,\s]+" if self.item.source else ",")
+
+    @cached_property
+    def _split(self) -> re.Pattern[str]:
+        # Compiled when first used, as String's pattern: not by every declaration at import.
+        return re.compile(r"[,\s]+" if self.item.source else ",")
 
     def convert(self, value: Any, param: str) -> list[str]:
         if isinstance(value, str):
@@ -386,8 +390,7 @@ GROUP_ID = String(r"sg-[0-9a-f]{8}(?:[0-9a-f]{9})?", "sg-0123456789abcdef0")
 RESOURCE_ID = String(r"[a-z]+(?:-[a-z]+)*-[0-9a-f]{8}(?:[0-9a-f]{9})?", "i-0123456789abcdef0")
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(NamedTuple):
     """A rule across parameters: exactly one of, or at least one of, `names`."""
 
     names: tuple[str, ...]

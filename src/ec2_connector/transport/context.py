@@ -180,11 +180,11 @@ class Context:
     def hold(self, conn: Any) -> bool:
         """`conn` carries this call's traffic until `let_go`; False (and `conn` cut) if
         the call is already abandoned: then nothing more may go through it."""
-        from .connections import cut
-
         with self._held_lock:
             conn.held_by = self
             if self.abandoned:
+                from .connections import cut  # here: every request holds, few are cut
+
                 cut(conn)
                 return False
             self._held.add(conn)
