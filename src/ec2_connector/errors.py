@@ -188,8 +188,9 @@ def translate(exc: BaseException) -> ConnectorError:
         if code == "Unknown" and status:
             message = f"EC2 answered HTTP {status} without an error code"
         elif code == str(status):  # a generic error: a page, not EC2's XML (xmlparser.py)
-            message = (f"the endpoint answered HTTP {status} ({text or 'no reason'}) with a "
-                       "body that is not an EC2 response")
+            reason = text or "no reason"
+            return MalformedResponse(f"the endpoint answered HTTP {status} ({reason}) with a "
+                                     "body that is not an EC2 response")
         return class_for_code(code)(message, code=code)
     if isinstance(exc, bexc.ParamValidationError):
         return InvalidRequest(f"invalid parameter: {exc.kwargs.get('report', exc)}")
