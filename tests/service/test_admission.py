@@ -5,6 +5,7 @@ service answers 503 at once while /healthz keeps answering."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -153,3 +154,37 @@ def test_the_service_reads_its_limits_from_settings() -> None:
                                   "EC2_CONNECTOR_MAX_REQUESTS": "9"})
     assert (settings.request_read_s, settings.max_requests) == (7, 9)
     assert (Settings().request_read_s, Settings().max_requests) == (30, 256)
+
+
+def _answer(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One HTTP answer read off `sock`: its head and its body (by Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536) or b"!closed"
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += sock.recv(65536) or b"!closed"
+    return head, body
+
+
+def test_an_answer_comes_whole_and_100_continue_is_not_held(service: ServiceProcess) -> None:
+    """The head of an answer waits for its body (one write): it must never wait longer,
+    neither a 100 Continue nor the answers that follow on a kept-alive connection."""
+    body = b'{"action": "describe-instances"}'
+    head = (b"POST /v1/connectors/healthy/sync HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body))
+    sock = _open(service.url, head + b"Expect: 100-continue\r\n\r\n")
+    try:
+        sock.settimeout(10)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n")  # before the body
+        sock.sendall(body)
+        for request in (None, head + b"\r\n" + body, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"):
+            if request is not None:
+                sock.sendall(request)
+            status, answer = _answer(sock)
+            assert status.startswith(b"HTTP/1.1 200 "), status
+            assert json.loads(answer).get("exitcode", 0) == 0
+    finally:
+        sock.close()

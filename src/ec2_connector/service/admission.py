@@ -62,14 +62,59 @@ class _ReadTimer:
             self._arm()  # the next request on this connection gets the same bound
 
 
+class _HeadWithBody:
+    """A response's transport that sends its head together with its body's first bytes.
+
+    uvicorn writes the status line and headers as soon as the app starts its response,
+    then the body: two sends, two wake-ups of the client for one answer, each send a
+    system call made holding the interpreter lock (uvloop's writes do). The head waits
+    for the body here, to the end of the event loop's current turn at the latest, so
+    an app that starts a response and sends its body later still sends the head at once.
+    """
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+        self._first = True
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        elif self._first:
+            self._first, self._head = False, data
+            self._loop.call_soon(self._flush)
+            return
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return bool(self._transport.is_closing())
+
+
 def bounded_protocol(request_read_s: float) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol (httptools when installed, else h11) with the read bound."""
+    """uvicorn's HTTP protocol (httptools when installed, else h11) with the read bound
+    (and, with httptools, a response's head sent with its body)."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     base: Any = AutoHTTPProtocol
     if hasattr(base, "on_message_complete"):  # httptools: a callback per parsed request
 
         class Bounded(_ReadTimer, base):  # type: ignore[misc]
+            def on_headers_complete(self) -> None:
+                before = self.cycle
+                super().on_headers_complete()  # makes this request's cycle (not an upgrade's)
+                if self.cycle is not before:
+                    self.cycle.transport = _HeadWithBody(self.transport, self.loop)
+
             def on_message_complete(self) -> None:
                 self._disarm()
                 super().on_message_complete()

@@ -52,7 +52,8 @@ from ..spec.params import canonical
 from .access import Access, one_job, visible_jobs
 from .admission import Admission, bounded_protocol, is_loopback
 from .console import console_routes
-from .gate import Rejected, Threads, admit, cancel, check_connector, submit
+from .gate import Rejected, Threads, admit, cancel, check_connector, principal_for, submit
+from .hotpath import SyncRoute
 from .metrics import CONTENT_TYPE, ServiceMetrics
 from .openapi import openapi, request_body
 from .principals import Principal, Principals
@@ -122,11 +123,13 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
         "sync or as a job. Auth: Authorization: Bearer <a principal's token, or "
         "$EC2_CONNECTOR_TOKEN>.",
     )
+    # Innermost: a plain sync call is answered here, inside the limit and the access log.
+    app.add_middleware(SyncRoute, principals=access.principals,
+                       run=partial(run_sync, service_call, access), handlers=HANDLERS)
     app.add_middleware(Admission, limit=service_call.settings.max_requests)
     app.add_middleware(Guard, metrics=access.metrics)  # outermost: every request is logged
-    app.add_exception_handler(Rejected, _on_rejected)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    for cls, handler in HANDLERS.items():
+        app.add_exception_handler(cls, handler)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, str]:
@@ -168,17 +171,9 @@ def authenticate(access: Access, anyone: bool = False) -> Callable[..., Awaitabl
     # thread, which would cost every request two thread switches for a few digests.
     async def check(request: Request, credentials: Credentials = None) -> Principal:
         given = credentials.credentials if credentials is not None else ""
-        # Each principal's token is compared in constant time (principals.py).
-        principal = principals.authenticate(given)
-        if principal is None and anyone:
-            principal = Principal("anonymous", "viewer")
-        if principal is not None:
-            request.state.principal = principal  # for the route: principal_of(request)
-            return principal
-        raise Rejected(
-            401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
-            {"WWW-Authenticate": "Bearer"},
-        )
+        principal = principal_for(principals, given, anyone)
+        request.state.principal = principal  # for the route: principal_of(request)
+        return principal
 
     return check
 
@@ -197,18 +192,7 @@ def v1_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
                  responses=REJECTIONS, openapi_extra=request_body())
     async def sync_call(name: str, request: Request) -> HTTPResponse:
         """Run an action now; 200 with its envelope, whatever its exitcode."""
-        started, principal = time.monotonic(), principal_of(request)
-        check_connector(call, name)
-        body = await read_object(request)
-        wanted = as_request(name, body)
-        audited = partial(access.record, principal, wanted, body, started=started)
-        admit(call, access, principal, name, body, audited)
-        # Validated here, run on the connector's I/O threads and awaited up to its deadline:
-        # no worker thread of ours sits blocked for the length of the call.
-        response = (await execute_async(wanted, call.connectors, runtime=call.runtime)).to_dict()
-        audited(status=200, exitcode=response["exitcode"], message=response["message"],
-                response=response)
-        return json_response(response)
+        return await run_sync(call, access, principal_of(request), name, request)
 
     @router.post("/connectors/{name}/async", tags=["calls"], status_code=202,
                  response_model=JobAccepted, responses=REJECTIONS, openapi_extra=request_body())
@@ -294,6 +278,23 @@ def v1_routes(call: Call, threads: Threads, access: Access) -> APIRouter:
     return router
 
 
+async def run_sync(call: Call, access: Access, principal: Principal, name: str,
+                   request: Request) -> HTTPResponse:
+    """The sync call's work once its principal is known (the route's, and SyncRoute's)."""
+    started = time.monotonic()
+    check_connector(call, name)
+    body = await read_object(request)
+    wanted = as_request(name, body)
+    audited = partial(access.record, principal, wanted, body, started=started)
+    admit(call, access, principal, name, body, audited)
+    # Validated here, run on the connector's I/O threads and awaited up to its deadline:
+    # no worker thread of ours sits blocked for the length of the call.
+    response = (await execute_async(wanted, call.connectors, runtime=call.runtime)).to_dict()
+    audited(status=200, exitcode=response["exitcode"], message=response["message"],
+            response=response)
+    return json_response(response)
+
+
 async def read_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object, read at most MAX_BODY bytes far."""
     length = request.headers.get("content-length")
@@ -335,6 +336,12 @@ async def _on_validation_error(request: Request, exc: Exception) -> HTTPResponse
     assert isinstance(exc, RequestValidationError)
     fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
     return json_response(error_envelope(InvalidRequest(f"invalid request: {fields}")), 400)
+
+
+HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[HTTPResponse]]] = {
+    Rejected: _on_rejected, StarletteHTTPException: _on_http_error,
+    RequestValidationError: _on_validation_error,
+}
 
 
 class Guard:

@@ -18,7 +18,7 @@ from ..jobs.record import JobStatus
 from ..request import as_request
 from ..spec.params import String, StringList, canonical
 from .access import Access, one_job
-from .principals import Principal
+from .principals import Principal, Principals
 
 # Worker threads for the job store and job submissions (sync calls await the connector's
 # I/O threads instead); beyond this many at once they queue, they are not refused.
@@ -99,6 +99,20 @@ def admit(call: Call, access: Access, principal: Principal, name: str, body: dic
         audited(status=exc.status, exitcode=2, message=exc.error.message,
                 rule=denial.rule if denial else None)
         raise
+
+
+def principal_for(principals: Principals, token: str, anyone: bool = False) -> Principal:
+    """The principal of a bearer token ("" for none); 401 for a missing or wrong one."""
+    # Each principal's token is compared in constant time (principals.py).
+    principal = principals.authenticate(token)
+    if principal is None and anyone:
+        principal = Principal("anonymous", "viewer")
+    if principal is not None:
+        return principal
+    raise Rejected(
+        401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
+        {"WWW-Authenticate": "Bearer"},
+    )
 
 
 def check_connector(call: Call, name: str) -> None:
