@@ -68,6 +68,8 @@ def make_app(broker: str) -> Celery:
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
         task_default_queue=QUEUE,
+        # kombu's Redis transport with each message's ack bookkeeping one script call.
+        broker_transport="ec2_connector.jobs.broker:Transport",
         broker_connection_timeout=3,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
