@@ -123,7 +123,7 @@ class WorkerState:
         self.sweep_s = float(settings.sweep_s)
         self.store: RedisJobStore = RedisJobStore(
             str(app.conf.broker_url), job_ttl_s=settings.job_ttl_s,
-            max_response_bytes=settings.max_response_bytes)
+            max_response_bytes=settings.max_response_bytes, thread_connections=True)
         self.connectors = Connectors(app.conf.get("ec2_connector_config") or settings.config)
         self.holder = new_holder()
         self.leases = lifecycle.Leases(self.store, settings.lease_s)
