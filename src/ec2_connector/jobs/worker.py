@@ -27,6 +27,7 @@ mode (a directory of files shared by prefork children) is needed.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Connectors
 from ..errors import InvalidRequest
 from ..runtime import Runtime
-from ..settings import Settings
+from ..settings import WORKER_GC_YOUNG, Settings
 from ..transport.throttle import TokenBucket
 from . import lifecycle
 from .record import JobRecord, JobStatus, new_holder, rerun_advice, rerun_safe
@@ -240,6 +241,7 @@ def serve(broker: str, concurrency: int, config: str | None = None,
         app.conf.ec2_connector_config = config
     logging.basicConfig(level=loglevel, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_task_lines()
+    gc.set_threshold(WORKER_GC_YOUNG, *gc.get_threshold()[1:])
     worker_state = state(app)
     if metrics is not None:
         worker_state.serve_metrics(*metrics)
