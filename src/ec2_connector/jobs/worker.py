@@ -5,15 +5,16 @@ the request from the record in the Redis store, with its own connector config (o
 AWS chain of its machine) for credentials. No job is lost and none runs twice:
 
 - `acks_late` and `reject_on_worker_lost`: a message is acknowledged only once its job
-  has ended, so a worker that dies leaves its messages to be delivered again;
+  has ended, so a worker that dies leaves its messages to be delivered again (kombu keeps
+  them in Redis meanwhile, in `unacked`: jobs/broker.py);
 - the visibility timeout is longer than the longest job deadline (a day), so Celery never
   redelivers a message whose job is still running;
 - the claim is a compare-and-set on the record: a second delivery of a job that is
   running or has ended is dropped;
 - a worker killed outright stops renewing its leases; a sweeper in every worker sees the
-            if record.status is JobStatus.INTERRUPTED:
-                requeue(self.app, self.store, record)
-        self.store.tidy()  # the ids of expired jobs leave the indexes
+  lapse within lease + sweep interval and queues the job again, at most MAX_RERUNS times,
+  where its action says a second run is safe (`requeue`), instead of Celery's redelivery
+  a day later.
 
 All of this assumes Redis forgets nothing: a worker refuses to start on a Redis without
 AOF persistence or with an eviction policy (`RedisJobStore.check_durable`), unless told
