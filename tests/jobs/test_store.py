@@ -222,3 +222,47 @@ def test_a_store_that_lost_its_data_is_told_from_a_missing_id(
         assert "redis://***@127.0.0.1" in named and "pass-word" not in named
     finally:
         other.close()
+
+
+def test_a_workers_threads_keep_their_own_connections_and_close_them(
+    redis_server: Any,
+) -> None:
+    # A worker's store (thread_connections): each thread sends its scripts on a
+    # connection it keeps, claims stay compare-and-set across them, and closing the store
+    # leaves no connection open behind it.
+    import redis
+
+    redis_server.flush()
+    watcher = redis.Redis.from_url(redis_server.url)
+
+    def connected() -> int:
+        return int(watcher.info("clients")["connected_clients"])
+
+    baseline = connected()
+    store = RedisJobStore(redis_server.url, thread_connections=True)
+    for n in range(8):
+        store.add(record(f"t{n}"))
+    won: list[str] = []
+
+    def claim_all(holder: str) -> None:
+        won.extend(f"{n}:{holder}" for n in range(8)
+                   if store.claim(f"t{n}", holder, 10) is not None)
+
+    threads = [threading.Thread(target=claim_all, args=(f"h{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(int(w.split(":")[0]) for w in won) == list(range(8))  # each once
+    for entry in won:
+        n, holder = entry.split(":")
+        assert store.transition(f"t{n}", [JobStatus.RUNNING], held_by=holder,
+                                status=JobStatus.SUCCEEDED, finished_at=time.time())
+    assert {r.status for r in store.list()} == {JobStatus.SUCCEEDED}
+    assert connected() >= baseline + 4  # the four threads' own, still open
+    store.close()
+    deadline = time.monotonic() + 5
+    while connected() > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert connected() == baseline
+    watcher.close()

@@ -20,6 +20,8 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
+import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -122,7 +124,10 @@ class RedisJobStore(Transitions):
     _bounded_at = SOCKET_TIMEOUT_S  # the timeout the pool's connections were made with
 
     def __init__(self, url: str, *, job_ttl_s: float = DEFAULT_JOB_TTL_S,
-                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+                 thread_connections: bool = False) -> None:
+        """`thread_connections`: each thread keeps a connection of its own for the
+        scripts (see `_own_client`): a worker's, whose few threads make most calls."""
         import redis
 
         self.url = url
@@ -137,6 +142,7 @@ class RedisJobStore(Transitions):
                 health_check_interval=30, decode_responses=True)
         except ValueError as exc:
             raise StoreError(f"not a Redis URL: {self.location} ({exc})") from None
+        self._own = threading.local() if thread_connections else None
         self._transition = self._redis.register_script(_TRANSITION)
         self._settle = self._redis.register_script(
             _settling(_TRANSITION, max(1, int(job_ttl_s))))
@@ -240,11 +246,25 @@ class RedisJobStore(Transitions):
         """`script(keys=keys, args=args)` without what redis-py's Script does on every
         call (two imports, pipeline checks): EVALSHA, and the script's text only if the
         server has forgotten it (a restart, SCRIPT FLUSH)."""
+        client = self._redis if self._own is None or self.deadline else self._own_client()
         try:
-            return self._redis.execute_command(  # type: ignore[no-untyped-call]
-                "EVALSHA", script.sha, len(keys), *keys, *args)
+            return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         except self._errors.NoScriptError:
-            return script(keys=keys, args=args)
+            return script(keys=keys, args=args, client=client)
+
+    def _own_client(self) -> Any:
+        """The calling thread's own connection of the pool, kept for the scripts (a
+        worker's claims, finishes and fence checks): a check-out per call costs a poll of
+        the socket (its readiness check) and a release of the interpreter lock. Not under
+        a caller's deadline, whose timeouts are set on the pool's connections as they are
+        made; made again in a forked child, which must not share its parent's socket."""
+        own = self._own
+        assert own is not None
+        if getattr(own, "pid", None) != os.getpid():
+            own.client = type(self._redis)(connection_pool=self._redis.connection_pool,
+                                           single_connection_client=True)
+            own.pid = os.getpid()
+        return own.client
 
     def _keys(self, job_id: str) -> builtins.list[str]:
         return [self._key(job_id), f"{PREFIX}leases"]

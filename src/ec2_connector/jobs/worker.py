@@ -5,15 +5,16 @@ the request from the record in the Redis store, with its own connector config (o
 AWS chain of its machine) for credentials. No job is lost and none runs twice:
 
 - `acks_late` and `reject_on_worker_lost`: a message is acknowledged only once its job
-  has ended, so a worker that dies leaves its messages to be delivered again;
+  has ended, so a worker that dies leaves its messages to be delivered again (kombu keeps
+  them in Redis meanwhile, in `unacked`: jobs/broker.py);
 - the visibility timeout is longer than the longest job deadline (a day), so Celery never
   redelivers a message whose job is still running;
 - the claim is a compare-and-set on the record: a second delivery of a job that is
   running or has ended is dropped;
 - a worker killed outright stops renewing its leases; a sweeper in every worker sees the
-            if record.status is JobStatus.INTERRUPTED:
-                requeue(self.app, self.store, record)
-        self.store.tidy()  # the ids of expired jobs leave the indexes
+  lapse within lease + sweep interval and queues the job again, at most MAX_RERUNS times,
+  where its action says a second run is safe (`requeue`), instead of Celery's redelivery
+  a day later.
 
 All of this assumes Redis forgets nothing: a worker refuses to start on a Redis without
 AOF persistence or with an eviction policy (`RedisJobStore.check_durable`), unless told
@@ -27,6 +28,7 @@ mode (a directory of files shared by prefork children) is needed.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Connectors
 from ..errors import InvalidRequest
 from ..runtime import Runtime
-from ..settings import Settings
+from ..settings import WORKER_GC_YOUNG, Settings
 from ..transport.throttle import TokenBucket
 from . import lifecycle
 from .record import JobRecord, JobStatus, new_holder, rerun_advice, rerun_safe
@@ -68,6 +70,8 @@ def make_app(broker: str) -> Celery:
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
         task_default_queue=QUEUE,
+        # kombu's Redis transport with each message's ack bookkeeping one script call.
+        broker_transport="ec2_connector.jobs.broker:Transport",
         broker_connection_timeout=3,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
@@ -121,7 +125,7 @@ class WorkerState:
         self.sweep_s = float(settings.sweep_s)
         self.store: RedisJobStore = RedisJobStore(
             str(app.conf.broker_url), job_ttl_s=settings.job_ttl_s,
-            max_response_bytes=settings.max_response_bytes)
+            max_response_bytes=settings.max_response_bytes, thread_connections=True)
         self.connectors = Connectors(app.conf.get("ec2_connector_config") or settings.config)
         self.holder = new_holder()
         self.leases = lifecycle.Leases(self.store, settings.lease_s)
@@ -238,6 +242,7 @@ def serve(broker: str, concurrency: int, config: str | None = None,
         app.conf.ec2_connector_config = config
     logging.basicConfig(level=loglevel, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_task_lines()
+    gc.set_threshold(WORKER_GC_YOUNG, *gc.get_threshold()[1:])
     worker_state = state(app)
     if metrics is not None:
         worker_state.serve_metrics(*metrics)

@@ -83,17 +83,45 @@ class _Held:
             self.connecting = sock.dup()
         return sock
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None,
+                **kwargs: Any) -> None:
         ctx = current()
         if ctx is not None:
             _hold(ctx, self)
             self._bound(ctx)  # urllib3 gives a reused socket this timeout for the send
-        super().request(*args, **kwargs)  # type: ignore[misc]
+        # urllib3 sends the header block and then the body: two sends, each a poll and a
+        # syscall with the interpreter lock let go. A body of bytes (every EC2 query) goes
+        # out with the headers in one; not where the server is to answer 100-continue
+        # between the two.
+        self._joining = isinstance(body, bytes) and bool(body) and not _expects_continue(
+            headers)
+        try:
+            super().request(method, url, body, headers, **kwargs)  # type: ignore[misc]
+        finally:
+            held, self._joining, self._header_block = self._header_block, False, None
+        if held is not None:  # no body followed after all: the headers go alone
+            super().send(held)  # type: ignore[misc]
+
+    _joining = False
+    _header_block: bytes | None = None
+
+    def send(self, data: Any) -> None:
+        if self._joining:
+            if self._header_block is None:
+                self._header_block = data  # the first send of a request: its headers
+                return
+            data, self._joining, self._header_block = self._header_block + data, False, None
+        super().send(data)  # type: ignore[misc]
 
     def _bound(self, ctx: Any) -> None:
         remaining = max(_MIN_CONNECT_S, ctx.deadline.remaining())
         if not isinstance(self.timeout, int | float) or self.timeout > remaining:
             self.timeout = remaining
+
+
+def _expects_continue(headers: Any) -> bool:
+    value = (headers or {}).get("Expect", b"")
+    return (value.decode() if isinstance(value, bytes) else str(value)).lower() == "100-continue"
 
 
 def _hold(ctx: Any, conn: Any) -> None:
