@@ -15,6 +15,7 @@ of the commands it knows, which a script's keys are not among).
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -36,6 +37,14 @@ return redis.call('HDEL', KEYS[2], ARGV[1])
 
 class QoS(kombu_redis.QoS):
     """kombu's ack emulation, each change to the unacked keys one EVALSHA."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._held: Any = None
+        # Celery's threads pool acknowledges a message on the thread that ran its task:
+        # the kept connection takes one script call at a time, whatever redis-py's
+        # version does about a single-connection client shared by threads.
+        self._lock = threading.Lock()
 
     def append(self, message: Any, delivery_tag: str) -> None:
         if self.channel.global_keyprefix:
@@ -62,26 +71,25 @@ class QoS(kombu_redis.QoS):
         virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
 
     def _script(self, text: str, *args: Any) -> None:
-        client = self._client()
-        script = _registered(client, text)
         keys = (self.unacked_index_key, self.unacked_key)
-        try:
-            client.execute_command("EVALSHA", script.sha, 2, *keys, *args)
-        except NoScriptError:  # a restart or SCRIPT FLUSH: the text once, then the SHA
-            script(keys=keys, args=args, client=client)
+        with self._lock:
+            client = self._client()
+            script = _registered(client, text)
+            try:
+                client.execute_command("EVALSHA", script.sha, 2, *keys, *args)
+            except NoScriptError:  # a restart or SCRIPT FLUSH: the text once, then the SHA
+                script(keys=keys, args=args, client=client)
 
     def _client(self) -> Any:
-        # One connection of the channel's own pool kept for these calls (all made on the
-        # worker's event loop): no check-out per call, whose readiness check is a poll of
-        # the socket and a release of the interpreter lock. Made again with the pool.
+        # One connection of the channel's own pool kept for these calls (the event loop's
+        # and the pool threads' acks): no check-out per call, whose readiness check is a
+        # poll of the socket and a release of the interpreter lock. Made again with the pool.
         pool = self.channel.pool
         held = self._held
         if held is None or held.connection_pool is not pool:
             held = self._held = self.channel.Client(connection_pool=pool,
                                                     single_connection_client=True)
         return held
-
-    _held: Any = None
 
 
 _scripts: dict[str, Any] = {}
