@@ -208,6 +208,9 @@ def test_the_client_cache_holds_every_region_of_every_connector(tmp_path: Path) 
     runtime.close()
 
 
+HOLD_S = 10.0
+
+
 class _RegionAware(CannedEC2Server):
     """The canned endpoint, counting the requests in flight at once, and answering
     DescribeInstances in the regions of `refusing` as a region not enabled does."""
@@ -216,7 +219,11 @@ class _RegionAware(CannedEC2Server):
         super().__init__(**kwargs)
         self.refusing: set[str] = set()
         self.peak = self._now = 0
-        self._lock = threading.Lock()
+        # DescribeInstances answers wait until this many requests are in flight (at most
+        # HOLD_S): a wave's calls are all seen at once however slowly a loaded machine
+        # starts them.
+        self.hold_until = 0
+        self._lock = threading.Condition()
 
     def respond(self, req: RequestHandler) -> None:
         scope = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/", req.headers.get("Authorization", ""))
@@ -228,6 +235,9 @@ class _RegionAware(CannedEC2Server):
         with self._lock:
             self._now += 1
             self.peak = max(self.peak, self._now)
+            self._lock.notify_all()
+            if "DescribeInstances" in str(req.params()):
+                self._lock.wait_for(lambda: self._now >= self.hold_until, HOLD_S)
         try:
             super().respond(req)
         finally:
@@ -282,12 +292,14 @@ def test_a_region_refusing_the_account_has_the_list_asked_for_again(tmp_path: Pa
 
 
 def test_every_region_is_one_wave_by_default(tmp_path: Path) -> None:
-    # Each answer waits long enough for every call of the wave to be in flight with it.
     with _every_region(tmp_path, delay_ms=800) as (call, canned):
-        # A handler does its bookkeeping just after its answer is sent, so the next request
-        # may be counted before the last one leaves: the counts are bounds, not equalities.
+        # Each answer waits for every region's call to be in flight with it: in waves of
+        # 16 the first wave would wait HOLD_S and the peak stay 16.
+        canned.hold_until = len(CANNED_REGIONS)
         assert _everywhere(call).set("timeout", 30000).sync().exitcode == 0
         assert canned.peak >= len(CANNED_REGIONS) > 16  # one wave: all at once
-        canned.peak = 0
+        # A handler does its bookkeeping just after its answer is sent, so the next request
+        # may be counted before the last one leaves: the counts are bounds, not equalities.
+        canned.peak, canned.hold_until = 0, 0
         assert _everywhere(call).set("max-parallel", 4).sync().exitcode == 0
         assert 4 <= canned.peak < 8  # a given max-parallel still bounds it (17 if not)

@@ -244,9 +244,14 @@ def test_a_workers_threads_keep_their_own_connections_and_close_them(
         store.add(record(f"t{n}"))
     won: list[str] = []
 
+    together = threading.Barrier(4)
+
     def claim_all(holder: str) -> None:
         won.extend(f"{n}:{holder}" for n in range(8)
                    if store.claim(f"t{n}", holder, 10) is not None)
+        # Held by all four at once: a thread that ended first gives its connection back
+        # to the pool, where the next thread to start would take it again.
+        together.wait(30)
 
     threads = [threading.Thread(target=claim_all, args=(f"h{n}",)) for n in range(4)]
     for thread in threads:

@@ -60,7 +60,10 @@ async def calls(url: str, name: str, count: int, timeout_ms: int,
         return list(await asyncio.gather(*tasks))
 
 
-def test_an_endless_endpoint_starves_no_other_connector(service: ServiceProcess) -> None:
+def test_an_endless_endpoint_starves_no_other_connector(service: ServiceProcess,
+                                                        endpoint: str) -> None:
+    # `endpoint`: a clean account (another file's 500 instances made each healthy answer
+    # 3 MB, and 50 of them outlasted their timeout on a loaded machine).
     async def scenario() -> tuple[list[httpx.Response], list[httpx.Response], float]:
         hung = asyncio.ensure_future(calls(service.url, "endless", 64, 4000))
         await asyncio.sleep(1.0)  # the hostile calls are in flight
@@ -169,7 +172,8 @@ def _answer(sock: socket.socket) -> tuple[bytes, bytes]:
     return head, body
 
 
-def test_an_answer_comes_whole_and_100_continue_is_not_held(service: ServiceProcess) -> None:
+def test_an_answer_comes_whole_and_100_continue_is_not_held(service: ServiceProcess,
+                                                            endpoint: str) -> None:
     """The head of an answer waits for its body (one write): it must never wait longer,
     neither a 100 Continue nor the answers that follow on a kept-alive connection."""
     body = b'{"action": "describe-instances"}'
