@@ -99,6 +99,10 @@ class _HeadWithBody:
     def is_closing(self) -> bool:
         return bool(self._transport.is_closing())
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else a later uvicorn asks of the cycle's transport is the real one's.
+        return getattr(self._transport, name)
+
 
 def bounded_protocol(request_read_s: float) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol (httptools when installed, else h11) with the read bound
