@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import ec2_connector
 from ec2_connector.actions import ACTIONS, catalog, index, index_facts
 
@@ -70,3 +72,25 @@ def test_an_index_made_from_other_sources_is_not_used(tmp_path: Path) -> None:
     name, same_operations, modules = run_probe("describe-instances", tmp_path)
     assert name == "describe-instances" and same_operations == "True"
     assert {"vpcs", "tags", "volumes", "passthrough"} <= set(modules.split())
+
+
+def test_names_resolved_are_kept_within_a_bound() -> None:
+    """A call looks its action up twice: the second look-up of a name is the first's
+    object; names from callers (any spelling, any mistake) never grow the cache past
+    its bound, and a wrong name is never kept."""
+    from ec2_connector import actions
+    from ec2_connector.errors import InvalidRequest
+    from ec2_connector.spec import params
+
+    first = actions.catalog.get("stop_instances")
+    assert actions.catalog.get("stop_instances") is first
+    assert actions.catalog.get("stop-instances") is first
+    for n in range(actions.RESOLVED_CAP + 50):
+        with pytest.raises(InvalidRequest):
+            actions.catalog.get(f"no-such-action-{n}")
+        assert actions.catalog.get(" " * (n % 40) + "stop-instances") is first
+        params.canonical(f"key_{n}")
+    assert len(actions._RESOLVED) <= actions.RESOLVED_CAP
+    assert not any(name.startswith("no-such") for name in actions._RESOLVED)
+    assert len(params._CANONICAL) <= params.CANONICAL_CAP
+    assert params.canonical(" key_5 ") == "key-5" and params.canonical(7) == "7"

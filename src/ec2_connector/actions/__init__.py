@@ -76,6 +76,7 @@ def _load() -> _Whole:
                 {alias: a.name for a in actions.values() for alias in a.aliases},
                 frozenset(n for a in actions.values() for n in a.secret_names()),
             )
+            _RESOLVED.clear()  # from now on the whole catalog is the reference
         return _whole
 
 
@@ -133,8 +134,24 @@ def _variant(alias: str, action: Action, cli_names: dict[str, tuple[str, str]]) 
     return found
 
 
+# Names already resolved, as given: a call resolves its action twice (its secrets, then
+# its validation), and each look-up cost a short call ~2 µs. Capped: names come from
+# callers, and a wrongly spelled one is not kept (it raises).
+_RESOLVED: dict[str, Action] = {}
+RESOLVED_CAP = 1024
+
+
 class _Catalog:
     def get(self, name: str) -> Action:
+        found = _RESOLVED.get(name) if isinstance(name, str) else None
+        if found is not None:
+            return found
+        action = self._resolve(name)
+        if isinstance(name, str) and len(_RESOLVED) < RESOLVED_CAP:
+            _RESOLVED[name] = action
+        return action
+
+    def _resolve(self, name: str) -> Action:
         key = canonical(name)
         if _whole is None:
             action = _one(key)

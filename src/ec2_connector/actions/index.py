@@ -186,7 +186,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = '82f2caa9'
+SOURCES = 'c2facc68'
 # --- end of generated ---
 
 

@@ -372,7 +372,21 @@ class Param:
 
 def canonical(name: object) -> str:
     """The hyphenated spelling: `instance_id` and `instance-id` are one parameter."""
+    if isinstance(name, str):
+        known = _CANONICAL.get(name)
+        if known is not None:
+            return known
+        spelled = name.strip().replace("_", "-")
+        if len(_CANONICAL) < CANONICAL_CAP:
+            _CANONICAL[name] = spelled
+        return spelled
     return text_of(name).strip().replace("_", "-")
+
+
+# Every call spells its few parameter names several times over (its timeout, secrets,
+# validation): each name is worked out once. Capped: names come from callers.
+_CANONICAL: dict[str, str] = {}
+CANONICAL_CAP = 4096
 
 
 def text_of(value: object) -> str:
