@@ -10,7 +10,7 @@ same moment of the shared machine) and takes the median of each (a call the sche
 preempted is left out). Rounds are added in batches until the 95 % interval of each
 ratio (the bootstrap of the median per-round ratio) is at most 2 points wide, so a 2 %
 difference is resolved, or the time budget is spent; the notes give the interval and
-the rounds.
+the rounds. A goal is judged on that median per-round ratio.
 """
 
 from __future__ import annotations
@@ -100,7 +100,10 @@ def _figures(endpoint: str, results: dict[str, list[float]]) -> list[Figure]:
         goal, most = GOALS[op]
         figures.append(Figure(
             "1. call overhead", f"{op} ({endpoint})", ours, base, "ms/call", goal,
-            ours / base <= most and added <= 1.0,
+            # Judged on the paired statistic the rounds are built for: each round's
+            # ratio compares calls made moments apart, where the medians' ratio mixes
+            # rounds minutes apart (moto's own time drifts by more than 2 % in a run).
+            ratio <= most and added <= 1.0,
             f"added {added:+.2f} ms; per-round ratio {ratio:.3f}x, 95 % CI "
             f"[{low:.3f}, {high:.3f}] over {len(results[f'{op} ours'])} rounds",
             {"ours": results[f"{op} ours"], "boto3": results[f"{op} boto3"]},
