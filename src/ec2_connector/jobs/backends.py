@@ -18,8 +18,7 @@ from ..settings import Settings
 from .store import JobStore
 
 if TYPE_CHECKING:
-    from .executors import Executor
-    from .manager import JobManager
+    from .executors import Executor, Parts
 
 # name -> "module:class", imported on first use (a driver is loaded only when used).
 STORES = {
@@ -69,6 +68,6 @@ def executor_kind(broker: str | None) -> str:
     return "celery" if broker else "threads"
 
 
-def open_executor(manager: JobManager) -> Executor:
+def open_executor(manager: Parts) -> Executor:
     """The executor of a manager's store, built from the manager's parts."""
     return _load(EXECUTORS[executor_kind(manager.broker)]).open(manager)  # type: ignore[no-any-return]

@@ -30,10 +30,21 @@ from .store import JobStore
 if TYPE_CHECKING:
     from celery import Celery
 
-    from .manager import JobManager
-
 log = logging.getLogger("ec2_connector.jobs")
 KEPT_RESULTS = 1000
+
+
+class Parts(Protocol):
+    """What an executor is opened from: a job manager's parts (`manager.JobManager`),
+    named here so that executors need not know the manager that holds them."""
+
+    store: JobStore
+    connectors: Connectors
+    holder: str
+    lease_s: float
+    workers: int
+    runtime: Runtime | None
+    broker: str | None
 
 
 class Executor(Protocol):
@@ -66,7 +77,7 @@ class ThreadExecutor:
     remote = False
 
     @classmethod
-    def open(cls, manager: JobManager) -> ThreadExecutor:
+    def open(cls, manager: Parts) -> ThreadExecutor:
         leases = lifecycle.Leases(manager.store, manager.lease_s)
         return cls(manager.store, manager.connectors, manager.holder, leases,
                    manager.workers, manager.runtime)
@@ -168,7 +179,7 @@ class CeleryExecutor:
     remote = True
 
     @classmethod
-    def open(cls, manager: JobManager) -> CeleryExecutor:
+    def open(cls, manager: Parts) -> CeleryExecutor:
         from .worker import make_app
 
         assert manager.broker, "the Celery executor needs a broker"
