@@ -16,6 +16,7 @@ the library.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from .actions import catalog
@@ -70,6 +73,10 @@ class Metrics:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.registry = CollectorRegistry()
+        # What the library's default registry shows of any process (this one is our own):
+        # its CPU seconds, memory and open files, and the cyclic collector's passes.
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.calls = self.counter("calls", "Calls that ran or were refused at validation, "
                                   "by action and exitcode.", ("action", "exitcode"))
         self.latency = Histogram(
@@ -121,6 +128,9 @@ class Metrics:
                     bulkheads.in_flight())
         yield gauge("calls_waiting", "Calls waiting for a place in their endpoint's bulkhead.",
                     bulkheads.waiting())
+        yield gauge("gc_frozen_objects", "Objects start-up built, kept out of the cyclic "
+                    "collector's passes (0 unless a long-running process settled).",
+                    gc.get_freeze_count())
         counts = self.runtime.counts
         for kind, doc, label in COUNTED:
             family = CounterMetricFamily(PREFIX + kind, doc, labels=[label] if label else None)

@@ -75,8 +75,9 @@ def series(values: Values, name: str) -> dict[tuple[str, ...], float]:
         if k[0] == "ec2_connector_" + name and v == 0}
 
 
-# What a label may hold: a name from a short fixed list, never an id or a principal.
-LABELS = {"action", "exitcode", "le", "rule", "code", "status", "outcome"}
+# What a label may hold: a name from a short fixed list, never an id or a principal
+# (`generation`: the collector's, 0 to 2).
+LABELS = {"action", "exitcode", "le", "rule", "code", "status", "outcome", "generation"}
 
 
 def label_values(values: Values) -> dict[str, set[str]]:

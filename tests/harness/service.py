@@ -160,14 +160,14 @@ def main(argv: list[str] | None = None) -> None:
                     **options)
         return
     with Call(config=args.config) as call:
-        uvicorn.run(create_app(call), **options)
+        uvicorn.run(create_app(call, settle=True), **options)
 
 
 def app_from_env() -> Any:
     """The app of one worker process, its config from $EC2_CONNECTOR_CONFIG."""
     from ec2_connector.service.app import create_app
 
-    return create_app()
+    return create_app(settle=True)
 
 
 if __name__ == "__main__":

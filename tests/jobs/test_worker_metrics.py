@@ -109,6 +109,9 @@ def test_a_workers_metrics_count_a_known_workload(
     assert values[key("queue_depth")] == 0 and values[key("calls_in_flight")] == 0
     assert values[key("jobs", status="queued")] == values[key("jobs", status="running")] == 0
     assert again[key("reruns_total")] == 1
+    # A worker settles its collector once Celery is ready (startup.settle).
+    assert values[key("gc_frozen_objects")] > 10_000
+    assert ("python_gc_collections_total", (("generation", "0"),)) in values
     labels = label_values(values)
     assert set(labels) <= LABELS and labels["action"] <= set(catalog.names())
     ids = {job.id for job in (*jobs, failing, lost)}

@@ -28,7 +28,6 @@ mode (a directory of files shared by prefork children) is needed.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 from ..config import Connectors
 from ..errors import InvalidRequest
 from ..runtime import Runtime
-from ..settings import WORKER_GC_YOUNG, Settings
+from ..settings import Settings
+from ..transport import startup
 from ..transport.throttle import TokenBucket
 from . import lifecycle
 from .record import JobRecord, JobStatus, new_holder, rerun_advice, rerun_safe
@@ -231,18 +231,23 @@ def quiet_task_lines() -> None:
             logger.setLevel(logging.WARNING)
 
 
+def _settle(**_: Any) -> None:
+    startup.settle()
+
+
 def serve(broker: str, concurrency: int, config: str | None = None,
           loglevel: str = "INFO", allow_volatile_store: bool = False,
           metrics: tuple[str, int] | None = None) -> int:
     """Run a worker in this process until it is stopped (threads pool); refused (exitcode
     2) on a Redis that can lose jobs, unless `allow_volatile_store` (or its setting), or
     when its `metrics` (host, port) cannot be served."""
+    from celery.signals import worker_ready
+
     app = make_app(broker)
     if config is not None:
         app.conf.ec2_connector_config = config
     logging.basicConfig(level=loglevel, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_task_lines()
-    gc.set_threshold(WORKER_GC_YOUNG, *gc.get_threshold()[1:])
     worker_state = state(app)
     if metrics is not None:
         worker_state.serve_metrics(*metrics)
@@ -253,6 +258,8 @@ def serve(broker: str, concurrency: int, config: str | None = None,
     sweeper = threading.Thread(target=worker_state.sweep_forever, args=(worker_state.sweep_s,),
                                name="ec2-connector-sweeper", daemon=True)
     sweeper.start()
+    # The worker's start-up ends when Celery says it is ready: then the collector settles.
+    worker_ready.connect(_settle, weak=False)
     argv: list[Any] = [
         "worker", "--pool=threads", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
         "--without-gossip", "--without-mingle", "--without-heartbeat",

