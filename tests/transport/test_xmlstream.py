@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import tracemalloc
 from typing import Any
 
 import boto3
@@ -16,6 +17,7 @@ from ec2_connector import Call
 from ec2_connector.actions import ACTIONS
 from ec2_connector.transport import xmlstream
 from ec2_connector.transport.xmlparser import _TAGS, CompiledEC2Parser
+from tests.harness.calls import config_for
 from tests.harness.canned import describe_instances_xml
 from tests.harness.canned_process import CannedProcess
 from tests.harness.cli import run_cli
@@ -32,7 +34,7 @@ CHUNKS = [7, 500, xmlstream.CHUNK]
 
 def streamed(response: dict[str, Any], shape: Shape, path: tuple[str, ...],
              chunk: int) -> Any:
-    with xmlstream.items_of(path, chunk):
+    with xmlstream.items_of(path, chunk, from_bytes=0):
         return outcome(CompiledEC2Parser(), response, shape)
 
 
@@ -50,7 +52,7 @@ def stream_taken(body: bytes, shape: Shape, path: tuple[str, ...], chunk: int) -
     """The stream itself (no fallback to botocore) gave the answer for `body`."""
     parser = CompiledEC2Parser()
     functions = parser.functions(shape)
-    with xmlstream.items_of(path, chunk):
+    with xmlstream.items_of(path, chunk, from_bytes=0):
         plan = xmlstream.wanted(shape)
     assert functions is not None and plan is not None
     _, parsed = xmlstream.parse(body, "utf-8", plan, functions, functions[shape.name],
@@ -151,6 +153,22 @@ def test_on_item_gets_what_sync_returns(canned_many: str) -> None:
     assert json.dumps(items, default=str) == json.dumps(
         whole.get("instances-info"), default=str)
     assert len(items) == 2_500
+
+
+def test_sync_streams_a_big_page_without_on_item(canned_many: str) -> None:
+    """A plain `sync()` of 2,500 instances (pages of 1,000, ~4 MB each) streams each big
+    page too: what it allocates at its peak is the records and one page's stream (~20
+    MiB, traced), not a whole page's tree besides (~31 MiB parsed whole)."""
+    call = Call(config=config_for(canned_many))
+    call.connector("aws-ec2").set("action", "describe-instances").sync()  # warm: clients
+    tracemalloc.start()
+    try:
+        response = call.connector("aws-ec2").set("action", "describe-instances").sync()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.exitcode == 0 and len(response.get("instances-info")) == 2_500
+    assert peak < 25 * 2**20, peak
 
 
 @pytest.fixture(scope="module")

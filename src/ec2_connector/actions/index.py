@@ -186,7 +186,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = 'c2facc68'
+SOURCES = '1769af34'
 # --- end of generated ---
 
 

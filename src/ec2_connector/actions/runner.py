@@ -121,11 +121,10 @@ class _Plan:
         self, ctx: Context, operation: str, args: dict[str, Any], p: dict[str, Any]
     ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        # A caller taking the items one by one gets each page parsed as it is read
-        # (xmlstream.py): it never holds a page's tree, nor the page before.
-        stream = self.stream_path if ctx.on_item is not None else None
+        # A big page is parsed as it is read (xmlstream.py): the tree of a 1,000-instance
+        # page is never held whole, nor the page before while the next is read.
         try:
-            for page in pages(ctx, operation, args, self.selectors(), stream=stream):
+            for page in pages(ctx, operation, args, self.selectors(), stream=self.stream_path):
                 ctx.collect(items, (self.map_item(x) for x in self.find(page) or []))
                 ctx.report({"event": "page", "items": len(items) or ctx.notes.get(
                     "streamed-items")})

@@ -431,10 +431,11 @@ class CompiledEC2Parser(EC2Parser):
     def parse_with(self, fn: Fn, body: bytes, shape: Shape | None = None) -> dict[str, Any]:
         """A success body parsed by `fn`, with the request id botocore adds; raises on
         anything `fn` does not model as botocore does. Streamed (xmlstream.py) when the
-        thread asked for its listing's items that way and `shape` has them."""
+        thread asked for its listing's items that way, `shape` has them and the body is
+        big enough to gain from it."""
         plan = xmlstream.wanted(shape) if shape is not None else None
         functions = self.functions(shape) if plan is not None and shape is not None else None
-        if plan is not None and functions is not None:
+        if plan is not None and functions is not None and len(body) >= plan.from_bytes:
             root, parsed = xmlstream.parse(body, self.DEFAULT_ENCODING, plan, functions, fn,
                                            _TAGS.local)
         else:
