@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from ec2_connector import Call, RequestBuilder, Response, Runtime, Settings
+from ec2_connector.transport import xmlstream
 from tests.conftest import launch
 from tests.harness import (
     CaptureServer,
@@ -32,7 +33,12 @@ from tests.harness import (
     SlowServer,
     describe_instances_xml,
 )
-from tests.harness.faults import WERKZEUG_500_HTML
+from tests.harness.faults import (
+    WERKZEUG_500_HTML,
+    XML_CONTENT_TYPE,
+    HTTPHarnessServer,
+    RequestHandler,
+)
 
 TIMEOUT_MS = 1000
 MARGIN_MS = 1500  # generous: the aim is ~100 ms, measured in docs/benchmarks.md
@@ -254,6 +260,34 @@ def test_garbage_is_a_service_error_with_a_clear_message(kind: str) -> None:
     assert response.exitcode == 1, response.message
     assert "not an EC2 response" in response.message
     assert_clean_message(response)
+
+
+class CutBigPage(HTTPHarnessServer):
+    """A DescribeInstances page of 800 instances (~3.2 MB) cut two thirds of the way in,
+    inside an instance, sent whole with its length: big enough to be streamed
+    (xmlstream.STREAM_FROM_BYTES), broken after hundreds of items were converted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        page = describe_instances_xml(800)
+        self.body = page[: len(page) * 2 // 3]
+
+    def respond(self, req: RequestHandler) -> None:
+        req.send_body(200, self.body, XML_CONTENT_TYPE)
+
+
+def test_a_big_page_cut_short_is_a_service_error_as_a_small_one_is() -> None:
+    with CutBigPage() as srv:
+        assert len(srv.body) >= xmlstream.STREAM_FROM_BYTES
+        response, _ = timed(builder(srv.url))
+        items: list[Any] = []
+        streamed, _ = timed(builder(srv.url).on_item(items.append))
+    for answer in (response, streamed):
+        assert answer.exitcode == 1, answer.message
+        assert "not an EC2 response" in answer.message
+        assert answer.get("instances-info") in (None, [])
+        assert_clean_message(answer)
+    assert items == []  # nothing handed on from a page that did not parse
 
 
 @pytest.mark.parametrize(("action", "params", "member"), [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -169,6 +170,22 @@ def test_sync_streams_a_big_page_without_on_item(canned_many: str) -> None:
         tracemalloc.stop()
     assert response.exitcode == 0 and len(response.get("instances-info")) == 2_500
     assert peak < 25 * 2**20, peak
+
+
+def test_threads_streaming_big_pages_at_once_each_get_their_own(canned_many: str) -> None:
+    """Four calls streaming 1,000-instance pages at the same time on one Call (the
+    service's or a job pool's threads) each get the listing a lone call gets."""
+    call = Call(config=config_for(canned_many))
+
+    def listing(_: int) -> str:
+        response = call.connector("aws-ec2").set("action", "describe-instances").sync()
+        assert response.exitcode == 0, response.message
+        return json.dumps(response.get("instances-info"), default=str)
+
+    alone = listing(0)
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(listing, range(4)))
+    assert together == [alone] * 4 and len(json.loads(alone)) == 2_500
 
 
 @pytest.fixture(scope="module")
