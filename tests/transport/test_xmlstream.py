@@ -54,7 +54,7 @@ def stream_taken(body: bytes, shape: Shape, path: tuple[str, ...], chunk: int) -
     parser = CompiledEC2Parser()
     functions = parser.functions(shape)
     with xmlstream.items_of(path, chunk, from_bytes=0):
-        plan = xmlstream.wanted(shape)
+        plan = xmlstream.wanted(shape, len(body))
     assert functions is not None and plan is not None
     _, parsed = xmlstream.parse(body, "utf-8", plan, functions, functions[shape.name],
                                 _TAGS.local)
@@ -64,13 +64,17 @@ def stream_taken(body: bytes, shape: Shape, path: tuple[str, ...], chunk: int) -
 def test_the_catalog_s_listings_have_a_path_to_stream() -> None:
     operations = {op for op, _ in LISTINGS}
     assert {"DescribeInstances", "DescribeVolumes", "DescribeSnapshots"} <= operations
+    big, small = xmlstream.STREAM_FROM_BYTES, xmlstream.STREAM_FROM_BYTES - 1
     for operation, path in LISTINGS:
+        shape = EC2.operation_model(operation).output_shape
         with xmlstream.items_of(path):
-            assert xmlstream.wanted(EC2.operation_model(operation).output_shape) is not None
+            assert xmlstream.wanted(shape, big) is not None
+            assert xmlstream.wanted(shape, small) is None  # a small body: parsed whole
     assert xmlstream.path_of("Reservations[].Instances[]") == ("Reservations", "Instances")
     assert xmlstream.path_of("Reservations[?State].Instances[]") is None
     with xmlstream.items_of(("Reservations", "OwnerId")):  # not a list: parsed whole
-        assert xmlstream.wanted(EC2.operation_model("DescribeInstances").output_shape) is None
+        assert xmlstream.wanted(EC2.operation_model("DescribeInstances").output_shape,
+                                big) is None
 
 
 @pytest.mark.parametrize("per_reservation", [1, 7, 300])

@@ -433,9 +433,9 @@ class CompiledEC2Parser(EC2Parser):
         anything `fn` does not model as botocore does. Streamed (xmlstream.py) when the
         thread asked for its listing's items that way, `shape` has them and the body is
         big enough to gain from it."""
-        plan = xmlstream.wanted(shape) if shape is not None else None
+        plan = xmlstream.wanted(shape, len(body)) if shape is not None else None
         functions = self.functions(shape) if plan is not None and shape is not None else None
-        if plan is not None and functions is not None and len(body) >= plan.from_bytes:
+        if plan is not None and functions is not None:
             root, parsed = xmlstream.parse(body, self.DEFAULT_ENCODING, plan, functions, fn,
                                            _TAGS.local)
         else:

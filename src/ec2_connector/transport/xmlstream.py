@@ -77,19 +77,18 @@ _plans: dict[tuple[int, tuple[str, ...]], tuple[Any, list[Level] | None]] = {}
 
 
 class Plan(NamedTuple):
-    """How to stream an answer: its lists, outermost first, the bytes per feed, and the
-    size from which a body is streamed."""
+    """How to stream an answer: its lists, outermost first, and the bytes per feed."""
 
     levels: list[Level]
     chunk: int
-    from_bytes: int
 
 
-def wanted(shape: Any) -> Plan | None:
-    """How to stream `shape`'s answer, if this thread asked for a stream and the shape
-    has that path of non-flattened lists of structures."""
+def wanted(shape: Any, size: int) -> Plan | None:
+    """How to stream `shape`'s answer of `size` bytes, if this thread asked for a stream,
+    the body is big enough, and the shape has that path of non-flattened lists of
+    structures."""
     path = getattr(_wanted, "path", None)
-    if path is None:
+    if path is None or size < _wanted.from_bytes:
         return None
     key = (id(shape), path)
     known = _plans.get(key)
@@ -99,7 +98,7 @@ def wanted(shape: Any) -> Plan | None:
         levels = _levels(shape, path)
         if len(_plans) < 1024:  # a handful of operations; bounded all the same
             _plans[key] = (shape, levels)
-    return Plan(levels, _wanted.chunk, _wanted.from_bytes) if levels else None
+    return Plan(levels, _wanted.chunk) if levels else None
 
 
 def _levels(shape: Any, path: tuple[str, ...]) -> list[Level] | None:
