@@ -386,6 +386,5 @@ def test_the_served_process_settles_its_collector(service: Service, endpoint: st
             answer = client.post("/v1/connectors/aws-ec2/sync", json={"action": "describe-vpc"})
             assert answer.json()["exitcode"] == 0
         after = scrape(client)
-    print("young collections", after[young] - before[young])
     assert after[young] - before[young] < CALLS_IN_A_ROW / 4
     assert after[("process_cpu_seconds_total", ())] > before[("process_cpu_seconds_total", ())]
