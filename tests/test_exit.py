@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -90,6 +91,25 @@ def interrupt(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> float:
         if proc.poll() is None:
             terminate(proc)
     return time.monotonic() - sent
+
+
+class Drawn:
+    """What a terminal has shown so far, read without blocking as a test waits."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.text = ""
+
+    def shows(self, pattern: str) -> bool:
+        while select.select([self.fd], [], [], 0)[0]:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # EIO: the other side of the pty is closed
+                break
+            if not chunk:
+                break
+            self.text += chunk.decode(errors="replace")
+        return re.search(pattern, self.text) is not None
 
 
 def reached(silent: SilentServer, seen: int = 0) -> Callable[[], bool]:
@@ -262,8 +282,11 @@ def test_ctrl_c_on_a_terminal_replaces_the_progress_line(
                                  "60000"], env=env_for(tmp_path, silent.url),
                                 stdout=subprocess.DEVNULL, stderr=slave, text=True)
         os.close(slave)
-        interrupt(proc, reached(silent))
-        shown = read_all(master)
+        # The line is redrawn at each poll of the job (20 ms, then up to 250 ms apart):
+        # the request may reach EC2 before the line says "running".
+        drawn = Drawn(master)
+        interrupt(proc, lambda: reached(silent)() and drawn.shows(r"job [0-9a-f]{12}: running"))
+        shown = drawn.text + read_all(master)
     finally:
         os.close(master)
     assert proc.returncode == 130

@@ -6,7 +6,7 @@ import functools
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from .errors import InvalidRequest, unknown_name
 from .settings import CONFIG_ENV, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_MODE
 from .spec.netparams import EndpointUrl, region_type
 from .spec.params import Mapping_, String, StringList
+from .spec.records import record
 from .transport import regions
 
 DEFAULT_CONNECTOR = "aws-ec2"
@@ -35,7 +36,7 @@ _TYPES = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ConnectorConfig:
     """One named connector's settings; secrets are kept out of its repr."""
 
@@ -207,7 +208,7 @@ def _parse(document: Mapping[str, Any]) -> dict[str, ConnectorConfig]:
     return out
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """Where and as whom one call talks to EC2: request values over config over environment."""
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from .errors import ConnectorError, ExitCode
 from .masking import redact
+from .spec.records import record
 
 __all__ = ["SUCCESS_MESSAGE", "Outcome", "Response", "error_envelope", "redact"]
 
 SUCCESS_MESSAGE = "success"
 
 
-@dataclass
+@record()
 class Outcome:
     """What a runner returns when its success needs saying in other words than
     "success" ("no tag matched; nothing was deleted"): the data and that message."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
 
 from .errors import InvalidRequest
+from .spec.records import record
 
 PREFIX = "EC2_CONNECTOR_"
 CONFIG_ENV = PREFIX + "CONFIG"
@@ -118,7 +119,7 @@ def _flag(value: str) -> bool:
     return value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Settings:
     """The process's settings; `from_env()` reads them, tests build one directly."""
 

@@ -186,7 +186,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = '1769af34'
+SOURCES = '8859ddfd'
 # --- end of generated ---
 
 

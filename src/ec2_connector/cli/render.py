@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..response import SUCCESS_MESSAGE
+from ..spec.records import record
 
 if TYPE_CHECKING:
     from .table import Column
@@ -36,7 +37,7 @@ def ndjson_lines(envelope: Mapping[str, Any], result_key: str | None) -> Iterato
     yield to_json({**envelope, "data": data}, indent=None)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class View:
     """How to show a response: which list is the result, its columns, a query, the terminal."""
 

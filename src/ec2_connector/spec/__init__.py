@@ -7,7 +7,9 @@ EC2 resources it works on are stated, as data.
 - `netparams`: the types of where a call goes (region, endpoint URL, intervals);
 - `fields`: result fields, mapped from EC2's output by JMESPath paths;
 - `resources`: each EC2 resource's facts in one table (id pattern, not-found code,
-  waiters, table columns, tag type).
+  waiters, table columns, tag type);
+- `records`: `record`, the dataclass these (and the settings, a request) are written as,
+  made without compiling its methods at import.
 
 It imports nothing of the catalog (`actions/`), which is written in it.
 """

@@ -34,7 +34,7 @@ again on its own (see `Rerun`); a declaration without it fails at import.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -44,6 +44,7 @@ from .fields import Fields
 from .names import cli_name, same_verb
 from .netparams import EndpointUrl, interval_type, region_type
 from .params import NOTHING, Boolean, Group, Integer, Param, String, canonical
+from .records import record
 
 if TYPE_CHECKING:
     from ..response import Outcome
@@ -116,7 +117,7 @@ class In(NamedTuple):
     convert: Callable[[Any], Any] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Action:
     """One connector action: its parameters, its EC2 operation, its result; see the top."""
 

@@ -12,11 +12,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import Any, NamedTuple
 
 from ..errors import InvalidRequest, printable
+from .records import record
 
 
 class ParamType:
@@ -336,7 +337,7 @@ class Cidr(ParamType):
 NOTHING: Any = object()  # "no default": distinct from an explicit None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Param:
     """One declared parameter of an action."""
 
