@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import gc
 
-from ..settings import SERVER_GC_YOUNG
-
 # Read on every request: a plain flag. Two threads releasing at once both freeze and
 # enable, which is harmless.
 _held = False
@@ -51,11 +49,16 @@ def release(freeze: bool = True) -> None:
         gc.enable()
 
 
-def settle(young: int = SERVER_GC_YOUNG) -> None:
+def settle(young: int | None = None) -> None:
     """A long-running process's start-up is over: keep what exists now out of every
     later collection, and collect the youngest generation at `young` objects. For the
     process's own entry point only (the service's `serve`, a worker's): a library's
-    caller decides its own process's collector."""
+    caller decides its own process's collector. `young`: SERVER_GC_YOUNG unless given.
+    (The settings are imported here, not with the module: `hold` runs before them.)"""
+    if young is None:
+        from ..settings import SERVER_GC_YOUNG
+
+        young = SERVER_GC_YOUNG
     gc.collect()  # what start-up left as garbage is freed, not frozen for good
     gc.freeze()
     gc.set_threshold(young, *gc.get_threshold()[1:])
