@@ -6,7 +6,7 @@ import functools
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +208,7 @@ def _parse(document: Mapping[str, Any]) -> dict[str, ConnectorConfig]:
     return out
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Target:
     """Where and as whom one call talks to EC2: request values over config over environment."""
 

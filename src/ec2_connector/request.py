@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from .actions import catalog
@@ -20,13 +20,12 @@ from .errors import InvalidRequest
 from .masking import MASK, secret_forms, userinfo, without_userinfo
 from .spec.action import MAX_TIMEOUT_MS, Action
 from .spec.params import Integer, Param, canonical, text_of
-from .spec.records import record
 from .transport.deadline import Deadline
 
 TIMEOUT = Integer(1, MAX_TIMEOUT_MS)
 
 
-@record()
+@dataclass
 class Request:
     """One connector call: which connector, which action, with which raw parameters."""
 
@@ -139,7 +138,7 @@ def _shown_url(key: object, value: Any) -> Any:
     return value
 
 
-@record()
+@dataclass
 class Prepared:
     """A request that passed validation: everything needed to run it."""
 
