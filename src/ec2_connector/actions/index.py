@@ -186,7 +186,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = '8859ddfd'
+SOURCES = '45739fa1'
 # --- end of generated ---
 
 
