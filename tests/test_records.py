@@ -173,3 +173,30 @@ def test_a_method_of_the_class_is_kept() -> None:
 
     assert repr(Shown("a")) == "<shown>"
     assert Shown("a") == Shown("a")
+
+
+def test_an_own_init_must_take_the_fields_in_order() -> None:
+    with pytest.raises(TypeError, match=r"Drifted.__init__ takes \['a'\]: a record's own "
+                                        r"__init__ must take its fields, \['a', 'b'\]"):
+        @record()
+        class Drifted:
+            """A field added, the __init__ not told."""
+
+            a: int
+            b: int = 0
+
+            def __init__(self, a: int) -> None:
+                self.a = a
+
+    @record()
+    class Kept:
+        """Its own __init__, taking its fields."""
+
+        a: int
+        b: int = 0
+
+        def __init__(self, a: int, b: int = 0) -> None:
+            self.a, self.b = a, b
+
+    assert Kept(1) == Kept(1, 0)
+    assert repr(Kept(2, 3)).endswith(".Kept(a=2, b=3)")

@@ -6,7 +6,7 @@ import functools
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +208,7 @@ def _parse(document: Mapping[str, Any]) -> dict[str, ConnectorConfig]:
     return out
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """Where and as whom one call talks to EC2: request values over config over environment."""
 
@@ -223,6 +223,17 @@ class Target:
     max_in_flight: int | None = None
     region_source: str = "request"
     allow_operations: tuple[str, ...] = ()
+
+    # Written out: one is made on every call (see spec/records.py).
+    def __init__(self, region: str, endpoint_url: str | None, access_key: str | None,
+                 security_key: str | None, session_token: str | None, profile: str | None,
+                 max_attempts: int, retry_mode: str, max_in_flight: int | None = None,
+                 region_source: str = "request", allow_operations: tuple[str, ...] = ()) -> None:
+        self.__dict__.update(
+            region=region, endpoint_url=endpoint_url, access_key=access_key,
+            security_key=security_key, session_token=session_token, profile=profile,
+            max_attempts=max_attempts, retry_mode=retry_mode, max_in_flight=max_in_flight,
+            region_source=region_source, allow_operations=allow_operations)
 
     @classmethod
     def resolve(cls, connector: ConnectorConfig, params: Mapping[str, Any]) -> Target:

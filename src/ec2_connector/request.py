@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from .actions import catalog
@@ -20,12 +20,13 @@ from .errors import InvalidRequest
 from .masking import MASK, secret_forms, userinfo, without_userinfo
 from .spec.action import MAX_TIMEOUT_MS, Action
 from .spec.params import Integer, Param, canonical, text_of
+from .spec.records import record
 from .transport.deadline import Deadline
 
 TIMEOUT = Integer(1, MAX_TIMEOUT_MS)
 
 
-@dataclass
+@record()
 class Request:
     """One connector call: which connector, which action, with which raw parameters."""
 
@@ -33,6 +34,14 @@ class Request:
     action: str | None
     params: dict[str, Any] = field(default_factory=dict)
     timeout_ms: int | None = None
+
+    # Written out, as for Prepared and Target: one is made on every call (see records.py).
+    def __init__(self, connector: str, action: str | None,
+                 params: dict[str, Any] | None = None, timeout_ms: int | None = None) -> None:
+        self.connector = connector
+        self.action = action
+        self.params = {} if params is None else params
+        self.timeout_ms = timeout_ms
 
     def secret_names(self) -> frozenset[str]:
         """The canonical names of the parameters that are secret in this request."""
@@ -138,7 +147,7 @@ def _shown_url(key: object, value: Any) -> Any:
     return value
 
 
-@dataclass
+@record()
 class Prepared:
     """A request that passed validation: everything needed to run it."""
 
@@ -147,6 +156,14 @@ class Prepared:
     params: dict[str, Any]
     target: Target
     deadline: Deadline
+
+    def __init__(self, request: Request, action: Action, params: dict[str, Any],
+                 target: Target, deadline: Deadline) -> None:
+        self.request = request
+        self.action = action
+        self.params = params
+        self.target = target
+        self.deadline = deadline
 
 
 def prepare_one(request: Request, connectors: Connectors, deadline: Deadline) -> Prepared:

@@ -186,7 +186,7 @@ SECRET_NAMES: frozenset[str] = frozenset({
     'session-token',
     'user-data',
 })
-SOURCES = '45739fa1'
+SOURCES = 'f635efa8'
 # --- end of generated ---
 
 

@@ -10,10 +10,11 @@ that read its fields: the same behaviour, errors included (tests/test_records.py
 it against `dataclass` field for field), at no cost when the class is made and about a
 microsecond more when an instance is.
 
-For records made at import or once a command (settings, declarations, a connector's
-config). A record made on every call (a request, its target, a job's record) stays a
-`dataclass`: its compiled `__init__` is ~1 us faster, and a short call's overhead is
-benchmarked to 2 %.
+A record made on every call (a request, its target) writes its `__init__` out, as
+dataclass would have made it: the generic one costs ~1 us more an instance, and a short
+call's overhead is benchmarked to 2 %. `record` checks that such an `__init__` takes
+exactly the record's fields, in order. (A job's record, made and read thousands of
+times a second by the store, stays a `dataclass`.)
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def record(*, frozen: bool = False, kw_only: bool = False) -> Callable[[type[T]]
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
         own = cls.__dict__
         methods: dict[str, Any] = {}
-        if "__init__" not in own:
+        if "__init__" in own:
+            _check_init(cls, own["__init__"], fields)
+        else:
             methods["__init__"] = _init(cls, fields)
         if "__repr__" not in own:
             methods["__repr__"] = _repr([f.name for f in fields if f.repr])
@@ -63,6 +66,16 @@ def record(*, frozen: bool = False, kw_only: bool = False) -> Callable[[type[T]]
         return cls
 
     return make
+
+
+def _check_init(cls: type, init: Any, fields: tuple[dataclasses.Field[Any], ...]) -> None:
+    """A record's own `__init__` takes its fields (those dataclass's would), in order."""
+    code = init.__code__
+    taken = list(code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount])
+    wanted = [f.name for f in fields if f.init]
+    if taken != wanted:
+        raise TypeError(f"{cls.__qualname__}.__init__ takes {taken}: a record's own "
+                        f"__init__ must take its fields, {wanted}")
 
 
 def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
