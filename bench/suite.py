@@ -33,7 +33,7 @@ from bench.measure import Figure, load_average
 BENCHMARKS: dict[str, tuple[Callable[..., list[Figure]], dict[str, int], dict[str, int]]] = {
     "1": (overhead.run, {"rounds": 16, "calls": 20, "budget": 120},
           {"rounds": 4, "calls": 5, "budget": 10}),
-    "2": (oneshot.run, {"rounds": 9}, {"rounds": 3}),
+    "2": (oneshot.run, {"rounds": 15}, {"rounds": 3}),
     "3": (throughput.run, {"rounds": 3, "seconds": 4}, {"rounds": 1, "seconds": 2}),
     "4": (jobs.run, {"rounds": 3}, {"rounds": 1, "jobs": 300, "loop": 20}),
     "5": (bigaccount.run, {"rounds": 3}, {"rounds": 1}),
