@@ -260,3 +260,38 @@ def test_parameters_a_record_cannot_hold_are_refused_in_one_line(value: Any) -> 
         _storable(Request("aws-ec2", "describe-instances", {"x": value}))
     assert str(refused.value).startswith("the parameters cannot be kept in a job record: ")
     assert "\n" not in str(refused.value)
+
+
+POOL_GC = textwrap.dedent("""
+    import gc, json, sys
+    from ec2_connector import Call
+
+    if sys.argv[2] == "own":
+        gc.set_threshold(900, 10, 10)
+    seen = {"before": gc.get_threshold()}
+    with Call(home=sys.argv[1]) as call:
+        call.jobs  # opens this process's job pool
+        seen["open"] = gc.get_threshold()
+        with Call(home=sys.argv[1]) as other:
+            other.jobs
+            seen["two open"] = gc.get_threshold()
+        seen["one left"] = gc.get_threshold()
+    seen["closed"] = gc.get_threshold()
+    print(json.dumps(seen))
+""")
+
+
+@pytest.mark.parametrize("thresholds", ["python's", "own"])
+def test_a_job_pool_raises_python_s_young_threshold_while_it_is_open(
+        tmp_path: Path, thresholds: str) -> None:
+    from ec2_connector.settings import SERVER_GC_YOUNG
+
+    done = subprocess.run([sys.executable, "-c", POOL_GC, str(tmp_path), thresholds],
+                          capture_output=True, text=True, timeout=60, check=True)
+    seen = {k: tuple(v) for k, v in json.loads(done.stdout).items()}
+    if thresholds == "own":  # a process that chose its thresholds keeps them
+        assert set(seen.values()) == {(900, 10, 10)}
+    else:
+        raised = (SERVER_GC_YOUNG, 10, 10)
+        assert seen == {"before": (700, 10, 10), "open": raised, "two open": raised,
+                        "one left": raised, "closed": (700, 10, 10)}

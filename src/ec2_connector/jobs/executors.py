@@ -22,6 +22,7 @@ from ..config import Connectors
 from ..request import Request
 from ..response import Response
 from ..runtime import Runtime
+from ..transport import startup
 from ..transport.context import Progress
 from . import lifecycle
 from .record import JobRecord
@@ -88,6 +89,7 @@ class ThreadExecutor:
             store, connectors, holder, leases)
         self.runtime = runtime
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="ec2-connector-job")
+        startup.pool_opened()  # its young collections (transport/startup.py)
         self._events: dict[str, threading.Event] = {}
         # Responses for this process's waiters, newest last; bounded, since the store
         # holds every result that it could take.
@@ -158,6 +160,8 @@ class ThreadExecutor:
         return False  # the process that ran it is gone: `jobs resume` is a person's call
 
     def close(self, wait: bool = True) -> None:
+        if not self._closed:
+            startup.pool_closed()
         self._closed = True
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         self.leases.stop()

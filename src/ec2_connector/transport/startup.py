@@ -18,11 +18,20 @@ at a 50 ms round trip: unsettled, each full collection walked everything start-u
 built, ~44 ms with the interpreter lock held, about every 250 calls, and the young
 collections ran about every other call; settled, the process spent 0.2 s in the
 collector where it had spent 1.1 s, and served 10 % more calls per second.
+
+A job pool in a library caller's process (`jobs.executors.ThreadExecutor`) freezes
+nothing of the caller's, but while it is open it collects the youngest generation at
+`SERVER_GC_YOUNG` objects too (`pool_opened`, `pool_closed`): a busy pool's threads
+allocated their way into a young collection every few hundred objects, and 1,000 jobs
+ran ~6 % faster with the threshold raised (benchmark 4). Only Python's own thresholds
+are replaced, and they are put back when the last pool closes: a process that chose
+its own (the service's and a worker's settle, or the caller's) keeps them.
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 
 # Read on every request: a plain flag. Two threads releasing at once both freeze and
 # enable, which is harmless.
@@ -62,3 +71,37 @@ def settle(young: int | None = None) -> None:
     gc.collect()  # what start-up left as garbage is freed, not frozen for good
     gc.freeze()
     gc.set_threshold(young, *gc.get_threshold()[1:])
+
+
+# Python's own thresholds, which a job pool may replace while it is open.
+PYTHON_THRESHOLDS = (700, 10, 10)
+_pools_lock = threading.Lock()
+_pools = 0
+_raised = False  # this module replaced PYTHON_THRESHOLDS, and puts them back
+
+
+def pool_opened() -> None:
+    """A job pool opened: while any is open, the youngest generation is collected at
+    SERVER_GC_YOUNG objects, if the process still has Python's own thresholds."""
+    global _pools, _raised
+    with _pools_lock:
+        _pools += 1
+        if _pools == 1 and gc.get_threshold() == PYTHON_THRESHOLDS:
+            from ..settings import SERVER_GC_YOUNG
+
+            gc.set_threshold(SERVER_GC_YOUNG, *PYTHON_THRESHOLDS[1:])
+            _raised = True
+
+
+def pool_closed() -> None:
+    """A job pool closed: the last one puts Python's thresholds back, unless something
+    else has set others meanwhile."""
+    global _pools, _raised
+    with _pools_lock:
+        _pools = max(0, _pools - 1)
+        if _pools == 0 and _raised:
+            from ..settings import SERVER_GC_YOUNG
+
+            if gc.get_threshold() == (SERVER_GC_YOUNG, *PYTHON_THRESHOLDS[1:]):
+                gc.set_threshold(*PYTHON_THRESHOLDS)
+            _raised = False
