@@ -224,7 +224,7 @@ class Target:
     region_source: str = "request"
     allow_operations: tuple[str, ...] = ()
 
-    # Written out: one is made on every call (see spec/records.py).
+    # Written out: one is made on every call (spec/records.py).
     def __init__(self, region: str, endpoint_url: str | None, access_key: str | None,
                  security_key: str | None, session_token: str | None, profile: str | None,
                  max_attempts: int, retry_mode: str, max_in_flight: int | None = None,

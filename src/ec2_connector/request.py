@@ -35,7 +35,7 @@ class Request:
     params: dict[str, Any] = field(default_factory=dict)
     timeout_ms: int | None = None
 
-    # Written out, as for Prepared and Target: one is made on every call (see records.py).
+    # Written out, as Prepared's and Target's: one is made on every call (spec/records.py).
     def __init__(self, connector: str, action: str | None,
                  params: dict[str, Any] | None = None, timeout_ms: int | None = None) -> None:
         self.connector = connector

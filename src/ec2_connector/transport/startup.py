@@ -61,9 +61,10 @@ def release(freeze: bool = True) -> None:
 def settle(young: int | None = None) -> None:
     """A long-running process's start-up is over: keep what exists now out of every
     later collection, and collect the youngest generation at `young` objects. For the
-    process's own entry point only (the service's `serve`, a worker's): a library's
-    caller decides its own process's collector. `young`: SERVER_GC_YOUNG unless given.
-    (The settings are imported here, not with the module: `hold` runs before them.)"""
+    process's own entry point only (the service's `serve`, a worker's): nothing of a
+    library caller's is frozen (its job pool only raises Python's own young threshold
+    while it is open, `pool_opened`). `young`: SERVER_GC_YOUNG unless given. (The
+    settings are imported here, not with the module: `hold` runs before them.)"""
     if young is None:
         from ..settings import SERVER_GC_YOUNG
 
