@@ -25,9 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import marshal
-import os
 import re
-import tempfile
 import threading
 import time
 import weakref
@@ -329,18 +327,8 @@ def code_for(source: str, name: str) -> CodeType:
     except (OSError, ValueError, EOFError, TypeError):
         pass
     code = compile(source, f"<ec2 parser {name}>", "exec")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    except OSError:
-        return code
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(marshal.dumps(code))
-        os.replace(temp, path)
-    except OSError:
-        with suppress(OSError):
-            os.unlink(temp)
+    with suppress(OSError):
+        model.write_atomically(path, marshal.dumps(code))
     return code
 
 
